@@ -1,0 +1,33 @@
+"""emomusic: write new music in a mood you ask for, and recognise the mood of music.
+
+The public API is imported lazily so `import emomusic` (and the CLI's start-up) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EmoMusic",
+    "InvalidInputError",
+    "CheckpointError",
+    "generate",
+    "attributes_for",
+    "__version__",
+]
+
+from emomusic.errors import CheckpointError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from emomusic.pipeline import EmoMusic, attributes_for, generate
+
+
+def __getattr__(name: str):
+    """Import heavy parts (torch, models) only when first used."""
+    if name in ("EmoMusic", "generate", "attributes_for"):
+        from emomusic import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'emomusic' has no attribute {name!r}")

@@ -1,0 +1,234 @@
+"""Autoregressive sampling: KV cache, temperature / top-k / top-p, REMI grammar mask, guidance.
+
+Filters are small pure functions on logits. The grammar mask is a precomputed (type → allowed
+ids) table plus a per-sequence position constraint, so every sampled sequence decodes to valid
+bars. `Guidance` enforces what can be enforced (tempo token, time signature, velocity window)
+and biases what the model shapes (key/mode pitches, register), as DESIGN.md recommends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
+from emomusic.music.tokenizer import (
+    BAR,
+    BOS,
+    CTL,
+    DURATION,
+    EMOTION,
+    EOS,
+    GENRE,
+    PITCH,
+    POSITION,
+    POSITIONS_PER_BEAT,
+    TEMPO,
+    TIMESIG,
+    VELOCITY,
+    MusicTokenizer,
+)
+
+NEG = -1e9
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest logits per row (k <= 0 keeps all)."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, NEG)
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter: keep the smallest set of tokens whose probability reaches p."""
+    if p >= 1.0:
+        return logits
+    sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+    cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
+    remove = cum - torch.softmax(sorted_logits, dim=-1) > p  # keep the token that crosses p
+    sorted_logits = sorted_logits.masked_fill(remove, NEG)
+    return torch.empty_like(logits).scatter_(-1, idx, sorted_logits)
+
+
+def grammar_table(tk: MusicTokenizer) -> np.ndarray:
+    """(n_types, vocab) bool: which tokens may follow a token of each type in REMI."""
+    types = tk.types
+    follow = {
+        BOS: (BAR,), GENRE: (BAR,), CTL: (BAR,), EMOTION: (BAR,),
+        BAR: (TIMESIG, POSITION, BAR, EOS), TIMESIG: (POSITION, BAR),
+        POSITION: (TEMPO, PITCH), TEMPO: (POSITION, PITCH),
+        PITCH: (VELOCITY,), VELOCITY: (DURATION,), DURATION: (PITCH, POSITION, BAR, EOS),
+    }
+    table = np.zeros((int(types.max()) + 1, len(types)), dtype=bool)
+    for prev, nxt in follow.items():
+        table[prev] = np.isin(types, nxt)
+    table[EOS, tk.eos_id] = True  # finished sequences keep emitting EOS (they are masked out later)
+    return table
+
+
+@dataclass
+class Guidance:
+    """Decoding constraints derived from the requested attributes (all optional)."""
+
+    tempo: float | None = None  # force this tempo (nearest tempo token) once, at the start
+    time_signature: tuple[int, int] | None = (4, 4)
+    tonic: int | None = None
+    mode: str | None = None  # "major" | "minor"
+    key_bias: float = 2.0  # logit bonus for in-scale pitches (penalty for the others)
+    pitch_mean: float | None = None
+    pitch_sigma: float = 12.0
+    velocity: float | None = None
+    velocity_window: float = 20.0
+
+    def pitch_bias(self, tk: MusicTokenizer) -> np.ndarray:
+        """Additive logit bias over the vocabulary for key/mode and register."""
+        bias = np.zeros(len(tk), dtype=np.float32)
+        pitch_ids = tk.ids_of_type(PITCH)
+        pitches = tk.values[pitch_ids]
+        if self.tonic is not None and self.mode is not None:
+            scale = (MAJOR_SCALE if self.mode == "major" else MINOR_SCALE) + self.tonic
+            in_scale = np.isin(pitches.astype(int) % 12, scale % 12)
+            bias[pitch_ids] += np.where(in_scale, self.key_bias / 2, -self.key_bias / 2)
+        if self.pitch_mean is not None:
+            bias[pitch_ids] -= 0.5 * ((pitches - self.pitch_mean) / self.pitch_sigma) ** 2
+        return bias
+
+    def allowed(self, tk: MusicTokenizer) -> np.ndarray:
+        """Hard vocabulary restrictions (velocity window, one tempo, time signature)."""
+        ok = np.ones(len(tk), dtype=bool)
+        if self.velocity is not None:
+            vel_ids = tk.ids_of_type(VELOCITY)
+            far = np.abs(tk.values[vel_ids] - self.velocity) > self.velocity_window
+            if far.all():
+                far[np.argmin(np.abs(tk.values[vel_ids] - self.velocity))] = False
+            ok[vel_ids[far]] = False
+        if self.tempo is not None:
+            tempo_ids = tk.ids_of_type(TEMPO)
+            keep = tempo_ids[np.argmin(np.abs(np.log(tk.values[tempo_ids]) - np.log(self.tempo)))]
+            ok[tempo_ids] = False
+            ok[keep] = True
+        if self.time_signature is not None:
+            ts_ids = tk.ids_of_type(TIMESIG)
+            ok[ts_ids] = False
+            ok[[i for i in ts_ids if tk.timesig[int(i)] == tuple(self.time_signature)]] = True
+        return ok
+
+
+class _State:
+    """Per-sequence REMI state for the position constraint and bar counting (numpy, batched)."""
+
+    def __init__(self, tk: MusicTokenizer, batch: int, n_bars: int, force_tempo: np.ndarray | None = None,
+                 force_timesig: np.ndarray | None = None) -> None:
+        self.tk = tk
+        self.force_tempo = np.zeros(batch, dtype=bool) if force_tempo is None else force_tempo
+        self.force_timesig = np.zeros(batch, dtype=bool) if force_timesig is None else force_timesig
+        self.is_timesig = tk.types == TIMESIG
+        self.is_tempo = tk.types == TEMPO
+        self.n_bars = n_bars
+        self.prev_type = np.full(batch, BOS)
+        self.pos = np.full(batch, -1)  # last position in the current bar (in position units)
+        self.bar_len = np.full(batch, 4 * POSITIONS_PER_BEAT)
+        self.bars = np.zeros(batch, dtype=np.int64)  # Bar tokens emitted so far
+        self.tempo_done = np.zeros(batch, dtype=bool)
+        self.done = np.zeros(batch, dtype=bool)
+        self.pos_ids = tk.ids_of_type(POSITION)
+        self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(int)
+
+    def update(self, tokens: np.ndarray) -> None:
+        tk = self.tk
+        for b, t in enumerate(tokens.tolist()):
+            kind = tk.types[t]
+            if kind == BAR:
+                self.bars[b] += 1
+                self.pos[b] = -1
+            elif kind == TIMESIG:
+                num, den = tk.timesig[t]
+                self.bar_len[b] = num * POSITIONS_PER_BEAT  # positions count the denominator's beats
+            elif kind == POSITION:
+                self.pos[b] = int(round(tk.values[t] * POSITIONS_PER_BEAT))
+            elif kind == TEMPO:
+                self.tempo_done[b] = True
+            elif kind == EOS:
+                self.done[b] = True
+            self.prev_type[b] = kind
+
+    def mask(self, table: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """(batch, vocab) bool of tokens each sequence may sample next; allowed is (batch, vocab)."""
+        m = table[self.prev_type] & allowed
+        tk = self.tk
+        for b in range(len(m)):
+            if self.prev_type[b] in (DURATION, BAR, TIMESIG, TEMPO):
+                bad = (self.pos_vals <= self.pos[b]) | (self.pos_vals >= self.bar_len[b])
+                m[b, self.pos_ids[bad]] = False
+            if self.tempo_done[b] or self.bars[b] > 1:
+                m[b] &= ~self.is_tempo  # one tempo, set in the first bar
+            elif self.force_tempo[b] and self.prev_type[b] == POSITION:
+                m[b] &= self.is_tempo  # the asked tempo comes first
+            if self.force_timesig[b] and self.prev_type[b] == BAR:
+                m[b] &= self.is_timesig  # every bar states its metre, as in training
+            if self.bars[b] < self.n_bars:
+                m[b, tk.eos_id] = False
+            else:  # requested bars are written: a new Bar ends the piece instead
+                m[b, tk.bar_id] = False
+                if self.prev_type[b] == DURATION:
+                    m[b, tk.eos_id] = True
+            if self.done[b]:
+                m[b] = False
+                m[b, tk.eos_id] = True
+            if not m[b].any():  # nothing valid (e.g. a full bar): close the bar
+                m[b, tk.bar_id if self.bars[b] < self.n_bars else tk.eos_id] = True
+        return m
+
+
+@torch.inference_mode()
+def sample(
+    model, tk: MusicTokenizer, prefixes: list[list[int]], n_bars: int = 16, temperature: float = 1.0,
+    top_p: float = 0.95, top_k: int = 0, guidance: Guidance | list[Guidance] | None = None, seed: int = 0,
+    max_tokens: int | None = None, decoder: str = "fast",
+) -> list[np.ndarray]:
+    """Sample one piece per prefix, all in one batch; returns the music tokens of each.
+
+    Prefixes must have equal length (conditions are fixed-length). The same seed gives the same
+    tokens. Stops when every sequence has written `n_bars` bars (or `max_tokens`).
+    decoder="fast" uses the preallocated KV cache (`models.fast`); "reference" uses x-transformers'
+    own cached forward (the baseline; both give the same logits).
+    """
+    from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
+
+    if len({len(p) for p in prefixes}) != 1:
+        raise ValueError("all prefixes in a batch must have the same length")
+    gen = torch.Generator().manual_seed(int(seed))
+    batch = len(prefixes)
+    guides = guidance if isinstance(guidance, list) else [guidance or Guidance(time_signature=None)] * batch
+    bias = torch.from_numpy(np.stack([g.pitch_bias(tk) for g in guides]))
+    allowed = np.stack([g.allowed(tk) for g in guides])
+    table = grammar_table(tk)
+    state = _State(tk, batch, n_bars, np.array([g.tempo is not None for g in guides]),
+                   np.array([g.time_signature is not None for g in guides]))
+    ids = torch.tensor(prefixes, dtype=torch.long)
+    state.prev_type[:] = tk.types[ids[:, -1].numpy()]
+    max_tokens = max_tokens or n_bars * 200
+    dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"
+           else ReferenceDecoder(model))
+    logits = dec.prefill(ids)
+    generated = []
+    for step in range(max_tokens):
+        if step:
+            logits = dec.step(generated[-1])
+        logits = logits.float() / max(temperature, 1e-5) + bias
+        m = state.mask(table, allowed)
+        logits = logits.masked_fill(~torch.from_numpy(m), NEG)
+        logits = top_p_filter(top_k_filter(logits, top_k), top_p)
+        nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)[:, 0]
+        state.update(nxt.numpy())
+        generated.append(nxt)
+        if state.done.all():
+            break
+    out = []
+    for body in torch.stack(generated, dim=1).numpy():
+        end = np.flatnonzero(body == tk.eos_id)
+        out.append(body[: end[0]] if len(end) else body)
+    return out

@@ -1,0 +1,1 @@
+"""Symbolic music primitives: note arrays, MIDI I/O, tokenizer, attributes, rendering."""

@@ -1,0 +1,80 @@
+"""A flat, array-based view of a (piano) piece that every stage shares.
+
+Attributes, the tokenizer windows and the exporter all work on the same `Notes`: times are in
+quarter-note beats, so features do not depend on a file's ticks-per-quarter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Notes:
+    """Notes of one piece, sorted by (start, pitch).
+
+    pitch: MIDI numbers; start, duration: quarter-note beats; velocity: 1..127.
+    tempo: beats per minute (first tempo of the piece); time_signature: (numerator, denominator).
+    """
+
+    pitch: np.ndarray
+    start: np.ndarray
+    duration: np.ndarray
+    velocity: np.ndarray
+    tempo: float = 120.0
+    time_signature: tuple[int, int] = (4, 4)
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.pitch)
+        if not (len(self.start) == len(self.duration) == len(self.velocity) == n):
+            raise ValueError("Notes arrays must all have the same length")
+
+    @classmethod
+    def from_arrays(
+        cls,
+        pitch,
+        start,
+        duration,
+        velocity,
+        tempo: float = 120.0,
+        time_signature: tuple[int, int] = (4, 4),
+        **meta,
+    ) -> Notes:
+        """Build sorted, typed arrays from any sequences."""
+        pitch = np.asarray(pitch, dtype=np.int16)
+        start = np.asarray(start, dtype=np.float64)
+        duration = np.asarray(duration, dtype=np.float64)
+        velocity = np.asarray(velocity, dtype=np.int16)
+        order = np.lexsort((pitch, start))
+        return cls(
+            pitch[order], start[order], duration[order], velocity[order],
+            float(tempo), (int(time_signature[0]), int(time_signature[1])), dict(meta),
+        )
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+    @property
+    def beats_per_bar(self) -> float:
+        """Length of one bar in quarter-note beats."""
+        num, den = self.time_signature
+        return num * 4.0 / den
+
+    @property
+    def end(self) -> float:
+        """Time (beats) at which the last note ends."""
+        return float((self.start + self.duration).max()) if len(self) else 0.0
+
+    @property
+    def n_bars(self) -> int:
+        """Number of bars the piece spans (at least 1)."""
+        return max(1, int(np.ceil(self.end / self.beats_per_bar - 1e-9)))
+
+    def transpose(self, semitones: int) -> Notes:
+        """The same notes shifted by `semitones`, clipped to the piano range 21..108."""
+        pitch = np.clip(self.pitch + semitones, 21, 108).astype(np.int16)
+        return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
+                     dict(self.meta))

@@ -1,0 +1,253 @@
+"""miditok REMI plus the condition tokens of the generator, in one saved vocabulary.
+
+Why REMI: bar/position tokens make "stop after N bars" and a grammar mask trivial, and REMI is
+what EMOPIA's and EmoGen's generators use. Piano only (`use_programs=False`): every piece is merged
+into one piano part before encoding, so miditok's in-stream attribute controls are not used; the
+conditions are our own prefix tokens instead:
+
+    BOS  Genre_<g>  Ctl-<attribute>_<bin> ... | Emotion_<Q>   Bar Position Pitch Velocity Duration ...
+
+Control attributes (see `emomusic.music.attributes.CONTROLS`) are binned at quantile edges fitted
+on the training corpus; the edges and each bin's typical value are saved with the tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from miditok import REMI, TokenizerConfig
+
+from emomusic.errors import InvalidInputError
+from emomusic.music.attributes import CATEGORICAL_CONTROLS, CONTROLS
+from emomusic.music.midi import notes_to_score
+from emomusic.music.notes import Notes
+
+GENRES = ("pop", "game", "classical", "folk", "early")
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+POSITIONS_PER_BEAT = 8
+
+# Token type codes used by the grammar mask and the fast decoder.
+PAD, BOS, EOS, GENRE, EMOTION, CTL, BAR, TIMESIG, POSITION, TEMPO, PITCH, VELOCITY, DURATION = range(13)
+TYPE_NAMES = ("PAD", "BOS", "EOS", "Genre", "Emotion", "Ctl", "Bar", "TimeSig", "Position", "Tempo",
+              "Pitch", "Velocity", "Duration")
+
+
+def _remi_config(special_tokens: list[str]) -> TokenizerConfig:
+    return TokenizerConfig(
+        pitch_range=(21, 109),
+        beat_res={(0, 4): POSITIONS_PER_BEAT, (4, 12): 4},
+        num_velocities=16,
+        special_tokens=special_tokens,
+        use_velocities=True,
+        use_tempos=True,
+        num_tempos=24,
+        tempo_range=(40, 220),
+        log_tempos=True,
+        delete_equal_successive_tempo_changes=True,
+        use_time_signatures=True,
+        time_signature_range={8: [3, 6, 12], 4: [2, 3, 4, 5, 6]},
+        delete_equal_successive_time_sig_changes=True,
+        use_programs=False,
+        remove_duplicated_notes=True,
+    )
+
+
+def condition_token_names() -> list[str]:
+    """Names of the special + condition tokens, in vocabulary order."""
+    names = ["PAD_None", "BOS_None", "EOS_None"]
+    names += [f"Genre_{g}" for g in GENRES]
+    names += [f"Emotion_{q}" for q in QUADRANTS]
+    for name, n_bins in CONTROLS.items():
+        names += [f"Ctl-{name.replace('_', '-')}_{b}" for b in range(n_bins)]
+    return names
+
+
+@dataclass
+class ControlBins:
+    """Quantile edges (n_bins - 1 per continuous control) and a typical value per bin."""
+
+    edges: dict[str, list[float]]
+    values: dict[str, list[float]]
+
+    @classmethod
+    def fit(cls, rows: list[dict[str, float]]) -> ControlBins:
+        """Equal-frequency bins over raw control values of training windows."""
+        edges, values = {}, {}
+        for name, n in CONTROLS.items():
+            x = np.array([r[name] for r in rows], dtype=np.float64)
+            if name in CATEGORICAL_CONTROLS:
+                edges[name] = []
+                values[name] = [float(b) for b in range(n)]
+                continue
+            e = np.quantile(x, np.linspace(0, 1, n + 1)[1:-1])
+            idx = np.searchsorted(e, x, side="right")
+            edges[name] = [float(v) for v in e]
+            values[name] = [float(np.median(x[idx == b])) if (idx == b).any() else float(e[min(b, n - 2)])
+                            for b in range(n)]
+        return cls(edges, values)
+
+    def to_bins(self, raw: dict[str, float]) -> dict[str, int]:
+        """Bin index of each control value."""
+        out = {}
+        for name, n in CONTROLS.items():
+            if name in CATEGORICAL_CONTROLS:
+                out[name] = int(np.clip(round(raw[name]), 0, n - 1))
+            else:
+                out[name] = int(np.searchsorted(self.edges[name], raw[name], side="right"))
+        return out
+
+    def to_values(self, bins: dict[str, int]) -> dict[str, float]:
+        """Typical raw value of each bin (what a bin 'asks for')."""
+        return {name: self.values[name][b] for name, b in bins.items()}
+
+
+class MusicTokenizer:
+    """REMI tokens for one piano part, condition tokens, and fast array views of the vocabulary."""
+
+    def __init__(self, control_bins: ControlBins | None = None, remi: REMI | None = None) -> None:
+        self.remi = remi or REMI(_remi_config(condition_token_names()))
+        self.control_bins = control_bins
+        self.vocab: dict[str, int] = dict(self.remi.vocab)
+        self.itos = {i: s for s, i in self.vocab.items()}
+        self._build_tables()
+
+    # ---------------------------------------------------------------- vocabulary tables
+    def _build_tables(self) -> None:
+        n = len(self.vocab)
+        self.types = np.zeros(n, dtype=np.int64)
+        self.values = np.zeros(n, dtype=np.float64)  # pitch, velocity, beats, bpm, position (beats)
+        self.timesig: dict[int, tuple[int, int]] = {}
+        kinds = {"PAD": PAD, "BOS": BOS, "EOS": EOS, "Genre": GENRE, "Emotion": EMOTION, "Bar": BAR,
+                 "TimeSig": TIMESIG, "Position": POSITION, "Tempo": TEMPO, "Pitch": PITCH,
+                 "Velocity": VELOCITY, "Duration": DURATION}
+        for tok, i in self.vocab.items():
+            head, _, val = tok.partition("_")
+            kind = CTL if head.startswith("Ctl-") else kinds.get(head, PAD)  # unused kinds: never sampled
+            self.types[i] = kind
+            if kind in (PITCH, VELOCITY, TEMPO):
+                self.values[i] = float(val)
+            elif kind == POSITION:
+                self.values[i] = int(val) / POSITIONS_PER_BEAT
+            elif kind == DURATION:
+                beat, sub, res = (int(x) for x in val.split("."))
+                self.values[i] = beat + sub / res
+            elif kind == TIMESIG:
+                num, den = (int(x) for x in val.split("/"))
+                self.timesig[i] = (num, den)
+        self.pad_id, self.bos_id, self.eos_id = (self.vocab[t] for t in ("PAD_None", "BOS_None", "EOS_None"))
+        self.bar_id = self.vocab["Bar_None"]
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def ids_of_type(self, kind: int) -> np.ndarray:
+        """Vocabulary ids of one token type."""
+        return np.flatnonzero(self.types == kind)
+
+    def token_id(self, token: str) -> int:
+        """Id of a token name, with a clear error for an unknown one."""
+        try:
+            return self.vocab[token]
+        except KeyError:
+            raise InvalidInputError(f"unknown token {token!r}") from None
+
+    # ---------------------------------------------------------------- conditions
+    def condition_ids(
+        self, genre: str | None = None, controls: dict[str, int] | None = None, emotion: str | None = None
+    ) -> list[int]:
+        """BOS then the condition prefix: genre, then control bins or an emotion token."""
+        ids = [self.bos_id]
+        if genre is not None:
+            ids.append(self.token_id(f"Genre_{genre}"))
+        if emotion is not None:
+            ids.append(self.token_id(f"Emotion_{emotion}"))
+        if controls is not None:
+            ids += [self.token_id(f"Ctl-{k.replace('_', '-')}_{controls[k]}") for k in CONTROLS]
+        return ids
+
+    # ---------------------------------------------------------------- encode / decode
+    def encode(self, notes: Notes) -> np.ndarray:
+        """Music tokens (no BOS/conditions) of a piano part."""
+        if len(notes) == 0:
+            return np.zeros(0, dtype=np.int64)
+        seq = self.remi.encode(notes_to_score(notes))
+        seq = seq[0] if isinstance(seq, list) else seq
+        return np.asarray(seq.ids, dtype=np.int64)
+
+    def decode(self, ids) -> Notes:
+        """Notes from a (possibly partial) token sequence; malformed groups are skipped.
+
+        A plain loop over a precomputed type table: faster than building miditok TokSequences and
+        tolerant of truncated windows, which training and guided sampling both need.
+        """
+        types, values = self.types, self.values
+        bar_start, bar_len, pos, tempo, ts = -1.0, 4.0, 0.0, None, (4, 4)
+        first_ts = None
+        pitch = velocity = None
+        out_p, out_s, out_d, out_v = [], [], [], []
+        for i in np.asarray(ids, dtype=np.int64).tolist():
+            t = types[i]
+            if t == BAR:
+                bar_start = 0.0 if bar_start < 0 else bar_start + bar_len
+                bar_len = ts[0] * 4.0 / ts[1]
+                pos, pitch, velocity = 0.0, None, None
+            elif t == TIMESIG:
+                ts = self.timesig[i]
+                first_ts = first_ts or ts
+                bar_len = ts[0] * 4.0 / ts[1]
+            elif t == POSITION:  # miditok counts positions and durations in the denominator's beats
+                pos, pitch, velocity = values[i] * 4.0 / ts[1], None, None
+            elif t == TEMPO:
+                tempo = tempo or values[i]
+            elif t == PITCH:
+                pitch, velocity = values[i], None
+            elif t == VELOCITY and pitch is not None:
+                velocity = values[i]
+            elif t == DURATION and pitch is not None and velocity is not None:
+                out_p.append(pitch)
+                out_s.append(max(bar_start, 0.0) + pos)
+                out_d.append(values[i] * 4.0 / ts[1])
+                out_v.append(velocity)
+                pitch = velocity = None
+            elif t == EOS:
+                break
+        return Notes.from_arrays(out_p, out_s, out_d, out_v, tempo=tempo or 120.0,
+                                 time_signature=first_ts or (4, 4))
+
+    # ---------------------------------------------------------------- persistence
+    def to_dict(self) -> dict:
+        """JSON-serialisable state: miditok config, vocab check and control bins."""
+        return {
+            "class": "emomusic.music.tokenizer.MusicTokenizer",
+            "miditok": self._miditok_params(),
+            "vocab_size": len(self),
+            "control_bins": None if self.control_bins is None else
+            {"edges": self.control_bins.edges, "values": self.control_bins.values},
+        }
+
+    def _miditok_params(self) -> dict:
+        """miditok's own saved parameters (config, class, versions) as a dict."""
+        with tempfile.TemporaryDirectory() as tmp:
+            params = Path(tmp) / "tokenizer.json"
+            self.remi.save(params)
+            return json.loads(params.read_text())
+
+    @classmethod
+    def from_dict(cls, state: dict) -> MusicTokenizer:
+        """Rebuild a saved tokenizer; refuse one whose vocabulary changed."""
+        with tempfile.TemporaryDirectory() as tmp:
+            params = Path(tmp) / "tokenizer.json"
+            params.write_text(json.dumps(state["miditok"]))
+            remi = REMI(params=params)
+        cb = state.get("control_bins")
+        tok = cls(ControlBins(**cb) if cb else None, remi)
+        if len(tok) != state["vocab_size"]:
+            raise InvalidInputError(
+                f"tokenizer vocabulary size {len(tok)} differs from the saved {state['vocab_size']}; "
+                "the miditok version may have changed"
+            )
+        return tok

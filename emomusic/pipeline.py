@@ -1,0 +1,208 @@
+"""`EmoMusic`: the pipeline wiring (clusterer → generator → ranking → export). No model code here.
+
+    >>> from emomusic import EmoMusic
+    >>> em = EmoMusic.from_pretrained()          # shipped checkpoints; "debug" = tiny random model
+    >>> best = em.generate(emotion="calm", bars=16, seed=1)[0]
+    >>> em.save(best, "calm.mid")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emomusic.emotions import GENRES, resolve_genre
+from emomusic.errors import InvalidInputError
+from emomusic.music.attributes import CONTROLS, compute_controls
+from emomusic.music.notes import Notes
+from emomusic.music.tokenizer import ControlBins, MusicTokenizer
+from emomusic.types import Attributes, Candidate
+
+CHECKPOINTS_ENV = "EMOMUSIC_CHECKPOINTS"
+METHODS = ("attributes", "token")
+
+
+def default_checkpoints() -> Path:
+    """The shipped checkpoint folder ($EMOMUSIC_CHECKPOINTS overrides)."""
+    return Path(os.environ.get(CHECKPOINTS_ENV) or Path(__file__).resolve().parents[1] / "checkpoints")
+
+
+def truncate_to_bars(notes: Notes, n_bars: int) -> Notes:
+    """Drop notes after bar `n_bars` and cut the ones that ring past it (a loopable length)."""
+    end = n_bars * notes.beats_per_bar
+    keep = notes.start < end - 1e-6
+    dur = np.minimum(notes.duration[keep], end - notes.start[keep])
+    return Notes(notes.pitch[keep], notes.start[keep], dur, notes.velocity[keep], notes.tempo,
+                 notes.time_signature, dict(notes.meta))
+
+
+def _check_range(name: str, value, lo: float, hi: float, kind=float):
+    if value is None:
+        return None
+    try:
+        v = kind(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if not (lo <= v <= hi) or v != v:
+        raise InvalidInputError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
+    return v
+
+
+class EmoMusic:
+    """Emotion → attributes → generated MIDI. Build with `from_pretrained`."""
+
+    def __init__(self, generator, tokenizer: MusicTokenizer, clusterer, name: str = "") -> None:
+        self.generator = generator.eval()
+        self.tokenizer = tokenizer
+        self.clusterer = clusterer
+        self.name = name
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None) -> EmoMusic:
+        """Load shipped (or your own) checkpoints; "debug" builds a tiny random model for tests."""
+        if str(path) == "debug":
+            return cls._debug()
+        from emomusic.attributes.clusterer import Clusterer
+        from emomusic.models.generator import load_generator
+
+        root = Path(path) if path else default_checkpoints()
+        gen, tk = load_generator(root / "generator")
+        return cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root))
+
+    @classmethod
+    def _debug(cls, seed: int = 0) -> EmoMusic:
+        """A tiny random generator and a clusterer fitted on random attributes: fast, for tests."""
+        from emomusic.attributes.clusterer import Clusterer
+        from emomusic.models.generator import Generator, GeneratorConfig
+        from emomusic.music.attributes import ATTRIBUTE_NAMES
+
+        rng = np.random.default_rng(seed)
+        rows = [{"tempo": rng.uniform(50, 180), "mode": float(rng.integers(2)), "tonic": float(rng.integers(12)),
+                 "note_density": rng.uniform(0.5, 8), "pitch_mean": rng.uniform(45, 75),
+                 "pitch_range": rng.uniform(5, 50), "velocity_mean": rng.uniform(30, 110),
+                 "polyphony": rng.uniform(1, 5), "duration_mean": rng.uniform(0.1, 2),
+                 "pitch_class_entropy": rng.uniform(1.5, 3.5)} for _ in range(200)]
+        tk = MusicTokenizer(ControlBins.fit(rows))
+        torch.manual_seed(seed)
+        gen = Generator(GeneratorConfig(vocab_size=len(tk), dim=32, depth=2, heads=2, max_seq_len=256))
+        bank = rng.normal(size=(40, len(ATTRIBUTE_NAMES))) + 1
+        for i, name in enumerate(ATTRIBUTE_NAMES):
+            if name in rows[0]:
+                bank[:, i] = [r[name] for r in rows[:40]]
+        quads = [("Q1", "Q2", "Q3", "Q4")[i % 4] for i in range(40)]
+        clus = Clusterer.fit(bank, quads, [f"debug/{i}" for i in range(40)])
+        return cls(gen, tk, clus, name="debug")
+
+    # ------------------------------------------------------------------ stage 1
+    def attributes(self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
+                   k: int = 1, seed: int | None = None) -> Attributes:
+        """EmoGen stage 1: the attribute vector of a real piece near the emotion's centre."""
+        if emotion is None and (valence is None or arousal is None):
+            raise InvalidInputError("give an emotion word (e.g. --emotion calm) or both --valence and --arousal")
+        valence = _check_range("valence", valence, -1, 1)
+        arousal = _check_range("arousal", arousal, -1, 1)
+        emo, values, source, explanation = self.clusterer.query(emotion, valence, arousal, k=k, seed=seed)
+        controls = self.tokenizer.control_bins.to_bins({c: values[c] for c in CONTROLS})
+        return Attributes(emo.word, emo.quadrant, emo.valence, emo.arousal, values, controls, explanation, source)
+
+    # ------------------------------------------------------------------ stage 2
+    def generate(
+        self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
+        genre: str | None = None, tempo: float | None = None, bars: int = 16, candidates: int = 1,
+        seed: int = 0, temperature: float = 1.0, top_p: float = 0.95, top_k: int = 0,
+        method: str = "attributes", guidance: bool = True,
+    ) -> list[Candidate]:
+        """Generate `candidates` pieces in one batch; best first (closest to the asked attributes).
+
+        method="attributes" conditions on the clusterer's attribute vector (EmoGen);
+        method="token" is the EMOPIA-style baseline that sees only a quadrant token.
+        """
+        from emomusic.models.sampling import Guidance, sample
+
+        if method not in METHODS:
+            raise InvalidInputError(f"unknown method {method!r}; choose attributes or token")
+        bars = int(_check_range("bars", bars, 1, 128, int))
+        candidates = int(_check_range("candidates", candidates, 1, 64, int))
+        tempo = _check_range("tempo", tempo, 30, 260)
+        temperature = _check_range("temperature", temperature, 0.05, 3.0)
+        top_p = _check_range("top-p", top_p, 0.01, 1.0)
+        seed = int(_check_range("seed", seed, 0, 2**31 - 1, int))
+        genre = resolve_genre(genre) if genre else "pop"
+        if genre not in GENRES:
+            raise InvalidInputError(f"genre {genre!r} is not one the generator was trained on")
+        attrs = self.attributes(emotion, valence, arousal, k=3, seed=seed)
+        tk = self.tokenizer
+        if method == "token":
+            prefix = tk.condition_ids(genre, emotion=attrs.quadrant)
+            guide = Guidance(tempo=tempo) if guidance else Guidance(time_signature=None)
+        else:
+            controls = dict(attrs.controls)
+            if tempo is not None:
+                controls["tempo"] = tk.control_bins.to_bins({**attrs.values, "tempo": tempo})["tempo"]
+            attrs = replace(attrs, controls=controls)
+            prefix = tk.condition_ids(genre, controls=controls)
+            guide = self._guidance(attrs, tempo) if guidance else Guidance(time_signature=None)
+        tokens = sample(self.generator, tk, [prefix] * candidates, n_bars=bars, temperature=temperature,
+                        top_p=top_p, top_k=top_k, guidance=guide, seed=seed)
+        out = []
+        for ids in tokens:
+            notes = truncate_to_bars(tk.decode(ids), bars)
+            measured = compute_controls(notes) if len(notes) else {}
+            out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
+        return sorted(out, key=lambda c: self._distance(c)) if candidates > 1 else out
+
+    def _guidance(self, attrs: Attributes, tempo: float | None):
+        """Decoding guidance from the attribute values (see DESIGN.md, notes for the generator)."""
+        from emomusic.models.sampling import Guidance
+
+        v = attrs.values
+        return Guidance(tempo=tempo or v["tempo"], tonic=int(attrs.controls["tonic"]),
+                        mode="major" if attrs.controls["mode"] == 1 else "minor",
+                        pitch_mean=v["pitch_mean"], velocity=v["velocity_mean"])
+
+    def _distance(self, cand: Candidate) -> float:
+        """How far a candidate's measured control bins are from the asked ones (0 = all match)."""
+        if not cand.measured or cand.attributes is None:
+            return float("inf")
+        got = self.tokenizer.control_bins.to_bins(cand.measured)
+        return float(sum(abs(got[k] - cand.attributes.controls[k]) / max(1, n - 1)
+                         for k, n in CONTROLS.items() if k != "tonic"))
+
+    # ------------------------------------------------------------------ export
+    def save(self, cand: Candidate, path: str | os.PathLike, force: bool = False) -> Path:
+        """Write a candidate as a DAW-ready MIDI file (atomic; no overwrite without force)."""
+        from emomusic.music.midi import export_midi
+
+        key = None
+        if cand.attributes is not None and cand.method == "attributes":
+            key = (int(cand.attributes.controls["tonic"]), "major" if cand.attributes.controls["mode"] else "minor")
+        return export_midi(cand.notes, path, force=force, key=key)
+
+
+def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *, checkpoints=None,
+             force: bool = False, **kwargs) -> Candidate:
+    """One-call API: generate the best candidate and optionally write it to `out`."""
+    em = EmoMusic.from_pretrained(checkpoints)
+    t0 = time.perf_counter()
+    best = em.generate(emotion=emotion, **kwargs)[0]
+    best.scores["seconds"] = time.perf_counter() - t0
+    if out is not None:
+        em.save(best, out, force=force)
+    return best
+
+
+def attributes_for(emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
+                   checkpoints=None) -> Attributes:
+    """EmoGen stage 1 only: the attributes the generator would be given for an emotion."""
+    from emomusic.attributes.clusterer import Clusterer
+
+    root = Path(checkpoints) if checkpoints else default_checkpoints()
+    clus = Clusterer.load(root / "clusterer")
+    emo, values, source, explanation = clus.query(emotion, valence, arousal)
+    return Attributes(emo.word, emo.quadrant, emo.valence, emo.arousal, values, {}, explanation, source)

@@ -1,0 +1,326 @@
+"""Datasets: where each corpus lives, its labels, genre and song-level split; token/attribute cache.
+
+One function per source returns `Record`s (muspy-style: one place per dataset, with its licence).
+Splits are by song or piece (never by clip or performance), so no song is in two splits:
+EMOPIA uses its official song-level train/val lists (its test clips are left out entirely);
+everything else is split by a stable hash of the song/piece key.
+
+`prepare` encodes every record once (tokens + whole-piece attributes) into `data/cache/prepared`
+with a progress bar; training and the clusterer read that cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import re
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from emomusic.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "EMOMUSIC_DATA"
+CACHE_ENV = "EMOMUSIC_CACHE"
+VAL_PERCENT = 8
+
+LICENCES = {
+    "emopia": "CC BY-NC-SA 4.0 (Hung et al., ISMIR 2021)",
+    "vgmidi": "no licence stated; research use with citation (Ferreira & Whitehead, ISMIR 2019)",
+    "pop909": "MIT; songs under third-party copyright (Wang et al., ISMIR 2020)",
+    "asap": "CC BY-NC-SA 4.0 (Foscarin et al., ISMIR 2020)",
+    "nottingham": "GPLv3 (Jukedeck cleaned Nottingham Music Database)",
+    "music21": "music21 corpus: public-domain scores, BSD/LGPL-licensed package",
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One piece (or clip/phrase) of one dataset, with whatever labels that dataset has."""
+
+    id: str
+    dataset: str
+    path: str
+    genre: str
+    split: str  # "train" | "val"
+    group: str  # song / piece key the split is made on
+    quadrant: str | None = None
+    valence: float | None = None
+    arousal: float | None = None
+
+
+def data_root(path: str | os.PathLike | None = None) -> Path:
+    """Resolve the data folder: explicit path, then $EMOMUSIC_DATA, then ../shared/data."""
+    candidates = [path, os.environ.get(DATA_ENV), Path.cwd().parent / "shared" / "data",
+                  Path(__file__).resolve().parents[2].parent / "shared" / "data"]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return Path(c)
+    raise InvalidInputError(
+        f"data folder not found (tried {path or '../shared/data'}); pass --data-root DIR or set ${DATA_ENV}"
+    )
+
+
+def cache_root() -> Path:
+    """Where prepared caches go: $EMOMUSIC_CACHE or data/cache under the repository."""
+    return Path(os.environ.get(CACHE_ENV) or Path(__file__).resolve().parents[2] / "data" / "cache")
+
+
+def hash_split(key: str, val_percent: int = VAL_PERCENT) -> str:
+    """Stable song-level split from a key (md5, so it is the same on every machine)."""
+    h = int(hashlib.md5(key.encode()).hexdigest()[:8], 16)
+    return "val" if h % 100 < val_percent else "train"
+
+
+def quadrant_from_va(valence: float, arousal: float) -> str:
+    """Russell quadrant of a valence/arousal point (ties go to the positive side)."""
+    if arousal >= 0:
+        return "Q1" if valence >= 0 else "Q2"
+    return "Q4" if valence >= 0 else "Q3"
+
+
+QUADRANT_VA = {"Q1": (1.0, 1.0), "Q2": (-1.0, 1.0), "Q3": (-1.0, -1.0), "Q4": (1.0, -1.0)}
+
+
+# ------------------------------------------------------------------------------------ sources
+def emopia(root: Path) -> list[Record]:
+    """EMOPIA 1.0 clips with official song-level train/val splits (test split held back)."""
+    base = root / "emopia"
+    out = []
+    for split in ("train", "val"):
+        with open(base / "EMOPIA_cls_split" / f"{split}.csv") as fh:
+            for row in csv.DictReader(fh):
+                name = row["fname"]
+                q = row["label"]
+                song = re.sub(r"^Q\d_", "", name).rsplit("_", 1)[0]
+                v, a = QUADRANT_VA[q]
+                out.append(Record(f"emopia/{name}", "emopia", str(base / "EMOPIA_1.0" / "midis" / f"{name}.mid"),
+                                  "pop", split, f"emopia/{song}", q, v, a))
+    return out
+
+
+def vgmidi(root: Path) -> list[Record]:
+    """VGMIDI v2 labelled phrases (valence/arousal ±1), split by piece."""
+    base = root / "vgmidi"
+    out = []
+    with open(base / "vgmidi_labelled.csv") as fh:
+        for row in csv.DictReader(fh):
+            v, a = float(row["valence"]), float(row["arousal"])
+            group = f"vgmidi/{row['game']}/{row['piece']}"
+            out.append(Record(f"vgmidi/{Path(row['midi']).stem}", "vgmidi", str(base / row["midi"]), "game",
+                              hash_split(group, 15), group, quadrant_from_va(v, a), v, a))
+    return out
+
+
+def vgmidi_v1(root: Path) -> list[Record]:
+    """VGMIDI v1 sentiment phrases (valence ±1 only), with the dataset's own piece-level split."""
+    base = root / "vgmidi" / "v1_commit_ad9c3e94" / "labelled"
+    out = []
+    for name, split in (("vgmidi_sent_train.csv", "train"), ("vgmidi_sent_test.csv", "val")):
+        with open(base / name) as fh:
+            for row in csv.DictReader(fh):
+                out.append(Record(f"vgmidi_v1/{Path(row['filepath']).name}", "vgmidi_v1",
+                                  str(base / f"{row['filepath']}.mid"), "game", split,
+                                  f"vgmidi_v1/{row['id']}", None, float(row["label"]), None))
+    return out
+
+
+def vgmidi_unlabelled(root: Path) -> list[Record]:
+    """VGMIDI v1 unlabelled pieces; not its test/ folder, which duplicates the labelled pieces."""
+    base = root / "vgmidi" / "v1_commit_ad9c3e94" / "unlabelled" / "train"
+    return [Record(f"vgmidi_unl/{p.stem}", "vgmidi_unl", str(p), "game", hash_split(p.stem), f"vgu/{p.stem}")
+            for p in sorted(base.glob("*.mid"))]
+
+
+def pop909(root: Path) -> list[Record]:
+    """POP909 piano arrangements (three tracks merged into one piano part)."""
+    base = root / "POP909"
+    return [Record(f"pop909/{d.name}", "pop909", str(d / f"{d.name}.mid"), "pop", hash_split(f"pop909/{d.name}"),
+                   f"pop909/{d.name}") for d in sorted(base.iterdir()) if (d / f"{d.name}.mid").is_file()]
+
+
+def asap(root: Path) -> list[Record]:
+    """ASAP performances and scores, split by (composer, title) so no piece straddles splits."""
+    base = root / "asap"
+    out = []
+    for p in sorted(base.rglob("*.mid")):
+        rel = p.relative_to(base)
+        group = "asap/" + "/".join(rel.parts[:-1])
+        out.append(Record(f"asap/{rel.with_suffix('')}", "asap", str(p), "classical", hash_split(group), group))
+    return out
+
+
+def nottingham(root: Path) -> list[Record]:
+    """Nottingham folk tunes (melody + chords merged)."""
+    base = root / "nottingham" / "MIDI"
+    return [Record(f"nottingham/{p.stem}", "nottingham", str(p), "folk", hash_split(p.stem), f"nott/{p.stem}")
+            for p in sorted(base.glob("*.mid"))]
+
+
+def music21_corpus(_root: Path, convert: bool = True) -> list[Record]:
+    """music21's bundled corpus, converted to MIDI once (see `music21_corpus.convert_corpus`).
+
+    With convert=False (listings, stats) an unconverted corpus is reported as missing instead
+    of starting a long conversion.
+    """
+    from emomusic.training.music21_corpus import convert_corpus
+
+    folder = cache_root() / "music21_midi"
+    if not convert and not (folder / "index.json").exists():
+        raise InvalidInputError(f"{folder}: music21 corpus not converted yet; run `emomusic data prepare`")
+    recs = convert_corpus(folder)
+    return [Record(f"music21/{r['piece']}", "music21", r["path"], r["genre"], hash_split(r["source"]),
+                   f"m21/{r['source']}") for r in recs]
+
+
+SOURCES = {
+    "emopia": emopia, "vgmidi": vgmidi, "vgmidi_v1": vgmidi_v1, "vgmidi_unl": vgmidi_unlabelled,
+    "pop909": pop909, "asap": asap, "nottingham": nottingham, "music21": music21_corpus,
+}
+LABELLED = ("emopia", "vgmidi", "vgmidi_v1")
+
+
+def records(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | None = None) -> list[Record]:
+    """All records of the chosen datasets (default: all)."""
+    r = data_root(root)
+    out: list[Record] = []
+    for name in datasets or tuple(SOURCES):
+        if name not in SOURCES:
+            raise InvalidInputError(f"unknown dataset {name!r}; choose from {', '.join(SOURCES)}")
+        out += SOURCES[name](r)
+    return out
+
+
+# ------------------------------------------------------------------------------------ cache
+_WORKER_STATE: dict = {}
+
+
+def _worker_tokenizer(cls):
+    """One tokenizer per worker process (building it parses miditok's vocabulary)."""
+    if "tokenizer" not in _WORKER_STATE:
+        _WORKER_STATE["tokenizer"] = cls()
+    return _WORKER_STATE["tokenizer"]
+
+
+def _encode(rec: Record) -> tuple[Record, np.ndarray | None, np.ndarray | None, str | None]:
+    """Tokens and whole-piece attributes of one record; a bad file becomes an error string."""
+    from emomusic.music.attributes import compute_attributes
+    from emomusic.music.midi import load_notes
+    from emomusic.music.tokenizer import MusicTokenizer
+
+    tokenizer = _worker_tokenizer(MusicTokenizer)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ids = tokenizer.encode(load_notes(rec.path))
+            # Attributes of the quantised piece the models see: generated music is quantised too,
+            # so the clusterer, the judge and generated pieces share one definition.
+            return rec, ids.astype(np.uint16), compute_attributes(tokenizer.decode(ids)), None
+    except Exception as exc:  # one bad file must not stop a 7,000-file job
+        return rec, None, None, f"{rec.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+
+@dataclass
+class Prepared:
+    """A prepared corpus: token ids of every piece (concatenated), attributes and records."""
+
+    records: list[Record]
+    tokens: np.ndarray  # uint16, all pieces back to back
+    offsets: np.ndarray  # int64, len(records) + 1
+    attributes: np.ndarray  # float32 (n_records, n_attributes)
+
+    def piece(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+
+    def select(self, mask: np.ndarray) -> Prepared:
+        """A subset (a view of the same token buffer is not needed: copies are small)."""
+        idx = np.flatnonzero(mask)
+        pieces = [self.piece(i) for i in idx]
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+        tokens = np.concatenate(pieces) if pieces else np.zeros(0, np.uint16)
+        return Prepared([self.records[i] for i in idx], tokens, offsets, self.attributes[idx])
+
+    def mask(self, **where) -> np.ndarray:
+        """Boolean mask of records whose fields equal the given values (tuples mean 'any of')."""
+        m = np.ones(len(self.records), dtype=bool)
+        for key, val in where.items():
+            vals = val if isinstance(val, tuple) else (val,)
+            m &= np.array([getattr(r, key) in vals for r in self.records])
+        return m
+
+
+def prepare(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | None = None,
+            workers: int = 2, out: Path | None = None) -> dict[str, int]:
+    """Encode every record of each dataset into `<cache>/prepared/<dataset>.npz` (skips done ones)."""
+    out = out or cache_root() / "prepared"
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name in datasets or tuple(SOURCES):
+        dest = out / f"{name}.npz"
+        if dest.exists():
+            counts[name] = len(json.loads(np.load(dest)["records"].item()))
+            continue
+        recs = records(root, (name,))
+        results = []
+        with mp.get_context("fork").Pool(workers) as pool:
+            for res in tqdm(pool.imap(_encode, recs, chunksize=8), total=len(recs), desc=f"prepare {name}"):
+                results.append(res)
+        good = [(r, ids, att) for r, ids, att, err in results if err is None and len(ids) > 8]
+        for *_, err in results:
+            if err:
+                log.warning("skipped %s", err)
+        offsets = np.concatenate([[0], np.cumsum([len(ids) for _, ids, _ in good])]).astype(np.int64)
+        tmp = dest.with_suffix(".tmp.npz")
+        np.savez(tmp, tokens=np.concatenate([ids for _, ids, _ in good]), offsets=offsets,
+                 attributes=np.stack([a for *_, a in good]),
+                 records=np.array(json.dumps([asdict(r) for r, _, _ in good])))
+        os.replace(tmp, dest)
+        counts[name] = len(good)
+    return counts
+
+
+def load_prepared(datasets: tuple[str, ...] | None = None, cache: Path | None = None) -> Prepared:
+    """Concatenate prepared caches; a clear error says to run `emomusic data prepare` first."""
+    cache = cache or cache_root() / "prepared"
+    parts = []
+    for name in datasets or tuple(SOURCES):
+        path = cache / f"{name}.npz"
+        if not path.exists():
+            raise InvalidInputError(f"{path}: not prepared; run `emomusic data prepare` first")
+        z = np.load(path)
+        recs = [Record(**r) for r in json.loads(z["records"].item())]
+        parts.append((recs, z["tokens"], z["offsets"], z["attributes"]))
+    recs = [r for p in parts for r in p[0]]
+    shift = np.cumsum([0] + [len(p[1]) for p in parts[:-1]])
+    total = sum(len(p[1]) for p in parts)
+    offsets = np.concatenate([p[2][:-1] + s for p, s in zip(parts, shift, strict=True)] + [[total]])
+    return Prepared(recs, np.concatenate([p[1] for p in parts]), offsets.astype(np.int64),
+                    np.concatenate([p[3] for p in parts]))
+
+
+def stats(root: str | os.PathLike | None = None) -> list[dict]:
+    """Counts per dataset, split and label (from the raw listings; no MIDI parsing)."""
+    rows = []
+    for name in SOURCES:
+        try:
+            recs = music21_corpus(data_root(root), convert=False) if name == "music21" else records(root, (name,))
+        except (OSError, InvalidInputError) as exc:
+            rows.append({"dataset": name, "error": str(exc).splitlines()[0]})
+            continue
+        for split in ("train", "val"):
+            sub = [r for r in recs if r.split == split]
+            labels = Counter(r.quadrant or (f"valence{r.valence:+.0f}" if r.valence is not None else "unlabelled")
+                             for r in sub)
+            rows.append({"dataset": name, "split": split, "pieces": len(sub),
+                         "groups": len({r.group for r in sub}), "labels": dict(sorted(labels.items()))})
+    return rows

@@ -1,0 +1,241 @@
+"""Generator training: resumable, DDP-ready (torchrun, gloo on CPU), logged per dataset.
+
+    emomusic train generator --out runs/generator [--resume]
+    torchrun --nproc_per_node 2 -m emomusic.cli train generator --out runs/generator
+
+Each rank draws its own windows (seeded by rank); gradients are averaged by DDP. Rank 0 writes
+`last/` (weights + optimiser state, for --resume) and `log.jsonl` with train/val loss per dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from emomusic.checkpoint import load_checkpoint, save_checkpoint
+from emomusic.models.generator import Generator, GeneratorConfig
+from emomusic.music.attributes import compute_controls
+from emomusic.music.tokenizer import ControlBins, MusicTokenizer
+from emomusic.training.datasets import Prepared, load_prepared
+from emomusic.training.windows import WindowSampler
+
+GENERATOR_DATASETS = ("emopia", "vgmidi", "vgmidi_v1", "vgmidi_unl", "pop909", "asap", "nottingham", "music21")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (saved next to the weights)."""
+
+    steps: int = 1600
+    batch_size: int = 16
+    seq_len: int = 512
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    save_every: int = 25
+    val_windows: int = 24
+    seed: int = 0
+    max_minutes: float | None = None  # stop cleanly (and save) after this much wall time
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size), starting the gloo process group under torchrun."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def fit_control_bins(data: Prepared, seq_len: int, n: int = 4000, seed: int = 0) -> ControlBins:
+    """Quantile bins of control attributes over random training windows (what the model sees)."""
+    tk = MusicTokenizer()
+    rng = np.random.default_rng(seed)
+    rows = []
+    idx = rng.choice(len(data.records), size=n, p=np.diff(data.offsets) / data.offsets[-1])
+    for i in idx:
+        piece = data.piece(int(i)).astype(np.int64)
+        start = int(rng.integers(max(1, len(piece) - seq_len)))
+        bars = np.flatnonzero(piece == tk.bar_id)
+        if len(bars):
+            start = int(bars[np.searchsorted(bars, start).clip(0, len(bars) - 1)])
+        notes = tk.decode(piece[start:start + seq_len])
+        if len(notes):
+            rows.append(compute_controls(notes))
+    return ControlBins.fit(rows)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to 10%."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def masked_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
+                per_sample: bool = False) -> torch.Tensor:
+    """Next-token cross-entropy on positions whose target is music (mask of targets).
+
+    per_sample=True gives each window's mean loss (for per-dataset logging).
+    """
+    logits = model(ids[:, :-1])
+    target = ids[:, 1:]
+    loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    m = mask[:, 1:].float()
+    if per_sample:
+        return (loss * m).sum(1) / m.sum(1).clamp(min=1)
+    return (loss * m).sum() / m.sum().clamp(min=1)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, val: dict[str, tuple[np.ndarray, np.ndarray]], batch: int = 8) -> dict:
+    """Mean val loss per dataset over fixed windows."""
+    model.eval()
+    out = {}
+    for name, (ids, mask) in val.items():
+        losses, weights = [], []
+        for i in range(0, len(ids), batch):
+            x, m = torch.from_numpy(ids[i:i + batch]), torch.from_numpy(mask[i:i + batch])
+            losses.append(float(masked_loss(model, x, m)))
+            weights.append(float(m[:, 1:].sum()))
+        out[name] = float(np.average(losses, weights=weights))
+    model.train()
+    return out
+
+
+def _save_state(out: Path, model: Generator, opt: torch.optim.Optimizer, step: int, tokens: dict,
+                tk: MusicTokenizer, cfg: TrainConfig, metrics: dict) -> None:
+    """Weights + tokenizer (one checkpoint) and the optimiser moments (for --resume), atomically."""
+    opt_tensors = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for k, v in opt.state.get(p, {}).items():
+                if torch.is_tensor(v):
+                    opt_tensors[f"{names[id(p)]}::{k}"] = v.detach().reshape(v.shape or (1,))
+    save_checkpoint(
+        out / "last", kind="generator", config={"model": model.config.to_dict(), "train": asdict(cfg)},
+        state_dict=model.state_dict(), tokenizer=tk.to_dict(),
+        metrics={"step": step, "tokens_seen": tokens, **metrics},
+        extra_files={"optimizer.json": json.dumps({"step": step, "tokens": tokens}).encode()},
+    )
+    from safetensors.torch import save_file
+
+    tmp = out / "optimizer.safetensors.tmp"
+    save_file({k: v.contiguous() for k, v in opt_tensors.items()}, str(tmp))
+    os.replace(tmp, out / "optimizer.safetensors")
+
+
+def _restore_optimizer(out: Path, model: Generator, opt: torch.optim.Optimizer) -> None:
+    from safetensors.torch import load_file
+
+    path = out / "optimizer.safetensors"
+    if not path.exists():
+        return
+    saved = load_file(str(path))
+    for n, p in model.named_parameters():
+        st = {k.split("::", 1)[1]: v for k, v in saved.items() if k.split("::", 1)[0] == n}
+        if st:
+            st["step"] = st["step"].reshape(())
+            opt.state[p] = st
+
+
+def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | None = None,
+                    model_cfg: dict | None = None, data: Prepared | None = None) -> Path:
+    """Train (or resume) the generator; returns the run folder."""
+    cfg = cfg or TrainConfig()
+    out = Path(out)
+    rank, world = _dist()
+    torch.manual_seed(cfg.seed)
+    if world > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
+    data = data or load_prepared(GENERATOR_DATASETS)
+    train_data = data.select(data.mask(split="train"))
+    val_data = data.select(data.mask(split="val"))
+    step, tokens = 0, {}
+    if resume and (out / "last" / "config.json").exists():
+        ck = load_checkpoint(out / "last", kind="generator")
+        tk = MusicTokenizer.from_dict(ck.tokenizer)
+        model = Generator(GeneratorConfig.from_dict(ck.config["model"]))
+        model.load_state_dict(ck.state_dict)
+        step, tokens = ck.metrics["step"], ck.metrics["tokens_seen"]
+    else:
+        tk = MusicTokenizer(fit_control_bins(train_data, cfg.seq_len, seed=cfg.seed))
+        model = Generator(GeneratorConfig(vocab_size=len(tk), max_seq_len=cfg.seq_len, **(model_cfg or {})))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    if resume:
+        _restore_optimizer(out, model, opt)
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    sampler = WindowSampler(train_data, tk, cfg.seq_len)
+    val_sampler = WindowSampler(val_data, tk, cfg.seq_len, augment=False)
+    val = {d: val_sampler.fixed_batches(d, cfg.val_windows) for d in val_sampler.datasets}
+    rng = np.random.default_rng([cfg.seed, rank, step])
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"generator: {model.num_parameters() / 1e6:.2f}M parameters, vocab {len(tk)}, "
+              f"{len(train_data.records)} train pieces, world size {world}", flush=True)
+    logf = (out / "log.jsonl").open("a") if rank == 0 else None
+    t0 = time.time()
+    bar = tqdm(total=cfg.steps, initial=step, desc="train generator", disable=rank != 0)
+    metrics: dict = {}
+    session_tokens = 0
+    train_sum: dict[str, float] = {}
+    train_n: dict[str, int] = {}
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        ids, mask, names = sampler.batch(cfg.batch_size, rng)
+        m = torch.from_numpy(mask)
+        sample_loss = masked_loss(ddp, torch.from_numpy(ids), m, per_sample=True)
+        weight = m[:, 1:].sum(1).float()
+        loss = (sample_loss * weight).sum() / weight.sum().clamp(min=1)
+        for name, sl in zip(names, sample_loss.tolist(), strict=True):
+            train_sum[name] = train_sum.get(name, 0.0) + sl
+            train_n[name] = train_n.get(name, 0) + 1
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        n_tok = int(mask.sum()) * world
+        tokens["all"] = tokens.get("all", 0) + n_tok
+        session_tokens += n_tok
+        for name in names:
+            tokens[name] = tokens.get(name, 0) + n_tok // len(names)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{session_tokens / max(1e-9, time.time() - t0):.0f}")
+        timed_out = cfg.max_minutes is not None and time.time() - t0 > cfg.max_minutes * 60
+        done = step >= cfg.steps or timed_out
+        if rank == 0:
+            rec = {"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step, cfg)}
+            if step % cfg.eval_every == 0 or done:
+                metrics = {"val_loss": evaluate(model, val),
+                           "train_loss": {k: round(train_sum[k] / train_n[k], 4) for k in train_sum}}
+                train_sum, train_n = {}, {}
+                metrics["val_ppl"] = {k: round(math.exp(v), 3) for k, v in metrics["val_loss"].items()}
+                rec.update(metrics)
+                tqdm.write(json.dumps(rec))
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            if step % cfg.save_every == 0 or done:
+                _save_state(out, model, opt, step, tokens, tk, cfg, metrics)
+        if timed_out:
+            break
+    bar.close()
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out

@@ -1,0 +1,241 @@
+"""Checkpoint directories: exact round trips, precision, and one-line errors for every kind of damage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emomusic.checkpoint import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    MODEL_CARD_FILE,
+    WEIGHTS_FILE,
+    check_state_dict,
+    decode_arrays,
+    encode_arrays,
+    load_checkpoint,
+    save_checkpoint,
+)
+from emomusic.errors import CheckpointError, InvalidInputError
+
+
+class Tiny(torch.nn.Module):
+    """Embedding + layer norm + tied output head + a buffer: the pieces real models have."""
+
+    def __init__(self, vocab: int = 11, dim: int = 6) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, dim)
+        self.norm = torch.nn.LayerNorm(dim)
+        self.head = torch.nn.Linear(dim, vocab, bias=False)
+        self.head.weight = self.emb.weight  # tied: shared storage must still save
+        self.register_buffer("steps", torch.tensor([3, 1, 4], dtype=torch.int64))
+
+
+def _model(seed: int = 0, **kw: int) -> Tiny:
+    torch.manual_seed(seed)
+    return Tiny(**kw)
+
+
+CONFIG = {"vocab": 11, "dim": 6, "layers": [1, 2], "name": "tiny"}
+METRICS = {"val_loss": 1.25, "acc_4q": 0.5}
+
+
+def _save(path: Path, model: torch.nn.Module | None = None, **kw: object) -> Path:
+    model = model or _model()
+    args: dict = {"kind": "tiny", "config": CONFIG, "state_dict": model.state_dict(), "metrics": METRICS}
+    args.update(kw)
+    return save_checkpoint(path, **args)
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    model = _model()
+    tok = {"class": "REMI", "vocab_size": 11}
+    out = _save(tmp_path / "ck", model, tokenizer=tok, model_card="# Tiny\n\nFor tests.\n")
+    assert out == tmp_path / "ck"
+    assert sorted(p.name for p in out.iterdir()) == sorted([WEIGHTS_FILE, CONFIG_FILE, MODEL_CARD_FILE])
+    ck = load_checkpoint(out, kind="tiny")
+    sd = model.state_dict()
+    assert ck.state_dict.keys() == sd.keys()
+    for k, v in sd.items():
+        assert ck.state_dict[k].dtype == v.dtype and torch.equal(ck.state_dict[k], v), k
+    assert ck.kind == "tiny" and ck.config == CONFIG and ck.metrics == METRICS and ck.tokenizer == tok
+    assert ck.model_card == "# Tiny\n\nFor tests.\n"
+    assert {"emomusic", "torch", "python"} <= ck.versions.keys()
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    assert meta["format_version"] == FORMAT_VERSION and meta["class"] == "tiny" and meta["created"]
+    assert set(meta["files"]) == {WEIGHTS_FILE, MODEL_CARD_FILE}
+    fresh = ck.load_into(_model(seed=1))
+    assert torch.equal(fresh.emb.weight, model.emb.weight)
+
+
+def test_fp16_save_loads_back_as_float32(tmp_path: Path) -> None:
+    model = _model()
+    _save(tmp_path / "ck", model, dtype=torch.float16)
+    size16 = (tmp_path / "ck" / WEIGHTS_FILE).stat().st_size
+    _save(tmp_path / "ck32", model)
+    assert size16 < (tmp_path / "ck32" / WEIGHTS_FILE).stat().st_size
+    ck = load_checkpoint(tmp_path / "ck")
+    for k, v in model.state_dict().items():
+        got = ck.state_dict[k]
+        if v.is_floating_point():
+            assert got.dtype == torch.float32
+            torch.testing.assert_close(got, v, atol=1e-3, rtol=1e-3)
+        else:
+            assert torch.equal(got, v)  # integer buffers are never cast
+
+
+def test_overwrites_same_kind_but_not_other_data(tmp_path: Path) -> None:
+    target = tmp_path / "ck"
+    _save(target, extra_files={"old.bin": b"old"})
+    _save(target, _model(seed=5), metrics={"val_loss": 0.5})
+    ck = load_checkpoint(target)
+    assert ck.metrics == {"val_loss": 0.5}
+    assert not (target / "old.bin").exists()
+    assert torch.equal(ck.state_dict["emb.weight"], _model(seed=5).emb.weight)
+    with pytest.raises(CheckpointError, match="refusing to overwrite"):
+        _save(target, kind="other")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    with pytest.raises(CheckpointError, match="refusing to overwrite"):
+        _save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp dirs left
+
+
+def test_tampered_weights_checksum_error(tmp_path: Path) -> None:
+    path = _save(tmp_path / "ck") / WEIGHTS_FILE
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # flip one bit of the last weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "ck")
+    msg = str(info.value)
+    assert "checksum mismatch" in msg and WEIGHTS_FILE in msg and "\n" not in msg
+
+
+def test_truncated_weights(tmp_path: Path) -> None:
+    path = _save(tmp_path / "ck") / WEIGHTS_FILE
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(
+        CheckpointError, match=f"{WEIGHTS_FILE}: checksum mismatch \\(tampered or truncated\\)"
+    ):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_truncated_weights_with_forged_checksum_still_fails_cleanly(tmp_path: Path) -> None:
+    import hashlib
+
+    root = _save(tmp_path / "ck")
+    short = (root / WEIGHTS_FILE).read_bytes()[:40]
+    (root / WEIGHTS_FILE).write_bytes(short)
+    meta = json.loads((root / CONFIG_FILE).read_text())
+    meta["files"][WEIGHTS_FILE] = hashlib.sha256(short).hexdigest()
+    (root / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f"{WEIGHTS_FILE}: not a readable safetensors file"):
+        load_checkpoint(root)
+
+
+@pytest.mark.parametrize("name", [WEIGHTS_FILE, MODEL_CARD_FILE])
+def test_missing_listed_file(tmp_path: Path, name: str) -> None:
+    root = _save(tmp_path / "ck")
+    (root / name).unlink()
+    with pytest.raises(CheckpointError, match=f"{name}: missing"):
+        load_checkpoint(root)
+
+
+def test_missing_directory_and_config(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="checkpoint directory not found"):
+        load_checkpoint(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=f"{CONFIG_FILE}: missing"):
+        load_checkpoint(tmp_path / "empty")
+    assert issubclass(CheckpointError, InvalidInputError)
+
+
+def test_unparsable_json_and_wrong_version(tmp_path: Path) -> None:
+    root = _save(tmp_path / "ck")
+    good = (root / CONFIG_FILE).read_text()
+    (root / CONFIG_FILE).write_text(good[:-20])
+    with pytest.raises(CheckpointError, match=f"{CONFIG_FILE}: unparsable JSON"):
+        load_checkpoint(root)
+    meta = json.loads(good)
+    meta["format_version"] = 99
+    (root / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="format_version 99 is not supported.*upgrade emomusic"):
+        load_checkpoint(root)
+
+
+def test_wrong_kind(tmp_path: Path) -> None:
+    root = _save(tmp_path / "ck")
+    with pytest.raises(CheckpointError, match="holds a 'tiny', expected 'generator'"):
+        load_checkpoint(root, kind="generator")
+
+
+def test_path_traversal_in_config_is_refused(tmp_path: Path) -> None:
+    root = _save(tmp_path / "ck")
+    meta = json.loads((root / CONFIG_FILE).read_text())
+    meta["files"]["../secret"] = "0" * 64
+    (root / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="invalid entry in 'files'"):
+        load_checkpoint(root)
+
+
+def test_check_state_dict_mismatches(tmp_path: Path) -> None:
+    root = _save(tmp_path / "ck", _model(vocab=11, dim=6))
+    ck = load_checkpoint(root)
+    check_state_dict(_model(vocab=11, dim=6), ck.state_dict, root)  # fits: no error
+    with pytest.raises(CheckpointError) as info:
+        ck.load_into(_model(vocab=13, dim=6))
+    msg = str(info.value)
+    assert WEIGHTS_FILE in msg and "shape mismatch: emb.weight checkpoint (11, 6) vs model (13, 6)" in msg
+    assert "\n" not in msg
+    sd = dict(ck.state_dict)
+    del sd["norm.bias"]
+    sd["extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError, match="missing keys: norm.bias; unexpected keys: extra.weight"):
+        check_state_dict(_model(), sd, root)
+
+
+def test_extra_files_round_trip(tmp_path: Path) -> None:
+    centroids = {"centroids": np.arange(12, dtype=np.float32).reshape(4, 3), "counts": np.array([1, 2, 3, 4])}
+    root = save_checkpoint(
+        tmp_path / "clusterer",
+        kind="emomusic.attributes.clusterer.Clusterer",
+        config={"k": 4},
+        state_dict=None,  # weightless component
+        extra_files={"arrays.safetensors": encode_arrays(centroids), "notes.txt": b"hello"},
+    )
+    assert not (root / WEIGHTS_FILE).exists()
+    ck = load_checkpoint(root, kind="emomusic.attributes.clusterer.Clusterer")
+    assert ck.state_dict == {}
+    assert ck.read_extra("notes.txt") == b"hello"
+    arrays = ck.read_arrays("arrays.safetensors")
+    for k, v in centroids.items():
+        assert arrays[k].dtype == v.dtype and np.array_equal(arrays[k], v)
+    assert "clusterer" in ck.model_card.lower()  # a default card is written
+    with pytest.raises(CheckpointError, match="not in this checkpoint"):
+        ck.read_extra("missing.bin")
+    (root / "notes.txt").write_bytes(b"HELLO")
+    with pytest.raises(CheckpointError, match="notes.txt: checksum mismatch"):
+        load_checkpoint(root)
+    with pytest.raises(CheckpointError, match="not a readable safetensors array file"):
+        decode_arrays(b"garbage", "x.safetensors")
+
+
+@pytest.mark.parametrize("name", ["../evil", "config.json", ".hidden", "a/b", ""])
+def test_bad_extra_file_names(tmp_path: Path, name: str) -> None:
+    with pytest.raises(CheckpointError, match="invalid extra file name"):
+        _save(tmp_path / "ck", extra_files={name: b"x"})
+    assert not (tmp_path / "ck").exists()
+
+
+def test_unserialisable_config_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=f"{CONFIG_FILE}: .*not JSON-serialisable"):
+        _save(tmp_path / "ck", metrics={"loss": float("nan")})
+    with pytest.raises(CheckpointError, match="not JSON-serialisable"):
+        _save(tmp_path / "ck", config={"dtype": torch.float32})
+    assert list(tmp_path.iterdir()) == []

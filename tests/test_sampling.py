@@ -1,0 +1,125 @@
+"""Sampling: fast KV cache equals a full recompute, grammar-valid output, determinism, filters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
+from emomusic.models.generator import Generator, GeneratorConfig
+from emomusic.models.sampling import Guidance, grammar_table, sample, top_k_filter, top_p_filter
+from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
+
+
+@pytest.fixture(scope="module")
+def tk() -> MusicTokenizer:
+    return MusicTokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tk) -> Generator:
+    torch.manual_seed(0)
+    m = Generator(GeneratorConfig(vocab_size=len(tk), dim=32, depth=2, heads=2, max_seq_len=128)).eval()
+    with torch.no_grad():  # larger weights than the init so positions and layers really matter
+        for p in m.parameters():
+            p.normal_(0, 0.3)
+    return m
+
+
+@pytest.mark.parametrize("decoder_cls", [KVCacheDecoder, ReferenceDecoder])
+def test_cached_logits_equal_full_recompute(model, decoder_cls):
+    ids = torch.randint(0, model.config.vocab_size, (3, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = model(ids)
+    dec = decoder_cls(model, 3, 64) if decoder_cls is KVCacheDecoder else decoder_cls(model)
+    torch.testing.assert_close(dec.prefill(ids[:, :12]), full[:, 11], atol=1e-4, rtol=1e-4)
+    for t in range(12, 40):
+        torch.testing.assert_close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_kv_cache_works_past_training_length(model):
+    """Rotary positions: the cache may run past max_seq_len (128) and still match a recompute."""
+    ids = torch.randint(0, model.config.vocab_size, (1, 160), generator=torch.Generator().manual_seed(2))
+    dec = KVCacheDecoder(model, 1, 200)
+    dec.prefill(ids[:, :150])
+    out = [dec.step(ids[:, t]) for t in range(150, 160)]
+    ref = ReferenceDecoder(model)
+    ref.prefill(ids[:, :150])
+    for t, got in zip(range(150, 160), out, strict=True):
+        torch.testing.assert_close(got, ref.step(ids[:, t]), atol=1e-4, rtol=1e-4)
+
+
+def test_fast_and_reference_decoders_sample_the_same_tokens(model, tk):
+    pre = [tk.condition_ids("pop", emotion="Q4")] * 2
+    a = sample(model, tk, pre, n_bars=2, seed=5, max_tokens=120, decoder="fast")
+    b = sample(model, tk, pre, n_bars=2, seed=5, max_tokens=120, decoder="reference")
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def _check_grammar(tk: MusicTokenizer, ids: np.ndarray) -> None:
+    table = grammar_table(tk)
+    types = tk.types[ids]
+    assert types[0] == BAR
+    for prev, nxt in zip(ids[:-1], ids[1:], strict=True):
+        assert table[tk.types[prev], nxt], (tk.itos[int(prev)], tk.itos[int(nxt)])
+    # positions increase within each bar
+    pos = -1.0
+    for t, kind in zip(ids, types, strict=True):
+        if kind == BAR:
+            pos = -1.0
+        elif kind == POSITION:
+            assert tk.values[t] > pos
+            pos = tk.values[t]
+    # every pitch is followed by velocity and duration
+    p = np.flatnonzero(types == PITCH)
+    p = p[p + 2 < len(ids)]
+    assert (types[p + 1] == VELOCITY).all() and (types[p + 2] == DURATION).all()
+
+
+def test_samples_are_grammatical_and_stop_after_the_bars(model, tk):
+    out = sample(model, tk, [tk.condition_ids("pop", emotion="Q1")] * 3, n_bars=3, seed=0, max_tokens=400)
+    for ids in out:
+        _check_grammar(tk, ids)
+        assert (tk.types[ids] == BAR).sum() <= 3
+        notes = tk.decode(ids)
+        assert (notes.start < 3 * notes.beats_per_bar).all()
+
+
+def test_same_seed_same_tokens_and_batch_is_one_call(model, tk):
+    pre = [tk.condition_ids("pop", emotion="Q2")] * 4
+    a = sample(model, tk, pre, n_bars=2, seed=11, max_tokens=100)
+    b = sample(model, tk, pre, n_bars=2, seed=11, max_tokens=100)
+    c = sample(model, tk, pre, n_bars=2, seed=12, max_tokens=100)
+    assert len(a) == 4
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+    assert any(len(x) != len(z) or (x != z).any() for x, z in zip(a, c, strict=True))
+
+
+def test_guidance_forces_tempo_velocity_window_and_time_signature(model, tk):
+    g = Guidance(tempo=70, velocity=40, velocity_window=12, tonic=2, mode="minor", time_signature=(3, 4))
+    out = sample(model, tk, [tk.condition_ids("pop", emotion="Q3")] * 2, n_bars=2, guidance=g, seed=3,
+                 max_tokens=200)
+    for ids in out:
+        notes = tk.decode(ids)
+        tempos = tk.values[ids[tk.types[ids] == TEMPO]]
+        assert len(tempos) == 1 and abs(np.log(tempos[0] / 70)) < 0.1
+        assert notes.time_signature == (3, 4)
+        assert (np.abs(notes.velocity - 40) <= 12).all()
+
+
+def test_key_bias_moves_pitches_into_the_scale(model, tk):
+    pre = [tk.condition_ids("pop", emotion="Q1")] * 4
+    strong = Guidance(tonic=0, mode="major", key_bias=12.0, time_signature=None)
+    notes = [tk.decode(x) for x in sample(model, tk, pre, n_bars=2, guidance=strong, seed=4, max_tokens=200)]
+    pcs = np.concatenate([n.pitch % 12 for n in notes])
+    assert np.isin(pcs, [0, 2, 4, 5, 7, 9, 11]).mean() > 0.95
+
+
+def test_top_k_and_top_p_filters():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert (top_k_filter(logits, 2) > -1e8).sum() == 2
+    kept = top_p_filter(logits, 0.7) > -1e8
+    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 ≤ 0.8: the crossing token stays
+    assert (top_p_filter(logits, 1.0) == logits).all()
