@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--steps", type=int)
     t.add_argument("--max-minutes", type=float)
+    t.add_argument("--preset", choices=("small", "tiny"), default="small",
+                   help="model/batch size: small = the shipped model, tiny = smoke tests")
 
     d = sub.add_parser("data", help="prepare or inspect the training data")
     d.add_argument("action", choices=("prepare", "stats"))
@@ -199,13 +201,15 @@ def cmd_train(args) -> int:
         print(f"wrote {out}")
         return 0
     if args.component == "generator":
-        from emomusic.training.train import TrainConfig, train_generator
+        from emomusic.training.train import PRESETS, TrainConfig, train_generator
 
-        cfg = TrainConfig()
+        preset = PRESETS[args.preset]
+        cfg = TrainConfig(**preset.get("train", {}))
         if args.steps:
             cfg.steps = args.steps
         cfg.max_minutes = args.max_minutes
-        out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg)
+        out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg,
+                              model_cfg=preset.get("model"))
         print(f"checkpoint in {out}/last")
         return 0
     _not_yet(f"training the {args.component}")

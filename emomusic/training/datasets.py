@@ -259,6 +259,17 @@ class Prepared:
         return m
 
 
+def write_prepared(dest: Path, recs: list[Record], tokens: list[np.ndarray], attributes: list[np.ndarray]) -> Path:
+    """Write one dataset's cache (tokens back to back, offsets, attributes, records) atomically."""
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
+    tmp = dest.with_suffix(".tmp.npz")
+    np.savez(tmp, tokens=np.concatenate(tokens).astype(np.uint16), offsets=offsets,
+             attributes=np.stack(attributes).astype(np.float32),
+             records=np.array(json.dumps([asdict(r) for r in recs])))
+    os.replace(tmp, dest)
+    return dest
+
+
 def prepare(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | None = None,
             workers: int = 2, out: Path | None = None) -> dict[str, int]:
     """Encode every record of each dataset into `<cache>/prepared/<dataset>.npz` (skips done ones)."""
@@ -279,14 +290,21 @@ def prepare(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | N
         for *_, err in results:
             if err:
                 log.warning("skipped %s", err)
-        offsets = np.concatenate([[0], np.cumsum([len(ids) for _, ids, _ in good])]).astype(np.int64)
-        tmp = dest.with_suffix(".tmp.npz")
-        np.savez(tmp, tokens=np.concatenate([ids for _, ids, _ in good]), offsets=offsets,
-                 attributes=np.stack([a for *_, a in good]),
-                 records=np.array(json.dumps([asdict(r) for r, _, _ in good])))
-        os.replace(tmp, dest)
+        write_prepared(dest, [r for r, _, _ in good], [ids for _, ids, _ in good], [a for *_, a in good])
         counts[name] = len(good)
     return counts
+
+
+def available_datasets(wanted: tuple[str, ...], cache: Path | None = None) -> tuple[str, ...]:
+    """The wanted datasets whose prepared cache exists (warns about the others)."""
+    cache = cache or cache_root() / "prepared"
+    have = tuple(d for d in wanted if (cache / f"{d}.npz").exists())
+    missing = [d for d in wanted if d not in have]
+    if not have:
+        raise InvalidInputError(f"{cache}: no prepared datasets; run `emomusic data prepare` first")
+    if missing:
+        log.warning("not prepared, training without: %s", ", ".join(missing))
+    return have
 
 
 def load_prepared(datasets: tuple[str, ...] | None = None, cache: Path | None = None) -> Prepared:

@@ -26,10 +26,18 @@ from emomusic.checkpoint import load_checkpoint, save_checkpoint
 from emomusic.models.generator import Generator, GeneratorConfig
 from emomusic.music.attributes import compute_controls
 from emomusic.music.tokenizer import ControlBins, MusicTokenizer
-from emomusic.training.datasets import Prepared, load_prepared
+from emomusic.training.datasets import Prepared, available_datasets, load_prepared
 from emomusic.training.windows import WindowSampler
 
 GENERATOR_DATASETS = ("emopia", "vgmidi", "vgmidi_v1", "vgmidi_unl", "pop909", "asap", "nottingham", "music21")
+
+
+PRESETS = {
+    "small": {},  # the shipped model: TrainConfig and GeneratorConfig defaults
+    "tiny": {"train": {"batch_size": 4, "seq_len": 128, "eval_every": 2, "save_every": 2, "val_windows": 4,
+                       "warmup": 2},
+             "model": {"dim": 32, "depth": 2, "heads": 2}},  # smoke tests and CI
+}
 
 
 @dataclass
@@ -162,7 +170,7 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
     torch.manual_seed(cfg.seed)
     if world > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
-    data = data or load_prepared(GENERATOR_DATASETS)
+    data = data or load_prepared(available_datasets(GENERATOR_DATASETS))
     train_data = data.select(data.mask(split="train"))
     val_data = data.select(data.mask(split="val"))
     step, tokens = 0, {}
