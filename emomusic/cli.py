@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line (exit 2) instead of a usage block."""
 
     def error(self, message: str) -> None:  # noqa: D401
-        raise InvalidInputError(f"{self.prog}: {message} (see --help)")
+        raise InvalidInputError(f"{message} (see `{self.prog} --help`)")
 
 
 def _prompt_flags(p: argparse.ArgumentParser) -> None:
@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInputError as exc:
         print(f"emomusic: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return EXIT_USAGE
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
     except KeyboardInterrupt:
         print("emomusic: interrupted", file=sys.stderr)
         return 130

@@ -101,7 +101,8 @@ class Clusterer:
         if same_quadrant:
             q = QUADRANTS.index(emotion_from_va(valence, arousal).quadrant)
             dist = np.where(self.bank_quadrant == q, dist, np.inf)
-        order = np.argsort(dist, kind="stable")[: max(1, k)]
+        order = np.argsort(dist, kind="stable")
+        order = order[np.isfinite(dist[order])][: max(1, k)]  # never another quadrant's piece
         if k <= 1 or seed is None:
             return int(order[0])
         return int(np.random.default_rng(seed).choice(order))

@@ -66,6 +66,7 @@ def grammar_table(tk: MusicTokenizer) -> np.ndarray:
     for prev, nxt in follow.items():
         table[prev] = np.isin(types, nxt)
     table[EOS, tk.eos_id] = True  # finished sequences keep emitting EOS (they are masked out later)
+    table[:, (types == PITCH) & (tk.values > 108)] = False  # miditok's range ends at 109: above the piano
     return table
 
 

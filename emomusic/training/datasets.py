@@ -82,6 +82,16 @@ def hash_split(key: str, val_percent: int = VAL_PERCENT) -> str:
     return "val" if h % 100 < val_percent else "train"
 
 
+def vgmidi_group(game: str, piece: str = "") -> str:
+    """One piece key across VGMIDI's listings (v2 CSV, v1 phrases, v1 unlabelled file names).
+
+    Their spellings differ ("Banjo-Kazooie" + "Boggys Igloo Happy" vs "BanjoKazooie_BoggysIglooHappy"),
+    so the key keeps lower-case letters and digits only; every VGMIDI listing is split on it, so no
+    piece is in train in one listing and in val in another.
+    """
+    return "vgmidi/" + re.sub(r"[^a-z0-9]", "", f"{game}{piece}".lower())
+
+
 def quadrant_from_va(valence: float, arousal: float) -> str:
     """Russell quadrant of a valence/arousal point (ties go to the positive side)."""
     if arousal >= 0:
@@ -116,30 +126,31 @@ def vgmidi(root: Path) -> list[Record]:
     with open(base / "vgmidi_labelled.csv") as fh:
         for row in csv.DictReader(fh):
             v, a = float(row["valence"]), float(row["arousal"])
-            group = f"vgmidi/{row['game']}/{row['piece']}"
+            group = vgmidi_group(row["game"], row["piece"])
             out.append(Record(f"vgmidi/{Path(row['midi']).stem}", "vgmidi", str(base / row["midi"]), "game",
                               hash_split(group, 15), group, quadrant_from_va(v, a), v, a))
     return out
 
 
 def vgmidi_v1(root: Path) -> list[Record]:
-    """VGMIDI v1 sentiment phrases (valence ±1 only), with the dataset's own piece-level split."""
+    """VGMIDI v1 sentiment phrases (valence ±1 only), split by piece like every VGMIDI listing."""
     base = root / "vgmidi" / "v1_commit_ad9c3e94" / "labelled"
     out = []
-    for name, split in (("vgmidi_sent_train.csv", "train"), ("vgmidi_sent_test.csv", "val")):
+    for name in ("vgmidi_sent_train.csv", "vgmidi_sent_test.csv"):
         with open(base / name) as fh:
             for row in csv.DictReader(fh):
-                out.append(Record(f"vgmidi_v1/{Path(row['filepath']).name}", "vgmidi_v1",
-                                  str(base / f"{row['filepath']}.mid"), "game", split,
-                                  f"vgmidi_v1/{row['id']}", None, float(row["label"]), None))
+                stem = Path(row["filepath"]).name
+                group = vgmidi_group(stem.rsplit("_", 1)[0])
+                out.append(Record(f"vgmidi_v1/{stem}", "vgmidi_v1", str(base / f"{row['filepath']}.mid"), "game",
+                                  hash_split(group, 15), group, None, float(row["label"]), None))
     return out
 
 
 def vgmidi_unlabelled(root: Path) -> list[Record]:
     """VGMIDI v1 unlabelled pieces; not its test/ folder, which duplicates the labelled pieces."""
     base = root / "vgmidi" / "v1_commit_ad9c3e94" / "unlabelled" / "train"
-    return [Record(f"vgmidi_unl/{p.stem}", "vgmidi_unl", str(p), "game", hash_split(p.stem), f"vgu/{p.stem}")
-            for p in sorted(base.glob("*.mid"))]
+    return [Record(f"vgmidi_unl/{p.stem}", "vgmidi_unl", str(p), "game", hash_split(vgmidi_group(p.stem), 15),
+                   vgmidi_group(p.stem)) for p in sorted(base.glob("*.mid"))]
 
 
 def pop909(root: Path) -> list[Record]:

@@ -31,7 +31,7 @@ SUFFIXES = {".mxl", ".xml", ".musicxml", ".krn", ".abc"}
 # music21 parses about one tune a second here; these caps keep a full conversion near 20 minutes
 # on one core while keeping every collection (tunes per ABC book; every k-th file of big folders).
 MAX_TUNES_PER_BOOK = 20
-EVERY_KTH_FILE = {"ryansMammoth": 4, "palestrina": 8, "beethoven": 3, "mozart": 2, "haydn": 2}
+EVERY_KTH_FILE = {"ryansMammoth": 4, "palestrina": 8, "beethoven": 3, "mozart": 8, "haydn": 4}
 
 
 def corpus_paths() -> list[tuple[str, Path]]:
@@ -99,8 +99,12 @@ def convert_corpus(out_dir: str | os.PathLike, workers: int = 1, limit: int | No
         return json.loads(index_path.read_text())
     jobs = [(c, str(p), str(out_dir)) for c, p in corpus_paths()][:limit]
     records: list[dict] = []
-    with mp.get_context("spawn").Pool(workers, maxtasksperchild=50) as pool:
-        for recs in tqdm(pool.imap(_convert_one, jobs, chunksize=4), total=len(jobs), desc="music21 corpus"):
-            records.extend(recs)
+    if workers <= 1:  # in-process: nothing to lose if a worker pipe breaks
+        for job in tqdm(jobs, desc="music21 corpus"):
+            records.extend(_convert_one(job))
+    else:
+        with mp.get_context("spawn").Pool(workers, maxtasksperchild=50) as pool:
+            for recs in tqdm(pool.imap(_convert_one, jobs, chunksize=4), total=len(jobs), desc="music21 corpus"):
+                records.extend(recs)
     index_path.write_text(json.dumps(records, indent=0))
     return records

@@ -1,0 +1,75 @@
+"""Generation speed: emomusic's KV-cached sampler vs x-transformers' own generate, same weights.
+
+    python benchmarks/generate.py [--checkpoints DIR] [--bars 16] [--repeats 2]
+
+Prints tokens/s and seconds per 16-bar piece for one candidate and for 8 in one batch, the same
+for x-transformers' `AutoregressiveWrapper.generate` (its KV cache on, same prefix and token count),
+and peak memory (ru_maxrss). The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import torch
+
+
+def _time(fn, repeats: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main() -> None:
+    from x_transformers import AutoregressiveWrapper
+
+    from emomusic.models.sampling import sample
+    from emomusic.pipeline import EmoMusic
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoints", default=None)
+    ap.add_argument("--bars", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+
+    em = EmoMusic.from_pretrained(args.checkpoints)
+    attrs = em.attributes(emotion="calm")
+    prefix = em.tokenizer.condition_ids("pop", controls=attrs.controls)
+    guide = em._guidance(attrs, None)
+    res = {"bars": args.bars, "parameters": em.generator.num_parameters(), "threads": torch.get_num_threads()}
+
+    for n in (1, 8):
+        sec, toks = _time(lambda n=n: sample(em.generator, em.tokenizer, [prefix] * n, n_bars=args.bars,
+                                             guidance=guide, seed=1), args.repeats)
+        total = sum(len(t) for t in toks)
+        res[f"ours_batch{n}_seconds"] = sec
+        res[f"ours_batch{n}_tokens"] = total
+        res[f"ours_batch{n}_tokens_per_s"] = total / sec
+        print(f"emomusic sampler, batch {n}: {total} tokens in {sec:.2f} s = {total / sec:.0f} tokens/s "
+              f"({sec:.2f} s per batch of {n} {args.bars}-bar pieces)")
+
+    wrapper = AutoregressiveWrapper(em.generator.net)
+    steps = res["ours_batch1_tokens"]
+    for n in (1, 8):
+        x = torch.tensor([prefix] * n)
+        sec, _ = _time(lambda x=x: wrapper.generate(x, steps, cache_kv=True), max(1, args.repeats - 1))
+        res[f"xtransformers_batch{n}_seconds"] = sec
+        res[f"xtransformers_batch{n}_tokens_per_s"] = n * steps / sec
+        print(f"x-transformers generate (KV cache), batch {n}: {n * steps} tokens in {sec:.2f} s = "
+              f"{n * steps / sec:.0f} tokens/s")
+    res["speedup_batch1"] = res["ours_batch1_tokens_per_s"] / res["xtransformers_batch1_tokens_per_s"]
+    res["batch8_time_ratio"] = res["ours_batch8_seconds"] / res["ours_batch1_seconds"]
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"speed-up over x-transformers at batch 1: {res['speedup_batch1']:.2f}x; 8 candidates take "
+          f"{res['batch8_time_ratio']:.2f}x the time of one; peak RSS {res['peak_rss_mb']:.0f} MB")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()}))
+
+
+if __name__ == "__main__":
+    main()

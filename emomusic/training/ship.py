@@ -1,0 +1,87 @@
+"""Ship a trained generator: copy a run's weights into checkpoints/ with a model card.
+
+    python -m emomusic.training.ship runs/generator checkpoints/generator [--report report/report.json]
+
+The card states the data (with licences), steps, tokens seen per dataset, validation loss and
+perplexity per dataset, and the controllability report when one is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from emomusic.checkpoint import load_checkpoint, save_checkpoint
+from emomusic.training.datasets import LICENCES
+
+DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi", "vgmidi_unl": "vgmidi",
+                   "pop909": "pop909", "asap": "asap", "nottingham": "nottingham", "music21": "music21"}
+
+
+def model_card(ck, report: dict | None) -> str:
+    m = ck.metrics
+    cfg = ck.config
+    tokens = m.get("tokens_seen", {})
+    datasets = sorted(k for k in tokens if k != "all")
+    lines = [
+        "# emomusic generator (attribute-conditioned, EmoGen stage 2)", "",
+        "Decoder-only transformer (x-transformers, rotary positions) over miditok REMI tokens for one piano "
+        "part. Conditioned by a token prefix: genre + 10 binned musical attributes (tempo, mode, tonic, note "
+        "density, mean pitch, pitch range, mean velocity, polyphony, mean duration, pitch-class entropy), "
+        "each computed on the training window itself; half of the labelled windows carry an EMOPIA-style "
+        "emotion token instead, which is the `--method token` baseline (same weights).", "",
+        f"- parameters: {sum(v.numel() for v in ck.state_dict.values()) / 1e6:.2f} M; model config: "
+        f"`{json.dumps(cfg['model'])}`",
+        f"- training: {m.get('step')} steps of {cfg['train']['batch_size']} windows × "
+        f"{cfg['train']['seq_len']} tokens, AdamW, lr {cfg['train']['lr']}, cosine; "
+        f"{tokens.get('all', 0) / 1e6:.2f} M tokens seen (transposition ±5 and tempo augmentation)",
+        "", "## Data and licence", "",
+        "| dataset | tokens seen (M) | licence |", "|---|---|---|",
+    ]
+    lines += [f"| {d} | {tokens[d] / 1e6:.2f} | {LICENCES[DATASET_LICENCE.get(d, d)]} |" for d in datasets]
+    lines += ["", "**Licence of these weights: non-commercial use only** (trained on EMOPIA and ASAP, "
+              "CC BY-NC-SA 4.0; Nottingham is GPLv3). EMOPIA's test split was never used.", "",
+              "## Validation (song-level held-out splits)", "", "| dataset | val loss | perplexity |", "|---|---|---|"]
+    for d, v in sorted(m.get("val_loss", {}).items()):
+        lines.append(f"| {d} | {v:.3f} | {math.exp(v):.2f} |")
+    if report:
+        lines += ["", "## Controllability", "",
+                  f"{report['per_emotion']} pieces per quadrant, {report['bars']} bars, fixed seeds, judged by a "
+                  "feature classifier trained on EMOPIA train only (checkpoints/judge), never used for selection.",
+                  "", "| method | 4Q | arousal | valence | quality overlap (Yang & Lerch) |", "|---|---|---|---|---|"]
+        r = report["judge_on_real_val"]
+        lines.append(f"| judge on real EMOPIA val | {r['4Q']:.3f} | {r['arousal']:.3f} | {r['valence']:.3f} | – |")
+        for name, v in report["methods"].items():
+            a = v["accuracy"]
+            lines.append(f"| {name} | {a['4Q']:.3f} | {a['arousal']:.3f} | {a['valence']:.3f} | "
+                         f"{v['mean_overlap']:.3f} |")
+        q = report["methods"].get("attributes", {}).get("quality", {})
+        if q:
+            lines += ["", "| metric (attributes method) | generated | real EMOPIA val | overlap |", "|---|---|---|---|"]
+            lines += [f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} |"
+                      for k, x in q.items()]
+    return "\n".join(lines) + "\n"
+
+
+def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None) -> Path:
+    ck = load_checkpoint(Path(run) / "last", kind="generator")
+    report = json.loads(Path(report_path).read_text()) if report_path else None
+    metrics = dict(ck.metrics)
+    if report:
+        metrics["controllability"] = {k: v["accuracy"] for k, v in report["methods"].items()}
+    return save_checkpoint(out, kind="generator", config=ck.config, state_dict=ck.state_dict,
+                           tokenizer=ck.tokenizer, metrics=metrics, model_card=model_card(ck, report),
+                           dtype=torch.float16)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="copy a trained generator into checkpoints/ with its model card")
+    ap.add_argument("run")
+    ap.add_argument("out")
+    ap.add_argument("--report")
+    a = ap.parse_args()
+    print(ship(a.run, a.out, a.report))

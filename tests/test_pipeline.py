@@ -1,0 +1,154 @@
+"""EmoMusic pipeline on the tiny random "debug" model: bar limits, seeding, export, input checks.
+
+The debug model is random, so these tests check wiring and contracts (lengths, determinism, errors),
+not musical quality.
+"""
+
+from __future__ import annotations
+
+import mido
+import numpy as np
+import pytest
+
+from emomusic.errors import InvalidInputError
+from emomusic.music.notes import Notes
+from emomusic.pipeline import EmoMusic, truncate_to_bars
+
+BARS = 2
+
+
+@pytest.fixture(scope="module")
+def em() -> EmoMusic:
+    return EmoMusic.from_pretrained("debug")
+
+
+@pytest.fixture(scope="module")
+def calm(em: EmoMusic):
+    return em.generate(emotion="calm", bars=BARS, candidates=2, seed=3)
+
+
+def _bars_in(em: EmoMusic, tokens: list[int]) -> int:
+    return int(np.sum(np.asarray(tokens) == em.tokenizer.bar_id))
+
+
+def test_generate_returns_candidates_within_the_bars(em: EmoMusic, calm) -> None:
+    assert len(calm) == 2
+    for cand in calm:
+        notes = cand.notes
+        assert len(notes) > 0
+        limit = BARS * notes.beats_per_bar
+        assert (notes.start >= 0).all() and (notes.start < limit).all()
+        assert (notes.start + notes.duration <= limit + 1e-9).all()
+        assert (notes.duration > 0).all()
+        assert 1 <= _bars_in(em, cand.tokens) <= BARS
+        assert cand.method == "attributes" and cand.seed == 3
+        a = cand.attributes
+        assert (a.emotion, a.quadrant) == ("calm", "Q4")
+        assert a.explanation and a.source.startswith("debug/")
+        assert set(cand.measured) == set(a.controls)
+        assert em.tokenizer.eos_id not in cand.tokens
+
+
+def test_candidates_are_ranked_best_first(em: EmoMusic, calm) -> None:
+    d = [em._distance(c) for c in calm]
+    assert d == sorted(d)
+
+
+def test_same_seed_gives_identical_tokens_and_files(em: EmoMusic, calm, tmp_path) -> None:
+    again = em.generate(emotion="calm", bars=BARS, candidates=2, seed=3)
+    assert [c.tokens for c in again] == [c.tokens for c in calm]
+    a = em.save(calm[0], tmp_path / "a.mid")
+    b = em.save(again[0], tmp_path / "b.mid")
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_different_seeds_differ(em: EmoMusic, calm) -> None:
+    other = em.generate(emotion="calm", bars=BARS, candidates=2, seed=4)
+    assert {tuple(c.tokens) for c in other} != {tuple(c.tokens) for c in calm}
+
+
+def test_exported_file_is_a_midi_file(em: EmoMusic, calm, tmp_path) -> None:
+    path = em.save(calm[0], tmp_path / "calm.mid")
+    mid = mido.MidiFile(str(path))
+    assert mid.type == 1 and mid.ticks_per_beat == 480
+    ons = [m for t in mid.tracks for m in t if m.type == "note_on" and m.velocity > 0]
+    assert 0 < len(ons) <= len(calm[0].notes)
+    bar_ticks = 480 * calm[0].notes.beats_per_bar
+    assert sum(m.time for m in mid.tracks[1]) <= BARS * bar_ticks  # ends on the bar line
+
+
+def test_save_does_not_overwrite_without_force(em: EmoMusic, calm, tmp_path) -> None:
+    path = tmp_path / "x.mid"
+    path.write_bytes(b"keep me")
+    with pytest.raises(InvalidInputError):
+        em.save(calm[0], path)
+    assert path.read_bytes() == b"keep me"
+    em.save(calm[0], path, force=True)
+    assert path.read_bytes()[:4] == b"MThd"
+
+
+def test_token_method(em: EmoMusic) -> None:
+    cands = em.generate(emotion="sad", bars=BARS, candidates=1, seed=5, method="token")
+    assert len(cands) == 1
+    c = cands[0]
+    assert c.method == "token" and c.attributes.quadrant == "Q3"
+    assert (c.notes.start < BARS * c.notes.beats_per_bar).all()
+    assert 1 <= _bars_in(em, c.tokens) <= BARS
+
+
+def test_valence_arousal_and_tempo(em: EmoMusic) -> None:
+    c = em.generate(valence=-0.6, arousal=0.7, bars=1, seed=1, tempo=90)[0]
+    assert c.attributes.quadrant == "Q2"
+    assert (c.notes.start < c.notes.beats_per_bar).all()
+    assert abs(c.notes.tempo / 90 - 1) < 0.05  # guidance forces the nearest tempo token
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"bars": 0}, {"bars": 129}, {"bars": "many"},
+    {"temperature": 0.0}, {"temperature": 5.0}, {"temperature": float("nan")},
+    {"top_p": 0.0}, {"top_p": 1.5},
+    {"method": "magic"},
+    {"candidates": 0},
+    {"seed": -1},
+    {"tempo": 1000},
+    {"genre": "polka"},
+    {"emotion": None},
+    {"emotion": "blorp"},
+    {"emotion": None, "valence": 2.0, "arousal": 0.0},
+])
+def test_invalid_arguments_raise_one_line(em: EmoMusic, kwargs) -> None:
+    args = {"emotion": "calm", "bars": 1, **kwargs}
+    with pytest.raises(InvalidInputError) as err:
+        em.generate(**args)
+    msg = str(err.value)
+    assert msg and "\n" not in msg
+
+
+# ------------------------------------------------------------------ truncate_to_bars
+def test_truncate_to_bars_in_four_four() -> None:
+    notes = Notes.from_arrays([60, 62, 64, 65, 67], [0.0, 3.5, 7.5, 8.0, 8.0 - 1e-7],
+                              [1.0, 1.0, 2.0, 1.0, 1.0], [64] * 5, tempo=100, time_signature=(4, 4))
+    cut = truncate_to_bars(notes, 2)
+    np.testing.assert_array_equal(cut.pitch, [60, 62, 64])
+    np.testing.assert_allclose(cut.start, [0.0, 3.5, 7.5])
+    np.testing.assert_allclose(cut.duration, [1.0, 1.0, 0.5])  # the last one is cut at beat 8
+    assert cut.tempo == 100 and cut.time_signature == (4, 4)
+
+
+def test_truncate_to_bars_in_three_four_and_six_eight() -> None:
+    notes = Notes.from_arrays([60, 62, 64], [0.0, 2.5, 3.0], [4.0, 1.0, 1.0], [64] * 3, time_signature=(3, 4))
+    cut = truncate_to_bars(notes, 1)  # one bar of 3/4 = 3 beats
+    np.testing.assert_array_equal(cut.pitch, [60, 62])
+    np.testing.assert_allclose(cut.duration, [3.0, 0.5])
+    notes68 = Notes.from_arrays([60, 62], [2.5, 3.0], [2.0, 1.0], [64] * 2, time_signature=(6, 8))
+    cut68 = truncate_to_bars(notes68, 1)  # one bar of 6/8 = 3 quarter-note beats
+    np.testing.assert_array_equal(cut68.pitch, [60])
+    np.testing.assert_allclose(cut68.duration, [0.5])
+
+
+def test_truncate_to_bars_keeps_short_pieces_and_empties() -> None:
+    notes = Notes.from_arrays([60, 64], [0, 1], [1, 1], [64, 64])
+    cut = truncate_to_bars(notes, 4)
+    np.testing.assert_array_equal(cut.start, notes.start)
+    np.testing.assert_array_equal(cut.duration, notes.duration)
+    assert len(truncate_to_bars(Notes.from_arrays([], [], [], []), 2)) == 0
