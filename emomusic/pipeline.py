@@ -116,9 +116,11 @@ class EmoMusic:
         self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
         genre: str | None = None, tempo: float | None = None, bars: int = 16, candidates: int = 1,
         seed: int = 0, temperature: float = 1.0, top_p: float = 0.95, top_k: int = 0,
-        method: str = "attributes", guidance: bool = True,
+        method: str = "attributes", guidance: bool = True, rank: bool = True,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (closest to the asked attributes).
+
+        rank=False keeps the batch order (evaluation: no selection among candidates).
 
         method="attributes" conditions on the clusterer's attribute vector (EmoGen);
         method="token" is the EMOPIA-style baseline that sees only a quadrant token.
@@ -155,7 +157,7 @@ class EmoMusic:
             notes = truncate_to_bars(tk.decode(ids), bars)
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
-        return sorted(out, key=lambda c: self._distance(c)) if candidates > 1 else out
+        return sorted(out, key=lambda c: self._distance(c)) if rank and candidates > 1 else out
 
     def _guidance(self, attrs: Attributes, tempo: float | None):
         """Decoding guidance from the attribute values (see DESIGN.md, notes for the generator)."""

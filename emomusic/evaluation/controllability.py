@@ -23,8 +23,6 @@ from emomusic.evaluation.judge import FeatureJudge, accuracies
 from emomusic.evaluation.metrics import METRICS, all_metrics, overlapping_area
 from emomusic.music.attributes import CONTROLS, compute_attributes
 
-QUADRANT_WORD = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
-
 
 def _real_val(judge: FeatureJudge):
     """EMOPIA val clips (decoded from the prepared cache) for the judge and quality baselines."""
@@ -41,7 +39,7 @@ def _real_val(judge: FeatureJudge):
 
 
 def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "attributes"), bars: int = 16,
-             batch: int = 5, out: str | Path | None = None, judge: FeatureJudge | None = None) -> dict:
+             batch: int = 25, out: str | Path | None = None, judge: FeatureJudge | None = None) -> dict:
     """Run the protocol and return (and optionally write) the report as a dict."""
     from emomusic.pipeline import default_checkpoints
 
@@ -56,10 +54,9 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "at
         for q in QUADRANTS:
             for start in range(0, per_emotion, batch):
                 k = min(batch, per_emotion - start)
-                cands = []
-                for j in range(k):  # one seed per piece: results do not depend on the batch size
-                    cands += em.generate(emotion=q, bars=bars, candidates=1, seed=1000 * (start + j) + 1,
-                                         method=method)
+                # one batch, kept in order: no selection among candidates
+                cands = em.generate(emotion=q, bars=bars, candidates=k, seed=1000 * start + 1, method=method,
+                                    rank=False)
                 for c in cands:
                     n_tok += len(c.tokens)
                     if len(c.notes) == 0:

@@ -171,11 +171,7 @@ class _State:
             if self.force_timesig[b] and self.prev_type[b] == BAR:
                 m[b] &= self.is_timesig  # every bar states its metre, as in training
             if self.bars[b] < self.n_bars:
-                m[b, tk.eos_id] = False
-            else:  # requested bars are written: a new Bar ends the piece instead
-                m[b, tk.bar_id] = False
-                if self.prev_type[b] == DURATION:
-                    m[b, tk.eos_id] = True
+                m[b, tk.eos_id] = False  # a Bar after the last requested bar becomes EOS (see `sample`)
             if self.done[b]:
                 m[b] = False
                 m[b, tk.eos_id] = True
@@ -224,6 +220,8 @@ def sample(
         logits = logits.masked_fill(~torch.from_numpy(m), NEG)
         logits = top_p_filter(top_k_filter(logits, top_k), top_p)
         nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)[:, 0]
+        # the model closes the last requested bar with a Bar token: that is where the piece ends
+        nxt[(nxt == tk.bar_id) & torch.from_numpy(state.bars >= n_bars)] = tk.eos_id
         state.update(nxt.numpy())
         generated.append(nxt)
         if state.done.all():
