@@ -39,7 +39,8 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors import numpy as st_numpy
-from safetensors import torch as st_torch
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
 
 from emomusic.errors import CheckpointError
 
@@ -224,7 +225,7 @@ def save_checkpoint(
     if state_dict is not None:
         tensors = _prepare_tensors(state_dict, dtype)
         try:
-            files[WEIGHTS_FILE] = st_torch.save(tensors, metadata={"format": "pt", "class": kind})
+            files[WEIGHTS_FILE] = safetensors_save(tensors, metadata={"format": "pt", "class": kind})
         except (SafetensorError, ValueError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{WEIGHTS_FILE}: cannot serialise weights ({_one_line(exc)})") from exc
     card = model_card if model_card.strip() else _default_card(kind, metrics_d, created)
@@ -410,7 +411,7 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
     state_dict: dict[str, torch.Tensor] = {}
     if WEIGHTS_FILE in blobs:
         try:
-            state_dict = st_torch.load(blobs[WEIGHTS_FILE])
+            state_dict = safetensors_load(blobs[WEIGHTS_FILE])
         except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
             raise CheckpointError(
                 f"{root / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt "

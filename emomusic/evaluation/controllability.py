@@ -90,19 +90,26 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "at
     return report
 
 
+def summary_table(report: dict) -> list[str]:
+    """Markdown rows: accuracy per method beside the judge on real val (report and model card share it)."""
+    r = report["judge_on_real_val"]
+    lines = ["| method | 4Q | arousal | valence | mean quality overlap (Yang & Lerch) | s/piece |",
+             "|---|---|---|---|---|---|",
+             f"| (judge on real EMOPIA val) | {r['4Q']:.3f} | {r['arousal']:.3f} | {r['valence']:.3f} | – | – |"]
+    for m, v in report["methods"].items():
+        a = v["accuracy"]
+        lines.append(f"| {m} | {a['4Q']:.3f} | {a['arousal']:.3f} | {a['valence']:.3f} | "
+                     f"{v['mean_overlap']:.3f} | {v['seconds'] / max(1, v['pieces']):.2f} |")
+    return lines
+
+
 def write_report(report: dict, out: Path) -> None:
     """report.json and report.md (tables a reader can scan)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     lines = [f"# emomusic controllability report\n\n{report['per_emotion']} pieces per quadrant, "
              f"{report['bars']} bars, fixed seeds; judged by a feature classifier trained on EMOPIA train only.\n",
-             "| method | 4Q | arousal | valence | mean quality overlap | s/piece |", "|---|---|---|---|---|---|"]
-    r = report["judge_on_real_val"]
-    lines.append(f"| (judge on real EMOPIA val) | {r['4Q']:.3f} | {r['arousal']:.3f} | {r['valence']:.3f} | – | – |")
-    for m, v in report["methods"].items():
-        a = v["accuracy"]
-        lines.append(f"| {m} | {a['4Q']:.3f} | {a['arousal']:.3f} | {a['valence']:.3f} | "
-                     f"{v['mean_overlap']:.3f} | {v['seconds'] / max(1, v['pieces']):.2f} |")
+             *summary_table(report)]
     for m, v in report["methods"].items():
         lines += [f"\n## {m}\n", "Confusion (rows: asked, columns: judged):\n", "| asked | " +
                   " | ".join(QUADRANTS) + " |", "|---" * 5 + "|"]

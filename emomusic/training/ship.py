@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
+from emomusic.evaluation.controllability import summary_table
 from emomusic.training.datasets import LICENCES
 
 DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi", "vgmidi_unl": "vgmidi",
@@ -52,13 +53,7 @@ def model_card(ck, report: dict | None) -> str:
         lines += ["", "## Controllability", "",
                   f"{report['per_emotion']} pieces per quadrant, {report['bars']} bars, fixed seeds, judged by a "
                   "feature classifier trained on EMOPIA train only (checkpoints/judge), never used for selection.",
-                  "", "| method | 4Q | arousal | valence | quality overlap (Yang & Lerch) |", "|---|---|---|---|---|"]
-        r = report["judge_on_real_val"]
-        lines.append(f"| judge on real EMOPIA val | {r['4Q']:.3f} | {r['arousal']:.3f} | {r['valence']:.3f} | – |")
-        for name, v in report["methods"].items():
-            a = v["accuracy"]
-            lines.append(f"| {name} | {a['4Q']:.3f} | {a['arousal']:.3f} | {a['valence']:.3f} | "
-                         f"{v['mean_overlap']:.3f} |")
+                  "", *summary_table(report)]
         q = report["methods"].get("attributes", {}).get("quality", {})
         if q:
             lines += ["", "| metric (attributes method) | generated | real EMOPIA val | overlap |", "|---|---|---|---|"]
