@@ -15,6 +15,8 @@ __all__ = [
     "CheckpointError",
     "generate",
     "attributes_for",
+    "recognize",
+    "project",
     "__version__",
 ]
 
@@ -22,6 +24,8 @@ from emomusic.errors import CheckpointError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from emomusic.pipeline import EmoMusic, attributes_for, generate
+    from emomusic.prompt.projector import project
+    from emomusic.recognition import recognize
 
 
 def __getattr__(name: str):
@@ -30,4 +34,12 @@ def __getattr__(name: str):
         from emomusic import pipeline
 
         return getattr(pipeline, name)
+    if name == "recognize":
+        from emomusic.recognition import recognize
+
+        return recognize
+    if name == "project":
+        from emomusic.prompt.projector import project
+
+        return project
     raise AttributeError(f"module 'emomusic' has no attribute {name!r}")

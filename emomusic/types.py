@@ -35,3 +35,44 @@ class Candidate:
     attributes: Attributes | None = None
     measured: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Recognition:
+    """What the recognizer says about one file (`emomusic analyze --json` prints `to_dict()`)."""
+
+    file: str
+    quadrant: str
+    probabilities: dict[str, float]  # Q1..Q4, sums to 1
+    valence: float  # [-1, 1]
+    arousal: float  # [-1, 1]
+    explanation: list[str]  # musical evidence in plain words, e.g. "minor mode", "slow, about 64 BPM"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Elements:
+    """What the projector makes of a prompt: the symbolic elements that steer generation.
+
+    Every field may be None (not given by the prompt); `sources` says how each set field was derived,
+    e.g. ["quadrant: text 'a rainy lonely night' (embedding prototypes)", "tempo: tag 'slow'"].
+    """
+
+    emotion: str | None = None  # a vocabulary word when one was named or matched
+    quadrant: str | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    genre: str | None = None
+    tempo: float | None = None
+    notes: Notes | None = None  # a melody to open the piece with (humming)
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly: the melody becomes a list of [pitch, start_beat, duration_beats]."""
+        d = {k: getattr(self, k) for k in ("emotion", "quadrant", "valence", "arousal", "genre", "tempo", "sources")}
+        d["notes"] = None if self.notes is None else [
+            [int(p), round(float(s), 4), round(float(u), 4)]
+            for p, s, u in zip(self.notes.pitch, self.notes.start, self.notes.duration)]
+        return d
