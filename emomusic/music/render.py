@@ -1,0 +1,140 @@
+"""Audio previews and piano-roll pictures of a piece.
+
+Audio goes through the FluidSynth command-line synthesiser with a General MIDI soundfont (Debian's
+`fluidsynth` + `fluid-soundfont-gm`, or the small soundfont pretty_midi ships). Where no
+`fluidsynth` binary exists, pretty_midi's sine synthesis is the fallback, with a warning that says so:
+the preview then sounds like a test tone, but it is never silently missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from emomusic.errors import InvalidInputError
+from emomusic.io import atomic_write
+from emomusic.music.notes import Notes
+
+SOUNDFONT_ENV = "EMOMUSIC_SOUNDFONT"
+SYSTEM_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+                     "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
+SAMPLE_RATE = 22_050
+MAX_RENDER_SECONDS = 600.0
+
+
+def find_soundfont(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The soundfont to use: argument, $EMOMUSIC_SOUNDFONT, Debian's GM fonts, pretty_midi's own."""
+    for cand in (explicit, os.environ.get(SOUNDFONT_ENV), *SYSTEM_SOUNDFONTS):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    try:
+        import pretty_midi
+
+        bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+        return bundled if bundled.is_file() else None
+    except ImportError:
+        return None
+
+
+def _midi_source(piece: Notes | str | os.PathLike, tmp: Path) -> Path:
+    if isinstance(piece, Notes):
+        from emomusic.music.midi import export_midi
+
+        return export_midi(piece, tmp / "piece.mid", force=True)
+    path = Path(piece)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such MIDI file")
+    return path
+
+
+def _fluidsynth(midi: Path, wav: Path, soundfont: Path, sample_rate: int, gain: float) -> None:
+    cmd = ["fluidsynth", "-ni", "-q", "-g", f"{gain:g}", "-r", str(sample_rate), "-F", str(wav), str(soundfont),
+           str(midi)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired:
+        raise InvalidInputError(f"{midi}: rendering took over 5 minutes; render a shorter piece") from None
+    if proc.returncode != 0 or not wav.is_file() or wav.stat().st_size <= 44:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise InvalidInputError(f"fluidsynth could not render {midi.name}: {msg[-1] if msg else 'no output'}")
+
+
+def _sine_fallback(midi: Path, wav: Path, sample_rate: int) -> None:
+    import pretty_midi
+    import soundfile
+
+    pm = pretty_midi.PrettyMIDI(str(midi))
+    if pm.get_end_time() > MAX_RENDER_SECONDS:
+        raise InvalidInputError(f"{midi}: longer than {MAX_RENDER_SECONDS:.0f} s; render a shorter piece")
+    audio = pm.synthesize(fs=sample_rate)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    soundfile.write(str(wav), (audio / peak * 0.5 if peak > 0 else audio).astype(np.float32), sample_rate,
+                    format="WAV", subtype="PCM_16")
+
+
+def render_wav(piece: Notes | str | os.PathLike, out: str | os.PathLike, *, sample_rate: int = SAMPLE_RATE,
+               soundfont: str | os.PathLike | None = None, gain: float = 0.6, force: bool = False) -> Path:
+    """Render a piece (Notes or a MIDI path) to a 16-bit WAV file, atomically.
+
+    Uses fluidsynth with a GM soundfont; falls back to pretty_midi's sine synthesis (with a warning)
+    when the `fluidsynth` program or a soundfont is missing.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise InvalidInputError(f"{out}: already exists; pass --force to overwrite")
+    font = find_soundfont(soundfont)
+    with tempfile.TemporaryDirectory(prefix="emomusic-render-") as tmpdir:
+        tmp = Path(tmpdir)
+        midi = _midi_source(piece, tmp)
+        rendered = tmp / "render.wav"
+        if shutil.which("fluidsynth") and font is not None:
+            _fluidsynth(midi, rendered, font, sample_rate, gain)
+        else:
+            warnings.warn("fluidsynth or a GM soundfont is missing: the preview uses sine tones "
+                          "(install `fluidsynth` and `fluid-soundfont-gm` for piano sound)", stacklevel=2)
+            _sine_fallback(midi, rendered, sample_rate)
+        return atomic_write(out, lambda dest: shutil.copyfile(rendered, dest), force=True)
+
+
+def piano_roll_png(notes: Notes, out: str | os.PathLike, *, title: str = "", force: bool = False) -> Path:
+    """Draw the notes as a piano roll (time in bars, pitch, velocity as shade) into a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise InvalidInputError(f"{out}: already exists; pass --force to overwrite")
+    bpb = notes.beats_per_bar
+    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
+    if len(notes):
+        x0, x1 = notes.start / bpb, (notes.start + notes.duration) / bpb
+        p = notes.pitch.astype(float)
+        boxes = np.stack([np.stack([x0, p - 0.4], 1), np.stack([x1, p - 0.4], 1),
+                          np.stack([x1, p + 0.4], 1), np.stack([x0, p + 0.4], 1)], 1)
+        shade = plt.cm.viridis(np.clip(notes.velocity / 127.0, 0, 1))
+        ax.add_collection(PolyCollection(boxes, facecolors=shade, edgecolors="none"))
+        ax.set_xlim(0, max(1.0, float(np.ceil(x1.max()))))
+        ax.set_ylim(p.min() - 2, p.max() + 2)
+    ax.set_xlabel("bar")
+    ax.set_ylabel("MIDI pitch")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+
+    def write(dest: Path) -> None:
+        fig.savefig(dest, format="png")
+
+    try:
+        return atomic_write(out, write, force=True)
+    finally:
+        plt.close(fig)
