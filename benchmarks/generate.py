@@ -4,7 +4,10 @@
 
 Prints tokens/s and seconds per 16-bar piece for one candidate and for 8 in one batch, the same
 for x-transformers' `AutoregressiveWrapper.generate` (its KV cache on, same prefix and token count),
-and peak memory (ru_maxrss). The last line is one JSON object with every figure.
+and peak memory (ru_maxrss). It also measures what this machine can do at best: matmul throughput
+(GFLOP/s) gives a compute bound on tokens/s for this model at batch 8, streaming the weights from
+memory gives a bandwidth bound at batch 1, and the fraction of those bounds reached is printed.
+The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -24,6 +27,26 @@ def _time(fn, repeats: int) -> tuple[float, object]:
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+def machine_bounds(params: int, dim: int, depth: int, context: int) -> dict:
+    """Matmul GFLOP/s and memory GB/s measured now, and the tokens/s bounds they imply for the model.
+
+    FLOPs per token ≈ 2 × weights (every weight is one multiply-add) + attention over the context
+    (2 × 2 × context × dim per layer). At batch 1 every step must read all weights once (fp32), so
+    bytes per token / bandwidth bounds the speed there.
+    """
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    sec, _ = _time(lambda: [a @ b for _ in range(8)], 3)
+    gflops = 8 * 2 * n**3 / sec / 1e9
+    big = torch.randn(64 * 2**20 // 4)  # 64 MB: larger than the caches
+    sec_copy, _ = _time(lambda: big.clone(), 5)
+    gbps = 2 * big.numel() * 4 / sec_copy / 1e9  # read + write
+    flops_per_token = 2 * params + 4 * context * dim * depth
+    return {"matmul_gflops": gflops, "memory_gbps": gbps, "flops_per_token": flops_per_token,
+            "compute_bound_tokens_per_s": gflops * 1e9 / flops_per_token,
+            "bandwidth_bound_batch1_tokens_per_s": gbps * 1e9 / (params * 4)}
 
 
 def main() -> None:
@@ -65,6 +88,16 @@ def main() -> None:
               f"{n * steps / sec:.0f} tokens/s")
     res["speedup_batch1"] = res["ours_batch1_tokens_per_s"] / res["xtransformers_batch1_tokens_per_s"]
     res["batch8_time_ratio"] = res["ours_batch8_seconds"] / res["ours_batch1_seconds"]
+    cfg = em.generator.config
+    bounds = machine_bounds(em.generator.num_parameters(), cfg.dim, cfg.depth, res["ours_batch1_tokens"] // 2)
+    res.update(bounds)
+    res["fraction_of_bound_batch1"] = res["ours_batch1_tokens_per_s"] / min(
+        bounds["compute_bound_tokens_per_s"], bounds["bandwidth_bound_batch1_tokens_per_s"])
+    res["fraction_of_bound_batch8"] = res["ours_batch8_tokens_per_s"] / bounds["compute_bound_tokens_per_s"]
+    print(f"machine: {bounds['matmul_gflops']:.1f} GFLOP/s matmul, {bounds['memory_gbps']:.1f} GB/s copy → bounds "
+          f"{bounds['compute_bound_tokens_per_s']:.0f} tokens/s (compute), "
+          f"{bounds['bandwidth_bound_batch1_tokens_per_s']:.0f} tokens/s (batch-1 weight streaming); reached "
+          f"{res['fraction_of_bound_batch1']:.1%} at batch 1, {res['fraction_of_bound_batch8']:.1%} at batch 8")
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"speed-up over x-transformers at batch 1: {res['speedup_batch1']:.2f}x; 8 candidates take "
           f"{res['batch8_time_ratio']:.2f}x the time of one; peak RSS {res['peak_rss_mb']:.0f} MB")

@@ -166,7 +166,7 @@ class EmoMusic:
         v = attrs.values
         return Guidance(tempo=tempo or v["tempo"], tonic=int(attrs.controls["tonic"]),
                         mode="major" if attrs.controls["mode"] == 1 else "minor",
-                        pitch_mean=v["pitch_mean"], velocity=v["velocity_mean"])
+                        pitch_mean=v["pitch_mean"], velocity=v["velocity_mean"], density=v["note_density"])
 
     def _distance(self, cand: Candidate) -> float:
         """How far a candidate's measured control bins are from the asked ones (0 = all match)."""

@@ -124,3 +124,71 @@ def test_top_k_and_top_p_filters():
     kept = top_p_filter(logits, 0.7) > -1e8
     assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 ≤ 0.8: the crossing token stays
     assert (top_p_filter(logits, 1.0) == logits).all()
+
+
+def _loop_mask(st, table, allowed):
+    """The per-sequence loop the vectorised `_State.mask` replaced (kept here as the oracle)."""
+    from emomusic.models.sampling import TIMESIG as TS
+
+    m = table[st.prev_type] & allowed
+    tk = st.tk
+    for b in range(len(m)):
+        if st.prev_type[b] in (DURATION, BAR, TS, TEMPO):
+            bad = (st.pos_vals <= st.pos[b]) | (st.pos_vals >= st.bar_len[b])
+            m[b, st.pos_ids[bad]] = False
+        if st.tempo_done[b] or st.bars[b] > 1:
+            m[b] &= ~st.is_tempo
+        elif st.force_tempo[b] and st.prev_type[b] == POSITION:
+            m[b] &= st.is_tempo
+        if st.force_timesig[b] and st.prev_type[b] == BAR:
+            m[b] &= st.is_timesig
+        if st.bars[b] < st.n_bars:
+            m[b, tk.eos_id] = False
+        if st.done[b]:
+            m[b] = False
+            m[b, tk.eos_id] = True
+        if not m[b].any():
+            m[b, tk.bar_id if st.bars[b] < st.n_bars else tk.eos_id] = True
+    return m
+
+
+def test_vectorised_grammar_mask_equals_the_per_sequence_loop(model, tk, monkeypatch):
+    from emomusic.models import sampling
+
+    original = sampling._State.mask
+    checked = []
+
+    def both(self, table, allowed):
+        fast = original(self, table, allowed)
+        np.testing.assert_array_equal(fast, _loop_mask(self, table, allowed))
+        checked.append(1)
+        return fast
+
+    monkeypatch.setattr(sampling._State, "mask", both)
+    guides = [Guidance(tempo=90, velocity=60), Guidance(time_signature=None), Guidance(time_signature=(3, 4))]
+    sample(model, tk, [tk.condition_ids("pop", emotion="Q1")] * 3, n_bars=3, guidance=guides, seed=3,
+           max_tokens=300)
+    assert len(checked) > 50
+
+
+def test_density_feedback_lowers_and_raises_notes_per_beat(model, tk):
+    from emomusic.music.attributes import compute_controls
+
+    def density(target):
+        toks = sample(model, tk, [tk.condition_ids("pop", emotion="Q1")] * 4, n_bars=4, seed=5,
+                      guidance=Guidance(density=target, density_gain=3.0), max_tokens=800)
+        return np.mean([compute_controls(tk.decode(t))["note_density"] for t in toks])
+
+    sparse, dense = density(0.5), density(8.0)
+    assert sparse < dense
+    assert sparse < 2.0
+
+
+def test_register_feedback_moves_the_mean_pitch(model, tk):
+    def mean_pitch(target):
+        toks = sample(model, tk, [tk.condition_ids("pop", emotion="Q1")] * 4, n_bars=4, seed=6,
+                      guidance=Guidance(pitch_mean=target, register_gain=3.0), max_tokens=800)
+        return np.mean([tk.decode(t).pitch.mean() for t in toks])
+
+    low, high = mean_pitch(45.0), mean_pitch(80.0)
+    assert low < 55 < 70 < high

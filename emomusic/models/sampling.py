@@ -79,10 +79,14 @@ class Guidance:
     tonic: int | None = None
     mode: str | None = None  # "major" | "minor"
     key_bias: float = 2.0  # logit bonus for in-scale pitches (penalty for the others)
+    triad_bias: float = 0.5  # extra bonus for the tonic triad: tells the relative major and minor apart
     pitch_mean: float | None = None
-    pitch_sigma: float = 12.0
+    pitch_sigma: float = 18.0  # a wide static window; the running-mean feedback below does the steering
+    register_gain: float = 1.0  # feedback: tilt pitch logits toward the target when the running mean drifts
     velocity: float | None = None
     velocity_window: float = 20.0
+    density: float | None = None  # target notes per beat (feedback on chord size and onset spacing)
+    density_gain: float = 1.5
 
     def pitch_bias(self, tk: MusicTokenizer) -> np.ndarray:
         """Additive logit bias over the vocabulary for key/mode and register."""
@@ -93,6 +97,8 @@ class Guidance:
             scale = (MAJOR_SCALE if self.mode == "major" else MINOR_SCALE) + self.tonic
             in_scale = np.isin(pitches.astype(int) % 12, scale % 12)
             bias[pitch_ids] += np.where(in_scale, self.key_bias / 2, -self.key_bias / 2)
+            triad = scale[[0, 2, 4]] % 12
+            bias[pitch_ids] += np.where(np.isin(pitches.astype(int) % 12, triad), self.triad_bias, 0.0)
         if self.pitch_mean is not None:
             bias[pitch_ids] -= 0.5 * ((pitches - self.pitch_mean) / self.pitch_sigma) ** 2
         return bias
@@ -135,49 +141,99 @@ class _State:
         self.bars = np.zeros(batch, dtype=np.int64)  # Bar tokens emitted so far
         self.tempo_done = np.zeros(batch, dtype=bool)
         self.done = np.zeros(batch, dtype=bool)
+        self.beats_before = np.zeros(batch)  # beats in the bars before the current one
+        self.n_notes = np.zeros(batch)
+        self.pitch_sum = np.zeros(batch)
         self.pos_ids = tk.ids_of_type(POSITION)
         self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(int)
+        self.pos_units = np.full(len(tk), -1)  # token id → position in units (for Position tokens)
+        self.pos_units[self.pos_ids] = self.pos_vals
+        self.ts_num = np.full(len(tk), 4)  # token id → time-signature numerator (for TimeSig tokens)
+        for i, (num, _den) in tk.timesig.items():
+            self.ts_num[i] = num
 
     def update(self, tokens: np.ndarray) -> None:
-        tk = self.tk
-        for b, t in enumerate(tokens.tolist()):
-            kind = tk.types[t]
-            if kind == BAR:
-                self.bars[b] += 1
-                self.pos[b] = -1
-            elif kind == TIMESIG:
-                num, den = tk.timesig[t]
-                self.bar_len[b] = num * POSITIONS_PER_BEAT  # positions count the denominator's beats
-            elif kind == POSITION:
-                self.pos[b] = int(round(tk.values[t] * POSITIONS_PER_BEAT))
-            elif kind == TEMPO:
-                self.tempo_done[b] = True
-            elif kind == EOS:
-                self.done[b] = True
-            self.prev_type[b] = kind
+        """Advance every sequence by its new token (vectorised over the batch)."""
+        kind = self.tk.types[tokens]
+        bar = kind == BAR
+        self.beats_before[bar & (self.bars > 0)] += self.bar_len[bar & (self.bars > 0)] / POSITIONS_PER_BEAT
+        self.bars[bar] += 1
+        self.pos[bar] = -1
+        ts = kind == TIMESIG
+        self.bar_len[ts] = self.ts_num[tokens[ts]] * POSITIONS_PER_BEAT  # positions count the denominator's beats
+        at = kind == POSITION
+        self.pos[at] = self.pos_units[tokens[at]]
+        self.tempo_done |= kind == TEMPO
+        self.done |= kind == EOS
+        note = kind == PITCH
+        self.n_notes[note] += 1
+        self.pitch_sum[note] += self.tk.values[tokens[note]]
+        self.prev_type = kind
 
     def mask(self, table: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         """(batch, vocab) bool of tokens each sequence may sample next; allowed is (batch, vocab)."""
-        m = table[self.prev_type] & allowed
         tk = self.tk
-        for b in range(len(m)):
-            if self.prev_type[b] in (DURATION, BAR, TIMESIG, TEMPO):
-                bad = (self.pos_vals <= self.pos[b]) | (self.pos_vals >= self.bar_len[b])
-                m[b, self.pos_ids[bad]] = False
-            if self.tempo_done[b] or self.bars[b] > 1:
-                m[b] &= ~self.is_tempo  # one tempo, set in the first bar
-            elif self.force_tempo[b] and self.prev_type[b] == POSITION:
-                m[b] &= self.is_tempo  # the asked tempo comes first
-            if self.force_timesig[b] and self.prev_type[b] == BAR:
-                m[b] &= self.is_timesig  # every bar states its metre, as in training
-            if self.bars[b] < self.n_bars:
-                m[b, tk.eos_id] = False  # a Bar after the last requested bar becomes EOS (see `sample`)
-            if self.done[b]:
-                m[b] = False
-                m[b, tk.eos_id] = True
-            if not m[b].any():  # nothing valid (e.g. a full bar): close the bar
-                m[b, tk.bar_id if self.bars[b] < self.n_bars else tk.eos_id] = True
+        m = table[self.prev_type] & allowed
+        advance = np.isin(self.prev_type, (DURATION, BAR, TIMESIG, TEMPO))
+        bad = (self.pos_vals[None, :] <= self.pos[:, None]) | (self.pos_vals[None, :] >= self.bar_len[:, None])
+        m[:, self.pos_ids] &= ~(bad & advance[:, None])  # positions only move forward, inside the bar
+        no_tempo = self.tempo_done | (self.bars > 1)
+        m[no_tempo] &= ~self.is_tempo  # one tempo, set in the first bar
+        m[~no_tempo & self.force_tempo & (self.prev_type == POSITION)] &= self.is_tempo  # the asked tempo first
+        m[self.force_timesig & (self.prev_type == BAR)] &= self.is_timesig  # every bar states its metre
+        m[self.bars < self.n_bars, tk.eos_id] = False  # a Bar after the last requested bar becomes EOS
+        m[self.done] = False
+        m[self.done, tk.eos_id] = True
+        empty = ~m.any(axis=1)  # nothing valid (e.g. a full bar): close the bar, or end the piece
+        m[empty & (self.bars < self.n_bars), tk.bar_id] = True
+        m[empty & (self.bars >= self.n_bars), tk.eos_id] = True
         return m
+
+
+class Feedback:
+    """Closed-loop guidance for what a running count can steer: note density and register.
+
+    A static bias cannot hit a notes-per-beat target (the model decides chord sizes and onset gaps
+    one token at a time), so each step compares what has been written so far with the target and
+    tilts the next choice: too dense → fewer notes per onset and longer gaps; register too high →
+    pitch logits tilted downward, and the reverse. With no targets this adds nothing.
+    """
+
+    def __init__(self, tk: MusicTokenizer, guides: list[Guidance]) -> None:
+        self.density = np.array([g.density if g.density else np.nan for g in guides], dtype=float)
+        self.pitch = np.array([g.pitch_mean if g.pitch_mean else np.nan for g in guides], dtype=float)
+        self.density_gain = np.array([g.density_gain for g in guides])
+        self.register_gain = np.array([g.register_gain for g in guides])
+        self.pitch_ids = tk.ids_of_type(PITCH)
+        self.pitch_vals = tk.values[self.pitch_ids].astype(float)
+        self.pos_ids = tk.ids_of_type(POSITION)
+        self.pos_vals = tk.values[self.pos_ids].astype(float)  # beats from the bar start
+        self.vocab = len(tk)
+        self.active = bool(np.isfinite(self.density).any() or np.isfinite(self.pitch).any())
+
+    def bias(self, st: _State) -> np.ndarray | None:
+        """(batch, vocab) additive logits for the next step, from the state so far."""
+        if not self.active:
+            return None
+        out = np.zeros((len(self.density), self.vocab), dtype=np.float32)
+        cur = np.maximum(st.pos, 0) / POSITIONS_PER_BEAT
+        has_d = np.isfinite(self.density)
+        if has_d.any():
+            t = np.maximum(st.beats_before + cur, 1.0)
+            lr = np.clip(np.log((st.n_notes + 1) / (np.where(has_d, self.density, 1) * t + 1)), -2, 2)
+            lr = np.where(has_d, lr * self.density_gain, 0.0)
+            chord = st.prev_type == DURATION  # another Pitch here = one more note at this onset
+            out[np.ix_(chord, self.pitch_ids)] -= lr[chord, None]
+            advance = np.isin(st.prev_type, (DURATION, BAR, TIMESIG, TEMPO))
+            gap = self.pos_vals[None, :] - cur[:, None]
+            out[np.ix_(advance, self.pos_ids)] += (lr[:, None] * np.clip(gap, 0, 4))[advance]
+        has_p = np.isfinite(self.pitch)
+        if has_p.any():
+            target = np.where(has_p, self.pitch, 60.0)
+            running = (st.pitch_sum + 8 * target) / (st.n_notes + 8)  # a prior of 8 notes at the target
+            lam = np.where(has_p, np.clip(self.register_gain * (target - running) / 4, -3, 3), 0.0)
+            out[:, self.pitch_ids] += (lam[:, None] * (self.pitch_vals[None, :] - target[:, None]) / 12)
+        return out
 
 
 @torch.inference_mode()
@@ -207,6 +263,7 @@ def sample(
                    np.array([g.time_signature is not None for g in guides]))
     ids = torch.tensor(prefixes, dtype=torch.long)
     state.prev_type[:] = tk.types[ids[:, -1].numpy()]
+    feedback = Feedback(tk, guides)
     max_tokens = max_tokens or n_bars * 200
     dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"
            else ReferenceDecoder(model))
@@ -216,6 +273,9 @@ def sample(
         if step:
             logits = dec.step(generated[-1])
         logits = logits.float() / max(temperature, 1e-5) + bias
+        dyn = feedback.bias(state)
+        if dyn is not None:
+            logits = logits + torch.from_numpy(dyn)
         m = state.mask(table, allowed)
         logits = logits.masked_fill(~torch.from_numpy(m), NEG)
         logits = top_p_filter(top_k_filter(logits, top_k), top_p)

@@ -228,7 +228,8 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         timed_out = cfg.max_minutes is not None and time.time() - t0 > cfg.max_minutes * 60
         done = step >= cfg.steps or timed_out
         if rank == 0:
-            rec = {"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step, cfg)}
+            rec = {"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step, cfg),
+                   "tokens_per_s": round(session_tokens / max(1e-9, time.time() - t0), 1)}
             if step % cfg.eval_every == 0 or done:
                 metrics = {"val_loss": evaluate(model, val),
                            "train_loss": {k: round(train_sum[k] / train_n[k], 4) for k in train_sum}}

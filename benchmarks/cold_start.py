@@ -1,0 +1,65 @@
+"""CLI cold start: process start → written file for `emomusic generate --emotion calm`.
+
+    python benchmarks/cold_start.py [--repeats 3] [--bars 16]
+
+Baseline in the same run: the bare interpreter importing torch (the floor any torch CLI pays).
+It also checks that the generate path imports none of the heavy optional stacks (librosa,
+gradio, sentence-transformers, transformers, PyAV, matplotlib). The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY = ("librosa", "gradio", "sentence_transformers", "transformers", "av", "matplotlib", "PIL")
+
+PROBE = """
+import sys
+from emomusic.cli import main
+code = main(sys.argv[1:])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print("HEAVY=" + ",".join(heavy))
+sys.exit(code)
+"""
+
+
+def _best(cmd: list[str], repeats: int) -> tuple[float, str]:
+    best, out = float("inf"), ""
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        best = min(best, time.perf_counter() - t0)
+        out = proc.stdout
+    return best, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--bars", type=int, default=16)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "calm.mid"
+        gen = [sys.executable, "-c", PROBE.format(heavy=HEAVY), "generate", "--emotion", "calm", "--bars",
+               str(args.bars), "--seed", "1", "--force", "--out", str(out)]
+        cli_s, stdout = _best(gen, args.repeats)
+        assert out.is_file(), "no file written"
+        torch_s, _ = _best([sys.executable, "-c", "import torch"], args.repeats)
+        help_s, _ = _best([sys.executable, "-m", "emomusic.cli", "--help"], args.repeats)
+    heavy = stdout.rsplit("HEAVY=", 1)[-1].strip()
+    res = {"generate_cold_start_s": cli_s, "import_torch_s": torch_s, "cli_help_s": help_s, "bars": args.bars,
+           "heavy_imports": [m for m in heavy.split(",") if m], "ratio_to_torch_import": cli_s / torch_s}
+    print(f"`emomusic generate --emotion calm --bars {args.bars}`: {cli_s:.2f} s from process start to file "
+          f"(baseline `python -c 'import torch'`: {torch_s:.2f} s; `emomusic --help`: {help_s:.2f} s)")
+    print(f"heavy optional modules imported on that path: {res['heavy_imports'] or 'none'}")
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}))
+
+
+if __name__ == "__main__":
+    main()
