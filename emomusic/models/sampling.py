@@ -78,8 +78,8 @@ class Guidance:
     time_signature: tuple[int, int] | None = (4, 4)
     tonic: int | None = None
     mode: str | None = None  # "major" | "minor"
-    key_bias: float = 2.0  # logit bonus for in-scale pitches (penalty for the others)
-    triad_bias: float = 0.5  # extra bonus for the tonic triad: tells the relative major and minor apart
+    key_bias: float = 1.0  # logit bonus for in-scale pitches (penalty for the others)
+    triad_bias: float = 0.3  # extra bonus for the tonic triad: tells the relative major and minor apart
     pitch_mean: float | None = None
     pitch_sigma: float = 18.0  # a wide static window; the running-mean feedback below does the steering
     register_gain: float = 1.0  # feedback: tilt pitch logits toward the target when the running mean drifts
@@ -148,6 +148,8 @@ class _State:
         self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(int)
         self.pos_units = np.full(len(tk), -1)  # token id → position in units (for Position tokens)
         self.pos_units[self.pos_ids] = self.pos_vals
+        self.advances = np.zeros(int(tk.types.max()) + 1, dtype=bool)  # types after which time may advance
+        self.advances[[DURATION, BAR, TIMESIG, TEMPO]] = True
         self.ts_num = np.full(len(tk), 4)  # token id → time-signature numerator (for TimeSig tokens)
         for i, (num, _den) in tk.timesig.items():
             self.ts_num[i] = num
@@ -174,7 +176,7 @@ class _State:
         """(batch, vocab) bool of tokens each sequence may sample next; allowed is (batch, vocab)."""
         tk = self.tk
         m = table[self.prev_type] & allowed
-        advance = np.isin(self.prev_type, (DURATION, BAR, TIMESIG, TEMPO))
+        advance = self.advances[self.prev_type]
         bad = (self.pos_vals[None, :] <= self.pos[:, None]) | (self.pos_vals[None, :] >= self.bar_len[:, None])
         m[:, self.pos_ids] &= ~(bad & advance[:, None])  # positions only move forward, inside the bar
         no_tempo = self.tempo_done | (self.bars > 1)
@@ -224,7 +226,7 @@ class Feedback:
             lr = np.where(has_d, lr * self.density_gain, 0.0)
             chord = st.prev_type == DURATION  # another Pitch here = one more note at this onset
             out[np.ix_(chord, self.pitch_ids)] -= lr[chord, None]
-            advance = np.isin(st.prev_type, (DURATION, BAR, TIMESIG, TEMPO))
+            advance = st.advances[st.prev_type]
             gap = self.pos_vals[None, :] - cur[:, None]
             out[np.ix_(advance, self.pos_ids)] += (lr[:, None] * np.clip(gap, 0, 4))[advance]
         has_p = np.isfinite(self.pitch)
