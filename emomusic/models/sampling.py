@@ -247,7 +247,8 @@ def sample(
     """Sample one piece per prefix, all in one batch; returns the music tokens of each.
 
     Prefixes must have equal length (conditions are fixed-length). The same seed gives the same
-    tokens. Stops when every sequence has written `n_bars` bars (or `max_tokens`).
+    tokens. Stops when every sequence has written `n_bars` bars (or `max_tokens`); bars already in the
+    prefix (a primer melody after the conditions) count towards `n_bars`.
     decoder="fast" uses the preallocated KV cache (`models.fast`); "reference" uses x-transformers'
     own cached forward (the baseline; both give the same logits).
     """
@@ -264,7 +265,8 @@ def sample(
     state = _State(tk, batch, n_bars, np.array([g.tempo is not None for g in guides]),
                    np.array([g.time_signature is not None for g in guides]))
     ids = torch.tensor(prefixes, dtype=torch.long)
-    state.prev_type[:] = tk.types[ids[:, -1].numpy()]
+    for column in ids.numpy().T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
+        state.update(column)
     feedback = Feedback(tk, guides)
     max_tokens = max_tokens or n_bars * 200
     dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"

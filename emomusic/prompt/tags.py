@@ -1,0 +1,239 @@
+"""Tag prompts: emotion words, genre words and tempo words or numbers → music elements.
+
+A tag prompt is what a user types when they already know the vocabulary: ``"sad, slow, jazz"``,
+``"Q1 allegro pop"``, ``"calm 72 bpm"``. It is parsed strictly and instantly (no model): every word must
+be an emotion or genre word of :mod:`emomusic.emotions` (case and single obvious typos tolerated, as
+there), a tempo word (English or an Italian tempo marking) or a tempo number; an unknown word is an
+error that lists close matches. :func:`find_cues` does the lenient counterpart for free text: it only
+picks out the exact vocabulary words a sentence contains, for :mod:`emomusic.prompt.text`.
+
+Italian markings map to the middle of the BPM ranges that metronome tables conventionally give them
+(e.g. adagio 66–76 → 70, allegro 120–156 → 135); English words to round values on the same scale.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from emomusic.emotions import (
+    _AUTOCORRECT_CUTOFF,
+    _QUADRANT_RE,
+    _SUGGEST_CUTOFF,
+    GENRE_ALIASES,
+    QUADRANT_NAMES,
+    QUADRANT_VA,
+    WORDS,
+    Emotion,
+    _normalise,
+    emotion_from_va,
+    quadrant_of,
+)
+from emomusic.errors import InvalidInputError
+from emomusic.types import Elements
+
+__all__ = ["TEMPO_WORDS", "TEMPO_RANGE", "Cues", "TagError", "cues_emotion", "find_cues", "parse_tags", "strip_tempo",
+           "tag_elements"]
+
+TEMPO_WORDS: Final[dict[str, float]] = {
+    # Italian tempo markings
+    "grave": 40, "largo": 50, "lento": 55, "larghetto": 63, "adagio": 70, "adagietto": 75,
+    "andante": 88, "andantino": 95, "moderato": 110, "allegretto": 115, "allegro moderato": 120,
+    "allegro": 135, "vivace": 160, "vivacissimo": 170, "presto": 180, "prestissimo": 200,
+    # English
+    "very slow": 50, "slow": 70, "slowly": 70, "moderate": 100, "medium": 100, "mid tempo": 100,
+    "midtempo": 100, "fast": 140, "quick": 140, "up tempo": 140, "uptempo": 140, "very fast": 170,
+}  # fmt: skip
+"""Tempo word → BPM."""
+
+TEMPO_RANGE: Final = (30.0, 260.0)
+"""Tempos the generator accepts (same bounds as `EmoMusic.generate`)."""
+
+# Words a tag list may contain around the tags ("slow jazz music", "a sad song").
+_FILLER: Final = frozenset(
+    "a an the and or with in of some music song songs piece tune track style mood feel feeling vibe vibes "
+    "tempo genre emotion please".split()
+)
+_BPM_RE: Final = re.compile(
+    r"\b(?:(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute)|(?:tempo|bpm)\s*[:=]?\s*(\d{2,3}(?:\.\d+)?))\b"
+)
+_SPLIT_RE: Final = re.compile(r"[,;/|+]+")
+# Tempo words that are ordinary English in a sentence ("at his grave"): tags only, never free-text cues.
+_AMBIGUOUS_IN_TEXT: Final = frozenset({"grave", "medium", "quick"})
+_MAX_NGRAM: Final = 3
+
+
+@dataclass
+class Cues:
+    """What a prompt names: emotion words, genres and a tempo, each with the phrase that named it."""
+
+    emotions: list[tuple[str, Emotion]] = field(default_factory=list)
+    genres: list[tuple[str, str]] = field(default_factory=list)  # (phrase, training genre)
+    tempo: tuple[str, float] | None = None
+
+
+class TagError(InvalidInputError):
+    """A tag prompt with words outside the vocabulary; ``unknown`` maps each to its close matches."""
+
+    def __init__(self, message: str, unknown: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.unknown = unknown
+
+
+def _vocabulary() -> dict[str, str]:
+    """Every accepted tag phrase → its kind ("emotion" | "genre" | "tempo")."""
+    vocab = {w: "emotion" for w in WORDS}
+    vocab.update({g: "genre" for g in GENRE_ALIASES})
+    vocab.update({t: "tempo" for t in TEMPO_WORDS})
+    return vocab
+
+
+_VOCAB: Final = _vocabulary()
+
+
+def _tempo_in_range(phrase: str, bpm: float) -> float:
+    lo, hi = TEMPO_RANGE
+    if not lo <= bpm <= hi:
+        raise InvalidInputError(f"tempo {phrase!r} is outside {lo:g}–{hi:g} BPM; give a tempo in that range")
+    return bpm
+
+
+def _add(cues: Cues, phrase: str, word: str) -> None:
+    """Record vocabulary `word` (found as `phrase`) in the cue of its kind."""
+    kind = _VOCAB[word]
+    if kind == "emotion":
+        cues.emotions.append((phrase, WORDS[word]))
+    elif kind == "genre":
+        cues.genres.append((phrase, GENRE_ALIASES[word]))
+    elif cues.tempo is None:
+        cues.tempo = (phrase, float(TEMPO_WORDS[word]))
+
+
+def _take_bpm(text: str, cues: Cues) -> str:
+    """Record the first "90 bpm"/"tempo 90" number and return the text without any of them."""
+    for m in _BPM_RE.finditer(text):
+        if cues.tempo is None:
+            cues.tempo = (m.group(0), _tempo_in_range(m.group(0), float(m.group(1) or m.group(2))))
+    return _BPM_RE.sub(" ", text)
+
+
+def strip_tempo(text: str) -> str:
+    """Text without "90 bpm"-style numbers: a sentence model reads them as noise, not as a mood."""
+    return " ".join(_BPM_RE.sub(" ", text).split()) or text
+
+
+def _suggest(word: str) -> list[str]:
+    return difflib.get_close_matches(word, list(_VOCAB), n=3, cutoff=_SUGGEST_CUTOFF)
+
+
+def _match_word(word: str) -> str | None:
+    """The vocabulary entry `word` is, or is one obvious typo of (a single match at a high cutoff)."""
+    if word in _VOCAB:
+        return word
+    matches = difflib.get_close_matches(word, list(_VOCAB), n=2, cutoff=_AUTOCORRECT_CUTOFF)
+    return matches[0] if len(matches) == 1 else None
+
+
+def _parse_chunk(chunk: str, cues: Cues, unknown: dict[str, list[str]]) -> None:
+    """Greedy longest-phrase match of one comma-separated chunk ("very slow sad jazz")."""
+    m = _QUADRANT_RE.match(chunk)
+    if m:
+        q = f"Q{m.group(1)}"
+        v, a = QUADRANT_VA[q]
+        cues.emotions.append((chunk, Emotion(QUADRANT_NAMES[q], q, v, a)))
+        return
+    words = chunk.split()
+    i = 0
+    while i < len(words):
+        if words[i] in _FILLER:  # before typo correction, so a filler word is never "corrected"
+            i += 1
+            continue
+        for n in range(min(_MAX_NGRAM, len(words) - i), 0, -1):
+            phrase = " ".join(words[i:i + n])
+            hit = phrase if phrase in _VOCAB else (_match_word(phrase) if n == 1 else None)
+            if hit is not None:
+                _add(cues, phrase, hit)
+                i += n
+                break
+        else:  # no phrase starting here matched
+            word = words[i]
+            if _QUADRANT_RE.match(word):
+                _parse_chunk(word, cues, unknown)
+            else:
+                unknown[word] = _suggest(word)
+            i += 1
+
+
+def parse_tags(prompt: str) -> Cues:
+    """Parse a tag prompt strictly; raise :class:`TagError` (one line, close matches) on unknown words.
+
+    Tags may be separated by commas, semicolons, slashes, "+" or spaces; multi-word tags ("very slow",
+    "video game", "allegro moderato") are matched before single words.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidInputError("empty prompt; give tags such as 'sad, slow, jazz' or a sentence")
+    cues = Cues()
+    text = _take_bpm(prompt.lower(), cues)
+    unknown: dict[str, list[str]] = {}
+    for chunk in _SPLIT_RE.split(text):
+        norm = _normalise(re.sub(r"[^\w\s'-]", " ", chunk))
+        if norm:
+            _parse_chunk(norm, cues, unknown)
+    if unknown:
+        parts = [f"{w!r} (close matches: {', '.join(s) or 'none'})" for w, s in unknown.items()]
+        raise TagError(f"unknown word(s) in prompt: {'; '.join(parts)}", unknown)
+    if not (cues.emotions or cues.genres or cues.tempo):
+        raise TagError(f"prompt {prompt.strip()!r} names no emotion, genre or tempo", {})
+    return cues
+
+
+def find_cues(text: str) -> Cues:
+    """Exact vocabulary words and tempo numbers found in free text (no typo correction: no false hits)."""
+    cues = Cues()
+    norm = _normalise(re.sub(r"[^\w\s'-]", " ", _take_bpm(text.lower(), cues)))
+    words = norm.split()
+    i = 0
+    while i < len(words):
+        for n in range(min(_MAX_NGRAM, len(words) - i), 0, -1):
+            phrase = " ".join(words[i:i + n])
+            if phrase in _VOCAB and phrase not in _AMBIGUOUS_IN_TEXT:
+                _add(cues, phrase, phrase)
+                i += n
+                break
+        else:
+            i += 1
+    return cues
+
+
+def cues_emotion(cues: Cues) -> Emotion | None:
+    """One emotion for the named words: their mean point, labelled with the named word in its quadrant."""
+    if not cues.emotions:
+        return None
+    v = sum(e.valence for _, e in cues.emotions) / len(cues.emotions)
+    a = sum(e.arousal for _, e in cues.emotions) / len(cues.emotions)
+    if len(cues.emotions) == 1:
+        return cues.emotions[0][1]
+    q = quadrant_of(v, a)
+    named = [e.word for _, e in cues.emotions if e.quadrant == q]
+    return Emotion(named[0], q, v, a) if named else emotion_from_va(v, a)
+
+
+def tag_elements(prompt: str) -> Elements:
+    """Elements of a tag prompt; `sources` names the tag behind each element."""
+    cues = parse_tags(prompt)
+    el = Elements()
+    emo = cues_emotion(cues)
+    if emo is not None:
+        el.emotion, el.quadrant, el.valence, el.arousal = emo.word, emo.quadrant, emo.valence, emo.arousal
+        words = ", ".join(repr(p) for p, _ in cues.emotions)
+        how = "" if len(cues.emotions) == 1 else " (mean of their valence/arousal)"
+        el.sources.append(f"emotion: tag {words}{how}")
+    if cues.genres:
+        phrase, el.genre = cues.genres[0]
+        el.sources.append(f"genre: tag {phrase!r} → {el.genre}")
+    if cues.tempo is not None:
+        phrase, el.tempo = cues.tempo
+        el.sources.append(f"tempo: tag {phrase!r} → {el.tempo:g} BPM")
+    return el
