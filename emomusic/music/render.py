@@ -138,3 +138,57 @@ def piano_roll_png(notes: Notes, out: str | os.PathLike, *, title: str = "", for
         return atomic_write(out, write, force=True)
     finally:
         plt.close(fig)
+
+
+_SYNTHS: dict[tuple[str, int], tuple[object, int]] = {}
+
+
+def _synth(font: Path, sample_rate: int) -> tuple[object, int]:
+    """One in-process FluidSynth per (soundfont, rate): loading a 140 MB soundfont per clip would dominate."""
+    key = (str(font), sample_rate)
+    if key not in _SYNTHS:
+        import fluidsynth
+
+        synth = fluidsynth.Synth(samplerate=float(sample_rate), gain=0.6)
+        _SYNTHS[key] = (synth, synth.sfload(str(font)))
+    return _SYNTHS[key]
+
+
+def synthesize(notes: Notes, *, seconds: float = 30.0, sample_rate: int = SAMPLE_RATE, program: int = 0,
+               gain: float = 0.6, soundfont: str | os.PathLike | None = None) -> np.ndarray:
+    """Render the first `seconds` of `notes` to a mono float32 array in memory (pyfluidsynth).
+
+    For making many training clips: no subprocess and no file per clip, and the soundfont is loaded
+    once per process. Raises InvalidInputError when pyfluidsynth or a GM soundfont is missing.
+    """
+    font = find_soundfont(soundfont)
+    if font is None:
+        raise InvalidInputError("no General MIDI soundfont found; install fluid-soundfont-gm or set "
+                                f"${SOUNDFONT_ENV}")
+    try:
+        synth, sfid = _synth(font, sample_rate)
+    except (ImportError, OSError) as exc:
+        raise InvalidInputError(f"in-process synthesis needs pyfluidsynth and libfluidsynth ({exc})") from None
+    synth.setting("synth.gain", float(gain))
+    synth.program_select(0, sfid, 0, int(program))
+    sec = 60.0 / notes.tempo
+    on, off = notes.start * sec, (notes.start + notes.duration) * sec
+    keep = on < seconds
+    events = sorted([(t, 1, int(p), int(v)) for t, p, v in zip(on[keep], notes.pitch[keep], notes.velocity[keep])]
+                    + [(t, 0, int(p), 0) for t, p in zip(off[keep], notes.pitch[keep])])
+    total, cur, chunks = int(seconds * sample_rate), 0, []
+    for t, is_on, pitch, vel in events:
+        frame = min(int(t * sample_rate), total)
+        if frame > cur:
+            chunks.append(synth.get_samples(frame - cur))
+            cur = frame
+        if is_on:
+            synth.noteon(0, pitch, vel)
+        else:
+            synth.noteoff(0, pitch)
+    if total > cur:
+        chunks.append(synth.get_samples(total - cur))
+    synth.all_notes_off(0)
+    synth.all_sounds_off(0)
+    stereo = np.concatenate(chunks).astype(np.float32).reshape(-1, 2) if chunks else np.zeros((0, 2), np.float32)
+    return stereo.mean(1) / 32768.0

@@ -1,0 +1,1 @@
+"""Demos built on emomusic's public Python API (the Gradio app lives in `demos.app`)."""

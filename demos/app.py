@@ -1,0 +1,465 @@
+"""The emomusic Gradio demo: make mood music and judge it without a terminal.
+
+A thin caller of the public Python API (`EmoMusic.generate/save`, `emomusic.project`,
+`emomusic.recognize`, `emomusic.music.render`, `emomusic.music.midi.export_musicxml`). There is no
+module-level state: `launch` loads the model and `build_app` closes over it, so tests can build
+several apps side by side.
+
+Parts that other stages provide (the prompt projector, the recognizer, the selector) are looked up
+when a request needs them, so the demo enables them as soon as they land and otherwise answers with
+a clear "not available in this version yet" message.
+
+Safety: every file the app writes lives in a fresh per-request folder under the app's output folder,
+with names built from sanitised words; uploads over `max_upload_mb` are refused (by Gradio at upload
+time and again here); the server binds to 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emomusic.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import gradio as gr
+
+    from emomusic.pipeline import EmoMusic
+    from emomusic.types import Candidate, Recognition
+
+__all__ = ["DemoService", "Workspace", "build_app", "launch", "serve", "safe_name", "available"]
+
+DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_CONCURRENCY = 4
+KEEP_REQUEST_SECONDS = 24 * 3600  # request folders older than this are removed (bounded disk use)
+MIDI_SUFFIXES = (".mid", ".midi")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
+OPTIONAL = {
+    "projector": "emomusic.prompt.projector",
+    "recognizer": "emomusic.recognition",
+    "selector": "emomusic.models.selector",
+}
+_REQUEST_DIR = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def available(part: str) -> bool:
+    """Whether an optional stage has landed (checked at call time, so a new module is picked up)."""
+    try:
+        return importlib.util.find_spec(OPTIONAL[part]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def not_available(part: str) -> str:
+    """The one-line message shown where a stage is missing."""
+    return f"the {part} ({OPTIONAL[part]}) is not available in this version yet"
+
+
+def safe_name(text: str, fallback: str = "piece", max_len: int = 60) -> str:
+    """A file-name stem with only letters, digits, '-' and '_' (no separators, dots or traversal)."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-_")[:max_len].strip("-_")
+    return stem or fallback
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The app's output folder: one fresh sub-folder per request, nothing written outside it."""
+
+    root: Path
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+
+    @classmethod
+    def create(cls, root: str | os.PathLike, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Workspace:
+        if not max_upload_mb > 0:
+            raise InvalidInputError(f"max_upload_mb must be positive, got {max_upload_mb!r}")
+        path = Path(root).expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path, float(max_upload_mb))
+
+    def request_dir(self) -> Path:
+        """A new, empty folder for one request (timestamp + random suffix, never reused)."""
+        self.prune()
+        folder = self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+        folder.mkdir()
+        return folder
+
+    def file(self, folder: Path, stem: str, suffix: str) -> Path:
+        """`folder/<sanitised stem><suffix>`, checked to lie inside the output folder."""
+        path = (folder / f"{safe_name(stem)}{suffix}").resolve()
+        if not path.is_relative_to(self.root) or path.parent == self.root:
+            raise InvalidInputError(f"refusing to write {path}: outside the demo's output folder")
+        return path
+
+    def prune(self, max_age_s: float = KEEP_REQUEST_SECONDS) -> None:
+        """Remove request folders older than `max_age_s` (only folders this app named)."""
+        cutoff = time.time() - max_age_s
+        for child in self.root.iterdir():
+            if child.is_dir() and _REQUEST_DIR.match(child.name) and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def upload(self, path: str | os.PathLike | None, what: str) -> Path | None:
+        """An uploaded file, or None when nothing was uploaded; refuses files over the size limit."""
+        if path is None or str(path) == "":
+            return None
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInputError(f"{what}: the upload is missing on the server; upload the file again")
+        size = p.stat().st_size
+        if size > self.max_upload_mb * 1e6:
+            raise InvalidInputError(f"{what}: {size / 1e6:.1f} MB is over the {self.max_upload_mb:g} MB upload "
+                                    "limit; upload a smaller file")
+        return p
+
+
+def _candidate_key(cand: Candidate) -> tuple[int, str] | None:
+    """The key EmoMusic.save writes, so the MusicXML agrees with the MIDI's key signature."""
+    a = cand.attributes
+    if a is None or cand.method != "attributes":
+        return None
+    return int(a.controls["tonic"]), "major" if a.controls["mode"] else "minor"
+
+
+def _va_plot(rec: Recognition, out: Path) -> Path:
+    """The recognised point on Russell's valence/arousal plane (object API: thread-safe, no pyplot)."""
+    from matplotlib.figure import Figure
+
+    from emomusic.emotions import QUADRANT_NAMES, QUADRANT_VA
+    from emomusic.io import atomic_write
+
+    fig = Figure(figsize=(4.2, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(0, color="grey", lw=0.8)
+    for q, (v, a) in QUADRANT_VA.items():
+        ax.text(v, a, f"{q}\n{QUADRANT_NAMES[q]}", ha="center", va="center", color="grey", fontsize=11)
+    ax.scatter([rec.valence], [rec.arousal], s=140, color="crimson", zorder=3)
+    ax.annotate(f"{rec.quadrant}", (rec.valence, rec.arousal), textcoords="offset points", xytext=(8, 8))
+    ax.set(xlim=(-1, 1), ylim=(-1, 1), xlabel="valence", ylabel="arousal", title="valence / arousal")
+    fig.tight_layout()
+    return atomic_write(out, lambda dest: fig.savefig(dest, format="png"))
+
+
+# ---------------------------------------------------------------------------------------------- service
+class DemoService:
+    """What the UI's buttons do, as plain Python (testable without a browser)."""
+
+    def __init__(self, em: EmoMusic, workspace: Workspace) -> None:
+        self.em = em
+        self.ws = workspace
+        self._draw_lock = threading.Lock()  # pyplot (piano roll) and music21 are not thread-safe
+
+    # ------------------------------------------------------------------ generate
+    def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, prompt: str = "",
+                 image: str | None = None, video: str | None = None, humming: str | None = None,
+                 genre: str = "", tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0,
+                 progress=None) -> dict[str, Any]:
+        """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it."""
+        step = progress or (lambda *a, **k: None)
+        uploads = {k: self.ws.upload(v, k) for k, v in (("image", image), ("video", video), ("humming", humming))}
+        step(0.05, desc="reading the prompt")
+        kwargs, notes = self._prompt_kwargs(emotion, valence, arousal, (prompt or "").strip(), uploads, genre, tempo)
+        step(0.15, desc=f"generating {int(candidates or 1)} candidate(s)")
+        cands = self.em.generate(bars=bars, candidates=candidates, seed=seed, **kwargs)
+        best = cands[0]
+        if not len(best.notes):
+            raise InvalidInputError(f"seed {seed} gave no notes in {bars} bar(s); try another seed, more bars or "
+                                    "more candidates")
+        folder = self.ws.request_dir()
+        stem = f"emomusic-{best.attributes.emotion if best.attributes else 'piece'}-seed{int(seed)}"
+        files = self._export(best, folder, stem, step)
+        step(1.0, desc="done")
+        return {"files": files, "table": self.scores_table(cands), "summary": self._summary(best, notes),
+                "candidates": cands}
+
+    def _prompt_kwargs(self, emotion: str, valence: float, arousal: float, prompt: str,
+                       uploads: dict[str, Path | None], genre: str, tempo: float) -> tuple[dict, list[str]]:
+        """EmoMusic.generate arguments from the controls; the projector reads free prompts."""
+        emotion = (emotion or "").strip() or None
+        genre = (genre or "").strip() or None
+        tempo = float(tempo) if tempo else None
+        if not prompt and not any(uploads.values()):
+            va = {} if emotion else {"valence": valence, "arousal": arousal}
+            return {"emotion": emotion, **va, "genre": genre, "tempo": tempo}, []
+        if not available("projector"):
+            raise InvalidInputError(f"text, image, video and humming prompts need the prompt projector: "
+                                    f"{not_available('projector')}; pick an emotion or use the sliders")
+        import emomusic
+
+        given = {"prompt": prompt or None, **{k: str(v) if v else None for k, v in uploads.items()},
+                 "emotion": emotion, "genre": genre, "tempo": tempo}
+        el = emomusic.project(**{k: v for k, v in given.items() if v is not None})
+        kwargs: dict[str, Any] = {"genre": el.genre or genre, "tempo": el.tempo or tempo}
+        notes = [f"prompt → {s}" for s in el.sources]
+        if el.emotion or el.quadrant:
+            kwargs["emotion"] = el.emotion or el.quadrant
+        elif el.valence is not None and el.arousal is not None:
+            kwargs.update(valence=el.valence, arousal=el.arousal)
+        else:  # e.g. "fast, jazz": the prompt names no mood, so the sliders give it
+            kwargs.update(valence=valence, arousal=arousal)
+            notes.append("emotion: the valence/arousal sliders (the prompt names no mood)")
+        if el.notes is not None and len(el.notes):
+            if "primer" in inspect.signature(self.em.generate).parameters:
+                kwargs["primer"] = el.notes
+                notes.append(f"the piece opens with the hummed melody ({len(el.notes)} notes)")
+            else:
+                notes.append("the hummed melody is not used: primed generation is not available in this "
+                             "version yet")
+        return kwargs, notes
+
+    def _export(self, cand: Candidate, folder: Path, stem: str, step) -> dict[str, Path]:
+        """Write the best candidate as MIDI, WAV preview, MusicXML and a piano-roll picture."""
+        from emomusic.music.midi import export_musicxml
+        from emomusic.music.render import piano_roll_png, render_wav
+
+        step(0.6, desc="writing the MIDI file")
+        mid = self.em.save(cand, self.ws.file(folder, stem, ".mid"))
+        step(0.7, desc="rendering the audio preview")
+        wav = render_wav(mid, self.ws.file(folder, stem, ".wav"))
+        step(0.8, desc="writing MusicXML and the piano roll")
+        with self._draw_lock:
+            xml = export_musicxml(cand.notes, self.ws.file(folder, stem, ".musicxml"), key=_candidate_key(cand))
+            roll = piano_roll_png(cand.notes, self.ws.file(folder, f"{stem}-roll", ".png"), title=stem)
+        return {"mid": mid, "wav": wav, "musicxml": xml, "roll": roll}
+
+    @staticmethod
+    def scores_table(cands: list[Candidate]) -> dict[str, list]:
+        """One row per candidate (best first) with the selector's scores where it gave any."""
+        keys = sorted({k for c in cands for k in c.scores}, key=lambda k: (k != "score", k))  # combined first
+        headers = ["rank", "notes", *keys] if keys else ["rank", "notes", "selector"]
+        if keys:
+            rows = [[i + 1, len(c.notes), *(round(float(c.scores.get(k, float("nan"))), 4) for k in keys)]
+                    for i, c in enumerate(cands)]
+        else:
+            why = ("one candidate: nothing to select" if len(cands) == 1
+                   else ("no scores returned" if available("selector") else "not available in this version yet"))
+            rows = [[i + 1, len(c.notes), why] for i, c in enumerate(cands)]
+        return {"headers": headers, "data": rows}
+
+    def _summary(self, best: Candidate, notes: list[str]) -> str:
+        """Markdown: what was asked, what the clusterer chose and why."""
+        from emomusic.music.render import find_soundfont
+
+        a = best.attributes
+        lines = []
+        if a is not None:
+            lines.append(f"**{a.emotion}** ({a.quadrant}) · valence {a.valence:+.2f} · arousal {a.arousal:+.2f} · "
+                         f"{len(best.notes)} notes · method {best.method}")
+            if a.explanation:
+                lines.append("What sets it apart: " + ", ".join(a.explanation))
+        lines += notes
+        if not (shutil.which("fluidsynth") and find_soundfont()):
+            lines.append("Audio preview uses sine tones: install `fluidsynth` and `fluid-soundfont-gm` for piano.")
+        return "\n\n".join(lines)
+
+    # ------------------------------------------------------------------ analyze
+    def analyze(self, file: str | None) -> dict[str, Any]:
+        """Recognise a MIDI or audio upload: quadrant, valence/arousal plot and explanation."""
+        path = self.ws.upload(file, "analyze")
+        if path is None:
+            raise InvalidInputError("upload a MIDI (.mid) or audio (.wav, .mp3, .flac, .ogg) file to analyze")
+        if path.suffix.lower() not in MIDI_SUFFIXES + AUDIO_SUFFIXES:
+            raise InvalidInputError(f"{safe_name(path.name)}: not a MIDI or audio file; upload .mid, .wav, .mp3, "
+                                    ".flac or .ogg")
+        if not available("recognizer"):
+            raise InvalidInputError(not_available("recognizer"))
+        import emomusic
+
+        root = Path(self.em.name) if self.em.name and Path(self.em.name).is_dir() else None
+        rec = (emomusic.recognize([str(path)], checkpoints=root) if root else emomusic.recognize([str(path)]))[0]
+        folder = self.ws.request_dir()
+        plot = _va_plot(rec, self.ws.file(folder, f"{safe_name(path.stem)}-va", ".png"))
+        probs = ", ".join(f"{q} {p:.0%}" for q, p in sorted(rec.probabilities.items()))
+        headline = (f"**{rec.quadrant}** · valence {rec.valence:+.2f} · arousal {rec.arousal:+.2f}\n\n"
+                    f"probabilities: {probs}")
+        explanation = "\n".join(f"- {e}" for e in rec.explanation) or "(no explanation given)"
+        return {"headline": headline, "plot": plot, "explanation": explanation, "recognition": rec}
+
+
+# ---------------------------------------------------------------------------------------------- UI
+def _emotion_choices() -> list[tuple[str, str]]:
+    from emomusic.emotions import QUADRANT_NAMES, WORDS
+
+    quads = [(f"{q} · {name} quadrant", q) for q, name in QUADRANT_NAMES.items()]
+    words = [(f"{w} ({e.quadrant})", w) for w, e in sorted(WORDS.items(), key=lambda kv: (kv[1].quadrant, kv[0]))]
+    return [("valence/arousal sliders (or the prompt)", ""), *quads, *words]
+
+
+def _genre_choices() -> list[tuple[str, str]]:
+    from emomusic.emotions import GENRE_ALIASES, GENRES, XMUSIC_GENRES
+
+    extra = [(f"{g} (→ {GENRE_ALIASES[g]})", g) for g in XMUSIC_GENRES if g not in GENRES]
+    return [("automatic (pop)", ""), *[(g, g) for g in GENRES], *extra]
+
+
+def _ui_error(exc: InvalidInputError):
+    import gradio as gr
+
+    return gr.Error(str(exc).splitlines()[0] if str(exc) else "invalid input", print_exception=False)
+
+
+def _generate_handler(service: DemoService):
+    import gradio as gr
+
+    def generate(emotion: str = "calm", valence: float = 0.5, arousal: float = -0.5, prompt: str | None = None,
+                 image: str | None = None, video: str | None = None, humming: str | None = None, genre: str = "",
+                 tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0,
+                 progress=gr.Progress()):  # noqa: B008  (Gradio's documented progress idiom)
+        """Generate a piece in the asked mood; returns piano roll, audio, scores, .mid, .wav, MusicXML."""
+        try:
+            r = service.generate(emotion, valence, arousal, prompt, image, video, humming, genre, tempo,
+                                 bars, candidates, seed, progress=progress)
+        except InvalidInputError as exc:
+            raise _ui_error(exc) from None
+        f = r["files"]
+        return (str(f["roll"]), str(f["wav"]), r["table"], str(f["mid"]), str(f["wav"]), str(f["musicxml"]),
+                r["summary"])
+
+    return generate
+
+
+def _analyze_handler(service: DemoService):
+    def analyze(file: str | None = None):
+        """Recognise the emotion of a MIDI or audio file: quadrant, valence/arousal plot, explanation."""
+        try:
+            r = service.analyze(file)
+        except InvalidInputError as exc:
+            raise _ui_error(exc) from None
+        return r["headline"], str(r["plot"]), r["explanation"]
+
+    return analyze
+
+
+def _status() -> str:
+    parts = [f"{k}: {'ready' if available(k) else 'not available in this version yet'}" for k in OPTIONAL]
+    return "Stages — " + " · ".join(parts)
+
+
+def _generate_tab(service: DemoService) -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column():
+            emotion = gr.Dropdown(_emotion_choices(), value="calm", label="emotion", allow_custom_value=True,
+                                  info="a quadrant or a word; pick the first entry to use the sliders or a prompt")
+            with gr.Row():
+                valence = gr.Slider(-1, 1, value=0.5, step=0.05, label="valence (unpleasant → pleasant)")
+                arousal = gr.Slider(-1, 1, value=-0.5, step=0.05, label="arousal (calm → energetic)")
+            prompt = gr.Textbox(label="text prompt", placeholder="a rainy, lonely night (needs the projector)")
+            with gr.Row():
+                image = gr.Image(type="filepath", sources=["upload"], label="image prompt")
+                video = gr.Video(sources=["upload"], include_audio=True, label="video prompt")
+                humming = gr.Audio(sources=["upload", "microphone"], type="filepath", label="humming")
+            with gr.Row():
+                genre = gr.Dropdown(_genre_choices(), value="", label="genre", allow_custom_value=True)
+                tempo = gr.Number(value=0, label="tempo (BPM, 0 = from the emotion)", minimum=0, maximum=260)
+            with gr.Row():
+                bars = gr.Slider(1, 64, value=8, step=1, label="bars")
+                candidates = gr.Slider(1, 8, value=2, step=1, label="candidates")
+                seed = gr.Number(value=0, precision=0, label="seed", minimum=0)
+            button = gr.Button("Generate", variant="primary", elem_id="generate-button")
+        with gr.Column():
+            roll = gr.Image(type="filepath", label="piano roll", interactive=False, elem_id="piano-roll")
+            audio = gr.Audio(type="filepath", label="audio preview", interactive=False, elem_id="audio-preview")
+            summary = gr.Markdown(label="summary", elem_id="generate-summary")
+            table = gr.Dataframe(label="candidates (best first) and selector scores", interactive=False)
+            with gr.Column():  # stacked so the file names show in full
+                mid = gr.File(label="MIDI (.mid)", interactive=False, elem_id="download-mid")
+                wav = gr.File(label="audio (.wav)", interactive=False, elem_id="download-wav")
+                xml = gr.File(label="MusicXML", interactive=False, elem_id="download-musicxml")
+    button.click(_generate_handler(service),
+                 inputs=[emotion, valence, arousal, prompt, image, video, humming, genre, tempo, bars, candidates,
+                         seed],
+                 outputs=[roll, audio, table, mid, wav, xml, summary], api_name="generate")
+
+
+def _analyze_tab(service: DemoService) -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column():
+            file = gr.File(label="MIDI or audio file", file_types=[*MIDI_SUFFIXES, *AUDIO_SUFFIXES],
+                           elem_id="analyze-file")
+            button = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
+        with gr.Column():
+            headline = gr.Markdown(label="quadrant", elem_id="analyze-headline")
+            plot = gr.Image(type="filepath", label="valence / arousal", interactive=False, elem_id="va-plot")
+            explanation = gr.Markdown(label="explanation", elem_id="analyze-explanation")
+    button.click(_analyze_handler(service), inputs=[file], outputs=[headline, plot, explanation],
+                 api_name="analyze")
+
+
+def build_app(em: EmoMusic, out_dir: str | os.PathLike, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+              concurrency: int = DEFAULT_CONCURRENCY) -> gr.Blocks:
+    """The Blocks app around one loaded EmoMusic; serve it with `serve` (which applies the limits)."""
+    import gradio as gr
+
+    service = DemoService(em, Workspace.create(out_dir, max_upload_mb))
+    with gr.Blocks(title="emomusic", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
+        gr.Markdown("# emomusic\nWrite new music in the mood you ask for, or recognise the mood of music.")
+        status = gr.Markdown(elem_id="stage-status")
+        with gr.Tab("Generate"):
+            _generate_tab(service)
+        with gr.Tab("Analyze"):
+            _analyze_tab(service)
+        app.load(_status, outputs=status, api_visibility="private")
+    app.queue(default_concurrency_limit=int(concurrency), max_size=256)
+    app.emomusic_service = service  # read by `serve` for the output folder and the upload limit
+    return app
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Keep the server's memory near its baseline after bursts of requests (glibc only; best effort).
+
+    Gradio runs each request in a worker thread and glibc gives threads their own malloc arenas, which
+    keep freed memory: RSS then creeps up with every burst. Measured here with the debug model, per
+    burst of 20 concurrent requests: +16..+29 MB each time without this, +5..+8 MB with two arenas.
+    An explicit $MALLOC_ARENA_MAX wins.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, int(arenas))  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        return
+
+
+def serve(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, block: bool = True,
+          share: bool = False) -> str:
+    """Start the server with the app's upload limit and output folder; returns the local URL."""
+    ws: Workspace = app.emomusic_service.ws
+    _limit_malloc_arenas()
+    _, url, _ = app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                           max_file_size=int(ws.max_upload_mb * 1e6), allowed_paths=[str(ws.root)],
+                           show_error=True, quiet=not block, ssr_mode=False, inbrowser=False)
+    return url
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, checkpoints: str | os.PathLike | None = None,
+           out_dir: str | os.PathLike | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+           share: bool = False, block: bool = True) -> str:
+    """Load the checkpoints and serve the demo (blocks until stopped unless block=False)."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise InvalidInputError("the demo needs Gradio: pip install 'emomusic[demo]'") from None
+    from emomusic.pipeline import EmoMusic
+
+    em = EmoMusic.from_pretrained(checkpoints)
+    out = Path(out_dir) if out_dir else Path(tempfile.gettempdir()) / "emomusic-demo"
+    return serve(build_app(em, out, max_upload_mb), host=host, port=port, block=block, share=share)
