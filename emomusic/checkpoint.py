@@ -68,6 +68,11 @@ _RESERVED: Final = frozenset({WEIGHTS_FILE, CONFIG_FILE, MODEL_CARD_FILE})
 _SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _LOW_PRECISION: Final = (torch.float16, torch.bfloat16)
 _MAX_LISTED: Final = 3  # mismatches shown per category in check_state_dict's message
+# Formats that unpickle on load (pickle, torch.save, joblib, numpy object arrays). emomusic never reads
+# them; one found in a checkpoint folder means a mix-up or an attack, so loading stops and names it.
+_PICKLE_SUFFIXES: Final = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dill", ".npy", ".npz")
+_PICKLE_MAGIC: Final = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK\x03\x04")
+_TEXT_SUFFIXES: Final = (".safetensors", ".json", ".jsonl", ".md", ".txt")
 
 
 def package_version() -> str:
@@ -225,7 +230,9 @@ def save_checkpoint(
     if state_dict is not None:
         tensors = _prepare_tensors(state_dict, dtype)
         try:
-            files[WEIGHTS_FILE] = safetensors_save(tensors, metadata={"format": "pt", "class": kind})
+            # One metadata key only: safetensors keeps metadata in a hash map, so with two keys their order (and
+            # the file's SHA-256, which other components pin) changed from one save of the same weights to the next.
+            files[WEIGHTS_FILE] = safetensors_save(tensors, metadata={"format": "pt"})
         except (SafetensorError, ValueError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{WEIGHTS_FILE}: cannot serialise weights ({_one_line(exc)})") from exc
     card = model_card if model_card.strip() else _default_card(kind, metrics_d, created)
@@ -352,6 +359,30 @@ def _field(meta: dict[str, Any], key: str, types: type | tuple[type, ...], confi
     return value
 
 
+def _refuse_pickles(root: Path, listed: Mapping[str, str]) -> None:
+    """Raise on any file in ``root`` named like a pickle, or unlisted and starting like one.
+
+    Such a file would never be loaded anyway; refusing makes a swapped-in ``model.pt`` visible instead of
+    silently running the old weights. Listed files are checksummed and read as safetensors/JSON/text only,
+    so only unlisted ones are sniffed (a safetensors header length can begin with the same bytes).
+    """
+    for path in sorted(root.iterdir()):
+        if not path.is_file() or path.name == CONFIG_FILE:
+            continue
+        suspicious = path.suffix.lower() in _PICKLE_SUFFIXES
+        if not suspicious and path.name not in listed and path.suffix.lower() not in _TEXT_SUFFIXES:
+            try:
+                with path.open("rb") as fh:
+                    suspicious = fh.read(4).startswith(_PICKLE_MAGIC)
+            except OSError:
+                pass
+        if suspicious:
+            raise CheckpointError(
+                f"{path}: pickle-format file in a checkpoint folder; emomusic never unpickles (it could run "
+                "code), so remove it and use the safetensors checkpoint"
+            )
+
+
 def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = None) -> Checkpoint:
     """Load and verify a checkpoint directory written by :func:`save_checkpoint`.
 
@@ -383,7 +414,7 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
         raise CheckpointError(f"{config_path}: expected a JSON object at the top level")
 
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # JSON true and 1.0 equal 1 in Python
         hint = (
             "upgrade emomusic"
             if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
@@ -405,6 +436,7 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
     if tokenizer is not None and not isinstance(tokenizer, dict):
         raise CheckpointError(f"{config_path}: field 'tokenizer' must be an object or null")
 
+    _refuse_pickles(root, files)
     # Verify every listed file up front so a broken download fails at load, not mid-generation.
     blobs = {name: _read_verified(root, name, digest) for name, digest in files.items()}
 

@@ -239,3 +239,134 @@ def test_unserialisable_config_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not JSON-serialisable"):
         _save(tmp_path / "ck", config={"dtype": torch.float32})
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------- issue 9: never unpickle
+
+
+class _Exploit:
+    """Unpickling this would create a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _forge(root: Path, name: str, data: bytes) -> None:
+    """Replace a file and forge its checksum, as an attacker who can edit the whole folder would."""
+    import hashlib
+
+    (root / name).write_bytes(data)
+    meta = json.loads((root / CONFIG_FILE).read_text())
+    meta["files"][name] = hashlib.sha256(data).hexdigest()
+    (root / CONFIG_FILE).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.bin", "weights.pkl", "state.ckpt", "arrays.npy", "MODEL.PTH",
+                                  "innocent.dat"])
+def test_planted_pickle_is_refused_by_name_and_never_loaded(tmp_path: Path, name: str) -> None:
+    import pickle
+
+    root = _save(tmp_path / "ck")
+    marker = tmp_path / "pwned"
+    (root / name).write_bytes(pickle.dumps(_Exploit(marker), protocol=4))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(root)
+    msg = str(info.value)
+    assert str(root / name) in msg and "pickle" in msg and "\n" not in msg
+    assert not marker.exists()
+
+
+def test_pickle_in_place_of_the_weights_with_a_forged_checksum(tmp_path: Path) -> None:
+    import pickle
+
+    root = _save(tmp_path / "ck")
+    marker = tmp_path / "pwned"
+    _forge(root, WEIGHTS_FILE, pickle.dumps({"emb.weight": _Exploit(marker)}))
+    with pytest.raises(CheckpointError, match=f"{WEIGHTS_FILE}: not a readable safetensors file"):
+        load_checkpoint(root)
+    assert not marker.exists()
+
+
+def test_torch_save_zip_in_place_of_the_weights(tmp_path: Path) -> None:
+    import io
+
+    root = _save(tmp_path / "ck")
+    buf = io.BytesIO()
+    torch.save(_model().state_dict(), buf)  # the zip+pickle format; safetensors must refuse it
+    _forge(root, WEIGHTS_FILE, buf.getvalue())
+    with pytest.raises(CheckpointError, match=f"{WEIGHTS_FILE}: not a readable safetensors file"):
+        load_checkpoint(root)
+
+
+def test_loading_never_calls_pickle(tmp_path: Path, monkeypatch) -> None:
+    import pickle
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle/torch.load was called while loading a checkpoint")
+
+    root = _save(tmp_path / "ck", extra_files={"arrays.safetensors": encode_arrays({"a": np.arange(3)})})
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    ck = load_checkpoint(root)
+    ck.load_into(_model())
+    assert ck.read_arrays("arrays.safetensors")["a"].tolist() == [0, 1, 2]
+
+
+def test_listed_files_are_not_sniffed_for_pickle_bytes(tmp_path: Path) -> None:
+    """A safetensors header length of 0x280 begins with the pickle-protocol bytes 80 02: no false alarm."""
+    root = _save(tmp_path / "ck", extra_files={"blob.dat": b"\x80\x02 not a pickle"})
+    assert load_checkpoint(root).read_extra("blob.dat") == b"\x80\x02 not a pickle"
+    (root / "unlisted.dat").write_bytes(b"\x80\x04 looks like one")
+    with pytest.raises(CheckpointError, match="unlisted.dat: pickle-format file"):
+        load_checkpoint(root)
+
+
+def test_wrong_shapes_in_a_real_generator_checkpoint(tmp_path: Path) -> None:
+    """config.json edited (or weights swapped) so the model built from the config does not fit the weights."""
+    from emomusic.models.generator import load_generator
+    from emomusic.pipeline import EmoMusic
+
+    em = EmoMusic.from_pretrained("debug")
+    cfg = em.generator.config.to_dict()
+    root = save_checkpoint(tmp_path / "gen", kind="generator", config={"model": cfg},
+                           state_dict=em.generator.state_dict(), tokenizer=em.tokenizer.to_dict())
+    load_generator(root)  # fits as saved
+    meta = json.loads((root / CONFIG_FILE).read_text())
+    meta["config"]["model"]["dim"] = cfg["dim"] * 2
+    (root / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError) as info:
+        load_generator(root)
+    msg = str(info.value)
+    assert WEIGHTS_FILE in msg and "shape mismatch" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None, True, 1.5])
+def test_every_unsupported_format_version(tmp_path: Path, version) -> None:
+    root = _save(tmp_path / "ck")
+    meta = json.loads((root / CONFIG_FILE).read_text())
+    meta["format_version"] = version
+    (root / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f"{CONFIG_FILE}: format_version .* is not supported"):
+        load_checkpoint(root)
+
+
+@pytest.mark.parametrize("cut", [0, 8, 100])
+def test_truncated_weights_of_any_length_name_the_file(tmp_path: Path, cut: int) -> None:
+    root = _save(tmp_path / "ck")
+    _forge(root, WEIGHTS_FILE, (root / WEIGHTS_FILE).read_bytes()[:cut])
+    with pytest.raises(CheckpointError, match=f"{root / WEIGHTS_FILE}: not a readable safetensors file"):
+        load_checkpoint(root)
+
+
+def test_saving_the_same_weights_twice_gives_the_same_file(tmp_path: Path) -> None:
+    """The weights' SHA-256 is pinned by other components (the recognizer pins the generator's), so a re-save
+    of identical tensors must not change it (safetensors used to order two metadata keys at random)."""
+    digests = set()
+    for i in range(6):
+        root = _save(tmp_path / f"ck{i}", _model(seed=3))
+        digests.add(json.loads((root / CONFIG_FILE).read_text())["files"][WEIGHTS_FILE])
+    assert len(digests) == 1

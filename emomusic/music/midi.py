@@ -22,12 +22,17 @@ from emomusic.music.notes import Notes
 MAX_MIDI_BYTES = 16 * 1024 * 1024
 MAX_NOTES = 200_000
 MAX_TRACKS = 256
+# The longest real piece in the training data ends near beat 3,600; 65,536 beats (9 h at 120 BPM) leaves
+# room for any real music while keeping tick counts inside MIDI's 28-bit delta times and int32 ticks.
+MAX_BEATS = 65_536
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
 
 def load_score(path: str | os.PathLike, max_bytes: int = MAX_MIDI_BYTES) -> symusic.Score:
     """Parse a MIDI file into a symusic Score, with one-line errors for bad files."""
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path}: is a folder, not a file; give the path of a .mid file")
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file; give the path of a .mid file")
     size = path.stat().st_size
@@ -35,29 +40,42 @@ def load_score(path: str | os.PathLike, max_bytes: int = MAX_MIDI_BYTES) -> symu
         raise InvalidInputError(f"{path}: the file is empty; give a Standard MIDI File")
     if size > max_bytes:
         raise InvalidInputError(
-            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit for MIDI"
+            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit for MIDI; give a shorter piece"
         )
-    with path.open("rb") as fh:
-        head = fh.read(4)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
     if head != b"MThd":
         raise InvalidInputError(f"{path}: not a MIDI file (no MThd header); give a Standard MIDI File")
     try:
         score = symusic.Score(str(path))
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError with C++ text
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInputError(f"{path}: corrupt MIDI file ({msg})") from None
+        raise InvalidInputError(
+            f"{path}: corrupt MIDI file ({msg}); re-export it from your DAW or score editor"
+        ) from None
     return validate_score(score, str(path))
 
 
 def validate_score(score: symusic.Score, name: str = "score") -> symusic.Score:
-    """Reject scores no stage can use: no tracks, no notes, absurd sizes."""
+    """Reject scores no stage can use: no tracks, no notes, no time grid, absurd sizes."""
+    if score.ticks_per_quarter <= 0:
+        raise InvalidInputError(f"{name}: the MIDI header gives {score.ticks_per_quarter} ticks per quarter note; "
+                                "give a Standard MIDI File with a positive division")
     if len(score.tracks) > MAX_TRACKS:
-        raise InvalidInputError(f"{name}: {len(score.tracks)} tracks is over the limit of {MAX_TRACKS}")
+        raise InvalidInputError(f"{name}: {len(score.tracks)} tracks is over the limit of {MAX_TRACKS}; "
+                                "merge or delete tracks")
     n_notes = score.note_num()
     if n_notes == 0:
-        raise InvalidInputError(f"{name}: the MIDI file holds no notes")
+        raise InvalidInputError(f"{name}: the MIDI file holds no notes; give a file with notes in it")
     if n_notes > MAX_NOTES:
-        raise InvalidInputError(f"{name}: {n_notes} notes is over the limit of {MAX_NOTES}")
+        raise InvalidInputError(f"{name}: {n_notes} notes is over the limit of {MAX_NOTES}; give a shorter piece")
+    end = score.end() / score.ticks_per_quarter
+    if end > MAX_BEATS:
+        raise InvalidInputError(f"{name}: the piece lasts {end:.0f} beats, over the limit of {MAX_BEATS}; "
+                                "give a shorter piece")
     return score
 
 
@@ -66,11 +84,12 @@ def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
     tpq = float(score.ticks_per_quarter)
     parts = [t.notes.numpy() for t in score.tracks if not t.is_drum and len(t.notes)]
     if not parts:
-        raise InvalidInputError(f"{name}: the MIDI file holds no pitched notes")
+        raise InvalidInputError(f"{name}: the MIDI file holds no pitched notes (drums only); give a file with a "
+                                "pitched part")
     cat = {k: np.concatenate([p[k] for p in parts]) for k in ("time", "duration", "pitch", "velocity")}
     keep = cat["duration"] > 0
     if not keep.any():
-        raise InvalidInputError(f"{name}: every note has zero length")
+        raise InvalidInputError(f"{name}: every note has zero length; give a file whose notes last some time")
     tempo = 120.0
     if len(score.tempos):
         mspq = float(score.tempos.numpy()["mspq"][0])
@@ -79,7 +98,7 @@ def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
     ts = (4, 4)
     if len(score.time_signatures):
         t0 = score.time_signatures[0]
-        if t0.numerator > 0 and t0.denominator > 0:
+        if 0 < t0.numerator <= 255 and 0 < t0.denominator <= 128 and not t0.denominator & (t0.denominator - 1):
             ts = (int(t0.numerator), int(t0.denominator))
     velocity = np.clip(cat["velocity"][keep], 1, 127)
     return Notes.from_arrays(
@@ -93,20 +112,52 @@ def load_notes(path: str | os.PathLike) -> Notes:
     return score_to_notes(load_score(path), str(path))
 
 
+def _check_span(notes: Notes) -> None:
+    """Refuse notes that would overflow MIDI's tick counters (see MAX_BEATS) before any cast to ints."""
+    if not len(notes):
+        return
+    start = np.asarray(notes.start, dtype=np.float64)
+    dur = np.asarray(notes.duration, dtype=np.float64)
+    ok = np.isfinite(start) & np.isfinite(dur)  # non-finite notes are dropped (export) or refused (encode)
+    with np.errstate(over="ignore"):
+        ends = start[ok] + np.maximum(dur[ok], 0.0)
+    if len(ends) and not ends.max() <= MAX_BEATS:  # `not <=` also catches an overflow to inf
+        raise InvalidInputError(f"notes end at beat {ends.max():.0f}, past the limit of {MAX_BEATS} beats; "
+                                "shorten the piece")
+
+
+def _check_meter(notes: Notes) -> tuple[int, int]:
+    """The time signature as ints, after checking it and the tempo are ones MIDI can store."""
+    num, den = (int(v) for v in notes.time_signature)
+    if num < 1 or num > 255 or den < 1 or den > 128 or den & (den - 1):
+        raise InvalidInputError(
+            f"time signature {num}/{den}: the numerator must be 1-255 and the denominator a power of 2"
+        )
+    if not np.isfinite(notes.tempo) or notes.tempo <= 0:
+        raise InvalidInputError(f"tempo {notes.tempo}: give a positive number of beats per minute")
+    return num, den
+
+
 def notes_to_score(
     notes: Notes, tpq: int = 480, program: int = 0, track_name: str = "Piano"
 ) -> symusic.Score:
     """One-track symusic Score (tempo and time signature set) from `Notes`."""
+    num, den = _check_meter(notes)
+    _check_span(notes)
+    if len(notes) and not (np.isfinite(notes.start).all() and np.isfinite(notes.duration).all()
+                           and notes.start.min() >= 0):
+        raise InvalidInputError("notes need finite, non-negative start times and finite durations")
     score = symusic.Score(tpq)
     score.tempos.append(symusic.Tempo(0, qpm=float(notes.tempo)))
-    score.time_signatures.append(symusic.TimeSignature(0, *notes.time_signature))
+    score.time_signatures.append(symusic.TimeSignature(0, num, den))
     track = symusic.Track(name=track_name, program=program, is_drum=False)
     if len(notes):
         start = np.round(notes.start * tpq).astype(np.int32)
         dur = np.maximum(1, np.round(notes.duration * tpq)).astype(np.int32)
+        # Clip before the int8 cast: 200 would wrap to -56 and reach the tokenizer as a bogus note.
         track.notes = symusic.Note.from_numpy(
-            time=start, duration=dur, pitch=notes.pitch.astype(np.int8),
-            velocity=notes.velocity.astype(np.int8),
+            time=start, duration=dur, pitch=np.clip(notes.pitch, 0, 127).astype(np.int8),
+            velocity=np.clip(notes.velocity, 1, 127).astype(np.int8),
         )
     score.tracks.append(track)
     return score
@@ -192,13 +243,8 @@ def build_midi_file(
     """
     if not 0 <= int(program) <= 127:
         raise InvalidInputError(f"program {program}: give a General MIDI program number 0-127")
-    num, den = (int(v) for v in notes.time_signature)
-    if num < 1 or num > 255 or den < 1 or den > 128 or den & (den - 1):
-        raise InvalidInputError(
-            f"time signature {num}/{den}: the numerator must be 1-255 and the denominator a power of 2"
-        )
-    if not np.isfinite(notes.tempo) or notes.tempo <= 0:
-        raise InvalidInputError(f"tempo {notes.tempo}: give a positive number of beats per minute")
+    num, den = _check_meter(notes)
+    _check_span(notes)
     key_name = _key_name(estimate_key(notes) if key is None else key)
 
     start, end, pitch, velocity = _export_ticks(notes, tpq)

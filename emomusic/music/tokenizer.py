@@ -189,7 +189,7 @@ class MusicTokenizer:
         first_ts = None
         pitch = velocity = None
         out_p, out_s, out_d, out_v = [], [], [], []
-        for i in np.asarray(ids, dtype=np.int64).tolist():
+        for i in self._checked_ids(ids).tolist():
             t = types[i]
             if t == BAR:
                 bar_start = 0.0 if bar_start < 0 else bar_start + bar_len
@@ -217,6 +217,23 @@ class MusicTokenizer:
                 break
         return Notes.from_arrays(out_p, out_s, out_d, out_v, tempo=tempo or 120.0,
                                  time_signature=first_ts or (4, 4))
+
+    def _checked_ids(self, ids) -> np.ndarray:
+        """`ids` as a flat int64 array of vocabulary ids; anything else is InvalidInputError, not an IndexError.
+
+        Negative ids would silently index from the end of the type table, so they are refused too.
+        """
+        try:
+            arr = np.asarray(ids)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise InvalidInputError("token ids must be a flat sequence of integers")
+        if arr.size and (arr.min() < 0 or arr.max() >= len(self)):
+            bad = arr[(arr < 0) | (arr >= len(self))][0]
+            raise InvalidInputError(f"token id {bad} is outside the vocabulary (0..{len(self) - 1}); "
+                                    "decode ids made by this tokenizer")
+        return arr.astype(np.int64, copy=False)
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self) -> dict:

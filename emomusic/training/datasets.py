@@ -60,7 +60,12 @@ class Record:
 
 
 def data_root(path: str | os.PathLike | None = None) -> Path:
-    """Resolve the data folder: explicit path, then $EMOMUSIC_DATA, then ../shared/data."""
+    """Resolve the data folder: explicit path, then $EMOMUSIC_DATA, then ../shared/data.
+
+    An explicit path that is not a folder is an error, never a silent fall-back to another dataset.
+    """
+    if path is not None and not Path(path).is_dir():
+        raise InvalidInputError(f"{path}: data folder not found; pass --data-root DIR with the datasets in it")
     candidates = [path, os.environ.get(DATA_ENV), Path.cwd().parent / "shared" / "data",
                   Path(__file__).resolve().parents[2].parent / "shared" / "data"]
     for c in candidates:
@@ -339,6 +344,7 @@ def load_prepared(datasets: tuple[str, ...] | None = None, cache: Path | None = 
 
 def stats(root: str | os.PathLike | None = None) -> list[dict]:
     """Counts per dataset, split and label (from the raw listings; no MIDI parsing)."""
+    data_root(root)  # a missing data folder is one error, not one per dataset
     rows = []
     for name in SOURCES:
         try:
