@@ -74,5 +74,5 @@ class Elements:
         d = {k: getattr(self, k) for k in ("emotion", "quadrant", "valence", "arousal", "genre", "tempo", "sources")}
         d["notes"] = None if self.notes is None else [
             [int(p), round(float(s), 4), round(float(u), 4)]
-            for p, s, u in zip(self.notes.pitch, self.notes.start, self.notes.duration)]
+            for p, s, u in zip(self.notes.pitch, self.notes.start, self.notes.duration, strict=True)]
         return d

@@ -174,8 +174,9 @@ def synthesize(notes: Notes, *, seconds: float = 30.0, sample_rate: int = SAMPLE
     sec = 60.0 / notes.tempo
     on, off = notes.start * sec, (notes.start + notes.duration) * sec
     keep = on < seconds
-    events = sorted([(t, 1, int(p), int(v)) for t, p, v in zip(on[keep], notes.pitch[keep], notes.velocity[keep])]
-                    + [(t, 0, int(p), 0) for t, p in zip(off[keep], notes.pitch[keep])])
+    ons = zip(on[keep], notes.pitch[keep], notes.velocity[keep], strict=True)
+    offs = zip(off[keep], notes.pitch[keep], strict=True)
+    events = sorted([(t, 1, int(p), int(v)) for t, p, v in ons] + [(t, 0, int(p), 0) for t, p in offs])
     total, cur, chunks = int(seconds * sample_rate), 0, []
     for t, is_on, pitch, vel in events:
         frame = min(int(t * sample_rate), total)
