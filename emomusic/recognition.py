@@ -1,0 +1,226 @@
+"""Public recognition API: `recognize(files)` → quadrant, probabilities, valence/arousal, explanation.
+
+MIDI files go through the symbolic recognizer (generator-backbone embedding + key/chords + attributes
+→ two heads); audio files (.wav .flac .mp3 .ogg) are handed to the audio recognizer, imported only
+when an audio file is actually given. `EmotionRecognizer` loads the models once, so analysing 100
+files costs one model load and batched backbone passes.
+
+Explanations compare the piece's attributes with what is typical of the predicted quadrant in the
+training data: an attribute is evidence when the piece deviates from the average in the same
+direction as that quadrant does ("slow, about 64 BPM" for a sad piece that is slower than most).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from emomusic.emotions import QUADRANTS
+from emomusic.errors import CheckpointError, InvalidInputError
+from emomusic.types import Recognition
+
+__all__ = ["AUDIO_SUFFIXES", "EmotionRecognizer", "SymbolicRecognizer", "explain", "recognize"]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+_PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def _phrase(name: str, value: float, high: bool) -> str:
+    """Plain words for one attribute of a piece; tempo, register and dynamics carry their value."""
+    from emomusic.attributes.clusterer import PHRASES
+
+    if name == "tempo":
+        return f"{'fast' if high else 'slow'}, about {value:.0f} BPM"
+    if name == "pitch_mean":
+        octave = int(value) // 12 - 1
+        return f"{'high' if high else 'low'} register (around {_PITCH_NAMES[int(value) % 12]}{octave})"
+    if name == "velocity_mean":
+        return f"{'loud' if high else 'soft'} dynamics (velocity {value:.0f})"
+    return PHRASES[name][0 if high else 1]
+
+
+def explain(values: dict[str, float], quadrant: str, stats: dict, top: int = 4) -> list[str]:
+    """Musical evidence for `quadrant` in plain words, strongest first.
+
+    `stats` holds, per attribute, the training mean and std and each quadrant's mean (stored in the
+    recognizer's config). Evidence = attributes where the piece and the quadrant both lean the same
+    way from the average, ranked by how far the piece leans times how typical that lean is.
+    """
+    names = stats["names"]
+    mean, std = np.array(stats["mean"]), np.maximum(np.array(stats["std"]), 1e-6)
+    qmeans = np.array([stats["quadrant_mean"][q] for q in QUADRANTS])
+    qi = QUADRANTS.index(quadrant)
+    typical = (qmeans[qi] - np.delete(qmeans, qi, axis=0).mean(0)) / std
+    x = np.array([values[n] for n in names])
+    z = (x - mean) / std
+    score = np.where(np.sign(z) == np.sign(typical), np.abs(z) * np.abs(typical), 0.0)
+    score = np.where(np.abs(z) > 0.25, score, 0.0)  # an average value is no evidence
+    out: list[str] = []
+    for i in np.argsort(-score):
+        if score[i] <= 0 or len(out) == top:
+            break
+        words = "minor mode" if names[i] == "mode" and x[i] < 0.5 else (
+            "major mode" if names[i] == "mode" else _phrase(names[i], float(x[i]), bool(z[i] > 0)))
+        if words not in out:
+            out.append(words)
+    if not out:  # nothing typical: still say what the piece is like
+        out.append(_phrase("tempo", values["tempo"], values["tempo"] > mean[names.index("tempo")]))
+        out.append("major mode" if values["mode"] > 0.5 else "minor mode")
+    return out
+
+
+def _default_root() -> Path:
+    from emomusic.pipeline import default_checkpoints
+
+    return default_checkpoints()
+
+
+class SymbolicRecognizer:
+    """The MIDI recognizer with the generator backbone it reads embeddings from, loaded once."""
+
+    def __init__(self, model, generator, tokenizer) -> None:
+        self.model, self.generator, self.tokenizer = model, generator, tokenizer
+
+    @classmethod
+    def from_checkpoints(cls, root: str | os.PathLike | None = None) -> SymbolicRecognizer:
+        """Load `<root>/recognizer` and `<root>/generator`; refuse a generator it was not trained on."""
+        from emomusic.models.recognizer import load_recognizer
+        from emomusic.training.embeddings import generator_sha, load_float_generator
+
+        root = Path(root) if root else _default_root()
+        if not (root / "recognizer").is_dir():
+            raise InvalidInputError(f"{root / 'recognizer'}: no recognizer checkpoint; "
+                                    "run `emomusic train recognizer` or use the shipped checkpoints/")
+        model = load_recognizer(root / "recognizer")
+        sha = generator_sha(root / "generator")
+        if model.config.generator_sha and model.config.generator_sha != sha:
+            raise CheckpointError(f"{root / 'recognizer'}: trained on generator {model.config.generator_sha}, "
+                                  f"but {root / 'generator'} is {sha}; retrain with `emomusic train recognizer`")
+        generator, tokenizer = load_float_generator(root / "generator")
+        return cls(model, generator, tokenizer)
+
+    def _load(self, path: str) -> tuple[object, np.ndarray]:
+        """Quantised notes (what the models were trained on) and tokens of one MIDI file."""
+        from emomusic.music.midi import load_notes
+
+        ids = self.tokenizer.encode(load_notes(path))
+        if len(ids) < 2:
+            raise InvalidInputError(f"{path}: too few notes to analyse")
+        notes = self.tokenizer.decode(ids)
+        if len(notes) == 0:
+            raise InvalidInputError(f"{path}: no notes left after quantisation")
+        return notes, ids
+
+    def recognize_many(self, paths: list[str]) -> Iterator[tuple[str, Recognition | InvalidInputError]]:
+        """(path, result or the file's error) in order; readable files are embedded in one batch."""
+        import torch
+
+        from emomusic.models.backbone import piece_embeddings
+        from emomusic.models.recognizer import featurise, va_from_logits
+
+        loaded: dict[int, tuple] = {}
+        errors: dict[int, InvalidInputError] = {}
+        for i, p in enumerate(paths):
+            try:
+                loaded[i] = self._load(p)
+            except InvalidInputError as exc:
+                errors[i] = exc
+        if loaded:
+            keys = sorted(loaded)
+            cfg = self.model.config
+            emb = piece_embeddings(self.generator, self.tokenizer, [loaded[k][1] for k in keys],
+                                   max_windows=cfg.max_windows)
+            feats = featurise([loaded[k][0] for k in keys], emb, cfg.max_chords)
+            with torch.inference_mode():
+                q, va = self.model(**feats.tensors())
+            probs, va = torch.softmax(q, -1).numpy(), va_from_logits(va).numpy()
+            results = {k: self._result(paths[k], probs[j], va[j], feats.attributes[j]) for j, k in enumerate(keys)}
+        for i, p in enumerate(paths):
+            yield p, errors[i] if i in errors else results[i]
+
+    def _result(self, path: str, probs: np.ndarray, va: np.ndarray, attributes: np.ndarray) -> Recognition:
+        from emomusic.music.attributes import ATTRIBUTE_NAMES
+
+        quadrant = QUADRANTS[int(probs.argmax())]
+        values = dict(zip(ATTRIBUTE_NAMES, attributes.astype(float).tolist(), strict=True))
+        return Recognition(
+            file=path, quadrant=quadrant,
+            probabilities={q: round(float(p), 4) for q, p in zip(QUADRANTS, probs, strict=True)},
+            valence=round(float(va[0]), 4), arousal=round(float(va[1]), 4),
+            explanation=explain(values, quadrant, self.model.config.explain),
+        )
+
+
+class EmotionRecognizer:
+    """Loaded-once recognizer for MIDI and audio files (audio models are loaded only when needed)."""
+
+    def __init__(self, checkpoints: str | os.PathLike | None = None, mert: str | os.PathLike | None = None,
+                 batch_size: int = 32) -> None:
+        self.root = Path(checkpoints) if checkpoints else None
+        self.mert = mert
+        self.batch_size = batch_size
+        self._symbolic: SymbolicRecognizer | None = None
+
+    @property
+    def symbolic(self) -> SymbolicRecognizer:
+        if self._symbolic is None:
+            self._symbolic = SymbolicRecognizer.from_checkpoints(self.root)
+        return self._symbolic
+
+    def _audio(self, path: str) -> Recognition:
+        try:
+            from emomusic.models.audio_recognizer import recognize_audio
+        except ImportError:
+            raise InvalidInputError(f"{path}: audio analysis is not available yet; give a MIDI file") from None
+        ckpt = self.root / "audio_recognizer" if self.root else None
+        return recognize_audio(path, ckpt, mert=self.mert)
+
+    def iter_recognize(self, files: Iterable[str | os.PathLike]) -> Iterator[tuple[str, Recognition | Exception]]:
+        """(file, Recognition or the InvalidInputError for that file), in input order.
+
+        A bad file does not stop the others: callers decide whether to raise or report and go on.
+        """
+        paths = [str(f) for f in files]
+        for b in range(0, len(paths), self.batch_size):
+            chunk = paths[b:b + self.batch_size]
+            midi = [p for p in chunk if not p.lower().endswith(AUDIO_SUFFIXES)]
+            done = dict(self.symbolic.recognize_many(midi)) if midi else {}
+            for p in chunk:
+                if p in done:
+                    yield p, done[p]
+                    continue
+                try:
+                    yield p, self._audio(p)
+                except InvalidInputError as exc:
+                    yield p, exc
+
+    def recognize(self, files: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Recognition]:
+        """Results in input order; the first unreadable file raises InvalidInputError naming it."""
+        out = []
+        for _, res in self.iter_recognize(_as_list(files)):
+            if isinstance(res, Exception):
+                raise res
+            out.append(res)
+        return out
+
+
+def _as_list(files) -> list[str | os.PathLike]:
+    if isinstance(files, (str, os.PathLike)):
+        return [files]
+    files = list(files)
+    if not files:
+        raise InvalidInputError("no files given; pass a MIDI (.mid) or audio (.wav .flac .mp3 .ogg) path")
+    return files
+
+
+def recognize(files: str | os.PathLike | Iterable[str | os.PathLike], checkpoints: str | os.PathLike | None = None,
+              mert: str | os.PathLike | None = None) -> list[Recognition]:
+    """Emotion of one file or a list: quadrant, probabilities, valence/arousal and musical evidence.
+
+    >>> recognize("song.mid")[0].quadrant  # doctest: +SKIP
+    'Q3'
+    """
+    return EmotionRecognizer(checkpoints, mert=mert).recognize(files)
