@@ -100,8 +100,6 @@ def test_generate_default_names_are_unique(capsys, tmp_path, monkeypatch) -> Non
     ["--temperature", "9"],
     ["--top-p", "0"],
     ["--genre", "polka"],
-    ["--wav"],
-    ["--prompt", "a rainy day"],
 ])
 def test_generate_user_errors_are_one_line_and_write_nothing(capsys, tmp_path, extra) -> None:
     out = tmp_path / "never.mid"

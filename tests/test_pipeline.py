@@ -50,8 +50,15 @@ def test_generate_returns_candidates_within_the_bars(em: EmoMusic, calm) -> None
 
 
 def test_candidates_are_ranked_best_first(em: EmoMusic, calm) -> None:
-    d = [em._distance(c) for c in calm]
-    assert d == sorted(d)
+    s = [c.scores["score"] for c in calm]
+    assert s == sorted(s, reverse=True)
+    assert all("control_fit" in c.scores and "quality" in c.scores for c in calm)
+
+
+def test_default_ranking_prefers_the_candidate_closest_to_the_asked_attributes(em: EmoMusic) -> None:
+    cands = em.generate(emotion="sad", bars=BARS, candidates=4, seed=11)
+    fits = [c.scores["control_fit"] for c in cands]
+    assert fits[0] == max(fits)
 
 
 def test_same_seed_gives_identical_tokens_and_files(em: EmoMusic, calm, tmp_path) -> None:

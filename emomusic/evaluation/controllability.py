@@ -38,10 +38,47 @@ def _real_val(judge: FeatureJudge):
     return notes, quads, data.attributes[val]
 
 
-def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "attributes"), bars: int = 16,
-             batch: int = 25, out: str | Path | None = None, judge: FeatureJudge | None = None) -> dict:
-    """Run the protocol and return (and optionally write) the report as a dict."""
+def _selector_pieces(em, q: str, start: int, k: int, bars: int, n: int, judge: FeatureJudge, paired: dict) -> list:
+    """Pieces start..start+k of quadrant q for "attributes + selector": n candidates each, keep the best.
+
+    Each piece j is one batch of n candidates from seed j + 1 (attributes method). The judge's verdict on
+    the batch's first candidate (what one candidate gives at the same seed) and on all n (a random
+    candidate's expected accuracy) go to `paired`, so the gain of selection is measured on the same seeds.
+    """
+    kept = []
+    for j in range(start, start + k):
+        cands = em.generate(emotion=q, bars=bars, candidates=n, seed=j + 1, method="attributes", rank=False)
+        verdicts = [judge.predict(compute_attributes(c.notes))[0] if len(c.notes) else "none" for c in cands]
+        paired["first"].append(verdicts[0])
+        paired["all"] += verdicts
+        paired["true_all"] += [q] * n
+        kept.append(em.select(cands, "pop")[0])
+    return kept
+
+
+def _selection_gain(paired: dict, true: list[str], pred: list[str], n: int) -> dict:
+    """Judge's accuracy of the kept pieces vs. the first and a random candidate at the same seeds."""
+    best, first, rand = accuracies(pred, true), accuracies(paired["first"], true), accuracies(
+        paired["all"], paired["true_all"])
+    return {"candidates": n, "best": best, "first_candidate": first, "random_candidate": rand,
+            "gain_4Q_vs_first": best["4Q"] - first["4Q"], "gain_4Q_vs_random": best["4Q"] - rand["4Q"]}
+
+
+def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, bars: int = 16,
+             batch: int = 25, out: str | Path | None = None, judge: FeatureJudge | None = None,
+             select_n: int = 8) -> dict:
+    """Run the protocol and return (and optionally write) the report as a dict.
+
+    methods default to token, attributes and, when `em` has a selector, "selector" (attributes +
+    selector: best of `select_n` candidates per piece).
+    """
     from emomusic.pipeline import default_checkpoints
+
+    methods = methods or ("token", "attributes") + (("selector",) if em.selector is not None else ())
+    if "selector" in methods and em.selector is None:
+        from emomusic.errors import InvalidInputError
+
+        raise InvalidInputError("no selector in these checkpoints; train one with `emomusic train selector`")
 
     judge = judge or FeatureJudge.load(default_checkpoints() / "judge")
     real_notes, real_q, real_attr = _real_val(judge)
@@ -50,13 +87,15 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "at
     real_metrics = [all_metrics(n) for n in real_notes if len(n)]
     for method in methods:
         pred, true, metrics, control_hits, t0, n_tok = [], [], [], {k: [] for k in CONTROLS}, time.time(), 0
+        paired: dict = {"first": [], "all": [], "true_all": []}
         bar = tqdm(total=per_emotion * len(QUADRANTS), desc=f"evaluate {method}")
         for q in QUADRANTS:
             for start in range(0, per_emotion, batch):
                 k = min(batch, per_emotion - start)
                 # one batch, kept in order: no selection among candidates
-                cands = em.generate(emotion=q, bars=bars, candidates=k, seed=1000 * start + 1, method=method,
-                                    rank=False)
+                cands = _selector_pieces(em, q, start, k, bars, select_n, judge, paired) if method == "selector" \
+                    else em.generate(emotion=q, bars=bars, candidates=k, seed=1000 * start + 1, method=method,
+                                     rank=False)
                 for c in cands:
                     n_tok += len(c.tokens)
                     if len(c.notes) == 0:
@@ -66,7 +105,7 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "at
                     pred.append(judge.predict(compute_attributes(c.notes))[0])
                     true.append(q)
                     metrics.append(all_metrics(c.notes))
-                    if method == "attributes":
+                    if method in ("attributes", "selector"):
                         got = em.tokenizer.control_bins.to_bins(c.measured)
                         for name in CONTROLS:
                             control_hits[name].append(got[name] == c.attributes.controls[name])
@@ -85,6 +124,8 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] = ("token", "at
             "control_accuracy": {k: float(np.mean(v)) for k, v in control_hits.items() if v},
             "seconds": seconds, "tokens_per_second": n_tok / max(seconds, 1e-9), "pieces": len(pred),
         }
+        if method == "selector":  # tokens/s above counts the kept pieces only
+            report["methods"][method]["selection"] = _selection_gain(paired, true, pred, select_n)
     if out is not None:
         write_report(report, Path(out))
     return report
@@ -117,6 +158,15 @@ def write_report(report: dict, out: Path) -> None:
         lines += ["\n| metric | generated | real val | overlapping area |", "|---|---|---|---|"]
         lines += [f"| {k} | {q['generated_mean']:.3f} | {q['real_mean']:.3f} | {q['overlap']:.3f} |"
                   for k, q in v["quality"].items()]
+        if "selection" in v:
+            g = v["selection"]
+            lines += [f"\nBest of {g['candidates']} by the selector vs. one candidate at the same seeds "
+                      "(judge's accuracy):\n", "| pick | 4Q | arousal | valence |", "|---|---|---|---|"]
+            lines += [f"| {name} | {g[key]['4Q']:.3f} | {g[key]['arousal']:.3f} | {g[key]['valence']:.3f} |"
+                      for name, key in (("selector's best", "best"), ("first candidate", "first_candidate"),
+                                        ("random candidate (mean of all)", "random_candidate"))]
+            lines.append(f"\nSelection gain in 4Q accuracy: {100 * g['gain_4Q_vs_first']:+.1f} points over the "
+                         f"first candidate, {100 * g['gain_4Q_vs_random']:+.1f} over a random one.")
         if v["control_accuracy"]:
             lines += ["\nPer-attribute control (measured bin equals asked bin):\n", "| attribute | hit rate |",
                       "|---|---|"] + [f"| {k} | {x:.2f} |" for k, x in v["control_accuracy"].items()]

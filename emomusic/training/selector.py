@@ -1,0 +1,516 @@
+"""Train the selector (XMusic's XComposer): quality, emotion and genre heads over backbone embeddings.
+
+Data (all built here from the prepared caches, nothing copied):
+- quality: real pieces (every corpus) against negatives made from real pieces in code (shuffled
+  bars, wrong-key notes, broken rhythms, truncated endings) and the generator's own samples at high
+  temperature;
+- emotion: EMOPIA train (quadrant), VGMIDI v2 train (valence/arousal) and VGMIDI v1 train (valence);
+- genre: provenance (pop / game / classical / folk / early) of the real pieces.
+
+Inputs are the generator-backbone embedding (`models.backbone.piece_embeddings`, shared cache from
+`training.embeddings` where it exists) plus the objective metrics of `evaluation.metrics` — never
+the 57 musical attributes, which are what the independent judge (`evaluation.judge`) sees.
+
+The default head weights are tuned on a small generated tuning set (seeds 50,001+, apart from the
+evaluation seeds): the weights whose best-of-N picks the judge most often hears as the asked quadrant.
+
+    emomusic train selector [--out checkpoints]        # writes checkpoints/selector
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from emomusic.emotions import QUADRANTS
+from emomusic.music.notes import Notes
+from emomusic.training.datasets import cache_root
+
+log = logging.getLogger(__name__)
+
+TUNING_SEED = 50_001  # tuning set seeds; the evaluation harness uses 1..1,000
+HIGH_TEMP_SEED = 90_001
+
+
+def selector_cache() -> Path:
+    """data/cache/selector/<generator sha>: generated pools and features (stale once the generator changes)."""
+    from emomusic.training.embeddings import generator_sha
+
+    path = cache_root() / "selector" / generator_sha()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def generated_pool(em, name: str, seeds: list[int], n: int, bars: int, quadrants: tuple[str, ...] = QUADRANTS,
+                   **gen_kwargs) -> dict[str, np.ndarray]:
+    """Generate (or load the cached) batches of `n` candidates per (quadrant, seed): tokens + labels.
+
+    Cached in data/cache/selector/<name>.npz; one batch per (quadrant, seed) in that order, so a row's
+    batch is `row // n`. Generation is the slow part on this CPU, so it is done once.
+    """
+    dest = selector_cache() / f"{name}.npz"
+    if dest.exists():
+        z = np.load(dest)
+        return {k: z[k] for k in z.files}
+    tokens, quads, seed_col = [], [], []
+    jobs = [(q, s) for s in seeds for q in quadrants]
+    for q, s in tqdm(jobs, desc=f"generate {name}"):
+        for c in em.generate(emotion=q, bars=bars, candidates=n, seed=s, rank=False, **gen_kwargs):
+            tokens.append(np.asarray(c.tokens, dtype=np.uint16))
+            quads.append(q)
+            seed_col.append(s)
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
+    out = {"tokens": np.concatenate(tokens), "offsets": offsets, "quadrant": np.array(quads),
+           "seed": np.array(seed_col), "n": np.array(n), "bars": np.array(bars)}
+    tmp = dest.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, dest)
+    return out
+
+
+def high_temperature_pool(em) -> dict[str, np.ndarray]:
+    """Quality negatives from the generator itself: 64 8-bar samples at temperature 1.6, no guidance."""
+    return generated_pool(em, "high_temperature", [HIGH_TEMP_SEED + i for i in range(2)], n=8, bars=8,
+                          temperature=1.6, top_p=1.0, guidance=False)
+
+
+def tuning_pool(em) -> dict[str, np.ndarray]:
+    """The head-weight tuning set: 4 quadrants × 4 seeds × 8 candidates of 8 bars (default sampling)."""
+    return generated_pool(em, "tuning", [TUNING_SEED + i for i in range(4)], n=8, bars=8)
+
+
+# ------------------------------------------------------------------------------------ negatives
+def shuffle_bars(notes: Notes, rng: np.random.Generator) -> Notes:
+    """The same bars in a random order: every bar is fine, the piece makes no sense."""
+    bpb = notes.beats_per_bar
+    bar = np.floor(notes.start / bpb).astype(int)
+    perm = rng.permutation(int(bar.max()) + 1)
+    return _with(notes, start=perm[bar] * bpb + (notes.start - bar * bpb))
+
+
+def wrong_keys(notes: Notes, rng: np.random.Generator, fraction: float = 0.35) -> Notes:
+    """A third of the notes a semitone (or a tritone) off: out-of-key clashes."""
+    hit = rng.random(len(notes)) < fraction
+    shift = rng.choice([-1, 1, -1, 1, 6], size=len(notes)) * hit
+    return _with(notes, pitch=np.clip(notes.pitch + shift, 21, 108))
+
+
+def broken_rhythm(notes: Notes, rng: np.random.Generator) -> Notes:
+    """Onsets pushed off the beat grid at random and durations scrambled: no groove left."""
+    start = np.maximum(0.0, notes.start + rng.choice([-0.75, -0.375, -0.125, 0.125, 0.375, 0.625], len(notes)))
+    dur = np.clip(notes.duration * rng.lognormal(0.0, 1.0, len(notes)), 0.125, 8.0)
+    return _with(notes, start=start, duration=dur)
+
+
+def truncated_ending(notes: Notes, rng: np.random.Generator) -> Notes:
+    """Cut off mid-bar, mid-phrase, with the ringing notes chopped: an ending that is not one."""
+    cut = notes.end * rng.uniform(0.35, 0.7)
+    cut = np.floor(cut / notes.beats_per_bar) * notes.beats_per_bar + rng.uniform(0.3, 0.7) * notes.beats_per_bar
+    keep = notes.start < cut
+    return _with(notes, keep=keep, duration=np.minimum(notes.duration, np.maximum(cut - notes.start, 0.125)))
+
+
+CORRUPTIONS = {"shuffled_bars": shuffle_bars, "wrong_keys": wrong_keys, "broken_rhythm": broken_rhythm,
+               "truncated_ending": truncated_ending}
+
+
+def _with(notes: Notes, keep: np.ndarray | None = None, **arrays) -> Notes:
+    """A copy of `notes` with some arrays replaced (and optionally a subset of notes kept)."""
+    cols = {k: arrays.get(k, getattr(notes, k)) for k in ("pitch", "start", "duration", "velocity")}
+    if keep is not None:
+        cols = {k: np.asarray(v)[keep] for k, v in cols.items()}
+    return Notes.from_arrays(cols["pitch"], cols["start"], cols["duration"], cols["velocity"], notes.tempo,
+                             notes.time_signature)
+
+
+# ------------------------------------------------------------------------------------ features
+GENRE_SOURCES = ("emopia", "pop909", "vgmidi", "vgmidi_unl", "asap", "nottingham", "music21")
+LABELLED_SOURCES = ("emopia", "vgmidi", "vgmidi_v1")  # embedded whole by training.embeddings (shared cache)
+
+
+def _sample_crops(per_split: dict[str, int], bars: int, rng: np.random.Generator):
+    """Real crops of `bars` bars from every corpus (music21 stratified by genre, for early music)."""
+    from emomusic.music.tokenizer import MusicTokenizer
+    from emomusic.pipeline import truncate_to_bars
+    from emomusic.training.datasets import load_prepared
+
+    tk = MusicTokenizer()
+    out = []
+    for name in GENRE_SOURCES:
+        data = load_prepared((name,))
+        strata = sorted({r.genre for r in data.records})
+        for split, n in per_split.items():
+            for genre in strata:
+                idx = np.flatnonzero(data.mask(split=split, genre=genre))
+                take = rng.choice(idx, size=min(len(idx), max(1, n // len(strata))), replace=False)
+                for i in take:
+                    notes = tk.decode(data.piece(int(i)).astype(np.int64))
+                    first = int(rng.integers(0, max(1, notes.n_bars - bars)))
+                    shifted = _with(notes, keep=notes.start >= first * notes.beats_per_bar,
+                                    start=notes.start - first * notes.beats_per_bar)
+                    crop = truncate_to_bars(shifted, bars)
+                    if len(crop) >= 8:
+                        out.append((data.records[int(i)], crop))
+    return tk, out
+
+
+def build_features(em, crops_per_split: dict[str, int] | None = None, bars: int = 8, seed: int = 0) -> dict:
+    """Feature rows + labels for the three heads, cached in data/cache/selector/features-<seed>.npz.
+
+    Rows: real crops (quality 1, genre), one corrupted copy of each (quality 0, corruption kind),
+    the high-temperature generator pool (quality 0), and the labelled sets embedded whole (quality 1,
+    genre, quadrant / valence / arousal where labelled).
+    """
+    from emomusic.models.selector import metric_features, piece_features
+    from emomusic.training.datasets import load_prepared
+    from emomusic.training.embeddings import cached_embeddings
+
+    crops_per_split = crops_per_split or {"train": 50, "val": 12}
+    dest = selector_cache() / f"features-{seed}.npz"
+    if dest.exists():
+        z = np.load(dest)
+        return {k: z[k] for k in z.files}
+    rng = np.random.default_rng(seed)
+    tk, crops = _sample_crops(crops_per_split, bars, rng)
+    kinds = list(CORRUPTIONS)
+    rows_notes, rows_tokens, meta = [], [], []
+    for j, (rec, crop) in enumerate(crops):
+        kind = kinds[j % len(kinds)]
+        bad = CORRUPTIONS[kind](crop, rng)
+        for notes, label, k in ((crop, 1, "real"), (bad, 0, kind)):
+            ids = tk.encode(notes)
+            rows_tokens.append(ids)
+            rows_notes.append(tk.decode(ids))  # metrics of what the model sees (quantised)
+            meta.append((rec.split, rec.genre, label, k))
+    pool = high_temperature_pool(em)
+    for i in range(len(pool["offsets"]) - 1):
+        ids = pool["tokens"][pool["offsets"][i]:pool["offsets"][i + 1]].astype(np.int64)
+        rows_tokens.append(ids)
+        rows_notes.append(tk.decode(ids))
+        meta.append(("train" if pool["seed"][i] == HIGH_TEMP_SEED else "val", "", 0, "high_temperature"))
+    log.info("embedding %d crops and negatives", len(rows_tokens))
+    x = piece_features(em.generator, em.tokenizer, rows_tokens, rows_notes)
+    quad, val, aro = [""] * len(meta), [np.nan] * len(meta), [np.nan] * len(meta)
+    split, genre, quality, kind = (list(c) for c in zip(*meta, strict=True))
+    source = ["crop"] * len(meta)
+    for name in LABELLED_SOURCES:
+        data = load_prepared((name,))
+        emb = cached_embeddings(name)
+        notes = [tk.decode(data.piece(i).astype(np.int64)) for i in range(len(data.records))]
+        x = np.concatenate([x, np.concatenate([emb, metric_features(notes)], axis=1)])
+        for r in data.records:
+            split.append(r.split)
+            genre.append(r.genre)
+            quality.append(1)
+            kind.append("real")
+            source.append(name)
+            quad.append(r.quadrant or "")
+            val.append(np.nan if r.valence is None else float(r.valence > 0))
+            aro.append(np.nan if r.arousal is None else float(r.arousal > 0))
+    out = {"x": x.astype(np.float32), "split": np.array(split), "genre": np.array(genre),
+           "quality": np.array(quality, dtype=np.float32), "kind": np.array(kind), "source": np.array(source),
+           "quadrant": np.array(quad), "valence": np.array(val, dtype=np.float32),
+           "arousal": np.array(aro, dtype=np.float32)}
+    tmp = dest.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, dest)
+    return out
+
+
+# ------------------------------------------------------------------------------------ training
+def _masks(f: dict, split: str) -> dict[str, np.ndarray]:
+    """Which rows train (or validate) each head."""
+    from emomusic.emotions import GENRES
+
+    s = f["split"] == split
+    return {"quality": s & np.isin(f["source"], ("crop",)), "quadrant": s & (f["quadrant"] != ""),
+            "valence": s & np.isfinite(f["valence"]), "arousal": s & np.isfinite(f["arousal"]),
+            "genre": s & (f["quality"] == 1) & np.isin(f["genre"], GENRES)}
+
+
+def fit_net(f: dict, cfg, epochs: int = 300, lr: float = 2e-3, weight_decay: float = 5e-2, seed: int = 0):
+    """Full-batch AdamW on the summed head losses (each head on the rows it has labels for)."""
+    import torch
+    from torch import nn
+
+    from emomusic.emotions import GENRES
+    from emomusic.models.selector import SelectorNet
+
+    torch.manual_seed(seed)
+    m = _masks(f, "train")
+    x = torch.from_numpy(f["x"])
+    net = SelectorNet(cfg)
+    net.mean.copy_(x[m["quality"] | m["genre"]].mean(0))
+    net.std.copy_(x[m["quality"] | m["genre"]].std(0) + 1e-6)
+    yq = torch.from_numpy(f["quality"])
+    quad = torch.tensor([QUADRANTS.index(q) if q else -1 for q in f["quadrant"]])
+    va = torch.from_numpy(np.stack([f["valence"], f["arousal"]], 1))
+    genre = torch.tensor([GENRES.index(g) if g in GENRES else -1 for g in f["genre"]])
+    pos = float(yq[m["quality"]].mean())
+    qw = torch.where(yq > 0.5, 0.5 / pos, 0.5 / (1 - pos))  # balance real vs negatives
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    mt = {k: torch.from_numpy(v) for k, v in m.items()}
+    net.train()
+    for _ in tqdm(range(epochs), desc="train selector", leave=False):
+        out = net(x)
+        loss = (nn.functional.binary_cross_entropy_with_logits(out["quality"][mt["quality"]], yq[mt["quality"]],
+                                                               weight=qw[mt["quality"]])
+                + nn.functional.cross_entropy(out["quadrant"][mt["quadrant"]], quad[mt["quadrant"]])
+                + 0.5 * nn.functional.binary_cross_entropy_with_logits(out["va"][mt["valence"], 0],
+                                                                       va[mt["valence"], 0])
+                + 0.5 * nn.functional.binary_cross_entropy_with_logits(out["va"][mt["arousal"], 1],
+                                                                       va[mt["arousal"], 1])
+                + nn.functional.cross_entropy(out["genre"][mt["genre"]], genre[mt["genre"]]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def head_metrics(net, f: dict, split: str = "val") -> dict[str, float]:
+    """Each head's metrics on one split: quality AUC/accuracy (and per negative kind), emotion, genre."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from emomusic.emotions import GENRES
+    from emomusic.evaluation.judge import accuracies
+
+    m = _masks(f, split)
+    with torch.inference_mode():
+        out = {k: v.numpy() for k, v in net(torch.from_numpy(f["x"])).items()}
+    res: dict[str, float] = {}
+    q, y = out["quality"][m["quality"]], f["quality"][m["quality"]]
+    res["quality_auc"] = float(roc_auc_score(y, q))
+    res["quality_accuracy"] = float(((q > 0) == (y > 0.5)).mean())
+    for kind in (*CORRUPTIONS, "high_temperature"):
+        k = m["quality"] & (f["kind"] == kind)
+        if k.any():
+            res[f"quality_detects_{kind}"] = float((out["quality"][k] < 0).mean())
+    res["quality_passes_real"] = float((out["quality"][m["quality"] & (f["quality"] == 1)] > 0).mean())
+    for name in ("emopia", "vgmidi"):
+        e = m["quadrant"] & (f["source"] == name)
+        if e.any():
+            pred = [QUADRANTS[i] for i in out["quadrant"][e].argmax(1)]
+            for key, v in accuracies(pred, list(f["quadrant"][e])).items():
+                res[f"emotion_{name}_{key}"] = v
+            res[f"emotion_{name}_arousal_head"] = float(((out["va"][e, 1] > 0) == (f["arousal"][e] > 0.5)).mean())
+            res[f"emotion_{name}_valence_head"] = float(((out["va"][e, 0] > 0) == (f["valence"][e] > 0.5)).mean())
+    v1 = m["valence"] & (f["source"] == "vgmidi_v1")
+    if v1.any():
+        res["emotion_vgmidi_v1_valence_head"] = float(((out["va"][v1, 0] > 0) == (f["valence"][v1] > 0.5)).mean())
+    g = m["genre"]
+    truth = np.array([GENRES.index(x) for x in f["genre"][g]])
+    res["genre_accuracy"] = float((out["genre"][g].argmax(1) == truth).mean())
+    for name in GENRES:
+        k = truth == GENRES.index(name)
+        if k.any():
+            res[f"genre_accuracy_{name}"] = float((out["genre"][g][k].argmax(1) == GENRES.index(name)).mean())
+    return res
+
+
+# ------------------------------------------------------------------------------------ head weights
+WEIGHT_GRID = [{"quality": wq, "emotion": we, "genre": wg}
+               for we in (1.0,) for wq in (0.0, 0.25, 0.5, 1.0, 2.0) for wg in (0.0, 0.5)]
+WEIGHT_GRID.append({"quality": 1.0, "emotion": 0.0, "genre": 0.0})  # quality alone
+
+
+def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, np.ndarray]:
+    """Selector features and the judge's verdict of every piece of a generated pool (cached by `name`)."""
+    from emomusic.models.selector import piece_features
+    from emomusic.music.attributes import compute_attributes
+    from emomusic.pipeline import truncate_to_bars
+
+    dest = selector_cache() / f"{name}-features.npz" if name else None
+    if dest is not None and dest.exists():
+        z = np.load(dest)
+        return {k: z[k] for k in z.files}
+
+    bars = int(pool["bars"])
+    tokens = [pool["tokens"][pool["offsets"][i]:pool["offsets"][i + 1]].astype(np.int64)
+              for i in range(len(pool["offsets"]) - 1)]
+    notes = [truncate_to_bars(em.tokenizer.decode(t), bars) for t in tokens]
+    judged = np.array([judge.predict(compute_attributes(n))[0] if len(n) else "none" for n in notes])
+    out = {"x": piece_features(em.generator, em.tokenizer, tokens, notes), "judged": judged,
+           "quadrant": pool["quadrant"], "empty": np.array([len(n) == 0 for n in notes])}
+    if dest is not None:
+        np.savez(dest, **out)
+    return out
+
+
+def selection_accuracy(selector, pf: dict, n: int, weights: dict[str, float], genre: str = "pop") -> dict:
+    """Judge's 4Q accuracy of the best-of-n pick, of the first candidate and of a random one."""
+    rows = selector.score_features(pf["x"], list(pf["quadrant"]), [genre] * len(pf["x"]), weights)
+    score = np.array([-np.inf if e else r["score"] for r, e in zip(rows, pf["empty"], strict=True)])
+    hit = pf["judged"] == pf["quadrant"]
+    batches = np.arange(len(score)).reshape(-1, n)
+    best = batches[np.arange(len(batches)), score[batches].argmax(1)]
+    return {"best": float(hit[best].mean()), "first": float(hit[batches[:, 0]].mean()),
+            "random": float(hit.mean()), "mean_quality": float(np.mean([rows[i]["quality"] for i in best]))}
+
+
+def tune_weights(selector, pf: dict, n: int) -> tuple[dict[str, float], list[dict]]:
+    """The grid's weights with the best judged accuracy of picks; ties go to more weight on quality."""
+    table = [{"weights": w, **selection_accuracy(selector, pf, n, w)} for w in WEIGHT_GRID]
+    best = max(table, key=lambda r: (r["best"], r["weights"]["quality"] * (r["weights"]["emotion"] > 0)))
+    return dict(best["weights"]), table
+
+
+# ------------------------------------------------------------------------------------ entry point
+def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.PathLike | None = None,
+                   epochs: int = 300, seed: int = 0) -> Path:
+    """Build features (cached), train the heads, measure them on val, tune the head weights, save."""
+    import torch
+
+    from emomusic.checkpoint import save_checkpoint
+    from emomusic.evaluation.judge import FeatureJudge
+    from emomusic.models.selector import Selector, SelectorConfig
+    from emomusic.pipeline import EmoMusic, default_checkpoints
+    from emomusic.training.embeddings import generator_sha
+
+    torch.set_num_threads(1)
+    root = Path(checkpoints) if checkpoints else default_checkpoints()
+    out = Path(out) if out else root / "selector"
+    em = EmoMusic.from_pretrained(root)
+    feats = build_features(em, seed=seed)
+    cfg = SelectorConfig(embed_dim=em.generator.config.dim)
+    net = fit_net(feats, cfg, epochs=epochs, seed=seed)
+    metrics = {f"val_{k}": v for k, v in head_metrics(net, feats, "val").items()}
+    pool = tuning_pool(em)
+    pf = pool_features(em, pool, FeatureJudge.load(root / "judge"), name="tuning")
+    weights, table = tune_weights(Selector(net, em.generator, em.tokenizer), pf, int(pool["n"]))
+    cfg.weights = weights
+    tuned = next(r for r in table if r["weights"] == weights)
+    metrics |= {"tuning_pieces": int(len(pf["x"])), "tuning_best_of_8_4Q": tuned["best"],
+                "tuning_first_candidate_4Q": tuned["first"], "tuning_random_candidate_4Q": tuned["random"]}
+    metrics |= _robustness(net, feats, pf, weights, int(pool["n"]), epochs, seed)
+    card = model_card(metrics, table, weights, feats)
+    return save_checkpoint(out, kind="selector", config={"model": cfg.to_dict(),
+                                                          "generator_sha": generator_sha(root / "generator"),
+                                                          "weight_grid": table},
+                           state_dict=net.state_dict(), metrics=metrics, model_card=card)
+
+
+def _robustness(net, feats: dict, pf: dict, weights: dict, n: int, epochs: int, seed: int) -> dict[str, float]:
+    """How much of the tuned gain is noise: the same weights with nets trained from two other seeds,
+    and the AUC of the combined score for "the judge hears the asked quadrant" over all pool pieces."""
+    from sklearn.metrics import roc_auc_score
+
+    from emomusic.models.selector import Selector
+
+    out = {}
+    for s in (seed + 1, seed + 2):
+        other = fit_net(feats, net.config, epochs=epochs, seed=s)
+        out[f"tuning_best_of_8_4Q_train_seed_{s}"] = selection_accuracy(Selector(other, None, None), pf, n,
+                                                                        weights)["best"]
+    rows = Selector(net, None, None).score_features(pf["x"], list(pf["quadrant"]), ["pop"] * len(pf["x"]), weights)
+    hit = pf["judged"] == pf["quadrant"]
+    out["tuning_score_auc_for_judge_hit"] = float(roc_auc_score(hit, [r["score"] for r in rows]))
+    return out
+
+
+def model_card(metrics: dict, table: list[dict], weights: dict, feats: dict) -> str:
+    """MODEL_CARD.md: data, licence, inputs (no attributes), each head's val metrics, the weight tuning."""
+    from emomusic.training.datasets import LICENCES
+
+    n_train = int((feats["split"] == "train").sum())
+    counts = {k: int(((feats["kind"] == k) & (feats["split"] == "train")).sum())
+              for k in (*CORRUPTIONS, "high_temperature")}
+    lic = "\n".join(f"| {d} | {LICENCES[d if d in LICENCES else 'vgmidi']} |"
+                     for d in ("emopia", "vgmidi", "pop909", "asap", "nottingham", "music21"))
+    rows = "\n".join(f"| {k.removeprefix('val_')} | {v:.3f} |" for k, v in metrics.items()
+                      if k.startswith("val_") and isinstance(v, float))
+    grid = "\n".join(f"| {r['weights']['quality']:g} | {r['weights']['emotion']:g} | {r['weights']['genre']:g} | "
+                      f"{r['best']:.3f} | {r['mean_quality']:.3f} |" for r in table)
+    tuned = table[0]
+    return f"""# emomusic selector (XComposer: quality · emotion · genre)
+
+A small MLP trunk (2 × 128, GELU, dropout 0.3) with three heads — quality (real vs. negative), emotion
+(4 quadrants + valence and arousal) and genre (pop / game / classical / folk / early) — over the
+shipped generator's backbone embedding (mean-pooled last layer, up to 2 windows of 512 tokens) and six
+objective metrics (pitch-class entropy, scale consistency, groove consistency, empty-beat rate,
+note density, polyphony). **It does not see the 57 musical attributes**: those are the input of the
+independent judge (`checkpoints/judge`) that the evaluation harness uses, so the judge stays held
+apart from selection.
+
+## Training data ({n_train} training rows)
+
+- quality: 8-bar crops of real pieces from EMOPIA, POP909, VGMIDI, ASAP, Nottingham and the music21
+  corpus (stratified by genre, for early music) against negatives made from the same crops in code —
+  {counts['shuffled_bars']} shuffled bars, {counts['wrong_keys']} wrong-key notes, {counts['broken_rhythm']}
+  broken rhythms, {counts['truncated_ending']} truncated endings — and {counts['high_temperature']} of the
+  generator's own 8-bar samples at temperature 1.6 without guidance;
+- emotion: EMOPIA 1.0 train (quadrants), VGMIDI v2 train (valence/arousal), VGMIDI v1 train (valence);
+- genre: provenance of every real piece. Song-level splits of `training.datasets`; EMOPIA's test split
+  was never used.
+
+| dataset | licence |
+|---|---|
+{lic}
+
+**Licence of these weights: non-commercial use only** (trained on EMOPIA and ASAP, CC BY-NC-SA 4.0;
+Nottingham is GPLv3).
+
+## Validation (song-level held-out splits)
+
+{rows.count(chr(10)) + 1} figures: quality on val crops and their negatives (AUC, accuracy, detection
+rate per negative kind), emotion on EMOPIA val (4Q / arousal / valence from the 4-way head, and the
+valence/arousal heads) and VGMIDI val, genre accuracy on the real val pieces.
+
+| metric | value |
+|---|---|
+{rows}
+
+## Head weights (tuned)
+
+Ranking score = w_quality · log p(real) + w_emotion · log p(asked emotion) + w_genre · log p(asked
+genre), with p(asked emotion) the geometric mean of the 4-way head and the valence × arousal heads.
+Tuned on a generated tuning set ({metrics['tuning_pieces']} pieces: 4 quadrants × 4 seeds from
+{TUNING_SEED} × 8 candidates, 8 bars; the evaluation harness uses other seeds): the weights whose
+best-of-8 picks the judge most often hears as the asked quadrant. Chosen: {weights}.
+Judge's 4Q accuracy on the tuning set: best of 8 {metrics['tuning_best_of_8_4Q']:.3f}, first candidate
+{metrics['tuning_first_candidate_4Q']:.3f}, a random candidate {tuned['random']:.3f} (these tuned numbers
+are optimistic; the harness's `selector` method measures the gain on held-apart seeds).
+
+How much of that is noise: one batch is {100 / (metrics['tuning_pieces'] / 8):.1f} points of the tuning
+accuracy. The same weights with the heads retrained from two other seeds give best-of-8 accuracies
+{", ".join(f"{v:.3f}" for k, v in metrics.items() if "train_seed" in k)}, and the AUC of the combined score
+for "the judge hears the asked quadrant" over all {metrics['tuning_pieces']} tuning pieces is
+{metrics['tuning_score_auc_for_judge_hit']:.3f} (0.5 = no agreement). The selector's emotion head places
+pieces in the right quadrant about as often as the judge does, but within one batch — candidates sharing
+one condition — its preferences and the judge's are close to unrelated: expect little 4Q gain from
+selection as measured by this judge. The trunk size, dropout and weight decay were picked among four
+settings on these val figures, so they are slightly optimistic.
+
+| w_quality | w_emotion | w_genre | judge 4Q of picks | mean p(real) of picks |
+|---|---|---|---|---|
+{grid}
+"""
+
+
+def _pool_cli() -> None:
+    """`python -m emomusic.training.selector pools`: make the generated pools ahead of training."""
+    import torch
+
+    from emomusic.pipeline import EmoMusic
+
+    torch.set_num_threads(1)
+    em = EmoMusic.from_pretrained()
+    t0 = time.time()
+    high_temperature_pool(em)
+    print(f"high-temperature pool in {time.time() - t0:.0f} s", flush=True)
+    tuning_pool(em)
+    print(f"tuning pool in {time.time() - t0:.0f} s", flush=True)
+    feats = build_features(em)
+    print(f"features {feats['x'].shape} in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["pools"]:
+        _pool_cli()

@@ -1,0 +1,266 @@
+"""Selector (quality · emotion · genre) and best-of-N: tiny models and fixtures built in code.
+
+The debug pipeline's selector is random, so pipeline and CLI tests check wiring and contracts
+(scores stored, best first, files written, weights honoured); learning is checked on synthetic
+features whose labels are separable by construction.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emomusic.checkpoint import save_checkpoint
+from emomusic.cli import main
+from emomusic.emotions import GENRES, QUADRANTS
+from emomusic.errors import CheckpointError, InvalidInputError
+from emomusic.evaluation.metrics import scale_consistency
+from emomusic.models.selector import Selector, SelectorConfig, SelectorNet, load_selector
+from emomusic.music.notes import Notes
+from emomusic.pipeline import EmoMusic
+from emomusic.training.selector import (
+    broken_rhythm,
+    fit_net,
+    head_metrics,
+    selection_accuracy,
+    shuffle_bars,
+    truncated_ending,
+    tune_weights,
+    wrong_keys,
+)
+
+BARS = 2
+
+
+@pytest.fixture(scope="module")
+def em() -> EmoMusic:
+    return EmoMusic.from_pretrained("debug")
+
+
+@pytest.fixture(scope="module")
+def batch(em: EmoMusic):
+    return em.generate(emotion="calm", bars=BARS, candidates=4, seed=7)
+
+
+def _scale_piece(n_bars: int = 8) -> Notes:
+    """C major eighth notes up and down the scale, one bar per beat pattern: fully in key, on the grid."""
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    pitch = [scale[(i % 14) if i % 14 < 8 else 14 - i % 14] for i in range(n_bars * 8)]
+    start = np.arange(n_bars * 8) * 0.5
+    return Notes.from_arrays(pitch, start, np.full(len(start), 0.5), np.full(len(start), 80))
+
+
+# ------------------------------------------------------------------------------------ negatives
+def test_shuffled_bars_keep_every_note_but_reorder_the_bars() -> None:
+    notes = Notes.from_arrays(np.arange(60, 68), np.arange(8) * 4.0, np.ones(8), np.full(8, 80))  # one per bar
+    out = shuffle_bars(notes, np.random.default_rng(0))
+    assert sorted(out.pitch.tolist()) == notes.pitch.tolist()
+    assert sorted(out.start.tolist()) == notes.start.tolist()
+    assert out.pitch.tolist() != notes.pitch.tolist()
+
+
+def test_wrong_keys_leave_the_scale() -> None:
+    notes = _scale_piece()
+    out = wrong_keys(notes, np.random.default_rng(0))
+    assert scale_consistency(notes) == 1.0
+    assert scale_consistency(out) < 0.9
+    assert len(out) == len(notes)
+
+
+def test_broken_rhythm_moves_onsets_off_the_grid() -> None:
+    notes = _scale_piece()
+    out = broken_rhythm(notes, np.random.default_rng(0))
+    assert np.mean((out.start * 2) % 1 != 0) > 0.5  # eighth-note grid broken for most notes
+
+
+def test_truncated_ending_cuts_mid_bar() -> None:
+    notes = _scale_piece()
+    out = truncated_ending(notes, np.random.default_rng(0))
+    assert len(out) < len(notes)
+    assert out.end < notes.end
+    assert out.end % notes.beats_per_bar != 0  # does not end on a barline
+
+
+# ------------------------------------------------------------------------------------ training
+def _synthetic(n: int = 240, dim: int = 12, seed: int = 0) -> dict:
+    """Features where quality, quadrant, valence/arousal and genre are each set by one coordinate."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim + 6)).astype(np.float32)
+    quality = (rng.random(n) < 0.5).astype(np.float32)
+    quad = rng.integers(0, 4, n)
+    genre = rng.integers(0, len(GENRES), n)
+    x[:, 0] += 4 * (quality - 0.5)
+    x[np.arange(n), 1 + quad] += 4  # one-hot codes: quadrant in columns 1-4, genre in 5-9
+    x[np.arange(n), 5 + genre] += 4
+    va = np.array([[q in (0, 3), q in (0, 1)] for q in quad], dtype=np.float32)
+    return {"x": x, "split": np.where(np.arange(n) % 4 == 0, "val", "train"),
+            "source": np.array(["crop"] * (n // 2) + ["emopia"] * (n - n // 2)),
+            "quality": np.where(np.arange(n) < n // 2, quality, 1.0).astype(np.float32),
+            "kind": np.where(quality > 0.5, "real", "wrong_keys"),
+            "quadrant": np.array([QUADRANTS[q] if i >= n // 2 else "" for i, q in enumerate(quad)]),
+            "valence": np.where(np.arange(n) >= n // 2, va[:, 0], np.nan).astype(np.float32),
+            "arousal": np.where(np.arange(n) >= n // 2, va[:, 1], np.nan).astype(np.float32),
+            "genre": np.array([GENRES[g] for g in genre])}
+
+
+def test_fit_net_learns_every_head_on_separable_features() -> None:
+    f = _synthetic()
+    net = fit_net(f, SelectorConfig(embed_dim=12, hidden=32, dropout=0.0), epochs=200)
+    m = head_metrics(net, f, "val")
+    assert m["quality_auc"] > 0.9
+    assert m["emotion_emopia_4Q"] > 0.7
+    assert m["emotion_emopia_arousal_head"] > 0.8
+    assert m["genre_accuracy"] > 0.7
+    assert set(m) >= {"quality_accuracy", "quality_detects_wrong_keys", "emotion_emopia_valence"}
+
+
+def test_best_of_n_picks_the_candidate_the_weights_favour() -> None:
+    torch.manual_seed(0)
+    net = SelectorNet(SelectorConfig(embed_dim=4, n_metrics=0, hidden=8, dropout=0.0))
+    with torch.no_grad():  # quality logit = x0, quadrant logits favour Q1 with x1, the rest zero
+        for p in net.parameters():
+            p.zero_()
+        net.trunk[1].weight[0, 0] = net.trunk[1].weight[1, 1] = 1.0
+        net.trunk[4].weight[0, 0] = net.trunk[4].weight[1, 1] = 1.0
+        net.quality.weight[0, 0] = 5.0
+        net.quadrant.weight[0, 1] = 5.0
+    sel = Selector(net, None, None)
+    # two batches of 2: in each, row 0 looks real but off-emotion, row 1 is on-emotion but fake
+    x = np.array([[2, 0, 0, 0], [0, 2, 0, 0]] * 2, dtype=np.float32)
+    pf = {"x": x, "quadrant": np.array(["Q1"] * 4), "empty": np.zeros(4, bool),
+          "judged": np.array(["Q3", "Q1", "Q3", "Q1"])}
+    emotion_only = selection_accuracy(sel, pf, 2, {"quality": 0.0, "emotion": 1.0, "genre": 0.0})
+    quality_only = selection_accuracy(sel, pf, 2, {"quality": 1.0, "emotion": 0.0, "genre": 0.0})
+    assert (emotion_only["best"], quality_only["best"]) == (1.0, 0.0)
+    assert emotion_only["first"] == 0.0 and emotion_only["random"] == 0.5
+    weights, table = tune_weights(sel, pf, 2)
+    assert weights["emotion"] > 0 and len(table) > 5
+    assert max(r["best"] for r in table) == 1.0
+
+
+# ------------------------------------------------------------------------------------ scoring
+def test_score_gives_every_head_and_a_combined_score(em: EmoMusic, batch) -> None:
+    rows = em.selector.score(batch, genre="pop")
+    assert len(rows) == len(batch)
+    for row in rows:
+        assert 0 <= row["quality"] <= 1 and 0 <= row["emotion"] <= 1 and 0 <= row["genre_match"] <= 1
+        assert -1 <= row["valence"] <= 1 and row["quadrant"] in QUADRANTS and row["genre"] in GENRES
+        assert np.isfinite(row["score"])
+
+
+def test_head_weights_change_the_combined_score(em: EmoMusic, batch) -> None:
+    q = em.selector.score(batch, weights={"quality": 1.0, "emotion": 0.0, "genre": 0.0})
+    e = em.selector.score(batch, weights={"quality": 0.0, "emotion": 1.0, "genre": 0.0})
+    assert [r["score"] for r in q] == pytest.approx([np.log(r["quality"]) for r in q], abs=1e-5)
+    assert [r["score"] for r in e] == pytest.approx([np.log(r["emotion"]) for r in e], abs=1e-5)
+
+
+@pytest.mark.parametrize("weights", [{"loudness": 1.0}, {"quality": -1.0}, {"emotion": float("nan")}])
+def test_bad_weights_are_a_clean_error(em: EmoMusic, batch, weights) -> None:
+    with pytest.raises(InvalidInputError):
+        em.selector.score(batch, weights=weights)
+
+
+def test_generate_ranks_by_the_selector_and_stores_the_scores(em: EmoMusic, batch) -> None:
+    scores = [c.scores["score"] for c in batch]
+    assert scores == sorted(scores, reverse=True)
+    assert all({"quality", "emotion", "genre_match", "score"} <= set(c.scores) for c in batch)
+    kept = em.generate(emotion="calm", bars=BARS, candidates=4, seed=7, rank=False)
+    assert sorted(c.tokens for c in kept) == sorted(c.tokens for c in batch)  # same batch, other order
+    assert all(not c.scores for c in kept)
+
+
+def test_select_weights_reach_the_ranking(em: EmoMusic) -> None:
+    w = {"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 0.0}
+    ranked = em.generate(emotion="calm", bars=BARS, candidates=4, seed=7, select_weights=w)
+    quality = [c.scores["quality"] for c in ranked]
+    assert quality == sorted(quality, reverse=True)
+
+
+def test_checkpoint_round_trip_and_mismatch(em: EmoMusic, batch, tmp_path) -> None:
+    net = em.selector.net
+    save_checkpoint(tmp_path / "selector", kind="selector", config={"model": net.config.to_dict()},
+                    state_dict=net.state_dict())
+    again = load_selector(tmp_path / "selector", em.generator, em.tokenizer)
+    assert [r["score"] for r in again.score(batch)] == pytest.approx([r["score"] for r in em.selector.score(batch)])
+    cfg = SelectorConfig(embed_dim=em.generator.config.dim + 1)
+    save_checkpoint(tmp_path / "other", kind="selector", config={"model": cfg.to_dict()},
+                    state_dict=SelectorNet(cfg).state_dict())
+    with pytest.raises(CheckpointError, match="retrain"):
+        load_selector(tmp_path / "other", em.generator, em.tokenizer)
+
+
+# ------------------------------------------------------------------------------------ CLI
+GENERATE = ["generate", "--checkpoints", "debug", "--emotion", "calm", "--bars", str(BARS), "--candidates", "3"]
+
+
+def test_keep_all_writes_every_candidate_and_json_lists_their_scores(capsys, tmp_path) -> None:
+    out = tmp_path / "calm.mid"
+    assert main([*GENERATE, "--out", str(out), "--keep-all", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    cands = result["candidates"]
+    assert [c["rank"] for c in cands] == [1, 2, 3]
+    assert [c["out"] for c in cands] == [str(tmp_path / f"calm-{i}.mid") for i in (1, 2, 3)]
+    assert all((tmp_path / f"calm-{i}.mid").is_file() for i in (1, 2, 3)) and out.is_file()
+    assert (tmp_path / "calm-1.mid").read_bytes() == out.read_bytes()  # the best is also --out
+    scores = [c["scores"]["score"] for c in cands]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_keep_all_refuses_to_overwrite_and_writes_nothing(capsys, tmp_path) -> None:
+    (tmp_path / "calm-2.mid").write_bytes(b"mine")
+    rc = main([*GENERATE, "--out", str(tmp_path / "calm.mid"), "--keep-all"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("emomusic: error:") and "calm-2.mid" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calm-2.mid"]
+    assert (tmp_path / "calm-2.mid").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("text", ["quality", "quality=x", "loudness=1"])
+def test_bad_select_weights_flag_is_one_line(capsys, tmp_path, text) -> None:
+    rc = main([*GENERATE, "--out", str(tmp_path / "x.mid"), "--select-weights", text])
+    assert rc == 2 and capsys.readouterr().err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_select_weights_flag_is_used(capsys, tmp_path) -> None:
+    assert main([*GENERATE, "--out", str(tmp_path / "q.mid"), "--json",
+                 "--select-weights", "quality=1,emotion=0,genre=0,control=0"]) == 0
+    cands = json.loads(capsys.readouterr().out)["candidates"]
+    assert [c["scores"]["score"] for c in cands] == pytest.approx([np.log(c["scores"]["quality"]) for c in cands],
+                                                                  abs=1e-5)
+
+
+# ------------------------------------------------------------------------------------ harness
+def test_selector_method_measures_the_gain_on_the_same_seeds(em: EmoMusic) -> None:
+    from emomusic.evaluation.controllability import _selection_gain, _selector_pieces
+    from emomusic.evaluation.judge import FeatureJudge
+    from emomusic.music.attributes import ATTRIBUTE_NAMES
+
+    rng = np.random.default_rng(0)
+    judge = FeatureJudge.fit(rng.normal(size=(80, len(ATTRIBUTE_NAMES))), [QUADRANTS[i % 4] for i in range(80)])
+    paired: dict = {"first": [], "all": [], "true_all": []}
+    kept = _selector_pieces(em, "Q4", 0, 2, BARS, 3, judge, paired)
+    assert len(kept) == 2 and len(paired["first"]) == 2 and len(paired["all"]) == 6
+    first = em.generate(emotion="Q4", bars=BARS, candidates=3, seed=1, rank=False)
+    assert kept[0].tokens in [c.tokens for c in first]  # piece 0 is picked from seed 1's batch
+    gain = _selection_gain(paired, ["Q4", "Q4"], ["Q4", "Q1"], 3)
+    assert gain["best"]["4Q"] == 0.5
+    assert gain["gain_4Q_vs_first"] == pytest.approx(0.5 - np.mean(np.array(paired["first"]) == "Q4"))
+
+
+@pytest.mark.slow
+def test_shipped_selector_is_loaded_and_ranks_real_candidates() -> None:
+    from emomusic.pipeline import default_checkpoints
+
+    if not (default_checkpoints() / "selector").is_dir():
+        pytest.skip("no shipped selector in checkpoints/")
+    em = EmoMusic.from_pretrained()
+    assert em.selector is not None
+    assert set(em.selector.weights) == {"quality", "emotion", "genre"}
+    ranked = em.generate(emotion="sad", bars=1, candidates=2, seed=0)
+    scores = [c.scores["score"] for c in ranked]
+    assert scores == sorted(scores, reverse=True) and all(0 <= c.scores["quality"] <= 1 for c in ranked)
