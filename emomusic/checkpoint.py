@@ -49,6 +49,7 @@ __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
     "MODEL_CARD_FILE",
+    "update_model_card",
     "WEIGHTS_FILE",
     "Checkpoint",
     "check_state_dict",
@@ -276,6 +277,25 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def update_model_card(directory: str | os.PathLike[str], card: str, metrics: Mapping[str, Any] | None = None) -> Path:
+    """Replace a checkpoint's MODEL_CARD.md (and merge `metrics` into its config), leaving the weights'
+    bytes untouched: other components pin those by SHA-256, so re-saving them to add new numbers
+    (e.g. an evaluation run after shipping) would break the pins.
+    """
+    ck = load_checkpoint(directory)  # verify everything before touching anything
+    config_path = ck.path / CONFIG_FILE
+    meta = json.loads(config_path.read_text(encoding="utf-8"))
+    data = card.encode("utf-8")
+    meta["files"][MODEL_CARD_FILE] = _sha256(data)
+    meta["metrics"] = {**meta.get("metrics", {}), **dict(metrics or {})}
+    config_text = (_to_json(meta, "the config or metrics") + "\n").encode("utf-8")
+    for path, content in ((ck.path / MODEL_CARD_FILE, data), (config_path, config_text)):
+        tmp = path.with_name(f".{path.name}.tmp")
+        _write(tmp, content)
+        os.replace(tmp, path)
+    return ck.path
 
 
 def _publish(tmp: Path, target: Path) -> None:

@@ -370,3 +370,16 @@ def test_saving_the_same_weights_twice_gives_the_same_file(tmp_path: Path) -> No
         root = _save(tmp_path / f"ck{i}", _model(seed=3))
         digests.add(json.loads((root / CONFIG_FILE).read_text())["files"][WEIGHTS_FILE])
     assert len(digests) == 1
+
+
+def test_update_model_card_keeps_the_weights_bytes_and_verifies(tmp_path) -> None:
+    from emomusic.checkpoint import load_checkpoint, save_checkpoint, update_model_card
+
+    path = save_checkpoint(tmp_path / "ck", kind="demo", config={"a": 1},
+                           state_dict={"w": torch.arange(4, dtype=torch.float32)}, metrics={"loss": 1.0})
+    weights = (path / "model.safetensors").read_bytes()
+    update_model_card(path, "# new card\n", metrics={"accuracy": 0.5})
+    ck = load_checkpoint(path, kind="demo")
+    assert ck.model_card == "# new card\n"
+    assert ck.metrics == {"loss": 1.0, "accuracy": 0.5}
+    assert (path / "model.safetensors").read_bytes() == weights

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from emomusic.emotions import QUADRANTS
 from emomusic.evaluation.judge import FeatureJudge, accuracies
 from emomusic.evaluation.metrics import METRICS, all_metrics, overlapping_area
+from emomusic.evaluation.report import va_from_proba
 from emomusic.music.attributes import CONTROLS, compute_attributes
 
 
@@ -88,6 +89,7 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
     for method in methods:
         pred, true, metrics, control_hits, t0, n_tok = [], [], [], {k: [] for k in CONTROLS}, time.time(), 0
         paired: dict = {"first": [], "all": [], "true_all": []}
+        points: list[tuple[str, float, float]] = []  # (asked quadrant, judged valence, judged arousal)
         bar = tqdm(total=per_emotion * len(QUADRANTS), desc=f"evaluate {method}")
         for q in QUADRANTS:
             for start in range(0, per_emotion, batch):
@@ -102,7 +104,9 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
                         pred.append("none")
                         true.append(q)
                         continue
-                    pred.append(judge.predict(compute_attributes(c.notes))[0])
+                    proba = judge.proba(compute_attributes(c.notes))[0]
+                    pred.append(QUADRANTS[int(np.argmax(proba))])
+                    points.append((q, *(float(x[0]) for x in va_from_proba(proba[None]))))
                     true.append(q)
                     metrics.append(all_metrics(c.notes))
                     if method in ("attributes", "selector"):
@@ -123,6 +127,7 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
             "mean_overlap": float(np.mean([v["overlap"] for v in quality.values()])),
             "control_accuracy": {k: float(np.mean(v)) for k, v in control_hits.items() if v},
             "seconds": seconds, "tokens_per_second": n_tok / max(seconds, 1e-9), "pieces": len(pred),
+            "seconds_per_piece": seconds / max(len(pred), 1), "points": points,
         }
         if method == "selector":  # tokens/s above counts the kept pieces only
             report["methods"][method]["selection"] = _selection_gain(paired, true, pred, select_n)
@@ -145,12 +150,17 @@ def summary_table(report: dict) -> list[str]:
 
 
 def write_report(report: dict, out: Path) -> None:
-    """report.json and report.md (tables a reader can scan)."""
+    """report.json, report.md (tables a reader can scan) and the PNG plots it links."""
+    from emomusic.evaluation.report import confusion_png, va_scatter_png
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    confusion_png({m: v["confusion"] for m, v in report["methods"].items()}, out / "confusion.png")
+    va_scatter_png({m: v.get("points", []) for m, v in report["methods"].items()}, out / "va_scatter.png")
     lines = [f"# emomusic controllability report\n\n{report['per_emotion']} pieces per quadrant, "
              f"{report['bars']} bars, fixed seeds; judged by a feature classifier trained on EMOPIA train only.\n",
-             *summary_table(report)]
+             *summary_table(report), "", "![confusion matrices](confusion.png)", "",
+             "![valence/arousal of the generated pieces by the judge](va_scatter.png)", ""]
     for m, v in report["methods"].items():
         lines += [f"\n## {m}\n", "Confusion (rows: asked, columns: judged):\n", "| asked | " +
                   " | ".join(QUADRANTS) + " |", "|---" * 5 + "|"]

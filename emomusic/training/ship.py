@@ -1,6 +1,10 @@
 """Ship a trained generator: copy a run's weights into checkpoints/ with a model card.
 
     python -m emomusic.training.ship runs/generator checkpoints/generator [--report report/report.json]
+    python -m emomusic.training.ship --card-only checkpoints/generator --report report/report.json
+
+--card-only refreshes the shipped card and metrics from a new report without rewriting the weights
+(the recognizer and selector pin the generator's weights by SHA-256).
 
 The card states the data (with licences), steps, tokens seen per dataset, validation loss and
 perplexity per dataset, and the controllability report when one is given.
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from emomusic.checkpoint import load_checkpoint, save_checkpoint
+from emomusic.checkpoint import load_checkpoint, save_checkpoint, update_model_card
 from emomusic.evaluation.controllability import summary_table
 from emomusic.training.datasets import LICENCES
 
@@ -51,6 +55,9 @@ def model_card(ck, report: dict | None) -> str:
         lines.append(f"| {d} | {v:.3f} | {math.exp(v):.2f} |")
     if report:
         lines += ["", "## Controllability", "",
+                  "Sampling uses decoding guidance from the asked attributes (tempo token, key/mode and tonic-"
+                  "triad bias, velocity window, closed-loop note-density and register feedback); the token "
+                  "baseline gets only its tempo. `selector` = attributes + best of 8 candidates per piece.", "",
                   f"{report['per_emotion']} pieces per quadrant, {report['bars']} bars, fixed seeds, judged by a "
                   "feature classifier trained on EMOPIA train only (checkpoints/judge), never used for selection.",
                   "", *summary_table(report)]
@@ -73,10 +80,24 @@ def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None
                            dtype=torch.float16)
 
 
+def refresh_card(shipped: str | Path, report_path: str | Path) -> Path:
+    """New card + controllability metrics for an already shipped generator; weights untouched."""
+    ck = load_checkpoint(shipped, kind="generator")
+    report = json.loads(Path(report_path).read_text())
+    metrics = {"controllability": {k: v["accuracy"] for k, v in report["methods"].items()}}
+    return update_model_card(shipped, model_card(ck, report), metrics)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="copy a trained generator into checkpoints/ with its model card")
-    ap.add_argument("run")
+    ap.add_argument("run", nargs="?", help="training run folder (not with --card-only)")
     ap.add_argument("out")
     ap.add_argument("--report")
+    ap.add_argument("--card-only", action="store_true", help="only refresh OUT's card from --report")
     a = ap.parse_args()
-    print(ship(a.run, a.out, a.report))
+    if a.card_only:
+        if not a.report:
+            ap.error("--card-only needs --report")
+        print(refresh_card(a.out, a.report))
+    else:
+        print(ship(a.run, a.out, a.report))
