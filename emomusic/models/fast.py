@@ -46,8 +46,8 @@ class KVCacheDecoder:
         inv_freq = net.attn_layers.rotary_pos_emb.inv_freq.detach()
         self.rot_dim = inv_freq.shape[0] * 2
         freqs = torch.arange(max_len, dtype=torch.float32)[:, None] * inv_freq[None, :]
-        freqs = torch.repeat_interleave(freqs, 2, dim=-1)  # interleaved pairs, as x-transformers
-        self.cos, self.sin = freqs.cos(), freqs.sin()
+        # interleaved pairs (x-transformers' layout) rotate like complex numbers: one multiply per call
+        self.cis = torch.polar(torch.ones_like(freqs), freqs)
         shape = (len(self.blocks), batch, self.heads, max_len, self.dim_head)
         self.k = torch.zeros(shape)
         self.v = torch.zeros(shape)
@@ -55,12 +55,11 @@ class KVCacheDecoder:
         self.max_len = max_len
 
     def _rotary(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """Rotate the first `rot_dim` channels of (…, n, dim_head) at positions start..start+n."""
         n, r = x.shape[-2], self.rot_dim
-        cos, sin = self.cos[start:start + n], self.sin[start:start + n]
-        xr = x[..., :r]
-        x1, x2 = xr[..., 0::2], xr[..., 1::2]
-        rotated = torch.stack((-x2, x1), dim=-1).flatten(-2)
-        return torch.cat((xr * cos + rotated * sin, x[..., r:]), dim=-1)
+        pairs = torch.view_as_complex(x[..., :r].float().reshape(*x.shape[:-1], r // 2, 2).contiguous())
+        rotated = torch.view_as_real(pairs * self.cis[start:start + n]).flatten(-2)
+        return rotated if r == x.shape[-1] else torch.cat((rotated, x[..., r:]), dim=-1)
 
     def _forward(self, ids: torch.Tensor) -> torch.Tensor:
         b, n = ids.shape
@@ -70,18 +69,19 @@ class KVCacheDecoder:
         x = F.embedding(ids, self.emb)
         h, dh = self.heads, self.dim_head
         for li, (g1, wqkv, wo, g2, w1, b1, w2, b2) in enumerate(self.blocks):
-            y = F.layer_norm(x, x.shape[-1:]) * g1
-            q, k, v = F.linear(y, wqkv).view(b, n, 3, h, dh).permute(2, 0, 3, 1, 4)
-            self.k[li, :, :, start:end] = self._rotary(k, start)
-            self.v[li, :, :, start:end] = v
-            q = self._rotary(q, start)
+            y = F.layer_norm(x, x.shape[-1:], g1)
+            qkv = F.linear(y, wqkv).view(b, n, 3, h, dh).permute(2, 0, 3, 1, 4)
+            qk = self._rotary(qkv[:2], start)  # queries and keys in one call
+            q = qk[0]
+            self.k[li, :, :, start:end] = qk[1]
+            self.v[li, :, :, start:end] = qkv[2]
             att = F.scaled_dot_product_attention(q, self.k[li, :, :, :end], self.v[li, :, :, :end],
                                                  is_causal=n > 1 and start == 0)
             x = x + F.linear(att.transpose(1, 2).reshape(b, n, h * dh), wo)
-            y = F.layer_norm(x, x.shape[-1:]) * g2
+            y = F.layer_norm(x, x.shape[-1:], g2)
             x = x + F.linear(F.gelu(F.linear(y, w1, b1)), w2, b2)
         self.length = end
-        x = F.layer_norm(x[:, -1], x.shape[-1:]) * self.final_gamma
+        x = F.layer_norm(x[:, -1], x.shape[-1:], self.final_gamma)
         return F.linear(x, self.to_logits)
 
     @torch.inference_mode()
