@@ -102,3 +102,24 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
         return
     tmp.unlink()
+
+
+def check_input_file(path: str | os.PathLike, what: str, max_bytes: int) -> Path:
+    """An existing, non-empty regular file no larger than `max_bytes`, or InvalidInputError.
+
+    Checked before any decoder sees the file, so a wrong path or a huge upload fails fast with words
+    a user can act on (`what` names the kind: "image", "video", "humming audio").
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(f"{what} file {str(p)!r} does not exist; check the path")
+    if not p.is_file():
+        raise InvalidInputError(f"{what} path {str(p)!r} is not a regular file; give a {what} file")
+    size = p.stat().st_size
+    if size == 0:
+        raise InvalidInputError(f"{what} file {str(p)!r} is empty; give a real {what} file")
+    if size > max_bytes:
+        raise InvalidInputError(
+            f"{what} file {str(p)!r} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; "
+            f"use a smaller {what}")
+    return p

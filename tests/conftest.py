@@ -7,6 +7,9 @@ and their timings stable. Results do not depend on the thread count.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,25 @@ def data_root_or_skip() -> Path:
         return data_root()
     except InvalidInputError as exc:
         pytest.skip(f"real datasets not available ({exc}); set ${DATA_ENV} or put them in ../shared/data")
+
+
+def _musescore_import(midi: Path, tmp_path: Path) -> Path:
+    """Import `midi` headless into MuseScore 3 (skip when `mscore3` is missing); returns the MusicXML."""
+    mscore = shutil.which("mscore3")
+    if mscore is None:
+        pytest.skip("mscore3 not on PATH: install the Debian package musescore3 (.ci/run does)")
+    out = tmp_path / "out.musicxml"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
+        (tmp_path / var).mkdir(mode=0o700)
+        env[var] = str(tmp_path / var)  # keep MuseScore's settings out of the user's home
+    proc = subprocess.run([mscore, "-o", str(out), str(midi)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+@pytest.fixture
+def musescore_import():
+    """The MuseScore 3 headless import check shared by the MIDI export and DAW hand-off tests."""
+    return _musescore_import

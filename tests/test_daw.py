@@ -7,9 +7,7 @@ produce (the tiny debug model and the shipped one, 4 bars), written through the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import mido
@@ -83,18 +81,8 @@ def test_generated_midi_parses_with_pretty_midi_and_music21(generated) -> None:
 
 
 @pytest.mark.slow
-def test_generated_midi_imports_into_musescore3(generated, tmp_path: Path) -> None:
-    mscore = shutil.which("mscore3")
-    if mscore is None:
-        pytest.skip("mscore3 not on PATH: install the Debian package musescore3 (.ci/run does)")
-    out = tmp_path / "out.musicxml"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
-        (tmp_path / var).mkdir(mode=0o700)
-        env[var] = str(tmp_path / var)  # keep MuseScore's settings out of the user's home
-    proc = subprocess.run([mscore, "-o", str(out), str(generated[0])], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_generated_midi_imports_into_musescore3(generated, tmp_path: Path, musescore_import) -> None:
+    out = musescore_import(generated[0], tmp_path)
     assert "<score-partwise" in out.read_text(errors="replace")
     assert "<note" in out.read_text(errors="replace")
 

@@ -6,8 +6,6 @@ Every fixture is built in code; expected values are worked out by hand in ticks 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import mido
@@ -344,19 +342,7 @@ def test_atomic_write_success_and_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_imports_into_musescore3(exported: Path, tmp_path: Path) -> None:
-    mscore = shutil.which("mscore3")
-    if mscore is None:
-        pytest.skip("mscore3 not on PATH: install the Debian package musescore3 (.ci/run does)")
-    out = tmp_path / "out.musicxml"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
-        (tmp_path / var).mkdir(mode=0o700)
-        env[var] = str(tmp_path / var)  # keep MuseScore's settings out of the user's home
-    proc = subprocess.run(
-        [mscore, "-o", str(out), str(exported)], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_imports_into_musescore3(exported: Path, tmp_path: Path, musescore_import) -> None:
+    out = musescore_import(exported, tmp_path)
     assert out.is_file() and out.stat().st_size > 0
     assert "<score-partwise" in out.read_text(errors="replace")

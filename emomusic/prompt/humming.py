@@ -37,9 +37,9 @@ import numpy as np
 
 from emomusic.emotions import emotion_from_va
 from emomusic.errors import InvalidInputError
+from emomusic.io import check_input_file
 from emomusic.music.attributes import estimate_key, key_correlations, pitch_class_histogram
 from emomusic.music.notes import Notes
-from emomusic.prompt.image import check_file
 from emomusic.types import Elements
 
 __all__ = [
@@ -90,7 +90,7 @@ def load_audio(path: str | Path) -> np.ndarray:
     """Mono float32 samples at SAMPLE_RATE; refuses unreadable, too long/short, NaN and silent files."""
     import soundfile as sf
 
-    p = check_file(path, "humming audio", MAX_HUM_BYTES)
+    p = check_input_file(path, "humming audio", MAX_HUM_BYTES)
     try:
         info = sf.info(str(p))
         if info.samplerate <= 0 or info.frames <= 0:

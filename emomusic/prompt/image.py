@@ -32,13 +32,13 @@ import numpy as np
 
 from emomusic.emotions import emotion_from_va
 from emomusic.errors import InvalidInputError
+from emomusic.io import check_input_file
 from emomusic.types import Elements
 
 __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
     "ColourFeatures",
-    "check_file",
     "colour_emotion",
     "colour_features",
     "image_elements",
@@ -140,23 +140,6 @@ def colour_emotion(f: ColourFeatures) -> tuple[float, float, list[str]]:
     return valence, aro, sources
 
 
-def check_file(path: str | Path, what: str, max_bytes: int) -> Path:
-    """An existing, non-empty regular file no larger than `max_bytes`, or InvalidInputError."""
-    p = Path(path)
-    if not p.exists():
-        raise InvalidInputError(f"{what} file {str(p)!r} does not exist; check the path")
-    if not p.is_file():
-        raise InvalidInputError(f"{what} path {str(p)!r} is not a regular file; give a {what} file")
-    size = p.stat().st_size
-    if size == 0:
-        raise InvalidInputError(f"{what} file {str(p)!r} is empty; give a real {what} file")
-    if size > max_bytes:
-        raise InvalidInputError(
-            f"{what} file {str(p)!r} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; "
-            f"use a smaller {what}")
-    return p
-
-
 def _flatten(im):
     """RGB view of any mode; transparent areas show as on a white page rather than as black.
 
@@ -183,7 +166,7 @@ def load_image(path: str | Path, side: int = ANALYSIS_SIDE) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
-    p = check_file(path, "image", MAX_IMAGE_BYTES)
+    p = check_input_file(path, "image", MAX_IMAGE_BYTES)
     try:
         with Image.open(p) as im:
             w, h = im.size

@@ -34,8 +34,8 @@ from emomusic.emotions import (
 from emomusic.errors import InvalidInputError
 from emomusic.types import Elements
 
-__all__ = ["TEMPO_WORDS", "TEMPO_RANGE", "Cues", "TagError", "cues_emotion", "find_cues", "parse_tags", "strip_tempo",
-           "tag_elements"]
+__all__ = ["TEMPO_WORDS", "TEMPO_RANGE", "Cues", "TagError", "add_cues", "cues_emotion", "find_cues", "parse_tags",
+           "strip_tempo", "tag_elements"]
 
 TEMPO_WORDS: Final[dict[str, float]] = {
     # Italian tempo markings
@@ -230,10 +230,15 @@ def tag_elements(prompt: str) -> Elements:
         words = ", ".join(repr(p) for p, _ in cues.emotions)
         how = "" if len(cues.emotions) == 1 else " (mean of their valence/arousal)"
         el.sources.append(f"emotion: tag {words}{how}")
+    add_cues(el, cues, "tag {!r}")
+    return el
+
+
+def add_cues(el: Elements, cues: Cues, origin: str) -> None:
+    """Set the genre and tempo the cues name, with a source line each (`origin` formats the phrase)."""
     if cues.genres:
         phrase, el.genre = cues.genres[0]
-        el.sources.append(f"genre: tag {phrase!r} → {el.genre}")
+        el.sources.append(f"genre: {origin.format(phrase)} → {el.genre}")
     if cues.tempo is not None:
         phrase, el.tempo = cues.tempo
-        el.sources.append(f"tempo: tag {phrase!r} → {el.tempo:g} BPM")
-    return el
+        el.sources.append(f"tempo: {origin.format(phrase)} → {el.tempo:g} BPM")

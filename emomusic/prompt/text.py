@@ -30,7 +30,7 @@ import numpy as np
 
 from emomusic.emotions import QUADRANTS, WORDS, emotion_from_va, quadrant_of
 from emomusic.errors import InvalidInputError
-from emomusic.prompt.tags import Cues, cues_emotion, find_cues, strip_tempo
+from emomusic.prompt.tags import add_cues, cues_emotion, find_cues, strip_tempo
 from emomusic.types import Elements
 
 __all__ = ["METHODS", "MAX_CHARS", "embedding_available", "is_english_word", "text_elements", "text_point"]
@@ -327,17 +327,8 @@ def text_elements(text: str, method: str = "auto") -> Elements:
     emo = emotion_from_va(v, a)
     el = Elements(emotion=word or emo.word, quadrant=emo.quadrant, valence=round(v, 3), arousal=round(a, 3),
                   sources=sources)
-    _add_cues(el, cues=find_cues(text))
+    add_cues(el, find_cues(text), "word {!r} in text")
     return el
-
-
-def _add_cues(el: Elements, cues: Cues) -> None:
-    if cues.genres:
-        phrase, el.genre = cues.genres[0]
-        el.sources.append(f"genre: word {phrase!r} in text → {el.genre}")
-    if cues.tempo is not None:
-        phrase, el.tempo = cues.tempo
-        el.sources.append(f"tempo: word {phrase!r} in text → {el.tempo:g} BPM")
 
 
 @functools.lru_cache(maxsize=1)

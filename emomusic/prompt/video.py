@@ -34,7 +34,8 @@ import numpy as np
 
 from emomusic.emotions import emotion_from_va
 from emomusic.errors import InvalidInputError
-from emomusic.prompt.image import MAX_IMAGE_PIXELS, check_file, colour_emotion, colour_features
+from emomusic.io import check_input_file
+from emomusic.prompt.image import MAX_IMAGE_PIXELS, colour_emotion, colour_features
 from emomusic.types import Elements
 
 __all__ = [
@@ -127,7 +128,7 @@ def read_frames(path: str | Path) -> Frames:
     """
     import av
 
-    p = check_file(path, "video", MAX_VIDEO_BYTES)
+    p = check_input_file(path, "video", MAX_VIDEO_BYTES)
     rgb, times, last, truncated = [], [], 0.0, False
     with _open(p) as container:
         stream = _check_stream(p, container)
