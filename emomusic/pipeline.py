@@ -145,7 +145,7 @@ class EmoMusic:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
         rank=False keeps the batch order (evaluation: no selection among candidates).
-        select_weights overrides the selector's head weights, e.g. {"quality": 1, "emotion": 1, "genre": 0}.
+        select_weights overrides entries of SELECT_WEIGHTS (the ranking default), e.g. {"control": 0, "emotion": 1}.
 
         method="attributes" conditions on the clusterer's attribute vector (EmoGen);
         method="token" is the EMOPIA-style baseline that sees only a quadrant token.
