@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-HEAVY = ("librosa", "gradio", "sentence_transformers", "transformers", "av", "matplotlib", "PIL")
+HEAVY = ("librosa", "gradio", "sentence_transformers", "transformers", "av", "matplotlib", "PIL", "x_transformers",
+         "torch._dynamo")
 
 PROBE = """
 import sys

@@ -505,16 +505,24 @@ def check_state_dict(
     the first few missing keys, unexpected keys and shape differences on one line, which is usually
     enough to see that the checkpoint was saved with a different config or class.
     """
+    check_tensors({k: tuple(v.shape) for k, v in module.state_dict().items()}, state_dict, path,
+                  type(module).__name__)
+
+
+def check_tensors(
+    expected: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Any], path: str | os.PathLike[str],
+    what: str, allow_unexpected: bool = False,
+) -> None:
+    """`check_state_dict` against a table of names and shapes (for code that reads tensors directly)."""
     p = Path(path)
     if p.is_dir():
         p = p / WEIGHTS_FILE
-    expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
+    unexpected = [] if allow_unexpected else [k for k in state_dict if k not in expected]
     shapes = [
-        f"{k} checkpoint {_shape(state_dict[k])} vs model {tuple(v.shape)}"
+        f"{k} checkpoint {_shape(state_dict[k])} vs model {tuple(v)}"
         for k, v in expected.items()
-        if k in state_dict and _shape(state_dict[k]) != tuple(v.shape)
+        if k in state_dict and _shape(state_dict[k]) != tuple(v)
     ]
     problems = []
     if missing:
@@ -525,6 +533,6 @@ def check_state_dict(
         problems.append(f"shape mismatch: {_listing(shapes)}")
     if problems:
         raise CheckpointError(
-            f"{p}: weights do not fit {type(module).__name__}: {'; '.join(problems)} "
+            f"{p}: weights do not fit {what}: {'; '.join(problems)} "
             "(saved with a different config or class?)"
         )

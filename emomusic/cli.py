@@ -99,8 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--steps", type=int)
     t.add_argument("--max-minutes", type=float)
-    t.add_argument("--preset", choices=("small", "tiny"), default="small",
-                   help="model/batch size: small = the shipped model, tiny = smoke tests")
+    t.add_argument("--preset", choices=("small", "compare", "tiny"), default="small",
+                   help="model/batch size: small = the shipped model, compare = the conditioning "
+                        "comparison's smaller model, tiny = smoke tests")
+    t.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
+                   help="generator: condition tokens as a prefix (shipped) or EmoGen's summed embedding")
     t.add_argument("--mert", help="audio-recognizer: also use this local MERT model folder's embeddings")
 
     d = sub.add_parser("data", help="prepare or inspect the training data")
@@ -363,8 +366,8 @@ def cmd_train(args) -> int:
         if args.steps:
             cfg.steps = args.steps
         cfg.max_minutes = args.max_minutes
-        out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg,
-                              model_cfg=preset.get("model"))
+        model_cfg = {**preset.get("model", {}), "conditioning": args.conditioning}
+        out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg, model_cfg=model_cfg)
         print(f"checkpoint in {out}/last")
         return 0
     if args.component == "selector":

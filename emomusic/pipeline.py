@@ -71,12 +71,55 @@ def _check_range(name: str, value, lo: float, hi: float, kind=float):
 class EmoMusic:
     """Emotion → attributes → generated MIDI. Build with `from_pretrained`."""
 
-    def __init__(self, generator, tokenizer: MusicTokenizer, clusterer, name: str = "", selector=None) -> None:
-        self.generator = generator.eval()
+    def __init__(self, generator, tokenizer: MusicTokenizer, clusterer, name: str = "", selector=None,
+                 selector_path: Path | None = None) -> None:
+        """generator: a `Generator` network or a `GeneratorCheckpoint` (network built on first need).
+
+        selector: a `models.selector.Selector`, or None with `selector_path` to load it when first
+        needed, or neither: rank candidates by attribute distance.
+        """
+        self._generator = generator.eval() if isinstance(generator, torch.nn.Module) else generator
+        self._decoder_weights = None
         self.tokenizer = tokenizer
         self.clusterer = clusterer
         self.name = name
-        self.selector = selector  # models.selector.Selector, or None: rank by attribute distance
+        self._selector = selector
+        self._selector_path = selector_path
+
+    @property
+    def generator(self):
+        """The x-transformers network (embeddings, reference decoding); built on first access."""
+        from emomusic.models.generator import GeneratorCheckpoint
+
+        if isinstance(self._generator, GeneratorCheckpoint):
+            return self._generator.module()
+        return self._generator
+
+    @property
+    def decoder_weights(self):
+        """What sampling reads: the checkpoint's tensors laid out for `models.fast` (made once)."""
+        if self._decoder_weights is None:
+            from emomusic.models.fast import DecoderWeights
+            from emomusic.models.generator import GeneratorCheckpoint
+
+            g = self._generator
+            self._decoder_weights = (DecoderWeights.from_checkpoint(g) if isinstance(g, GeneratorCheckpoint)
+                                     else DecoderWeights.from_module(g))
+        return self._decoder_weights
+
+    @property
+    def selector(self):
+        """The candidate scorer, loaded on first use (it reads the generator's network)."""
+        if self._selector is None and self._selector_path is not None:
+            from emomusic.models.selector import load_selector
+
+            self._selector = load_selector(self._selector_path, self.generator, self.tokenizer)
+            self._selector_path = None
+        return self._selector
+
+    @selector.setter
+    def selector(self, value) -> None:
+        self._selector, self._selector_path = value, None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -85,16 +128,13 @@ class EmoMusic:
         if str(path) == "debug":
             return cls._debug()
         from emomusic.attributes.clusterer import Clusterer
-        from emomusic.models.generator import load_generator
+        from emomusic.models.generator import load_generator_checkpoint
 
         root = Path(path) if path else default_checkpoints()
-        gen, tk = load_generator(root / "generator")
-        em = cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root))
-        if (root / "selector").is_dir():
-            from emomusic.models.selector import load_selector
-
-            em.selector = load_selector(root / "selector", gen, tk)
-        return em
+        gen, tk = load_generator_checkpoint(root / "generator")
+        selector = root / "selector"
+        return cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
+                   selector_path=selector if selector.is_dir() else None)
 
     @classmethod
     def _debug(cls, seed: int = 0) -> EmoMusic:
@@ -187,7 +227,7 @@ class EmoMusic:
         if primer is not None and guide.time_signature is not None:
             guide = replace(guide, time_signature=primer.time_signature)
         prefix = list(prefix) + primer_ids.tolist()
-        tokens = sample(self.generator, tk, [prefix] * candidates, n_bars=bars, temperature=temperature,
+        tokens = sample(self.decoder_weights, tk, [prefix] * candidates, n_bars=bars, temperature=temperature,
                         top_p=top_p, top_k=top_k, guidance=guide, seed=seed)
         out = []
         for ids in tokens:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
+from emomusic.checkpoint import CheckpointError
+from emomusic.models.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
 from emomusic.models.generator import Generator, GeneratorConfig
 from emomusic.models.sampling import Guidance, grammar_table, sample, top_k_filter, top_p_filter
 from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
@@ -36,6 +37,52 @@ def test_cached_logits_equal_full_recompute(model, decoder_cls):
     torch.testing.assert_close(dec.prefill(ids[:, :12]), full[:, 11], atol=1e-4, rtol=1e-4)
     for t in range(12, 40):
         torch.testing.assert_close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def _random(cfg: GeneratorConfig) -> Generator:
+    torch.manual_seed(0)
+    m = Generator(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.3)
+    return m
+
+
+@pytest.mark.parametrize("conditioning", ["prefix", "sum"])
+def test_decoder_weights_read_from_tensors_alone_equal_the_network(tk, conditioning):
+    """Sampling reads the checkpoint's tensors without building x-transformers' network: same logits,
+    for both conditioning methods (this also pins x-transformers' gamma offset and head size)."""
+    cond = tuple(int(i) for i in np.flatnonzero(np.isin(tk.types, (2, 3, 4, 5))))  # genre/emotion/ctl ids
+    extra = {"conditioning": "sum", "cond_token_ids": cond, "bos_id": tk.bos_id} if conditioning == "sum" else {}
+    m = _random(GeneratorConfig(vocab_size=len(tk), dim=32, depth=2, heads=2, max_seq_len=128, **extra))
+    ids = torch.tensor([tk.condition_ids("pop", emotion="Q2") + list(range(70, 90))])
+    with torch.no_grad():
+        full = m(ids)
+    dec = KVCacheDecoder(DecoderWeights(m.config, dict(m.state_dict())), 1, 64)
+    torch.testing.assert_close(dec.prefill(ids[:, :5]), full[:, 4], atol=1e-4, rtol=1e-4)
+    for t in range(5, ids.shape[1]):
+        torch.testing.assert_close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_sum_conditioning_reaches_the_output_only_through_the_condition_vector(tk):
+    cond = tuple(int(i) for i in np.flatnonzero(np.isin(tk.types, (2, 3, 4, 5))))
+    m = _random(GeneratorConfig(vocab_size=len(tk), dim=32, depth=2, heads=2, conditioning="sum",
+                                cond_token_ids=cond, bos_id=tk.bos_id))
+    body = list(range(70, 80))
+    a, b = (torch.tensor([tk.condition_ids("pop", emotion=q) + body]) for q in ("Q1", "Q3"))
+    with torch.no_grad():
+        assert not torch.allclose(m(a)[:, -1], m(b)[:, -1])
+        ids, vec = m.split_conditions(a)
+        assert set(ids[0, :3].tolist()) == {tk.bos_id} and vec.shape == (1, 32)
+
+
+def test_damaged_tensors_give_a_one_line_checkpoint_error(model):
+    state = dict(model.state_dict())
+    state.pop("net.to_logits.weight")
+    with pytest.raises(CheckpointError, match="missing keys: net.to_logits.weight"):
+        DecoderWeights(model.config, state, source="x/model.safetensors")
+    with pytest.raises(ValueError, match="unknown conditioning"):
+        GeneratorConfig.from_dict({**model.config.to_dict(), "conditioning": "film"})
 
 
 def test_kv_cache_works_past_training_length(model):

@@ -90,3 +90,25 @@ def test_ddp_two_processes(cache, tmp_path):
     assert "world size 2" in r.stdout
     ck = load_checkpoint(out / "last", kind="generator")
     assert ck.metrics["step"] == 2
+
+
+@pytest.mark.slow
+def test_summed_embedding_conditioning_trains_resumes_and_samples(cache, tmp_path):
+    """EmoGen's alternative (`--conditioning sum`): trains, resumes, and its checkpoint samples through
+    the fast decoder (the comparison with the prefix lives in benchmarks/conditioning.py)."""
+    from emomusic.models.fast import DecoderWeights
+    from emomusic.models.generator import load_generator_checkpoint
+    from emomusic.models.sampling import sample
+
+    out = tmp_path / "sum"
+    args = ["train", "generator", "--preset", "tiny", "--conditioning", "sum", "--out", str(out)]
+    for steps, extra in (("2", []), ("3", ["--resume"])):
+        r = _run_cli([*args, "--steps", steps, *extra], cache)
+        assert r.returncode == 0, r.stderr[-2000:]
+    ck, tk = load_generator_checkpoint(out / "last")
+    assert ck.config.conditioning == "sum" and ck.config.cond_token_ids
+    prefix = tk.condition_ids("pop", controls={k: 0 for k in tk.control_bins.edges})
+    w = DecoderWeights.from_checkpoint(ck)
+    fast = sample(w, tk, [prefix], n_bars=1, seed=3, max_tokens=40)
+    ref = sample(ck.module(), tk, [prefix], n_bars=1, seed=3, max_tokens=40, decoder="reference")
+    np.testing.assert_array_equal(fast[0], ref[0])

@@ -3,6 +3,11 @@
 Conditioning is a token prefix (BOS, genre, binned control attributes — or one emotion token for
 the EMOPIA-style baseline), so the same network serves both methods and the KV cache covers the
 prefix like any other token. Rotary positions let the cache run past the training length.
+
+`conditioning="sum"` is EmoGen's alternative, kept for the measured comparison
+(`benchmarks/conditioning.py`): the condition tokens are embedded by their own table, summed,
+projected and added to every token embedding, and their places in the sequence hold BOS, so the
+condition reaches the network only through the sum. Same sequences, same loss mask, same sampler.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from x_transformers import Decoder, TransformerWrapper
 
 from emomusic.music.tokenizer import MusicTokenizer
 
@@ -29,12 +33,24 @@ class GeneratorConfig:
     # Dropout halves CPU training speed (measured: 3,100 vs 1,460 tokens/s at 4x256) and the runs
     # here see each token about once, so it is off by default.
     dropout: float = 0.0
+    conditioning: str = "prefix"  # "prefix" | "sum" (EmoGen: embedded attributes added to every token)
+    cond_token_ids: tuple[int, ...] = ()  # ids that carry conditions (sum mode only)
+    bos_id: int = 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["cond_token_ids"] = list(self.cond_token_ids)
+        if self.conditioning == "prefix":  # keep prefix checkpoints' configs as they were
+            for k in ("conditioning", "cond_token_ids", "bos_id"):
+                d.pop(k)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
+        d = dict(d)
+        d["cond_token_ids"] = tuple(d.get("cond_token_ids", ()))
+        if d.get("conditioning", "prefix") not in ("prefix", "sum"):
+            raise ValueError(f"unknown conditioning {d['conditioning']!r}: use 'prefix' or 'sum'")
         return cls(**d)
 
 
@@ -42,6 +58,10 @@ class Generator(nn.Module):
     """Token logits for next-token prediction; sampling lives in `models.sampling`."""
 
     def __init__(self, config: GeneratorConfig) -> None:
+        # imported here: x-transformers pulls in torch._dynamo (~1.5 s), and sampling from a
+        # checkpoint never builds this module (models.fast reads the tensors directly)
+        from x_transformers import Decoder, TransformerWrapper
+
         super().__init__()
         self.config = config
         self.net = TransformerWrapper(
@@ -53,29 +73,90 @@ class Generator(nn.Module):
                 ff_mult=config.ff_mult, attn_dropout=config.dropout, ff_dropout=config.dropout,
             ),
         )
+        if config.conditioning == "sum":
+            if not config.cond_token_ids:
+                raise ValueError("conditioning='sum' needs cond_token_ids")
+            is_cond = torch.zeros(config.vocab_size, dtype=torch.bool)
+            is_cond[list(config.cond_token_ids)] = True
+            self.register_buffer("is_cond", is_cond, persistent=False)
+            self.cond_emb = nn.Embedding(config.vocab_size, config.dim)
+            self.cond_proj = nn.Linear(config.dim, config.dim)
+
+    def split_conditions(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sum mode: (ids with condition tokens replaced by BOS, (batch, dim) condition vector).
+
+        Prefix mode returns the ids unchanged and no vector.
+        """
+        if self.config.conditioning != "sum":
+            return ids, None
+        return sum_conditions(ids, self.is_cond, self.config.bos_id, self.cond_emb.weight,
+                              self.cond_proj.weight, self.cond_proj.bias)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """(batch, seq) ids → (batch, seq, vocab) logits."""
-        return self.net(ids)
+        ids, vec = self.split_conditions(ids)
+        if vec is None:
+            return self.net(ids)
+        return self.net(ids, sum_embeds=vec[:, None].expand(-1, ids.shape[1], -1))
 
     def step(self, ids: torch.Tensor, cache=None):
         """Logits of the last position and the updated KV cache (x-transformers' intermediates).
 
         `ids` is the whole sequence so far; with a cache only its new tail is computed.
         """
-        logits, cache = self.net(ids, return_intermediates=True, cache=cache)
+        ids, vec = self.split_conditions(ids)
+        extra = {} if vec is None else {"sum_embeds": vec[:, None].expand(-1, ids.shape[1], -1)}
+        logits, cache = self.net(ids, return_intermediates=True, cache=cache, **extra)
         return logits[:, -1], cache
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-def load_generator(path) -> tuple[Generator, MusicTokenizer]:
-    """Generator and its tokenizer from one checkpoint folder (safetensors + JSON)."""
-    from emomusic.checkpoint import check_state_dict, load_checkpoint
+def sum_conditions(ids: torch.Tensor, is_cond: torch.Tensor, bos_id: int, emb: torch.Tensor,
+                   proj_w: torch.Tensor, proj_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """EmoGen conditioning: (ids with condition tokens → BOS, projected sum of their embeddings)."""
+    cond = is_cond[ids]
+    vec = torch.nn.functional.linear((torch.nn.functional.embedding(ids, emb) * cond[..., None]).sum(1), proj_w, proj_b)
+    return ids.masked_fill(cond, bos_id), vec
+
+
+class GeneratorCheckpoint:
+    """A loaded generator checkpoint: config and tensors now, the x-transformers network on demand.
+
+    Sampling reads the tensors through `models.fast.DecoderWeights`; embeddings, the reference
+    decoder and training need the network (`module()`), which costs the x-transformers import.
+    """
+
+    def __init__(self, config: GeneratorConfig, state_dict: dict[str, torch.Tensor], source: str = "") -> None:
+        self.config = config
+        self.state_dict = state_dict
+        self.source = source
+        self._module: Generator | None = None
+
+    def module(self) -> Generator:
+        """The network with these weights (built once)."""
+        if self._module is None:
+            from emomusic.checkpoint import check_state_dict
+
+            model = Generator(self.config)
+            check_state_dict(model, self.state_dict, self.source)
+            model.load_state_dict(self.state_dict)
+            self._module = model.eval()
+        return self._module
+
+
+def load_generator_checkpoint(path) -> tuple[GeneratorCheckpoint, MusicTokenizer]:
+    """Config, tensors and tokenizer of a generator checkpoint folder, without building the network."""
+    from emomusic.checkpoint import load_checkpoint
 
     ck = load_checkpoint(path, kind="generator")
-    model = Generator(GeneratorConfig.from_dict(ck.config["model"]))
-    check_state_dict(model, ck.state_dict, ck.path / "model.safetensors")
-    model.load_state_dict(ck.state_dict)
-    return model.eval(), MusicTokenizer.from_dict(ck.tokenizer)
+    config = GeneratorConfig.from_dict(ck.config["model"])
+    return (GeneratorCheckpoint(config, ck.state_dict, str(ck.path / "model.safetensors")),
+            MusicTokenizer.from_dict(ck.tokenizer))
+
+
+def load_generator(path) -> tuple[Generator, MusicTokenizer]:
+    """Generator and its tokenizer from one checkpoint folder (safetensors + JSON)."""
+    ck, tk = load_generator_checkpoint(path)
+    return ck.module(), tk

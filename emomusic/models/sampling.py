@@ -206,35 +206,46 @@ class Feedback:
         self.pitch = np.array([g.pitch_mean if g.pitch_mean else np.nan for g in guides], dtype=float)
         self.density_gain = np.array([g.density_gain for g in guides])
         self.register_gain = np.array([g.register_gain for g in guides])
-        self.pitch_ids = tk.ids_of_type(PITCH)
-        self.pitch_vals = tk.values[self.pitch_ids].astype(float)
-        self.pos_ids = tk.ids_of_type(POSITION)
-        self.pos_vals = tk.values[self.pos_ids].astype(float)  # beats from the bar start
-        self.vocab = len(tk)
-        self.active = bool(np.isfinite(self.density).any() or np.isfinite(self.pitch).any())
+        # pitch and position ids are contiguous ranges: slices write in place without index arrays
+        pitch_ids, pos_ids = tk.ids_of_type(PITCH), tk.ids_of_type(POSITION)
+        self.pitches = slice(int(pitch_ids[0]), int(pitch_ids[-1]) + 1)
+        self.positions = slice(int(pos_ids[0]), int(pos_ids[-1]) + 1)
+        assert self.pitches.stop - self.pitches.start == len(pitch_ids)
+        assert self.positions.stop - self.positions.start == len(pos_ids)
+        self.pitch_vals = tk.values[pitch_ids].astype(float)
+        self.pos_vals = tk.values[pos_ids].astype(float)  # beats from the bar start
+        self.has_d = np.isfinite(self.density)
+        self.has_p = np.isfinite(self.pitch)
+        self.active = bool(self.has_d.any() or self.has_p.any())
+        self.out = np.zeros((len(guides), len(tk)), dtype=np.float32)  # reused every step
 
     def bias(self, st: _State) -> np.ndarray | None:
-        """(batch, vocab) additive logits for the next step, from the state so far."""
+        """(batch, vocab) additive logits for the next step, from the state so far.
+
+        The array is reused by the next call: add it to the logits before calling again.
+        """
         if not self.active:
             return None
-        out = np.zeros((len(self.density), self.vocab), dtype=np.float32)
+        out = self.out
+        out.fill(0.0)
         cur = np.maximum(st.pos, 0) / POSITIONS_PER_BEAT
-        has_d = np.isfinite(self.density)
+        has_d = self.has_d
         if has_d.any():
             t = np.maximum(st.beats_before + cur, 1.0)
             lr = np.clip(np.log((st.n_notes + 1) / (np.where(has_d, self.density, 1) * t + 1)), -2, 2)
             lr = np.where(has_d, lr * self.density_gain, 0.0)
             chord = st.prev_type == DURATION  # another Pitch here = one more note at this onset
-            out[np.ix_(chord, self.pitch_ids)] -= lr[chord, None]
+            if chord.any():
+                out[chord, self.pitches] -= lr[chord, None]
             advance = st.advances[st.prev_type]
-            gap = self.pos_vals[None, :] - cur[:, None]
-            out[np.ix_(advance, self.pos_ids)] += (lr[:, None] * np.clip(gap, 0, 4))[advance]
-        has_p = np.isfinite(self.pitch)
-        if has_p.any():
-            target = np.where(has_p, self.pitch, 60.0)
+            if advance.any():
+                gap = np.clip(self.pos_vals[None, :] - cur[advance, None], 0, 4)
+                out[advance, self.positions] += lr[advance, None] * gap
+        if self.has_p.any():
+            target = np.where(self.has_p, self.pitch, 60.0)
             running = (st.pitch_sum + 8 * target) / (st.n_notes + 8)  # a prior of 8 notes at the target
-            lam = np.where(has_p, np.clip(self.register_gain * (target - running) / 4, -3, 3), 0.0)
-            out[:, self.pitch_ids] += (lam[:, None] * (self.pitch_vals[None, :] - target[:, None]) / 12)
+            lam = np.where(self.has_p, np.clip(self.register_gain * (target - running) / 4, -3, 3), 0.0)
+            out[:, self.pitches] += (lam[:, None] * (self.pitch_vals[None, :] - target[:, None]) / 12)
         return out
 
 
@@ -250,7 +261,8 @@ def sample(
     tokens. Stops when every sequence has written `n_bars` bars (or `max_tokens`); bars already in the
     prefix (a primer melody after the conditions) count towards `n_bars`.
     decoder="fast" uses the preallocated KV cache (`models.fast`); "reference" uses x-transformers'
-    own cached forward (the baseline; both give the same logits).
+    own cached forward (the baseline; both give the same logits). `model` is a `Generator` or, for
+    the fast decoder, its `models.fast.DecoderWeights` (no x-transformers network needed).
     """
     from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
 
