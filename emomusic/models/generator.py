@@ -81,6 +81,11 @@ class Generator(nn.Module):
             self.register_buffer("is_cond", is_cond, persistent=False)
             self.cond_emb = nn.Embedding(config.vocab_size, config.dim)
             self.cond_proj = nn.Linear(config.dim, config.dim)
+            # token-embedding scale (x-transformers: Kaiming normal) and a zero projection, so training
+            # starts from the unconditional model instead of a condition vector ~20x the tokens' size
+            nn.init.kaiming_normal_(self.cond_emb.weight)
+            nn.init.zeros_(self.cond_proj.weight)
+            nn.init.zeros_(self.cond_proj.bias)
 
     def split_conditions(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Sum mode: (ids with condition tokens replaced by BOS, (batch, dim) condition vector).

@@ -78,7 +78,10 @@ class Guidance:
     time_signature: tuple[int, int] | None = (4, 4)
     tonic: int | None = None
     mode: str | None = None  # "major" | "minor"
-    key_bias: float = 1.0  # logit bonus for in-scale pitches (penalty for the others)
+    # logit bonus for in-scale pitches (penalty for the others). 0.6, not 1.0: on tuning seeds 500/600
+    # (8 bars, 64 pieces) 1.0 made pieces more diatonic than real music (quality overlap 0.72 vs 0.77)
+    # at the same judge 4Q accuracy (0.70); 0.4 raised the overlap further but cost 4Q (0.47)
+    key_bias: float = 0.6
     triad_bias: float = 0.3  # extra bonus for the tonic triad: tells the relative major and minor apart
     pitch_mean: float | None = None
     pitch_sigma: float = 18.0  # a wide static window; the running-mean feedback below does the steering
