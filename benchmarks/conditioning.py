@@ -2,7 +2,7 @@
 
     emomusic train generator --preset compare --conditioning prefix --out runs/compare-prefix
     emomusic train generator --preset compare --conditioning sum --out runs/compare-sum
-    python benchmarks/conditioning.py runs/compare-prefix runs/compare-sum [--n 48 --bars 4]
+    python benchmarks/conditioning.py runs/compare-prefix runs/compare-sum [--n 64 --bars 4 --out FILE]
 
 Both runs train the same model size on the same windows (same seed, same steps), so only the way
 the condition enters differs. For each run this prints the val loss per dataset and, for `--n`
@@ -85,8 +85,9 @@ def evaluate_run(run: Path, n: int, bars: int, batch: int = 8) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--bars", type=int, default=4)
+    ap.add_argument("--out", type=Path, help="also write the JSON here (for the model card: ship --comparison)")
     args = ap.parse_args()
     results = []
     for run in args.runs:
@@ -95,6 +96,8 @@ def main() -> None:
         print(f"{r['conditioning']:>6} ({run}): val loss mean {r['val_loss_mean']:.3f}, control hit "
               f"{r['hit_mean']:.3f} (chance {r['chance_mean']:.3f}), mean bin error {r['bin_error_mean']:.2f}")
         print("        per attribute: " + ", ".join(f"{k} {v:.2f}" for k, v in r["hit"].items()))
+    if args.out:
+        args.out.write_text(json.dumps({"runs": results}, indent=1))
     print(json.dumps({"runs": results}))
 
 

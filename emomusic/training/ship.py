@@ -1,7 +1,8 @@
 """Ship a trained generator: copy a run's weights into checkpoints/ with a model card.
 
     python -m emomusic.training.ship runs/generator checkpoints/generator [--report report/report.json]
-    python -m emomusic.training.ship --card-only checkpoints/generator --report report/report.json
+    python -m emomusic.training.ship --card-only checkpoints/generator --report report/report.json \
+        [--comparison runs/conditioning.json]
 
 --card-only refreshes the shipped card and metrics from a new report without rewriting the weights
 (the recognizer and selector pin the generator's weights by SHA-256).
@@ -27,7 +28,29 @@ DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi"
                    "pop909": "pop909", "asap": "asap", "nottingham": "nottingham", "music21": "music21"}
 
 
-def model_card(ck, report: dict | None) -> str:
+def comparison_section(comparison: dict) -> list[str]:
+    """Card lines for benchmarks/conditioning.py's JSON: prefix vs. summed-embedding conditioning."""
+    runs = {r["conditioning"]: r for r in comparison["runs"]}
+    lines = ["", "## Conditioning: token prefix vs. EmoGen's summed attribute embedding", "",
+             "Two smaller models (`--preset compare`: 4 layers × 192, 600 steps of 16 × 256-token windows, same "
+             "seed and windows) differ only in how the condition enters. Control hit = the measured bin of each "
+             "attribute equals the asked bin, for real val windows' own attributes, sampled without decoding "
+             f"guidance ({next(iter(runs.values()))['pieces']} pieces, 4 bars); chance = the same pieces scored "
+             "against another window's request (`python benchmarks/conditioning.py runs/compare-prefix "
+             "runs/compare-sum`).", "",
+             "| conditioning | mean val loss | control hit | chance | mean bin error |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {r['val_loss_mean']:.3f} | {r['hit_mean']:.3f} | {r['chance_mean']:.3f} | "
+              f"{r['bin_error_mean']:.2f} |" for k, r in runs.items()]
+    if {"prefix", "sum"} <= set(runs):
+        better = runs["prefix"]["hit_mean"] >= runs["sum"]["hit_mean"]
+        lines += ["", "The shipped model uses the prefix: " + (
+            "it controlled at least as well as the summed embedding in this comparison." if better else
+            "the summed embedding controlled better in this comparison; the shipped model predates it and the "
+            "recognizer and selector are pinned to its weights, so switching means retraining all three.")]
+    return lines
+
+
+def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
     m = ck.metrics
     cfg = ck.config
     tokens = m.get("tokens_seen", {})
@@ -66,6 +89,8 @@ def model_card(ck, report: dict | None) -> str:
             lines += ["", "| metric (attributes method) | generated | real EMOPIA val | overlap |", "|---|---|---|---|"]
             lines += [f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} |"
                       for k, x in q.items()]
+    if comparison:
+        lines += comparison_section(comparison)
     return "\n".join(lines) + "\n"
 
 
@@ -80,12 +105,16 @@ def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None
                            dtype=torch.float16)
 
 
-def refresh_card(shipped: str | Path, report_path: str | Path) -> Path:
+def refresh_card(shipped: str | Path, report_path: str | Path, comparison_path: str | Path | None = None) -> Path:
     """New card + controllability metrics for an already shipped generator; weights untouched."""
     ck = load_checkpoint(shipped, kind="generator")
     report = json.loads(Path(report_path).read_text())
     metrics = {"controllability": {k: v["accuracy"] for k, v in report["methods"].items()}}
-    return update_model_card(shipped, model_card(ck, report), metrics)
+    comparison = json.loads(Path(comparison_path).read_text()) if comparison_path else None
+    if comparison:
+        metrics["conditioning_comparison"] = {r["conditioning"]: {k: r[k] for k in (
+            "val_loss_mean", "hit_mean", "chance_mean", "bin_error_mean", "pieces")} for r in comparison["runs"]}
+    return update_model_card(shipped, model_card(ck, report, comparison), metrics)
 
 
 if __name__ == "__main__":
@@ -94,10 +123,11 @@ if __name__ == "__main__":
     ap.add_argument("out")
     ap.add_argument("--report")
     ap.add_argument("--card-only", action="store_true", help="only refresh OUT's card from --report")
+    ap.add_argument("--comparison", help="benchmarks/conditioning.py --out JSON to add to the card (--card-only)")
     a = ap.parse_args()
     if a.card_only:
         if not a.report:
             ap.error("--card-only needs --report")
-        print(refresh_card(a.out, a.report))
+        print(refresh_card(a.out, a.report, a.comparison))
     else:
         print(ship(a.run, a.out, a.report))
