@@ -156,6 +156,22 @@ class KVCacheDecoder:
         """Append one token per sequence (batch,) and return the next logits."""
         return self._forward(tokens[:, None])
 
+    @torch.inference_mode()
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only these batch rows, ascending (e.g. drop finished sequences): later steps compute fewer.
+
+        Rows move down in place (written part only) and the cache becomes a view of the first ones,
+        so no new memory is touched.
+        """
+        rows = rows.tolist()
+        for i, r in enumerate(rows):
+            if r != i:  # ascending rows: i < r, so the destination is never a row still to be read
+                self.kv[:, :, i, :, : self.length] = self.kv[:, :, r, :, : self.length]
+        self.kv = self.kv[:, :, : len(rows)]
+        self.layer_kv = [(self.kv[i], self.kv[i, 0], self.kv[i, 1]) for i in range(len(self.blocks))]
+        if self.cond is not None:
+            self.cond = self.cond[rows]
+
 
 def _rotary_tables(inv_freq: torch.Tensor, dim_head: int, max_len: int):
     """cos/sin (3, 1, 1, max_len, dim_head) and the pair swap for x-transformers' interleaved rotary.

@@ -47,8 +47,8 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     if p >= 1.0:
         return logits
     sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
-    cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-    remove = cum - torch.softmax(sorted_logits, dim=-1) > p  # keep the token that crosses p
+    probs = torch.softmax(sorted_logits, dim=-1)
+    remove = probs.cumsum(-1) - probs > p  # keep the token that crosses p
     sorted_logits = sorted_logits.masked_fill(remove, NEG)
     return torch.empty_like(logits).scatter_(-1, idx, sorted_logits)
 
@@ -252,6 +252,31 @@ class Feedback:
         return out
 
 
+def _step_live(dec, last: torch.Tensor, done: np.ndarray, rows: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Next logits for the whole batch (and the rows now computed), only unfinished sequences computed.
+
+    A finished sequence can only emit EOS (the grammar mask), so its logits are never looked at;
+    dropping it from the KV cache saves its share of every later step. The sampler still draws for
+    every row, so the random stream, and therefore every live sequence's tokens, stay the same.
+    """
+    from emomusic.models.fast import KVCacheDecoder
+
+    if not isinstance(dec, KVCacheDecoder):
+        return dec.step(last), rows
+    live = np.flatnonzero(~done)
+    if len(live) == 0:
+        live = rows[:1]  # everything finished this step: keep one row so the call stays valid
+    if len(live) < len(rows):
+        dec.keep(torch.from_numpy(np.searchsorted(rows, live)))
+        rows = live
+    out = dec.step(last[torch.from_numpy(rows)])
+    if len(rows) == len(done):
+        return out, rows
+    full = out.new_zeros((len(done), out.shape[1]))
+    full[torch.from_numpy(rows)] = out
+    return full, rows
+
+
 @torch.inference_mode()
 def sample(
     model, tk: MusicTokenizer, prefixes: list[list[int]], n_bars: int = 16, temperature: float = 1.0,
@@ -288,9 +313,10 @@ def sample(
            else ReferenceDecoder(model))
     logits = dec.prefill(ids)
     generated = []
+    rows = np.arange(batch)  # batch rows the decoder still computes (finished ones are dropped)
     for step in range(max_tokens):
         if step:
-            logits = dec.step(generated[-1])
+            logits, rows = _step_live(dec, generated[-1], state.done, rows)
         logits = logits.float() / max(temperature, 1e-5) + bias
         dyn = feedback.bias(state)
         if dyn is not None:
