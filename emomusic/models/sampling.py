@@ -213,8 +213,9 @@ class Feedback:
         pitch_ids, pos_ids = tk.ids_of_type(PITCH), tk.ids_of_type(POSITION)
         self.pitches = slice(int(pitch_ids[0]), int(pitch_ids[-1]) + 1)
         self.positions = slice(int(pos_ids[0]), int(pos_ids[-1]) + 1)
-        assert self.pitches.stop - self.pitches.start == len(pitch_ids)
-        assert self.positions.stop - self.positions.start == len(pos_ids)
+        if (self.pitches.stop - self.pitches.start, self.positions.stop - self.positions.start) != (
+                len(pitch_ids), len(pos_ids)):
+            raise ValueError("the tokenizer's pitch and position ids must be contiguous ranges")
         self.pitch_vals = tk.values[pitch_ids].astype(float)
         self.pos_vals = tk.values[pos_ids].astype(float)  # beats from the bar start
         self.has_d = np.isfinite(self.density)
