@@ -383,3 +383,27 @@ def test_update_model_card_keeps_the_weights_bytes_and_verifies(tmp_path) -> Non
     assert ck.model_card == "# new card\n"
     assert ck.metrics == {"loss": 1.0, "accuracy": 0.5}
     assert (path / "model.safetensors").read_bytes() == weights
+
+
+def test_generator_card_refresh_adds_the_conditioning_comparison_and_keeps_the_weights(tmp_path) -> None:
+    from emomusic.checkpoint import load_checkpoint, save_checkpoint
+    from emomusic.training.ship import refresh_card
+
+    cfg = {"model": {"vocab_size": 8, "dim": 4}, "train": {"batch_size": 2, "seq_len": 16, "lr": 0.001}}
+    path = save_checkpoint(tmp_path / "gen", kind="generator", config=cfg, state_dict={"w": torch.ones(3)},
+                           tokenizer={}, metrics={"step": 5, "tokens_seen": {"all": 10, "emopia": 10},
+                                                  "val_loss": {"emopia": 2.0}})
+    weights = (path / "model.safetensors").read_bytes()
+    acc = {"4Q": 0.5, "arousal": 0.75, "valence": 0.625}
+    report = {"per_emotion": 2, "bars": 4, "judge_on_real_val": acc,
+              "methods": {"attributes": {"accuracy": acc, "mean_overlap": 0.7, "seconds": 2.0, "pieces": 8}}}
+    run = {"val_loss_mean": 1.5, "hit_mean": 0.6, "chance_mean": 0.4, "bin_error_mean": 0.7, "pieces": 8}
+    comparison = {"runs": [{**run, "conditioning": "prefix"}, {**run, "conditioning": "sum", "hit_mean": 0.7}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    (tmp_path / "cmp.json").write_text(json.dumps(comparison))
+    refresh_card(path, tmp_path / "report.json", tmp_path / "cmp.json")
+    ck = load_checkpoint(path, kind="generator")
+    assert "| sum | 1.500 | 0.700 | 0.400 | 0.70 |" in ck.model_card
+    assert "the summed embedding controlled better" in ck.model_card  # the verdict follows the numbers
+    assert ck.metrics["conditioning_comparison"]["prefix"]["hit_mean"] == 0.6
+    assert (path / "model.safetensors").read_bytes() == weights
