@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--candidates", type=int, default=1, help="generate N in one batch, keep the best")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--top-p", type=float, default=None, help="nucleus size (default: emomusic.pipeline.TOP_P, 0.98)")
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--method", choices=("attributes", "token"), default="attributes")
     g.add_argument("--no-guidance", action="store_true", help="sample without attribute-guided decoding")
@@ -182,8 +182,9 @@ def cmd_generate(args) -> int:
                 "tempo": el.tempo, "primer": el.notes}
     em = EmoMusic.from_pretrained(args.checkpoints)
     t0 = time.perf_counter()
+    nucleus = {} if args.top_p is None else {"top_p": args.top_p}  # None: the pipeline's tuned default
     cands = em.generate(**cond, bars=args.bars, candidates=args.candidates, seed=args.seed,
-                        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
+                        temperature=args.temperature, top_k=args.top_k, method=args.method, **nucleus,
                         guidance=not args.no_guidance, select_weights=_select_weights(args.select_weights))
     seconds = time.perf_counter() - t0
     best = cands[0]
