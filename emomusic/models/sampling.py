@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
 from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
 from emomusic.music.tokenizer import (
     BAR,
@@ -260,8 +261,6 @@ def _step_live(dec, last: torch.Tensor, done: np.ndarray, rows: np.ndarray) -> t
     dropping it from the KV cache saves its share of every later step. The sampler still draws for
     every row, so the random stream, and therefore every live sequence's tokens, stay the same.
     """
-    from emomusic.models.fast import KVCacheDecoder
-
     if not isinstance(dec, KVCacheDecoder):
         return dec.step(last), rows
     live = np.flatnonzero(~done)
@@ -293,8 +292,6 @@ def sample(
     own cached forward (the baseline; both give the same logits). `model` is a `Generator` or, for
     the fast decoder, its `models.fast.DecoderWeights` (no x-transformers network needed).
     """
-    from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
-
     if len({len(p) for p in prefixes}) != 1:
         raise ValueError("all prefixes in a batch must have the same length")
     gen = torch.Generator().manual_seed(int(seed))
