@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="overwrite existing files")
     g.add_argument("--keep-all", action="store_true",
                    help="also write every candidate, best first, as OUT-1.mid, OUT-2.mid, … next to --out")
-    g.add_argument("--select-weights", help="selector head weights, e.g. quality=0.5,emotion=1,genre=0 "
-                   "(default: the ones tuned on val, in checkpoints/selector)")
+    g.add_argument("--select-weights", help="ranking weights, e.g. control=1,quality=0.5,emotion=1,genre=0 "
+                   "(default: the ones tuned for the selector, listed in checkpoints/selector's card)")
     g.add_argument("--checkpoints", help="checkpoint folder (default: the shipped checkpoints/; 'debug')")
 
     p = sub.add_parser("project", help="show the music elements a prompt projects to")
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--steps", type=int)
     t.add_argument("--max-minutes", type=float)
+    t.add_argument("--lr", type=float, help="generator: peak learning rate (e.g. lower when extending a run)")
     t.add_argument("--preset", choices=("small", "compare", "tiny"), default="small",
                    help="model/batch size: small = the shipped model, compare = the conditioning "
                         "comparison's smaller model, tiny = smoke tests")
@@ -366,6 +367,8 @@ def cmd_train(args) -> int:
         cfg = TrainConfig(**preset.get("train", {}))
         if args.steps:
             cfg.steps = args.steps
+        if args.lr:
+            cfg.lr = args.lr
         cfg.max_minutes = args.max_minutes
         model_cfg = {**preset.get("model", {}), "conditioning": args.conditioning}
         out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg, model_cfg=model_cfg)

@@ -407,3 +407,20 @@ def test_generator_card_refresh_adds_the_conditioning_comparison_and_keeps_the_w
     assert "the summed embedding controlled better" in ck.model_card  # the verdict follows the numbers
     assert ck.metrics["conditioning_comparison"]["prefix"]["hit_mean"] == 0.6
     assert (path / "model.safetensors").read_bytes() == weights
+
+
+def test_shipped_generator_card_states_each_resumed_schedule(tmp_path) -> None:
+    from emomusic.checkpoint import load_checkpoint, save_checkpoint
+    from emomusic.training.ship import ship
+
+    cfg = {"model": {"vocab_size": 8, "dim": 4}, "train": {"batch_size": 2, "seq_len": 16, "lr": 0.0005}}
+    save_checkpoint(tmp_path / "run" / "last", kind="generator", config=cfg, state_dict={"w": torch.ones(3)},
+                    tokenizer={}, metrics={"step": 600, "tokens_seen": {"all": 10}, "val_loss": {"emopia": 2.0}})
+    # warm-up to 1e-3 and decay to step 300; resumed from the step-250 save; resumed at 400 with a new schedule
+    lrs = [(s, min(s / 10, 1.0) * 1e-3 * (1 - s / 1000)) for s in range(1, 301)]
+    lrs += [(s, 1e-3 * (1 - s / 1000)) for s in range(251, 401)]
+    lrs += [(s, 9e-4 * (1 - (s - 400) / 400)) for s in range(401, 601)]
+    (tmp_path / "run" / "log.jsonl").write_text("".join(json.dumps({"step": s, "lr": lr}) + "\n" for s, lr in lrs))
+    ck = load_checkpoint(ship(tmp_path / "run", tmp_path / "gen"), kind="generator")
+    assert [(s["first"], s["last"]) for s in ck.metrics["lr_segments"]] == [(1, 300), (251, 400), (401, 600)]
+    assert "steps 401–600: max 9.0e-04 → 4.5e-04" in ck.model_card

@@ -50,6 +50,31 @@ def comparison_section(comparison: dict) -> list[str]:
     return lines
 
 
+def lr_segments(log_path: str | Path) -> list[dict]:
+    """The learning-rate history of a run from its log.jsonl: one segment per uninterrupted stretch.
+
+    A new segment starts where the step count goes back (resumed from an earlier save) or the rate
+    jumps up after warm-up (resumed with a new schedule, e.g. `--resume --steps N --lr X`).
+    """
+    rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    segments: list[dict] = []
+    for prev, row in zip([None, *rows], rows, strict=False):
+        restart = prev is None or row["step"] != prev["step"] + 1 or (
+            row["lr"] > 1.2 * prev["lr"] and prev["lr"] < segments[-1]["lr_max"])  # up again after the peak
+        if restart:
+            segments.append({"first": row["step"], "last": row["step"], "lr_max": row["lr"], "lr_end": row["lr"]})
+        seg = segments[-1]
+        seg["last"], seg["lr_end"], seg["lr_max"] = row["step"], row["lr"], max(seg["lr_max"], row["lr"])
+    return segments
+
+
+def _schedule_text(segments: list[dict]) -> str:
+    if len(segments) <= 1:
+        return "cosine"
+    parts = [f"steps {s['first']}–{s['last']}: max {s['lr_max']:.1e} → {s['lr_end']:.1e}" for s in segments]
+    return "cosine, resumed between segments (" + "; ".join(parts) + ")"
+
+
 def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
     m = ck.metrics
     cfg = ck.config
@@ -65,7 +90,8 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
         f"- parameters: {sum(v.numel() for v in ck.state_dict.values()) / 1e6:.2f} M; model config: "
         f"`{json.dumps(cfg['model'])}`",
         f"- training: {m.get('step')} steps of {cfg['train']['batch_size']} windows × "
-        f"{cfg['train']['seq_len']} tokens, AdamW, lr {cfg['train']['lr']}, cosine; "
+        f"{cfg['train']['seq_len']} tokens, AdamW, lr {cfg['train']['lr']}, "
+        f"{_schedule_text(m.get('lr_segments', []))}; "
         f"{tokens.get('all', 0) / 1e6:.2f} M tokens seen (transposition ±5 and tempo augmentation)",
         "", "## Data and licence", "",
         "| dataset | tokens seen (M) | licence |", "|---|---|---|",
@@ -97,6 +123,8 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
 def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None) -> Path:
     ck = load_checkpoint(Path(run) / "last", kind="generator")
     report = json.loads(Path(report_path).read_text()) if report_path else None
+    if (Path(run) / "log.jsonl").exists():
+        ck.metrics["lr_segments"] = lr_segments(Path(run) / "log.jsonl")
     metrics = dict(ck.metrics)
     if report:
         metrics["controllability"] = {k: v["accuracy"] for k, v in report["methods"].items()}
