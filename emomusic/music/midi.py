@@ -15,7 +15,7 @@ import numpy as np
 import symusic
 
 from emomusic.errors import InvalidInputError
-from emomusic.io import atomic_write
+from emomusic.io import atomic_write, check_input_file
 from emomusic.music.attributes import estimate_key  # noqa: F401  (re-exported for exporters)
 from emomusic.music.notes import Notes
 
@@ -30,18 +30,7 @@ MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
 def load_score(path: str | os.PathLike, max_bytes: int = MAX_MIDI_BYTES) -> symusic.Score:
     """Parse a MIDI file into a symusic Score, with one-line errors for bad files."""
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidInputError(f"{path}: is a folder, not a file; give the path of a .mid file")
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file; give the path of a .mid file")
-    size = path.stat().st_size
-    if size == 0:
-        raise InvalidInputError(f"{path}: the file is empty; give a Standard MIDI File")
-    if size > max_bytes:
-        raise InvalidInputError(
-            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit for MIDI; give a shorter piece"
-        )
+    path = check_input_file(path, "MIDI", max_bytes)
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
