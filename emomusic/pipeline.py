@@ -18,6 +18,7 @@ import torch
 
 from emomusic.emotions import GENRES, resolve_genre
 from emomusic.errors import InvalidInputError
+from emomusic.models.sampling import TOP_P
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
@@ -25,12 +26,6 @@ from emomusic.types import Attributes, Candidate
 
 CHECKPOINTS_ENV = "EMOMUSIC_CHECKPOINTS"
 METHODS = ("attributes", "token")
-# Best-of-N ranking weights, chosen on generated tuning batches (seeds 201-208 × 4 quadrants × 8
-# candidates, 8 bars; the evaluation uses seeds 1-25) by how often the held-apart judge hears the
-# asked quadrant in the pick: attribute fit alone 0.844, adding the learned emotion head (0.25-1)
-# 0.78, the learned quality head (0.25-1) 0.72-0.75, the selector checkpoint's own weights 0.75,
-# first candidate 0.69, random 0.64. The learned heads' scores are still computed and reported.
-SELECT_WEIGHTS = {"control": 1.0, "quality": 0.0, "emotion": 0.0, "genre": 0.0}
 
 
 def default_checkpoints() -> Path:
@@ -68,10 +63,6 @@ def _check_range(name: str, value, lo: float, hi: float, kind=float):
     return v
 
 
-# Nucleus size: 0.98, not 0.95. On tuning seeds 500/600 and 700/800 (64 pieces each, 8 bars; the harness
-# uses other seeds) mean quality overlap 0.786/0.805 vs 0.770/0.771 and judge 4Q 0.688/0.703 vs 0.703/0.656;
-# 1.0 kept the overlap (0.793) but lost 4Q (0.547), 0.9 lost both (0.683/0.578).
-TOP_P = 0.98
 
 
 class EmoMusic:
@@ -191,7 +182,8 @@ class EmoMusic:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
         rank=False keeps the batch order (evaluation: no selection among candidates).
-        select_weights overrides entries of SELECT_WEIGHTS (the ranking default), e.g. {"control": 0, "emotion": 1}.
+        select_weights overrides entries of the selector checkpoint's tuned ranking weights (its card
+        lists them), e.g. {"control": 0, "emotion": 1}.
 
         method="attributes" conditions on the clusterer's attribute vector (EmoGen);
         method="token" is the EMOPIA-style baseline that sees only a quadrant token.
@@ -262,9 +254,9 @@ class EmoMusic:
         """Best first: by the selector's combined score (each candidate's scores stored in `scores`),
         or, without a selector, by the distance of measured to asked attribute bins."""
         if self.selector is None:
-            return sorted(cands, key=lambda c: self._distance(c))
-        dist = [self._distance(c) for c in cands]
-        rows = self.selector.score(cands, genre=genre, weights={**SELECT_WEIGHTS, **(weights or {})},
+            return sorted(cands, key=lambda c: self.control_distance(c))
+        dist = [self.control_distance(c) for c in cands]
+        rows = self.selector.score(cands, genre=genre, weights=weights,
                                    control_distance=[d if np.isfinite(d) else 1e3 for d in dist])
         for cand, row in zip(cands, rows, strict=True):
             cand.scores.update({k: v for k, v in row.items() if isinstance(v, float)})
@@ -279,7 +271,7 @@ class EmoMusic:
                         mode="major" if attrs.controls["mode"] == 1 else "minor",
                         pitch_mean=v["pitch_mean"], velocity=v["velocity_mean"], density=v["note_density"])
 
-    def _distance(self, cand: Candidate) -> float:
+    def control_distance(self, cand: Candidate) -> float:
         """How far a candidate's measured control bins are from the asked ones (0 = all match)."""
         if not cand.measured or cand.attributes is None:
             return float("inf")
