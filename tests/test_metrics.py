@@ -13,6 +13,7 @@ from emomusic.evaluation.metrics import (
     pitch_class_entropy,
     polyphony,
     scale_consistency,
+    yang_lerch_oa,
 )
 from emomusic.music.notes import Notes
 
@@ -54,3 +55,13 @@ def test_overlapping_area():
     a, b = rng.normal(0, 1, 500), rng.normal(0, 1, 500)
     assert overlapping_area(a, b) > 0.85
     assert overlapping_area(a, b + 10) < 0.05
+
+
+def test_yang_lerch_oa_compares_intra_and_inter_set_distances():
+    rng = np.random.default_rng(0)
+    real = rng.normal(0, 1, 200)
+    assert yang_lerch_oa(rng.normal(0, 1, 100), real) > 0.9  # same distribution
+    shifted = yang_lerch_oa(rng.normal(1, 1, 100), real)
+    assert 0.3 < shifted < 0.9 and overlapping_area(rng.normal(1, 1, 100), real) < shifted  # less strict
+    assert yang_lerch_oa(rng.normal(10, 1, 100), real) < 0.05
+    assert yang_lerch_oa(np.full(50, 3.0), np.full(60, 3.0)) == 1.0  # identical constants

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from emomusic.emotions import QUADRANTS
 from emomusic.evaluation.judge import FeatureJudge, accuracies
-from emomusic.evaluation.metrics import METRICS, all_metrics, overlapping_area
+from emomusic.evaluation.metrics import METRICS, all_metrics, overlapping_area, yang_lerch_oa
 from emomusic.evaluation.report import va_from_proba
 from emomusic.music.attributes import CONTROLS, compute_attributes
 
@@ -120,13 +120,11 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
         seconds = time.time() - t0
         confusion = {t: {p: int(sum(1 for a, b in zip(pred, true, strict=True) if b == t and a == p))
                          for p in QUADRANTS} for t in QUADRANTS}
-        quality = {m: {"generated_mean": float(np.mean([x[m] for x in metrics])),
-                       "real_mean": float(np.mean([x[m] for x in real_metrics])),
-                       "overlap": overlapping_area([x[m] for x in metrics], [x[m] for x in real_metrics])}
-                   for m in METRICS}
+        quality = {m: _quality([x[m] for x in metrics], [x[m] for x in real_metrics]) for m in METRICS}
         report["methods"][method] = {
             "accuracy": accuracies(pred, true), "confusion": confusion, "quality": quality,
             "mean_overlap": float(np.mean([v["overlap"] for v in quality.values()])),
+            "mean_value_overlap": float(np.mean([v["value_overlap"] for v in quality.values()])),
             "control_accuracy": {k: float(np.mean(v)) for k, v in control_hits.items() if v},
             "seconds": seconds, "tokens_per_second": n_tok / max(seconds, 1e-9), "pieces": len(pred),
             "seconds_per_piece": seconds / max(len(pred), 1), "points": points,
@@ -138,10 +136,17 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
     return report
 
 
+def _quality(generated: list[float], real: list[float]) -> dict[str, float]:
+    """One metric of generated vs. real pieces: means, Yang & Lerch's OA (`overlap`, the headline) and
+    the overlap of the value distributions themselves (`value_overlap`, stricter)."""
+    return {"generated_mean": float(np.mean(generated)), "real_mean": float(np.mean(real)),
+            "overlap": yang_lerch_oa(generated, real), "value_overlap": overlapping_area(generated, real)}
+
+
 def summary_table(report: dict) -> list[str]:
     """Markdown rows: accuracy per method beside the judge on real val (report and model card share it)."""
     r = report["judge_on_real_val"]
-    lines = ["| method | 4Q | arousal | valence | mean quality overlap (Yang & Lerch) | s/piece |",
+    lines = ["| method | 4Q | arousal | valence | mean quality OA (Yang & Lerch) | s/piece |",
              "|---|---|---|---|---|---|",
              f"| (judge on real EMOPIA val) | {r['4Q']:.3f} | {r['arousal']:.3f} | {r['valence']:.3f} | – | – |"]
     for m, v in report["methods"].items():
@@ -162,16 +167,18 @@ def write_report(report: dict, out: Path) -> None:
     lines = [f"# emomusic controllability report\n\n{report['per_emotion']} pieces per quadrant, "
              f"{report['bars']} bars, fixed seeds; judged by a feature classifier trained on EMOPIA train only. "
              f"Quality metrics compare with {report.get('quality_reference', 'EMOPIA val clips')} "
-             "(the metrics depend on length).\n",
+             "(the metrics depend on length). OA = Yang & Lerch's overlapped area of the real set's intra-set "
+             "distance PDF and the real × generated inter-set distance PDF (mgeval's protocol); value overlap = "
+             "the overlap of the metric values' own distributions (stricter).\n",
              *summary_table(report), "", "![confusion matrices](confusion.png)", "",
              "![valence/arousal of the generated pieces by the judge](va_scatter.png)", ""]
     for m, v in report["methods"].items():
         lines += [f"\n## {m}\n", "Confusion (rows: asked, columns: judged):\n", "| asked | " +
                   " | ".join(QUADRANTS) + " |", "|---" * 5 + "|"]
         lines += [f"| {t} | " + " | ".join(str(v["confusion"][t][p]) for p in QUADRANTS) + " |" for t in QUADRANTS]
-        lines += ["\n| metric | generated | real val | overlapping area |", "|---|---|---|---|"]
-        lines += [f"| {k} | {q['generated_mean']:.3f} | {q['real_mean']:.3f} | {q['overlap']:.3f} |"
-                  for k, q in v["quality"].items()]
+        lines += ["\n| metric | generated | real val | OA (Yang & Lerch) | value overlap |", "|---|---|---|---|---|"]
+        lines += [f"| {k} | {q['generated_mean']:.3f} | {q['real_mean']:.3f} | {q['overlap']:.3f} | "
+                  f"{q.get('value_overlap', float('nan')):.3f} |" for k, q in v["quality"].items()]
         if "selection" in v:
             g = v["selection"]
             lines += [f"\nBest of {g['candidates']} by the selector vs. one candidate at the same seeds "

@@ -112,9 +112,10 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
                   "", *summary_table(report)]
         q = report["methods"].get("attributes", {}).get("quality", {})
         if q:
-            lines += ["", "| metric (attributes method) | generated | real EMOPIA val | overlap |", "|---|---|---|---|"]
-            lines += [f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} |"
-                      for k, x in q.items()]
+            lines += ["", "| metric (attributes method) | generated | real EMOPIA val | OA (Yang & Lerch) | "
+                      "value overlap |", "|---|---|---|---|---|"]
+            lines += [f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} | "
+                      f"{x.get('value_overlap', float('nan')):.3f} |" for k, x in q.items()]
     if comparison:
         lines += comparison_section(comparison)
     return "\n".join(lines) + "\n"
