@@ -25,6 +25,7 @@ from emomusic.training.selector import (
     broken_rhythm,
     fit_net,
     head_metrics,
+    model_card,
     selection_accuracy,
     shuffle_bars,
     truncated_ending,
@@ -139,6 +140,36 @@ def test_best_of_n_picks_the_candidate_the_weights_favour() -> None:
     weights, table = tune_weights(sel, pf, 2)
     assert weights["emotion"] > 0 and len(table) > 5
     assert max(r["best"] for r in table) == 1.0
+
+
+
+def test_control_weight_picks_the_candidate_closest_to_the_asked_attributes() -> None:
+    net = SelectorNet(SelectorConfig(embed_dim=4, n_metrics=0, hidden=8, dropout=0.0))
+    sel = Selector(net, None, None)
+    x = np.zeros((4, 4), dtype=np.float32)  # the heads cannot tell the rows apart
+    pf = {"x": x, "quadrant": np.array(["Q2"] * 4), "empty": np.zeros(4, bool),
+          "judged": np.array(["Q1", "Q2", "Q2", "Q3"]), "control_distance": np.array([3.0, 0.5, 0.1, 2.0])}
+    fit = selection_accuracy(sel, pf, 2, {"quality": 0.0, "emotion": 0.0, "genre": 0.0, "control": 1.0})
+    assert fit["best"] == 1.0 and fit["first"] == 0.5
+    weights, table = tune_weights(sel, pf, 2)
+    assert weights["control"] > 0 and any(r["weights"]["control"] for r in table)
+    no_fit = {k: v for k, v in pf.items() if k != "control_distance"}
+    assert not any(r["weights"]["control"] for r in tune_weights(sel, no_fit, 2)[1])
+
+
+def test_card_states_the_chosen_weights_and_the_harness_gain() -> None:
+    weights = {"quality": 0.0, "emotion": 0.0, "genre": 0.0, "control": 1.0}
+    table = [{"weights": weights, "best": 0.8, "first": 0.6, "random": 0.55, "mean_quality": 0.7}]
+    metrics = {"tuning_pieces": 256, "tuning_score_auc_for_judge_hit": 0.6, "val_quality_auc": 0.8,
+               "train_rows": 100, "train_negatives_wrong_keys": 5}
+    pick = {"4Q": 0.74, "arousal": 0.97, "valence": 0.76}
+    report = {"per_emotion": 25, "bars": 8, "methods": {"selector": {"mean_overlap": 0.761, "selection": {
+        "candidates": 8, "best": pick, "first_candidate": {**pick, "4Q": 0.65}, "random_candidate": pick,
+        "gain_4Q_vs_first": 0.09, "gain_4Q_vs_random": 0.0}}}}
+    card = model_card(metrics, table, weights)
+    assert str(weights) in card and "| 1 | 0 | 0 | 0 | 0.800 | 0.700 |" in card and "held-apart" not in card
+    with_report = model_card(metrics, table, weights, report)
+    assert with_report.startswith(card) and "+9.0 points" in with_report and "0.761" in with_report
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -260,7 +291,7 @@ def test_shipped_selector_is_loaded_and_ranks_real_candidates() -> None:
         pytest.skip("no shipped selector in checkpoints/")
     em = EmoMusic.from_pretrained()
     assert em.selector is not None
-    assert set(em.selector.weights) == {"quality", "emotion", "genre"}
+    assert set(em.selector.weights) <= {"quality", "emotion", "genre", "control"}
     ranked = em.generate(emotion="sad", bars=1, candidates=2, seed=0)
     scores = [c.scores["score"] for c in ranked]
     assert scores == sorted(scores, reverse=True) and all(0 <= c.scores["quality"] <= 1 for c in ranked)

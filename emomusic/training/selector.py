@@ -11,10 +11,12 @@ Inputs are the generator-backbone embedding (`models.backbone.piece_embeddings`,
 `training.embeddings` where it exists) plus the objective metrics of `evaluation.metrics` — never
 the 57 musical attributes, which are what the independent judge (`evaluation.judge`) sees.
 
-The default head weights are tuned on a small generated tuning set (seeds 50,001+, apart from the
-evaluation seeds): the weights whose best-of-N picks the judge most often hears as the asked quadrant.
+The default ranking weights (the three heads and the attribute fit, EmoGen's "control") are tuned on
+a generated tuning set (seeds 50,001+, apart from the evaluation seeds): the weights whose best-of-N
+picks the judge most often hears as the asked quadrant. The pipeline ranks with these weights.
 
     emomusic train selector [--out checkpoints]        # writes checkpoints/selector
+    python -m emomusic.training.selector card --report report/report.json   # card + harness result
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from emomusic.training.datasets import cache_root
 log = logging.getLogger(__name__)
 
 TUNING_SEED = 50_001  # tuning set seeds; the evaluation harness uses 1..1,000
+TUNING_SEEDS = 8  # 32 batches of 8: one batch is ~3 points of tuning accuracy
+FAR = 1e3  # the control distance of a candidate with no notes (never the pick)
 HIGH_TEMP_SEED = 90_001
 
 
@@ -56,17 +60,21 @@ def generated_pool(em, name: str, seeds: list[int], n: int, bars: int, quadrants
     dest = selector_cache() / f"{name}.npz"
     if dest.exists():
         z = np.load(dest)
-        return {k: z[k] for k in z.files}
-    tokens, quads, seed_col = [], [], []
+        cached = {k: z[k] for k in z.files}
+        if "control_distance" in cached and set(cached["seed"].tolist()) == set(seeds) and int(cached["n"]) == n:
+            return cached  # else made by an older version or for other seeds: generate again
+    tokens, quads, seed_col, distance = [], [], [], []
     jobs = [(q, s) for s in seeds for q in quadrants]
     for q, s in tqdm(jobs, desc=f"generate {name}"):
         for c in em.generate(emotion=q, bars=bars, candidates=n, seed=s, rank=False, **gen_kwargs):
             tokens.append(np.asarray(c.tokens, dtype=np.uint16))
             quads.append(q)
             seed_col.append(s)
+            distance.append(min(em.control_distance(c), FAR))
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
     out = {"tokens": np.concatenate(tokens), "offsets": offsets, "quadrant": np.array(quads),
-           "seed": np.array(seed_col), "n": np.array(n), "bars": np.array(bars)}
+           "seed": np.array(seed_col), "n": np.array(n), "bars": np.array(bars),
+           "control_distance": np.array(distance, dtype=np.float32)}
     tmp = dest.with_suffix(".tmp.npz")
     np.savez(tmp, **out)
     os.replace(tmp, dest)
@@ -80,8 +88,8 @@ def high_temperature_pool(em) -> dict[str, np.ndarray]:
 
 
 def tuning_pool(em) -> dict[str, np.ndarray]:
-    """The head-weight tuning set: 4 quadrants × 4 seeds × 8 candidates of 8 bars (default sampling)."""
-    return generated_pool(em, "tuning", [TUNING_SEED + i for i in range(4)], n=8, bars=8)
+    """The ranking-weight tuning set: 4 quadrants × TUNING_SEEDS seeds × 8 candidates of 8 bars."""
+    return generated_pool(em, "tuning", [TUNING_SEED + i for i in range(TUNING_SEEDS)], n=8, bars=8)
 
 
 # ------------------------------------------------------------------------------------ negatives
@@ -314,9 +322,17 @@ def head_metrics(net, f: dict, split: str = "val") -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ head weights
-WEIGHT_GRID = [{"quality": wq, "emotion": we, "genre": wg}
-               for we in (1.0,) for wq in (0.0, 0.25, 0.5, 1.0, 2.0) for wg in (0.0, 0.5)]
-WEIGHT_GRID.append({"quality": 1.0, "emotion": 0.0, "genre": 0.0})  # quality alone
+# The learned heads (emotion with more or less quality and genre), quality alone, the attribute fit
+# ("control": minus the distance of measured to asked attribute bins) alone and with each head.
+WEIGHT_GRID = [{"quality": wq, "emotion": 1.0, "genre": wg, "control": 0.0}
+               for wq in (0.0, 0.25, 0.5, 1.0, 2.0) for wg in (0.0, 0.5)]
+WEIGHT_GRID += [{"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 0.0},
+                {"quality": 0.0, "emotion": 0.0, "genre": 0.0, "control": 1.0},
+                {"quality": 0.0, "emotion": 0.25, "genre": 0.0, "control": 1.0},
+                {"quality": 0.0, "emotion": 1.0, "genre": 0.0, "control": 1.0},
+                {"quality": 0.25, "emotion": 0.0, "genre": 0.0, "control": 1.0},
+                {"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 1.0},
+                {"quality": 0.25, "emotion": 0.25, "genre": 0.0, "control": 1.0}]
 
 
 def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, np.ndarray]:
@@ -328,7 +344,9 @@ def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, n
     dest = selector_cache() / f"{name}-features.npz" if name else None
     if dest is not None and dest.exists():
         z = np.load(dest)
-        return {k: z[k] for k in z.files}
+        cached = {k: z[k] for k in z.files}
+        if np.array_equal(cached.get("control_distance"), pool["control_distance"]):
+            return cached  # else computed for an older pool
 
     bars = int(pool["bars"])
     tokens = [pool["tokens"][pool["offsets"][i]:pool["offsets"][i + 1]].astype(np.int64)
@@ -336,7 +354,8 @@ def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, n
     notes = [truncate_to_bars(em.tokenizer.decode(t), bars) for t in tokens]
     judged = np.array([judge.predict(compute_attributes(n))[0] if len(n) else "none" for n in notes])
     out = {"x": piece_features(em.generator, em.tokenizer, tokens, notes), "judged": judged,
-           "quadrant": pool["quadrant"], "empty": np.array([len(n) == 0 for n in notes])}
+           "quadrant": pool["quadrant"], "empty": np.array([len(n) == 0 for n in notes]),
+           "control_distance": pool["control_distance"]}
     if dest is not None:
         np.savez(dest, **out)
     return out
@@ -344,7 +363,8 @@ def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, n
 
 def selection_accuracy(selector, pf: dict, n: int, weights: dict[str, float], genre: str = "pop") -> dict:
     """Judge's 4Q accuracy of the best-of-n pick, of the first candidate and of a random one."""
-    rows = selector.score_features(pf["x"], list(pf["quadrant"]), [genre] * len(pf["x"]), weights)
+    rows = selector.score_features(pf["x"], list(pf["quadrant"]), [genre] * len(pf["x"]), weights,
+                                   control_distance=pf.get("control_distance"))
     score = np.array([-np.inf if e else r["score"] for r, e in zip(rows, pf["empty"], strict=True)])
     hit = pf["judged"] == pf["quadrant"]
     batches = np.arange(len(score)).reshape(-1, n)
@@ -354,9 +374,11 @@ def selection_accuracy(selector, pf: dict, n: int, weights: dict[str, float], ge
 
 
 def tune_weights(selector, pf: dict, n: int) -> tuple[dict[str, float], list[dict]]:
-    """The grid's weights with the best judged accuracy of picks; ties go to more weight on quality."""
-    table = [{"weights": w, **selection_accuracy(selector, pf, n, w)} for w in WEIGHT_GRID]
-    best = max(table, key=lambda r: (r["best"], r["weights"]["quality"] * (r["weights"]["emotion"] > 0)))
+    """The grid's weights with the best judged accuracy of picks; ties go to the more realistic picks
+    (higher mean p(real)), then to the earlier grid row."""
+    grid = WEIGHT_GRID if "control_distance" in pf else [w for w in WEIGHT_GRID if not w["control"]]
+    table = [{"weights": w, **selection_accuracy(selector, pf, n, w)} for w in grid]
+    best = max(table, key=lambda r: (r["best"], round(r["mean_quality"], 6)))
     return dict(best["weights"]), table
 
 
@@ -388,7 +410,10 @@ def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.P
     metrics |= {"tuning_pieces": int(len(pf["x"])), "tuning_best_of_8_4Q": tuned["best"],
                 "tuning_first_candidate_4Q": tuned["first"], "tuning_random_candidate_4Q": tuned["random"]}
     metrics |= _robustness(net, feats, pf, weights, int(pool["n"]), epochs, seed)
-    card = model_card(metrics, table, weights, feats)
+    metrics |= {"train_rows": int((feats["split"] == "train").sum())}
+    metrics |= {f"train_negatives_{k}": int(((feats["kind"] == k) & (feats["split"] == "train")).sum())
+                for k in (*CORRUPTIONS, "high_temperature")}
+    card = model_card(metrics, table, weights)
     return save_checkpoint(out, kind="selector", config={"model": cfg.to_dict(),
                                                           "generator_sha": generator_sha(root / "generator"),
                                                           "weight_grid": table},
@@ -413,21 +438,22 @@ def _robustness(net, feats: dict, pf: dict, weights: dict, n: int, epochs: int, 
     return out
 
 
-def model_card(metrics: dict, table: list[dict], weights: dict, feats: dict) -> str:
-    """MODEL_CARD.md: data, licence, inputs (no attributes), each head's val metrics, the weight tuning."""
+def model_card(metrics: dict, table: list[dict], weights: dict, report: dict | None = None) -> str:
+    """MODEL_CARD.md from what the checkpoint stores: data, licence, inputs (no attributes), each head's
+    val metrics, the ranking-weight tuning and, given an evaluation report, the held-apart result."""
     from emomusic.training.datasets import LICENCES
 
-    n_train = int((feats["split"] == "train").sum())
-    counts = {k: int(((feats["kind"] == k) & (feats["split"] == "train")).sum())
-              for k in (*CORRUPTIONS, "high_temperature")}
+    neg = {k: metrics.get(f"train_negatives_{k}", 0) for k in (*CORRUPTIONS, "high_temperature")}
     lic = "\n".join(f"| {d} | {LICENCES[d if d in LICENCES else 'vgmidi']} |"
                      for d in ("emopia", "vgmidi", "pop909", "asap", "nottingham", "music21"))
     rows = "\n".join(f"| {k.removeprefix('val_')} | {v:.3f} |" for k, v in metrics.items()
                       if k.startswith("val_") and isinstance(v, float))
-    grid = "\n".join(f"| {r['weights']['quality']:g} | {r['weights']['emotion']:g} | {r['weights']['genre']:g} | "
+    grid = "\n".join(f"| {r['weights'].get('control', 0):g} | {r['weights']['quality']:g} | "
+                      f"{r['weights']['emotion']:g} | {r['weights']['genre']:g} | "
                       f"{r['best']:.3f} | {r['mean_quality']:.3f} |" for r in table)
-    tuned = table[0]
-    return f"""# emomusic selector (XComposer: quality · emotion · genre)
+    tuned = next(r for r in table if r["weights"] == weights)
+    n_batches = metrics["tuning_pieces"] // 8
+    card = f"""# emomusic selector (XComposer: quality · emotion · genre)
 
 A small MLP trunk (2 × 128, GELU, dropout 0.3) with three heads — quality (real vs. negative), emotion
 (4 quadrants + valence and arousal) and genre (pop / game / classical / folk / early) — over the
@@ -435,14 +461,14 @@ shipped generator's backbone embedding (mean-pooled last layer, up to 2 windows 
 objective metrics (pitch-class entropy, scale consistency, groove consistency, empty-beat rate,
 note density, polyphony). **It does not see the 57 musical attributes**: those are the input of the
 independent judge (`checkpoints/judge`) that the evaluation harness uses, so the judge stays held
-apart from selection.
+apart from the learned heads.
 
-## Training data ({n_train} training rows)
+## Training data ({metrics.get("train_rows", "?")} training rows)
 
 - quality: 8-bar crops of real pieces from EMOPIA, POP909, VGMIDI, ASAP, Nottingham and the music21
   corpus (stratified by genre, for early music) against negatives made from the same crops in code —
-  {counts['shuffled_bars']} shuffled bars, {counts['wrong_keys']} wrong-key notes, {counts['broken_rhythm']}
-  broken rhythms, {counts['truncated_ending']} truncated endings — and {counts['high_temperature']} of the
+  {neg['shuffled_bars']} shuffled bars, {neg['wrong_keys']} wrong-key notes, {neg['broken_rhythm']}
+  broken rhythms, {neg['truncated_ending']} truncated endings — and {neg['high_temperature']} of the
   generator's own 8-bar samples at temperature 1.6 without guidance;
 - emotion: EMOPIA 1.0 train (quadrants), VGMIDI v2 train (valence/arousal), VGMIDI v1 train (valence);
 - genre: provenance of every real piece. Song-level splits of `training.datasets`; EMOPIA's test split
@@ -465,31 +491,74 @@ valence/arousal heads) and VGMIDI val, genre accuracy on the real val pieces.
 |---|---|
 {rows}
 
-## Head weights (tuned)
+## Ranking weights (tuned; `generate --candidates N` uses them)
 
 Ranking score = w_quality · log p(real) + w_emotion · log p(asked emotion) + w_genre · log p(asked
-genre), with p(asked emotion) the geometric mean of the 4-way head and the valence × arousal heads.
-Tuned on a generated tuning set ({metrics['tuning_pieces']} pieces: 4 quadrants × 4 seeds from
-{TUNING_SEED} × 8 candidates, 8 bars; the evaluation harness uses other seeds): the weights whose
-best-of-8 picks the judge most often hears as the asked quadrant. Chosen: {weights}.
-Judge's 4Q accuracy on the tuning set: best of 8 {metrics['tuning_best_of_8_4Q']:.3f}, first candidate
-{metrics['tuning_first_candidate_4Q']:.3f}, a random candidate {tuned['random']:.3f} (these tuned numbers
-are optimistic; the harness's `selector` method measures the gain on held-apart seeds).
+genre) − w_control · d, with p(asked emotion) the geometric mean of the 4-way head and the valence ×
+arousal heads, and d the distance of the candidate's measured attribute bins from the asked ones
+(EmoGen's controls: the attribute fit, no network). Tuned on a generated tuning set
+({metrics['tuning_pieces']} pieces: 4 quadrants × {n_batches // 4} seeds from {TUNING_SEED} × 8 candidates,
+8 bars; the evaluation harness uses seeds 1–1,000): the weights whose best-of-8 picks the judge most
+often hears as the asked quadrant, ties to the more realistic picks. **Chosen: {weights}.**
+Judge's 4Q accuracy on the tuning set: best of 8 {tuned['best']:.3f}, first candidate
+{tuned['first']:.3f}, a random candidate {tuned['random']:.3f} (optimistic: tuned on these pieces).
 
-How much of that is noise: one batch is {100 / (metrics['tuning_pieces'] / 8):.1f} points of the tuning
-accuracy. The same weights with the heads retrained from two other seeds give best-of-8 accuracies
+How much of that is noise: one batch is {100 / n_batches:.1f} points of the tuning accuracy. The same
+weights with the heads retrained from two other seeds give best-of-8 accuracies
 {", ".join(f"{v:.3f}" for k, v in metrics.items() if "train_seed" in k)}, and the AUC of the combined score
 for "the judge hears the asked quadrant" over all {metrics['tuning_pieces']} tuning pieces is
-{metrics['tuning_score_auc_for_judge_hit']:.3f} (0.5 = no agreement). The selector's emotion head places
-pieces in the right quadrant about as often as the judge does, but within one batch — candidates sharing
-one condition — its preferences and the judge's are close to unrelated: expect little 4Q gain from
-selection as measured by this judge. The trunk size, dropout and weight decay were picked among four
+{metrics['tuning_score_auc_for_judge_hit']:.3f} (0.5 = no agreement). The judge and the attribute fit share
+musical attributes (the judge sees 57, the fit 9 of them), so the judge is apart from the learned heads
+but not from the control term. The trunk size, dropout and weight decay were picked among four
 settings on these val figures, so they are slightly optimistic.
 
-| w_quality | w_emotion | w_genre | judge 4Q of picks | mean p(real) of picks |
-|---|---|---|---|---|
+| w_control | w_quality | w_emotion | w_genre | judge 4Q of picks | mean p(real) of picks |
+|---|---|---|---|---|---|
 {grid}
 """
+    return card + (harness_section(report) if report else "")
+
+
+def harness_section(report: dict) -> str:
+    """The evaluation harness's held-apart best-of-N result (`emomusic evaluate`'s report.json)."""
+    sel = report["methods"]["selector"]["selection"]
+    acc = report["methods"]["selector"]
+    picks = ((f"best of {sel['candidates']}", "best"), ("first candidate", "first_candidate"),
+             ("random candidate", "random_candidate"))
+    rows = "\n".join(f"| {name} | " + " | ".join(f"{sel[k][m]:.3f}" for m in ("4Q", "arousal", "valence")) + " |"
+                     for name, k in picks)
+    return f"""
+## Measured on held-apart seeds (`emomusic evaluate`, `selector` method)
+
+{report['per_emotion']} pieces per quadrant, {report['bars']} bars, best of {sel['candidates']} with the weights
+above, judged by `checkpoints/judge` (`emomusic evaluate --per-emotion {report['per_emotion']} --bars
+{report['bars']} --out report`):
+
+| pick | 4Q | arousal | valence |
+|---|---|---|---|
+{rows}
+
+Selection gain: {100 * sel['gain_4Q_vs_first']:+.1f} points of 4Q accuracy over the first candidate,
+{100 * sel['gain_4Q_vs_random']:+.1f} over a random one (target +5). Mean Yang & Lerch overlapped area of the
+picks' quality metrics with real EMOPIA val openings of the same length: {acc['mean_overlap']:.3f} (target 0.8).
+"""
+
+
+def refresh_card(directory: str | os.PathLike, report_path: str | os.PathLike) -> Path:
+    """Rewrite a shipped selector's card with an evaluation report (weights untouched: they are pinned)."""
+    import json
+
+    from emomusic.checkpoint import load_checkpoint, update_model_card
+
+    ck = load_checkpoint(directory, kind="selector")
+    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    table = ck.config["weight_grid"]
+    card = model_card(ck.metrics, table, ck.config["model"]["weights"], report)
+    sel = report["methods"]["selector"]["selection"]
+    return update_model_card(directory, card, {"harness_best_of_8_4Q": sel["best"]["4Q"],
+                                               "harness_first_candidate_4Q": sel["first_candidate"]["4Q"],
+                                               "harness_gain_4Q_vs_first": sel["gain_4Q_vs_first"],
+                                               "harness_mean_overlap": report["methods"]["selector"]["mean_overlap"]})
 
 
 def _pool_cli() -> None:
@@ -510,7 +579,17 @@ def _pool_cli() -> None:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    if sys.argv[1:] == ["pools"]:
+    parser = argparse.ArgumentParser(prog="python -m emomusic.training.selector")
+    parser.add_argument("action", choices=("pools", "card"),
+                        help="pools: generate the pools ahead of training; card: refresh the card from a report")
+    parser.add_argument("--report", default="report/report.json", help="card: emomusic evaluate's report.json")
+    parser.add_argument("--checkpoint", help="card: selector folder (default: the shipped one)")
+    args = parser.parse_args()
+    if args.action == "pools":
         _pool_cli()
+    else:
+        from emomusic.pipeline import default_checkpoints
+
+        print(f"wrote {refresh_card(args.checkpoint or default_checkpoints() / 'selector', args.report)}/MODEL_CARD.md")
