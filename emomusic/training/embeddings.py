@@ -74,7 +74,7 @@ def cached_embeddings(dataset: str, generator_dir: str | os.PathLike | None = No
     finally:
         torch.set_num_threads(threads)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".tmp.npy")
+    tmp = dest.with_suffix(f".{os.getpid()}.tmp.npy")  # per process: two trainings may fill one cache at once
     np.save(tmp, emb)
     os.replace(tmp, dest)
     return emb
