@@ -108,7 +108,9 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
                   "triad bias, velocity window, closed-loop note-density and register feedback); the token "
                   "baseline gets only its tempo. `selector` = attributes + best of 8 candidates per piece.", "",
                   f"{report['per_emotion']} pieces per quadrant, {report['bars']} bars, fixed seeds, judged by a "
-                  "feature classifier trained on EMOPIA train only (checkpoints/judge), never used for selection.",
+                  "feature classifier trained on EMOPIA train only (checkpoints/judge). It never picks a piece; the "
+                  "selector's ranking weights were tuned on its verdicts over other seeds (50,001+), and its 57 "
+                  "attributes include the 9 the ranking's attribute fit measures (see checkpoints/selector).",
                   "", *summary_table(report)]
         q = report["methods"].get("attributes", {}).get("quality", {})
         if q:
