@@ -55,7 +55,7 @@ def main() -> None:
     from x_transformers import AutoregressiveWrapper
 
     from emomusic.models.sampling import sample
-    from emomusic.pipeline import TOP_P, EmoMusic
+    from emomusic.pipeline import EmoMusic
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", default=None)
@@ -71,7 +71,7 @@ def main() -> None:
 
     for n in (1, 8):
         sec, toks = _time(lambda n=n: sample(em.decoder_weights, em.tokenizer, [prefix] * n, n_bars=args.bars,
-                                             guidance=guide, seed=1, top_p=TOP_P), args.repeats)
+                                             guidance=guide, seed=1), args.repeats)
         total = sum(len(t) for t in toks)
         res[f"ours_batch{n}_seconds"] = sec
         res[f"ours_batch{n}_tokens"] = total

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--candidates", type=int, default=1, help="generate N in one batch, keep the best")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=None, help="nucleus size (default: emomusic.pipeline.TOP_P, 0.98)")
+    g.add_argument("--top-p", type=float, default=None,
+                   help="nucleus size (default: emomusic.models.sampling.TOP_P, 0.98)")
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--method", choices=("attributes", "token"), default="attributes")
     g.add_argument("--no-guidance", action="store_true", help="sample without attribute-guided decoding")

@@ -63,8 +63,6 @@ def _check_range(name: str, value, lo: float, hi: float, kind=float):
     return v
 
 
-
-
 class EmoMusic:
     """Emotion → attributes → generated MIDI. Build with `from_pretrained`."""
 
@@ -256,8 +254,7 @@ class EmoMusic:
         if self.selector is None:
             return sorted(cands, key=lambda c: self.control_distance(c))
         dist = [self.control_distance(c) for c in cands]
-        rows = self.selector.score(cands, genre=genre, weights=weights,
-                                   control_distance=[d if np.isfinite(d) else 1e3 for d in dist])
+        rows = self.selector.score(cands, genre=genre, weights=weights, control_distance=dist)
         for cand, row in zip(cands, rows, strict=True):
             cand.scores.update({k: v for k, v in row.items() if isinstance(v, float)})
         return sorted(cands, key=lambda c: -c.scores["score"])

@@ -28,6 +28,7 @@ from emomusic.music.notes import Notes
 # measures and the ones it was asked for (EmoGen's controls), which the pipeline passes in.
 HEADS = ("quality", "emotion", "genre", "control")
 DEFAULT_WEIGHTS = {"quality": 0.5, "emotion": 1.0, "genre": 0.0, "control": 0.0}
+FAR = 1e3  # the control distance scored for a candidate with none (no notes): finite, never the pick
 HIGH_VALENCE = {"Q1", "Q4"}
 HIGH_AROUSAL = {"Q1", "Q2"}
 
@@ -139,8 +140,9 @@ class Selector:
                 row["genre_match"] = float(pg[i, GENRES.index(g)])
                 total += w["genre"] * float(torch.log(pg[i, GENRES.index(g)] + 1e-9))
             if control_distance is not None:
-                row["control_fit"] = -float(control_distance[i])
-                total -= w.get("control", 0.0) * float(control_distance[i])
+                d = min(float(control_distance[i]), FAR)
+                row["control_fit"] = -d
+                total -= w.get("control", 0.0) * d
             row["score"] = total
             rows.append(row)
         return rows

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 TUNING_SEED = 50_001  # tuning set seeds; the evaluation harness uses 1..1,000
 TUNING_SEEDS = 8  # 32 batches of 8: one batch is ~3 points of tuning accuracy
-FAR = 1e3  # the control distance of a candidate with no notes (never the pick)
 HIGH_TEMP_SEED = 90_001
 
 
@@ -70,7 +69,7 @@ def generated_pool(em, name: str, seeds: list[int], n: int, bars: int, quadrants
             tokens.append(np.asarray(c.tokens, dtype=np.uint16))
             quads.append(q)
             seed_col.append(s)
-            distance.append(min(em.control_distance(c), FAR))
+            distance.append(em.control_distance(c))
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
     out = {"tokens": np.concatenate(tokens), "offsets": offsets, "quadrant": np.array(quads),
            "seed": np.array(seed_col), "n": np.array(n), "bars": np.array(bars),

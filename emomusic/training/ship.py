@@ -23,6 +23,7 @@ import torch
 from emomusic.checkpoint import load_checkpoint, save_checkpoint, update_model_card
 from emomusic.evaluation.controllability import summary_table
 from emomusic.training.datasets import LICENCES
+from emomusic.training.selector import TUNING_SEED
 
 DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi", "vgmidi_unl": "vgmidi",
                    "pop909": "pop909", "asap": "asap", "nottingham": "nottingham", "music21": "music21"}
@@ -109,8 +110,9 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
                   "baseline gets only its tempo. `selector` = attributes + best of 8 candidates per piece.", "",
                   f"{report['per_emotion']} pieces per quadrant, {report['bars']} bars, fixed seeds, judged by a "
                   "feature classifier trained on EMOPIA train only (checkpoints/judge). It never picks a piece; the "
-                  "selector's ranking weights were tuned on its verdicts over other seeds (50,001+), and its 57 "
-                  "attributes include the 9 the ranking's attribute fit measures (see checkpoints/selector).",
+                  "selector's ranking weights were tuned on its verdicts over other seeds "
+                  f"({TUNING_SEED:,}+), and its 57 attributes include the 9 the ranking's attribute fit measures "
+                  "(see checkpoints/selector).",
                   "", *summary_table(report)]
         q = report["methods"].get("attributes", {}).get("quality", {})
         if q:
