@@ -9,7 +9,7 @@ import torch
 from emomusic.checkpoint import CheckpointError
 from emomusic.models.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
 from emomusic.models.generator import Generator, GeneratorConfig
-from emomusic.models.sampling import Guidance, grammar_table, sample, top_k_filter, top_p_filter
+from emomusic.models.sampling import Guidance, draw, grammar_table, sample
 from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
 
 
@@ -186,12 +186,22 @@ def test_key_bias_moves_pitches_into_the_scale(model, tk):
     assert np.isin(pcs, [0, 2, 4, 5, 7, 9, 11]).mean() > 0.95
 
 
-def test_top_k_and_top_p_filters():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert (top_k_filter(logits, 2) > -1e8).sum() == 2
-    kept = top_p_filter(logits, 0.7) > -1e8
-    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 ≤ 0.8: the crossing token stays
-    assert (top_p_filter(logits, 1.0) == logits).all()
+def test_draw_keeps_the_nucleus_and_the_top_k_and_follows_the_probabilities():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05], [0.05, 0.15, 0.3, 0.5]], dtype=np.float32))
+    u = np.linspace(0, 1, 1000, endpoint=False)
+
+    def drawn(**kw):
+        return np.array([draw(logits, np.array([x, x]), **kw) for x in u])
+
+    nucleus = drawn(top_p=0.7)  # 0.5 < 0.7 <= 0.8: the crossing token stays, the rest go
+    assert set(nucleus[:, 0]) == {0, 1} and set(nucleus[:, 1]) == {3, 2}
+    assert abs((nucleus[:, 0] == 0).mean() - 0.5 / 0.8) < 0.01  # renormalised over the kept tokens
+    assert set(drawn(top_p=1.0)[:, 0]) == {0, 1, 2, 3}
+    assert abs((drawn(top_p=1.0)[:, 0] == 3).mean() - 0.05) < 0.01
+    assert set(drawn(top_p=1.0, top_k=2)[:, 1]) == {3, 2}
+    masked = logits.copy()
+    masked[:, 0] = -np.inf  # forbidden tokens are never drawn
+    assert 0 not in np.array([draw(masked, np.array([x, x]), top_p=1.0) for x in u])[:, 0]
 
 
 def _loop_mask(st, table, allowed):
