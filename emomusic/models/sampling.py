@@ -89,6 +89,10 @@ class Guidance:
     # at the same judge 4Q accuracy (0.70); 0.4 raised the overlap further but cost 4Q (0.47)
     key_bias: float = 0.6
     triad_bias: float = 0.3  # extra bonus for the tonic triad: tells the relative major and minor apart
+    # duration tilt per octave of length: tonic-triad notes held longer, the others shorter. Key finding
+    # (Krumhansl-Schmuckler, as `music.attributes` measures mode) weighs pitch classes by duration, and in
+    # tonal music the chord tones are the long ones; 0 leaves durations to the model
+    triad_hold: float = 0.0
     pitch_mean: float | None = None
     pitch_sigma: float = 18.0  # a wide static window; the running-mean feedback below does the steering
     register_gain: float = 1.0  # feedback: tilt pitch logits toward the target when the running mean drifts
@@ -153,6 +157,7 @@ class _State:
         self.beats_before = np.zeros(batch)  # beats in the bars before the current one
         self.n_notes = np.zeros(batch)
         self.pitch_sum = np.zeros(batch)
+        self.last_pitch = np.zeros(batch, dtype=np.int64)
         self.pos_ids = tk.ids_of_type(POSITION)
         self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(int)
         self.pos_units = np.full(len(tk), -1)  # token id → position in units (for Position tokens)
@@ -179,6 +184,7 @@ class _State:
         note = kind == PITCH
         self.n_notes[note] += 1
         self.pitch_sum[note] += self.tk.values[tokens[note]]
+        self.last_pitch[note] = self.tk.values[tokens[note]]
         self.prev_type = kind
 
     def mask(self, table: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -207,7 +213,9 @@ class Feedback:
     A static bias cannot hit a notes-per-beat target (the model decides chord sizes and onset gaps
     one token at a time), so each step compares what has been written so far with the target and
     tilts the next choice: too dense → fewer notes per onset and longer gaps; register too high →
-    pitch logits tilted downward, and the reverse. With no targets this adds nothing.
+    pitch logits tilted downward, and the reverse. With a key asked and `triad_hold` set, a note's
+    duration is tilted by its pitch: tonic-triad notes longer, others shorter. With no targets this
+    adds nothing.
     """
 
     def __init__(self, tk: MusicTokenizer, guides: list[Guidance]) -> None:
@@ -231,6 +239,18 @@ class Feedback:
         self.density = np.where(self.has_d, self.density, 1.0)
         self.target = np.where(self.has_p, self.pitch, 60.0)
         self.register_gain = np.where(self.has_p, self.register_gain, 0.0) / 4
+        dur_ids = tk.ids_of_type(DURATION)
+        self.durations = slice(int(dur_ids[0]), int(dur_ids[-1]) + 1)
+        if self.durations.stop - self.durations.start != len(dur_ids):
+            raise ValueError("the tokenizer's duration ids must be a contiguous range")
+        self.log_dur = np.clip(np.log2(tk.values[dur_ids].astype(float)), -2, 2)  # 1/4 to 4 beats
+        self.hold = np.array([g.triad_hold if g.tonic is not None and g.mode is not None else 0.0 for g in guides])
+        self.triad = np.zeros((len(guides), 12), dtype=bool)  # tonic-triad pitch classes per row
+        for i, g in enumerate(guides):
+            if self.hold[i]:
+                scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
+                self.triad[i, scale[[0, 2, 4]] % 12] = True
+        self.any_h = bool(self.hold.any())
 
     def add(self, out: np.ndarray, st: _State) -> None:
         """Add the next step's logit tilt, from the state so far, to (batch, vocab) logits in place."""
@@ -249,6 +269,11 @@ class Feedback:
             running = (st.pitch_sum + 8 * self.target) / (st.n_notes + 8)  # a prior of 8 notes at the target
             lam = np.clip(self.register_gain * (self.target - running), -3, 3)
             out[:, self.pitches] += lam[:, None] * (self.pitch_vals[None, :] - self.target[:, None]) / 12
+        if self.any_h:
+            rows = np.flatnonzero(st.prev_type == VELOCITY)  # a duration comes next: the note's pitch is known
+            if len(rows):
+                sign = np.where(self.triad[rows, st.last_pitch[rows] % 12], 1.0, -1.0)
+                out[rows, self.durations] += (self.hold[rows] * sign)[:, None] * self.log_dur[None, :]
 
 
 def _step_live(dec, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -259,14 +284,14 @@ def _step_live(dec, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tup
     every row, so the random stream, and therefore every live sequence's tokens, stay the same.
     """
     if not isinstance(dec, KVCacheDecoder):
-        return dec.step(torch.from_numpy(last)).numpy(), rows
+        return dec.step(last), rows
     live = np.flatnonzero(~done)
     if len(live) == 0:
         live = rows[:1]  # everything finished this step: keep one row so the call stays valid
     if len(live) < len(rows):
-        dec.keep(torch.from_numpy(np.searchsorted(rows, live)))
+        dec.keep(np.searchsorted(rows, live))
         rows = live
-    return dec.step(torch.from_numpy(last[rows])).numpy(), rows
+    return dec.step(last[rows]), rows
 
 
 @torch.inference_mode()
@@ -301,7 +326,7 @@ def sample(
     max_tokens = max_tokens or n_bars * 200
     dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"
            else ReferenceDecoder(model))
-    logits, rows = dec.prefill(ids).numpy(), np.arange(batch)  # rows the decoder still computes
+    logits, rows = dec.prefill(ids), np.arange(batch)  # rows the decoder still computes
     x = np.zeros((batch, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
     inv_t = 1.0 / max(temperature, 1e-5)
     generated = []
@@ -310,7 +335,8 @@ def sample(
             logits, rows = _step_live(dec, generated[-1], state.done, rows)
         if len(rows) == batch:
             np.multiply(logits, inv_t, out=x)
-        else:  # finished rows keep stale logits: their mask allows only EOS
+        else:  # finished rows get zeros: their mask allows only EOS
+            x.fill(0.0)
             x[rows] = logits * inv_t
         x += bias
         feedback.add(x, state)
