@@ -303,8 +303,9 @@ def sample(
     """Sample one piece per prefix, all in one batch; returns the music tokens of each.
 
     Prefixes must have equal length (conditions are fixed-length). The same seed gives the same
-    tokens (one numpy PCG64 stream, one uniform per row per step). Stops when every sequence has written `n_bars` bars (or `max_tokens`); bars already in the
-    prefix (a primer melody after the conditions) count towards `n_bars`.
+    tokens (one numpy PCG64 stream, one uniform per row per step). Stops when every sequence has
+    written `n_bars` bars (or `max_tokens`); bars already in the prefix (a primer melody after the
+    conditions) count towards `n_bars`.
     decoder="fast" uses the numpy KV-cache decoder (`models.fast`); "reference" uses x-transformers'
     own cached forward (the baseline; both give the same logits). `model` is a `Generator` or, for
     the fast decoder, its `models.fast.DecoderWeights` (no x-transformers network needed).
