@@ -1,6 +1,6 @@
 """Generation speed: emomusic's KV-cached sampler vs x-transformers' own generate, same weights.
 
-    python benchmarks/generate.py [--checkpoints DIR] [--bars 16] [--repeats 2]
+    python benchmarks/generate.py [--checkpoints DIR] [--bars 16] [--repeats 2] [--seeds 4]
 
 Prints tokens/s and seconds per 16-bar piece for one candidate and for 8 in one batch (mean over
 seeds 1..N: a piece's length, and so its time, varies with the seed), the same for x-transformers'
@@ -31,7 +31,7 @@ def _time(fn, repeats: int) -> tuple[float, object]:
     return best, out
 
 
-def machine_bounds(params: int, dim: int, depth: int) -> dict:
+def machine_bounds(params: int) -> dict:
     """Matmul GFLOP/s and memory GB/s measured now.
 
     Bandwidth is measured twice, by reading a buffer into a preallocated one: once of the model's own
@@ -120,7 +120,7 @@ def main() -> None:
     res["speedup_batch1"] = res["ours_batch1_tokens_per_s"] / res["xtransformers_batch1_tokens_per_s"]
     res["batch8_time_ratio"] = res["ours_batch8_seconds"] / res["ours_batch1_seconds"]
     cfg, params = em.generator.config, em.generator.num_parameters()
-    res.update(machine_bounds(params, cfg.dim, cfg.depth))
+    res.update(machine_bounds(params))
     context = len(prefix) + res["ours_batch1_tokens"] / 2  # mean context over a piece
     for n in (1, 8):
         for memory in ("cache", "dram"):
