@@ -101,9 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int)
     t.add_argument("--max-minutes", type=float)
     t.add_argument("--lr", type=float, help="generator: peak learning rate (e.g. lower when extending a run)")
-    t.add_argument("--preset", choices=("small", "compare", "tiny"), default="small",
-                   help="model/batch size: small = the shipped model, compare = the conditioning "
-                        "comparison's smaller model, tiny = smoke tests")
+    t.add_argument("--preset", choices=("small", "gpu", "compare", "tiny"), default="small",
+                   help="model/batch size: small = the shipped model, gpu = the same model with a GPU's batch, "
+                        "compare = the conditioning comparison's smaller model, tiny = smoke tests")
+    t.add_argument("--device", default="auto", help="generator: cpu, cuda or auto (CUDA when present)")
+    t.add_argument("--workers", type=int, default=0,
+                   help="generator: processes drawing training windows (0 = in the training process)")
+    t.add_argument("--tokenizer-from",
+                   help="generator: start with this generator checkpoint's tokenizer (its control bins)")
+    t.add_argument("--fit-steps", action="store_true",
+                   help="generator, with --max-minutes: fit the step count (the cosine schedule) to the time")
     t.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
                    help="generator: condition tokens as a prefix (shipped) or EmoGen's summed embedding")
     t.add_argument("--mert", help="audio-recognizer: also use this local MERT model folder's embeddings")
@@ -371,8 +378,12 @@ def cmd_train(args) -> int:
         if args.lr:
             cfg.lr = args.lr
         cfg.max_minutes = args.max_minutes
+        if args.fit_steps and not args.max_minutes:
+            raise InvalidInputError("--fit-steps needs --max-minutes (the time to fit the schedule to)")
+        cfg.fit_steps = args.fit_steps
         model_cfg = {**preset.get("model", {}), "conditioning": args.conditioning}
-        out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg, model_cfg=model_cfg)
+        out = train_generator(args.out or "runs/generator", resume=args.resume, cfg=cfg, model_cfg=model_cfg,
+                              device=args.device, workers=args.workers, tokenizer_from=args.tokenizer_from)
         print(f"checkpoint in {out}/last")
         return 0
     if args.component == "selector":

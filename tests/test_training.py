@@ -112,3 +112,45 @@ def test_summed_embedding_conditioning_trains_resumes_and_samples(cache, tmp_pat
     fast = sample(w, tk, [prefix], n_bars=1, seed=3, max_tokens=40)
     ref = sample(ck.module(), tk, [prefix], n_bars=1, seed=3, max_tokens=40, decoder="reference")
     np.testing.assert_array_equal(fast[0], ref[0])
+
+
+@pytest.mark.slow
+def test_worker_windows_reused_tokenizer_and_best_checkpoint(cache, tmp_path):
+    """The GPU path's pieces, on CPU: windows drawn by a worker process, the tokenizer taken from
+    another run (its control bins, not refitted), and `best/` kept by mean val loss."""
+    first = tmp_path / "first"
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--steps", "2", "--out", str(first)], cache)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "workers"
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--steps", "4", "--out", str(out), "--device", "cpu",
+                  "--workers", "1", "--tokenizer-from", str(first / "last")], cache)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = load_checkpoint(out / "last", kind="generator")
+    assert last.metrics["step"] == 4
+    assert last.tokenizer == load_checkpoint(first / "last", kind="generator").tokenizer
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    evals = [x for x in log if "val_loss" in x]
+    best = load_checkpoint(out / "best", kind="generator")
+    means = [np.mean(list(x["val_loss"].values())) for x in evals]
+    assert best.metrics["step"] == evals[int(np.argmin(means))]["step"]
+
+
+def test_bad_training_options_are_one_line_errors(cache, tmp_path):
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--fit-steps", "--out", str(tmp_path / "x")], cache)
+    assert r.returncode != 0 and "--fit-steps needs --max-minutes" in r.stderr
+    assert "Traceback" not in r.stderr
+    import torch
+
+    if not torch.cuda.is_available():
+        r = _run_cli(["train", "generator", "--preset", "tiny", "--device", "cuda", "--out", str(tmp_path / "y")],
+                     cache)
+        assert r.returncode != 0 and "no CUDA device" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fitted_schedule_uses_the_time_left():
+    from emomusic.training.train import TrainConfig, _fit_steps
+
+    cfg = TrainConfig(max_minutes=1.0, fit_steps=True)
+    # at step 70 after 6 s, going at 10 steps/s: 57 - 6 = 51 s left (5% kept for evaluation) -> 510 more
+    assert _fit_steps(70, 6.0, 10.0, cfg) == 70 + 510
+    assert _fit_steps(70, 120.0, 10.0, cfg) == 71  # already over time: stop at the next step

@@ -2,9 +2,12 @@
 
     emomusic train generator --out runs/generator [--resume]
     torchrun --nproc_per_node 2 -m emomusic.cli train generator --out runs/generator
+    emomusic train generator --preset gpu --device cuda --workers 6 --max-minutes 8 --fit-steps
 
 Each rank draws its own windows (seeded by rank); gradients are averaged by DDP. Rank 0 writes
-`last/` (weights + optimiser state, for --resume) and `log.jsonl` with train/val loss per dataset.
+`last/` (weights + optimiser state, for --resume), `best/` (weights with the lowest mean val loss so
+far) and `log.jsonl` with train/val loss per dataset. On a GPU the step runs in bfloat16 autocast and
+windows can be drawn by worker processes, so the accelerator is not left waiting on the data.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
+from emomusic.errors import InvalidInputError
 from emomusic.models.generator import Generator, GeneratorConfig
 from emomusic.music.attributes import compute_controls
 from emomusic.music.tokenizer import CTL, EMOTION, GENRE, ControlBins, MusicTokenizer
@@ -37,6 +41,10 @@ PRESETS = {
     "tiny": {"train": {"batch_size": 4, "seq_len": 128, "eval_every": 2, "save_every": 2, "val_windows": 4,
                        "warmup": 2},
              "model": {"dim": 32, "depth": 2, "heads": 2}},  # smoke tests and CI
+    # the shipped architecture with a GPU's batch: 4x the windows per step, dropout for the many epochs
+    # a GPU run goes through (EMOPIA's 0.9 M tokens are drawn ~100 times in 10 minutes of an H100)
+    "gpu": {"train": {"batch_size": 64, "val_windows": 64, "eval_every": 500, "save_every": 500, "warmup": 300},
+            "model": {"dropout": 0.1}},
     # prefix vs. summed-embedding conditioning, trained alike in well under an hour each here
     "compare": {"train": {"steps": 600, "seq_len": 256, "eval_every": 100, "save_every": 50, "warmup": 50},
                 "model": {"dim": 192, "depth": 4, "heads": 4}},
@@ -59,6 +67,51 @@ class TrainConfig:
     val_windows: int = 24
     seed: int = 0
     max_minutes: float | None = None  # stop cleanly (and save) after this much wall time
+    # with max_minutes: after FIT_AFTER steps, set `steps` so the cosine schedule ends on time (measured speed)
+    fit_steps: bool = False
+
+
+# the schedule is fitted to the time left from the speed of steps FIT_FROM..FIT_AFTER (the first ones warm up
+# kernels and data workers, and would make the run end early)
+FIT_FROM, FIT_AFTER = 20, 70
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """"auto" = CUDA when present, else CPU; a named device that is missing is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidInputError(f"--device {name}: no CUDA device here; use --device cpu (or auto)")
+    return torch.device(name)
+
+
+class _WindowStream(torch.utils.data.IterableDataset):
+    """Endless batches from a `WindowSampler`, one numpy stream per (seed, rank, step, worker)."""
+
+    def __init__(self, sampler: WindowSampler, batch_size: int, seed: list[int]) -> None:
+        self.sampler, self.batch_size, self.seed = sampler, batch_size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([*self.seed, info.id if info else 0])
+        while True:
+            yield self.sampler.batch(self.batch_size, rng)
+
+
+def window_batches(sampler: WindowSampler, batch_size: int, seed: list[int], workers: int = 0):
+    """Iterator of (ids, mask, dataset names) batches; workers > 0 draws them in worker processes.
+
+    With no workers the batches come from one stream in this process (the CPU default: the 2 cores
+    are busy with the model); a GPU waits on the data unless several processes draw windows.
+    """
+    if workers <= 0:
+        rng = np.random.default_rng(seed)
+        while True:
+            yield sampler.batch(batch_size, rng)
+    loader = torch.utils.data.DataLoader(_WindowStream(sampler, batch_size, seed), batch_size=None,
+                                         num_workers=workers, prefetch_factor=4, persistent_workers=True)
+    for ids, mask, names in loader:
+        yield np.asarray(ids), np.asarray(mask), list(names)
 
 
 def _dist() -> tuple[int, int]:
@@ -113,13 +166,14 @@ def masked_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, val: dict[str, tuple[np.ndarray, np.ndarray]], batch: int = 8) -> dict:
-    """Mean val loss per dataset over fixed windows."""
+    """Mean val loss per dataset over fixed windows (on the model's device, in float32)."""
     model.eval()
+    device = next(model.parameters()).device
     out = {}
     for name, (ids, mask) in val.items():
         losses, weights = [], []
         for i in range(0, len(ids), batch):
-            x, m = torch.from_numpy(ids[i:i + batch]), torch.from_numpy(mask[i:i + batch])
+            x, m = torch.from_numpy(ids[i:i + batch]).to(device), torch.from_numpy(mask[i:i + batch]).to(device)
             losses.append(float(masked_loss(model, x, m)))
             weights.append(float(m[:, 1:].sum()))
         out[name] = float(np.average(losses, weights=weights))
@@ -136,10 +190,10 @@ def _save_state(out: Path, model: Generator, opt: torch.optim.Optimizer, step: i
         for p in group["params"]:
             for k, v in opt.state.get(p, {}).items():
                 if torch.is_tensor(v):
-                    opt_tensors[f"{names[id(p)]}::{k}"] = v.detach().reshape(v.shape or (1,))
+                    opt_tensors[f"{names[id(p)]}::{k}"] = v.detach().cpu().reshape(v.shape or (1,))
     save_checkpoint(
         out / "last", kind="generator", config={"model": model.config.to_dict(), "train": asdict(cfg)},
-        state_dict=model.state_dict(), tokenizer=tk.to_dict(),
+        state_dict=_cpu_state(model), tokenizer=tk.to_dict(),
         metrics={"step": step, "tokens_seen": tokens, **metrics},
         extra_files={"optimizer.json": json.dumps({"step": step, "tokens": tokens}).encode()},
     )
@@ -148,6 +202,18 @@ def _save_state(out: Path, model: Generator, opt: torch.optim.Optimizer, step: i
     tmp = out / "optimizer.safetensors.tmp"
     save_file({k: v.contiguous() for k, v in opt_tensors.items()}, str(tmp))
     os.replace(tmp, out / "optimizer.safetensors")
+
+
+def _cpu_state(model: Generator) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _save_best(out: Path, model: Generator, step: int, tokens: dict, tk: MusicTokenizer, cfg: TrainConfig,
+               metrics: dict) -> None:
+    """Weights only (no optimiser): the lowest mean val loss so far, for when a long run overfits."""
+    save_checkpoint(out / "best", kind="generator", config={"model": model.config.to_dict(), "train": asdict(cfg)},
+                    state_dict=_cpu_state(model), tokenizer=tk.to_dict(),
+                    metrics={"step": step, "tokens_seen": dict(tokens), **metrics})
 
 
 def _restore_optimizer(out: Path, model: Generator, opt: torch.optim.Optimizer) -> None:
@@ -161,36 +227,49 @@ def _restore_optimizer(out: Path, model: Generator, opt: torch.optim.Optimizer) 
         st = {k.split("::", 1)[1]: v for k, v in saved.items() if k.split("::", 1)[0] == n}
         if st:
             st["step"] = st["step"].reshape(())
-            opt.state[p] = st
+            opt.state[p] = {k: v if k == "step" else v.to(p.device) for k, v in st.items()}
 
 
 def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | None = None,
-                    model_cfg: dict | None = None, data: Prepared | None = None) -> Path:
-    """Train (or resume) the generator; returns the run folder."""
+                    model_cfg: dict | None = None, data: Prepared | None = None, device: str = "auto",
+                    workers: int = 0, tokenizer_from: str | Path | None = None) -> Path:
+    """Train (or resume) the generator; returns the run folder.
+
+    `device` "auto" takes CUDA when present (bfloat16 autocast there); `workers` > 0 draws the
+    training windows in that many worker processes. `tokenizer_from` (a generator checkpoint) reuses
+    its tokenizer, control bins included, instead of fitting new bins: runs stay comparable, and the
+    new weights read conditions exactly as the model they may replace.
+    """
     cfg = cfg or TrainConfig()
     out = Path(out)
     rank, world = _dist()
+    dev = pick_device(device)
     torch.manual_seed(cfg.seed)
-    if world > 1:
+    if world > 1 and dev.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
     data = data or load_prepared(available_datasets(GENERATOR_DATASETS))
     train_data = data.select(data.mask(split="train"))
     val_data = data.select(data.mask(split="val"))
-    step, tokens = 0, {}
+    step, tokens, best = 0, {}, math.inf
     if resume and (out / "last" / "config.json").exists():
         ck = load_checkpoint(out / "last", kind="generator")
         tk = MusicTokenizer.from_dict(ck.tokenizer)
         model = Generator(GeneratorConfig.from_dict(ck.config["model"]))
         model.load_state_dict(ck.state_dict)
         step, tokens = ck.metrics["step"], ck.metrics["tokens_seen"]
+        if (out / "best" / "config.json").exists():  # a resumed run keeps the best it already has
+            best_val = load_checkpoint(out / "best", kind="generator").metrics.get("val_loss") or {}
+            best = float(np.mean(list(best_val.values()))) if best_val else math.inf
     else:
-        tk = MusicTokenizer(fit_control_bins(train_data, cfg.seq_len, seed=cfg.seed))
+        tk = (MusicTokenizer.from_dict(load_checkpoint(tokenizer_from, kind="generator").tokenizer) if tokenizer_from
+              else MusicTokenizer(fit_control_bins(train_data, cfg.seq_len, seed=cfg.seed)))
         model_cfg = dict(model_cfg or {})
         if model_cfg.get("conditioning") == "sum":
             cond = np.flatnonzero(np.isin(tk.types, (GENRE, EMOTION, CTL)))
             model_cfg["cond_token_ids"] = tuple(int(i) for i in cond)
             model_cfg["bos_id"] = tk.bos_id
         model = Generator(GeneratorConfig(vocab_size=len(tk), max_seq_len=cfg.seq_len, **model_cfg))
+    model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     if resume:
         _restore_optimizer(out, model, opt)
@@ -198,26 +277,28 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
     sampler = WindowSampler(train_data, tk, cfg.seq_len)
     val_sampler = WindowSampler(val_data, tk, cfg.seq_len, augment=False)
     val = {d: val_sampler.fixed_batches(d, cfg.val_windows) for d in val_sampler.datasets}
-    rng = np.random.default_rng([cfg.seed, rank, step])
+    batches = window_batches(sampler, cfg.batch_size, [cfg.seed, rank, step], workers)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         print(f"generator: {model.num_parameters() / 1e6:.2f}M parameters, vocab {len(tk)}, "
-              f"{len(train_data.records)} train pieces, world size {world}", flush=True)
+              f"{len(train_data.records)} train pieces, world size {world}, device {dev}", flush=True)
     logf = (out / "log.jsonl").open("a") if rank == 0 else None
     t0 = time.time()
     bar = tqdm(total=cfg.steps, initial=step, desc="train generator", disable=rank != 0)
     metrics: dict = {}
-    session_tokens = 0
+    session_tokens, session_steps, t_fit = 0, 0, time.time()
     train_sum: dict[str, float] = {}
     train_n: dict[str, int] = {}
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        ids, mask, names = sampler.batch(cfg.batch_size, rng)
-        m = torch.from_numpy(mask)
-        sample_loss = masked_loss(ddp, torch.from_numpy(ids), m, per_sample=True)
+        ids, mask, names = next(batches)
+        m = torch.from_numpy(mask).to(dev, non_blocking=True)
+        with autocast:
+            sample_loss = masked_loss(ddp, torch.from_numpy(ids).to(dev, non_blocking=True), m, per_sample=True)
         weight = m[:, 1:].sum(1).float()
-        loss = (sample_loss * weight).sum() / weight.sum().clamp(min=1)
+        loss = (sample_loss.float() * weight).sum() / weight.sum().clamp(min=1)
         for name, sl in zip(names, sample_loss.tolist(), strict=True):
             train_sum[name] = train_sum.get(name, 0.0) + sl
             train_n[name] = train_n.get(name, 0) + 1
@@ -226,11 +307,20 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
+        session_steps += 1
         n_tok = int(mask.sum()) * world
         tokens["all"] = tokens.get("all", 0) + n_tok
         session_tokens += n_tok
         for name in names:
             tokens[name] = tokens.get(name, 0) + n_tok // len(names)
+        if session_steps == FIT_FROM:
+            t_fit = time.time()
+        if cfg.fit_steps and cfg.max_minutes and session_steps == FIT_AFTER:
+            rate = (FIT_AFTER - FIT_FROM) / max(1e-6, time.time() - t_fit)
+            cfg.steps = _fit_steps(step, time.time() - t0, rate, cfg)
+            bar.total = cfg.steps
+            if rank == 0:
+                tqdm.write(f"schedule fitted to {cfg.max_minutes} min: {cfg.steps} steps")
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{session_tokens / max(1e-9, time.time() - t0):.0f}")
         timed_out = cfg.max_minutes is not None and time.time() - t0 > cfg.max_minutes * 60
@@ -245,6 +335,10 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
                 metrics["val_ppl"] = {k: round(math.exp(v), 3) for k, v in metrics["val_loss"].items()}
                 rec.update(metrics)
                 tqdm.write(json.dumps(rec))
+                mean_val = float(np.mean(list(metrics["val_loss"].values())))
+                if mean_val < best:
+                    best = mean_val
+                    _save_best(out, model, step, tokens, tk, cfg, metrics)
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             if step % cfg.save_every == 0 or done:
@@ -256,3 +350,12 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         dist.barrier()
         dist.destroy_process_group()
     return out
+
+
+def _fit_steps(step: int, elapsed: float, rate: float, cfg: TrainConfig) -> int:
+    """The step count at which a run going on at `rate` steps/s uses its time budget.
+
+    Evaluation and saving take time too: the budget keeps a 5% margin for them.
+    """
+    left = cfg.max_minutes * 60 * 0.95 - elapsed
+    return max(step + 1, step + int(left * rate))
