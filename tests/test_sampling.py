@@ -9,8 +9,13 @@ import torch
 from emomusic.checkpoint import CheckpointError
 from emomusic.models.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
 from emomusic.models.generator import Generator, GeneratorConfig
-from emomusic.models.sampling import Guidance, grammar_table, sample, top_k_filter, top_p_filter
+from emomusic.models.sampling import Guidance, draw, grammar_table, sample
 from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
+
+
+def _close(got, want, atol: float = 1e-5, rtol: float = 1.3e-6) -> None:
+    """The decoders return numpy logits; the network's forward returns tensors."""
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=atol, rtol=rtol)
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +34,17 @@ def model(tk) -> Generator:
 
 
 @pytest.mark.parametrize("decoder_cls", [KVCacheDecoder, ReferenceDecoder])
-def test_cached_logits_equal_full_recompute(model, decoder_cls):
+def test_cached_logits_equal_full_recompute(model, decoder_cls, monkeypatch):
+    from emomusic.models import fast
+
+    monkeypatch.setattr(fast, "INITIAL_CACHE", 8)  # the cache grows twice, in the prefix and mid-sequence
     ids = torch.randint(0, model.config.vocab_size, (3, 40), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         full = model(ids)
     dec = decoder_cls(model, 3, 64) if decoder_cls is KVCacheDecoder else decoder_cls(model)
-    torch.testing.assert_close(dec.prefill(ids[:, :12]), full[:, 11], atol=1e-4, rtol=1e-4)
+    _close(dec.prefill(ids[:, :12]), full[:, 11], atol=1e-4, rtol=1e-4)
     for t in range(12, 40):
-        torch.testing.assert_close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
+        _close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
 
 
 def _random(cfg: GeneratorConfig) -> Generator:
@@ -59,9 +67,9 @@ def test_decoder_weights_read_from_tensors_alone_equal_the_network(tk, condition
     with torch.no_grad():
         full = m(ids)
     dec = KVCacheDecoder(DecoderWeights(m.config, dict(m.state_dict())), 1, 64)
-    torch.testing.assert_close(dec.prefill(ids[:, :5]), full[:, 4], atol=1e-4, rtol=1e-4)
+    _close(dec.prefill(ids[:, :5]), full[:, 4], atol=1e-4, rtol=1e-4)
     for t in range(5, ids.shape[1]):
-        torch.testing.assert_close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
+        _close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
 
 
 def test_sum_conditioning_reaches_the_output_only_through_the_condition_vector(tk):
@@ -92,11 +100,12 @@ def test_dropping_finished_rows_keeps_the_other_rows_logits(model):
     part.prefill(ids[:, :10])
     part.step(ids[:, 10])
     full.step(ids[:, 10])
-    part.keep(torch.tensor([1, 3]))
+    part.keep(np.array([1, 3]))
     for t in range(11, 30):
-        torch.testing.assert_close(part.step(ids[[1, 3], t]), full.step(ids[:, t])[[1, 3]])
+        _close(part.step(ids[[1, 3], t]), full.step(ids[:, t])[[1, 3]])
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a finished row's logits must not turn into NaN
 def test_batch_with_sequences_ending_at_different_steps_matches_the_reference(model, tk):
     pre = [tk.condition_ids("pop", emotion="Q1")] * 5
     a = sample(model, tk, pre, n_bars=2, seed=11, max_tokens=160, decoder="fast")
@@ -115,7 +124,7 @@ def test_kv_cache_works_past_training_length(model):
     ref = ReferenceDecoder(model)
     ref.prefill(ids[:, :150])
     for t, got in zip(range(150, 160), out, strict=True):
-        torch.testing.assert_close(got, ref.step(ids[:, t]), atol=1e-4, rtol=1e-4)
+        _close(got, ref.step(ids[:, t]), atol=1e-4, rtol=1e-4)
 
 
 def test_fast_and_reference_decoders_sample_the_same_tokens(model, tk):
@@ -186,12 +195,40 @@ def test_key_bias_moves_pitches_into_the_scale(model, tk):
     assert np.isin(pcs, [0, 2, 4, 5, 7, 9, 11]).mean() > 0.95
 
 
-def test_top_k_and_top_p_filters():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert (top_k_filter(logits, 2) > -1e8).sum() == 2
-    kept = top_p_filter(logits, 0.7) > -1e8
-    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 ≤ 0.8: the crossing token stays
-    assert (top_p_filter(logits, 1.0) == logits).all()
+def test_draw_keeps_the_nucleus_and_the_top_k_and_follows_the_probabilities():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05], [0.05, 0.15, 0.3, 0.5]], dtype=np.float32))
+    u = np.linspace(0, 1, 1000, endpoint=False)
+
+    def drawn(**kw):
+        return np.array([draw(logits, np.array([x, x]), **kw) for x in u])
+
+    nucleus = drawn(top_p=0.7)  # 0.5 < 0.7 <= 0.8: the crossing token stays, the rest go
+    assert set(nucleus[:, 0]) == {0, 1} and set(nucleus[:, 1]) == {3, 2}
+    assert abs((nucleus[:, 0] == 0).mean() - 0.5 / 0.8) < 0.01  # renormalised over the kept tokens
+    assert set(drawn(top_p=1.0)[:, 0]) == {0, 1, 2, 3}
+    assert abs((drawn(top_p=1.0)[:, 0] == 3).mean() - 0.05) < 0.01
+    assert set(drawn(top_p=1.0, top_k=2)[:, 1]) == {3, 2}
+    masked = logits.copy()
+    masked[:, 0] = -np.inf  # forbidden tokens are never drawn
+    assert 0 not in np.array([draw(masked, np.array([x, x]), top_p=1.0) for x in u])[:, 0]
+
+
+def test_draw_takes_the_nucleus_of_the_top_k_not_of_the_whole_row(model, tk):
+    """top_k and top_p together: the nucleus is measured against the top-k's renormalised mass, as the
+    torch filters did (top_p_filter(top_k_filter(logits))). Over p = (0.4, 0.3, 0.2, 0.1), top-2 then
+    top_p 0.5 keeps only token 0 (0.4 / 0.7 > 0.5); a nucleus of the whole row capped at k kept token 1 too."""
+    logits = np.log(np.array([[0.4, 0.3, 0.2, 0.1]], dtype=np.float32))
+    u = np.linspace(0, 1, 200, endpoint=False)
+    assert {int(draw(logits, np.array([x]), top_p=0.5, top_k=2)[0]) for x in u} == {0}
+    # top-3 renormalised is (4, 3, 2) / 9: top_p 0.7 keeps two (4/9 < 0.7 <= 7/9), and draws them 4:3
+    got = np.array([draw(logits, np.array([x]), top_p=0.7, top_k=3)[0] for x in u])
+    assert set(got.tolist()) == {0, 1} and abs((got == 0).mean() - 4 / 7) < 0.01
+    # in the loop: top-2 with top_p 0.5 is greedy decoding (the top token's share of the top two is >= 0.5)
+    pre = [tk.condition_ids("pop", emotion="Q2")] * 3
+    greedy = sample(model, tk, pre, n_bars=2, top_k=1, seed=0, max_tokens=60)
+    for seed in (1, 2):
+        got = sample(model, tk, pre, n_bars=2, top_k=2, top_p=0.5, seed=seed, max_tokens=60)
+        assert all(np.array_equal(a, b) for a, b in zip(got, greedy, strict=True))
 
 
 def _loop_mask(st, table, allowed):
@@ -260,3 +297,20 @@ def test_register_feedback_moves_the_mean_pitch(model, tk):
 
     low, high = mean_pitch(45.0), mean_pitch(80.0)
     assert low < 55 < 70 < high
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_triad_hold_lengthens_tonic_triad_notes_and_shortens_the_others(model, tk):
+    def durations(hold):
+        g = Guidance(tonic=2, mode="minor", triad_hold=hold, time_signature=None)  # D minor: D F A
+        notes = [tk.decode(t) for t in sample(model, tk, [tk.condition_ids("pop", emotion="Q3")] * 4, n_bars=4,
+                                              seed=7, guidance=g, max_tokens=600)]
+        pitch = np.concatenate([n.pitch for n in notes]) % 12
+        dur = np.concatenate([n.duration for n in notes])
+        triad = np.isin(pitch, [2, 5, 9])
+        return dur[triad].mean(), dur[~triad].mean()
+
+    triad, other = durations(3.0)
+    assert triad > 2 * other
+    plain_triad, plain_other = durations(0.0)
+    assert triad / other > plain_triad / plain_other
