@@ -421,6 +421,7 @@ def test_shipped_generator_card_states_each_resumed_schedule(tmp_path) -> None:
     lrs += [(s, 1e-3 * (1 - s / 1000)) for s in range(251, 401)]
     lrs += [(s, 9e-4 * (1 - (s - 400) / 400)) for s in range(401, 601)]
     (tmp_path / "run" / "log.jsonl").write_text("".join(json.dumps({"step": s, "lr": lr}) + "\n" for s, lr in lrs))
-    ck = load_checkpoint(ship(tmp_path / "run", tmp_path / "gen"), kind="generator")
+    ck = load_checkpoint(ship(tmp_path / "run", tmp_path / "gen", trained_on="one test GPU"), kind="generator")
     assert [(s["first"], s["last"]) for s in ck.metrics["lr_segments"]] == [(1, 300), (251, 400), (401, 600)]
     assert "steps 401–600: max 9.0e-04 → 4.5e-04" in ck.model_card
+    assert "trained on one test GPU" in ck.model_card and ck.metrics["trained_on"] == "one test GPU"

@@ -93,7 +93,8 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
         f"- training: {m.get('step')} steps of {cfg['train']['batch_size']} windows × "
         f"{cfg['train']['seq_len']} tokens, AdamW, lr {cfg['train']['lr']}, "
         f"{_schedule_text(m.get('lr_segments', []))}; "
-        f"{tokens.get('all', 0) / 1e6:.2f} M tokens seen (transposition ±5 and tempo augmentation)",
+        f"{tokens.get('all', 0) / 1e6:.2f} M tokens seen (transposition ±5 and tempo augmentation)"
+        + (f"; trained on {m['trained_on']}" if m.get("trained_on") else ""),
         "", "## Data and licence", "",
         "| dataset | tokens seen (M) | licence |", "|---|---|---|",
     ]
@@ -125,8 +126,10 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None) -> Path:
+def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None, trained_on: str = "") -> Path:
     ck = load_checkpoint(Path(run) / "last", kind="generator")
+    if trained_on:
+        ck.metrics["trained_on"] = trained_on
     report = json.loads(Path(report_path).read_text()) if report_path else None
     if (Path(run) / "log.jsonl").exists():
         ck.metrics["lr_segments"] = lr_segments(Path(run) / "log.jsonl")
@@ -156,6 +159,7 @@ if __name__ == "__main__":
     ap.add_argument("out")
     ap.add_argument("--report")
     ap.add_argument("--card-only", action="store_true", help="only refresh OUT's card from --report")
+    ap.add_argument("--trained-on", default="", help="hardware note for the card, e.g. 'one NVIDIA H100 (41 min)'")
     ap.add_argument("--comparison", help="benchmarks/conditioning.py --out JSON to add to the card (--card-only)")
     a = ap.parse_args()
     if a.card_only:
@@ -163,4 +167,4 @@ if __name__ == "__main__":
             ap.error("--card-only needs --report")
         print(refresh_card(a.out, a.report, a.comparison))
     else:
-        print(ship(a.run, a.out, a.report))
+        print(ship(a.run, a.out, a.report, a.trained_on))
