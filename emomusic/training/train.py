@@ -2,7 +2,8 @@
 
     emomusic train generator --out runs/generator [--resume]
     torchrun --nproc_per_node 2 -m emomusic.cli train generator --out runs/generator
-    emomusic train generator --preset gpu --device cuda --workers 6 --max-minutes 8 --fit-steps
+    emomusic train generator --preset gpu --device cuda --workers 8 --max-minutes 4 --fit-steps \
+        --tokenizer-from checkpoints/generator --out runs/gpu
 
 Each rank draws its own windows (seeded by rank); gradients are averaged by DDP. Rank 0 writes
 `last/` (weights + optimiser state, for --resume), `best/` (weights with the lowest mean val loss so
