@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoints")
     ev.add_argument("--methods", help="comma-separated subset of token,attributes,selector (default: all)")
     ev.add_argument("--candidates", type=int, default=8, help="candidates per piece for the selector method")
+    ev.add_argument("--seed-offset", type=int, default=0,
+                    help="add this to every seed: check a choice made on the default seeds on unseen pieces")
 
     t = sub.add_parser("train", help="train a component")
     t.add_argument("component", choices=("clusterer", "generator", "recognizer", "selector", "audio-recognizer"))
@@ -423,7 +425,7 @@ def cmd_evaluate(args) -> int:
     if not 1 <= args.candidates <= 64:
         raise InvalidInputError("--candidates must be between 1 and 64")
     report = evaluate(EmoMusic.from_pretrained(args.checkpoints), per_emotion=n, bars=args.bars, out=args.out,
-                      methods=methods, select_n=args.candidates)
+                      methods=methods, select_n=args.candidates, seed_offset=args.seed_offset)
     for method, v in report["methods"].items():
         a = v["accuracy"]
         print(f"{method:>10}: 4Q {a['4Q']:.3f}  arousal {a['arousal']:.3f}  valence {a['valence']:.3f}  "

@@ -27,3 +27,22 @@ def test_harness_writes_every_method_with_length_matched_quality(tmp_path, data_
     md = (tmp_path / "report.md").read_text()
     assert "EMOPIA val, first 2 bars" in md and (tmp_path / "confusion.png").stat().st_size > 0
     assert json.loads((tmp_path / "report.json").read_text())["bars"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_seed_offset_moves_every_seed(tmp_path, data_root_or_skip, monkeypatch) -> None:
+    em = EmoMusic.from_pretrained("debug")
+    seeds = []
+    real = em.generate
+
+    def spy(*args, **kw):
+        seeds.append(kw["seed"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(em, "generate", spy)
+    report = evaluate(em, per_emotion=2, bars=1, methods=("attributes", "selector"), select_n=2, batch=1,
+                      seed_offset=70_000, out=tmp_path)
+    assert report["seed_offset"] == 70_000 and min(seeds) > 70_000
+    assert sorted(set(seeds)) == [70_001, 70_002, 71_001]  # attributes: 1 + 1000 * start; selector: 1 + j
+    assert "offset by 70,000" in (tmp_path / "report.md").read_text()

@@ -39,16 +39,22 @@ def _real_val(judge: FeatureJudge):
     return notes, quads, data.attributes[val]
 
 
-def _selector_pieces(em, q: str, start: int, k: int, bars: int, n: int, judge: FeatureJudge, paired: dict) -> list:
+def _offset_text(report: dict) -> str:
+    return f" (offset by {report['seed_offset']:,})" if report.get("seed_offset") else ""
+
+
+def _selector_pieces(em, q: str, start: int, k: int, bars: int, n: int, judge: FeatureJudge, paired: dict,
+                     seed_offset: int = 0) -> list:
     """Pieces start..start+k of quadrant q for "attributes + selector": n candidates each, keep the best.
 
-    Each piece j is one batch of n candidates from seed j + 1 (attributes method). The judge's verdict on
+    Each piece j is one batch of n candidates from seed seed_offset + j + 1 (attributes method). The judge's verdict on
     the batch's first candidate (what one candidate gives at the same seed) and on all n (a random
     candidate's expected accuracy) go to `paired`, so the gain of selection is measured on the same seeds.
     """
     kept = []
     for j in range(start, start + k):
-        cands = em.generate(emotion=q, bars=bars, candidates=n, seed=j + 1, method="attributes", rank=False)
+        cands = em.generate(emotion=q, bars=bars, candidates=n, seed=seed_offset + j + 1, method="attributes",
+                            rank=False)
         verdicts = [judge.predict(compute_attributes(c.notes))[0] if len(c.notes) else "none" for c in cands]
         paired["first"].append(verdicts[0])
         paired["all"] += verdicts
@@ -67,8 +73,11 @@ def _selection_gain(paired: dict, true: list[str], pred: list[str], n: int) -> d
 
 def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, bars: int = 16,
              batch: int = 25, out: str | Path | None = None, judge: FeatureJudge | None = None,
-             select_n: int = 8) -> dict:
+             select_n: int = 8, seed_offset: int = 0) -> dict:
     """Run the protocol and return (and optionally write) the report as a dict.
+
+    `seed_offset` moves every seed: a model or setting chosen on the default seeds can be checked on
+    pieces nothing was tuned on.
 
     methods default to token, attributes and, when `em` has a selector, "selector" (attributes +
     selector: best of `select_n` candidates per piece).
@@ -83,8 +92,9 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
 
     judge = judge or FeatureJudge.load(default_checkpoints() / "judge")
     real_notes, real_q, real_attr = _real_val(judge)
-    report: dict = {"per_emotion": per_emotion, "bars": bars, "judge_on_real_val": accuracies(
-        judge.predict(real_attr), real_q), "methods": {}, "quality_reference": f"EMOPIA val, first {bars} bars"}
+    report: dict = {"per_emotion": per_emotion, "bars": bars, "seed_offset": seed_offset,
+                    "judge_on_real_val": accuracies(judge.predict(real_attr), real_q), "methods": {},
+                    "quality_reference": f"EMOPIA val, first {bars} bars"}
     # the metrics depend on length (entropy grows, empty beats accumulate): compare the generated
     # pieces with real openings of the same number of bars, not with whole (longer) clips
     real_metrics = [all_metrics(m) for m in (truncate_to_bars(n, bars) for n in real_notes) if len(m)]
@@ -97,8 +107,9 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
             for start in range(0, per_emotion, batch):
                 k = min(batch, per_emotion - start)
                 # one batch, kept in order: no selection among candidates
-                cands = _selector_pieces(em, q, start, k, bars, select_n, judge, paired) if method == "selector" \
-                    else em.generate(emotion=q, bars=bars, candidates=k, seed=1000 * start + 1, method=method,
+                cands = _selector_pieces(em, q, start, k, bars, select_n, judge, paired, seed_offset) \
+                    if method == "selector" else em.generate(emotion=q, bars=bars, candidates=k,
+                                                             seed=seed_offset + 1000 * start + 1, method=method,
                                      rank=False)
                 for c in cands:
                     n_tok += len(c.tokens)
@@ -165,7 +176,8 @@ def write_report(report: dict, out: Path) -> None:
     confusion_png({m: v["confusion"] for m, v in report["methods"].items()}, out / "confusion.png")
     va_scatter_png({m: v.get("points", []) for m, v in report["methods"].items()}, out / "va_scatter.png")
     lines = [f"# emomusic controllability report\n\n{report['per_emotion']} pieces per quadrant, "
-             f"{report['bars']} bars, fixed seeds; judged by a feature classifier trained on EMOPIA train only. "
+             f"{report['bars']} bars, fixed seeds{_offset_text(report)}; judged by a feature classifier trained "
+             "on EMOPIA train only. "
              f"Quality metrics compare with {report.get('quality_reference', 'EMOPIA val clips')} "
              "(the metrics depend on length). OA = Yang & Lerch's overlapped area of the real set's intra-set "
              "distance PDF and the real × generated inter-set distance PDF (mgeval's protocol); value overlap = "
