@@ -93,6 +93,18 @@ def test_ddp_two_processes(cache, tmp_path):
 
 
 @pytest.mark.slow
+def test_ddp_ranks_agree_on_the_fitted_schedule_and_the_time_limit(cache, tmp_path):
+    """Each rank times its own steps; rank 0's fitted step count and stop decision are used by all, or
+    the rank that stops first leaves the other blocked in DDP (the test would time out)."""
+    out = tmp_path / "ddp-fit"
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--steps", "100000", "--fit-steps", "--max-minutes",
+                  "0.25", "--out", str(out)], cache, nproc=2)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "schedule fitted to 0.25 min" in r.stdout + r.stderr
+    assert 70 < load_checkpoint(out / "last", kind="generator").metrics["step"] < 100000
+
+
+@pytest.mark.slow
 def test_summed_embedding_conditioning_trains_resumes_and_samples(cache, tmp_path):
     """EmoGen's alternative (`--conditioning sum`): trains, resumes, and its checkpoint samples through
     the fast decoder (the comparison with the prefix lives in benchmarks/conditioning.py)."""

@@ -192,12 +192,8 @@ def _save_state(out: Path, model: Generator, opt: torch.optim.Optimizer, step: i
             for k, v in opt.state.get(p, {}).items():
                 if torch.is_tensor(v):
                     opt_tensors[f"{names[id(p)]}::{k}"] = v.detach().cpu().reshape(v.shape or (1,))
-    save_checkpoint(
-        out / "last", kind="generator", config={"model": model.config.to_dict(), "train": asdict(cfg)},
-        state_dict=_cpu_state(model), tokenizer=tk.to_dict(),
-        metrics={"step": step, "tokens_seen": tokens, **metrics},
-        extra_files={"optimizer.json": json.dumps({"step": step, "tokens": tokens}).encode()},
-    )
+    _save_weights(out / "last", model, step, tokens, tk, cfg, metrics,
+                  extra_files={"optimizer.json": json.dumps({"step": step, "tokens": tokens}).encode()})
     from safetensors.torch import save_file
 
     tmp = out / "optimizer.safetensors.tmp"
@@ -205,16 +201,29 @@ def _save_state(out: Path, model: Generator, opt: torch.optim.Optimizer, step: i
     os.replace(tmp, out / "optimizer.safetensors")
 
 
-def _cpu_state(model: Generator) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+def _save_weights(dest: Path, model: Generator, step: int, tokens: dict, tk: MusicTokenizer, cfg: TrainConfig,
+                  metrics: dict, extra_files: dict[str, bytes] | None = None) -> None:
+    """One generator checkpoint (weights on the CPU, tokenizer, configs, metrics): `last/` and `best/`."""
+    save_checkpoint(dest, kind="generator", config={"model": model.config.to_dict(), "train": asdict(cfg)},
+                    state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    tokenizer=tk.to_dict(), metrics={"step": step, "tokens_seen": dict(tokens), **metrics},
+                    extra_files=extra_files)
 
 
-def _save_best(out: Path, model: Generator, step: int, tokens: dict, tk: MusicTokenizer, cfg: TrainConfig,
-               metrics: dict) -> None:
-    """Weights only (no optimiser): the lowest mean val loss so far, for when a long run overfits."""
-    save_checkpoint(out / "best", kind="generator", config={"model": model.config.to_dict(), "train": asdict(cfg)},
-                    state_dict=_cpu_state(model), tokenizer=tk.to_dict(),
-                    metrics={"step": step, "tokens_seen": dict(tokens), **metrics})
+def _mean_val(metrics: dict) -> float:
+    """The mean of a checkpoint's per-dataset val losses (what `best/` is chosen by); inf if none."""
+    val = metrics.get("val_loss") or {}
+    return float(np.mean(list(val.values()))) if val else math.inf
+
+
+def _from_rank0(value: float) -> float:
+    """Rank 0's value on every rank: decisions that end the loop (time, fitted steps) must agree, or a
+    rank that stops early leaves the others waiting in DDP's all-reduce."""
+    if not dist.is_initialized():
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64)
+    dist.broadcast(t, src=0)
+    return float(t.item())
 
 
 def _restore_optimizer(out: Path, model: Generator, opt: torch.optim.Optimizer) -> None:
@@ -259,8 +268,7 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         model.load_state_dict(ck.state_dict)
         step, tokens = ck.metrics["step"], ck.metrics["tokens_seen"]
         if (out / "best" / "config.json").exists():  # a resumed run keeps the best it already has
-            best_val = load_checkpoint(out / "best", kind="generator").metrics.get("val_loss") or {}
-            best = float(np.mean(list(best_val.values()))) if best_val else math.inf
+            best = _mean_val(load_checkpoint(out / "best", kind="generator").metrics)
     else:
         tk = (MusicTokenizer.from_dict(load_checkpoint(tokenizer_from, kind="generator").tokenizer) if tokenizer_from
               else MusicTokenizer(fit_control_bins(train_data, cfg.seq_len, seed=cfg.seed)))
@@ -318,13 +326,13 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
             t_fit = time.time()
         if cfg.fit_steps and cfg.max_minutes and session_steps == FIT_AFTER:
             rate = (FIT_AFTER - FIT_FROM) / max(1e-6, time.time() - t_fit)
-            cfg.steps = _fit_steps(step, time.time() - t0, rate, cfg)
+            cfg.steps = int(_from_rank0(_fit_steps(step, time.time() - t0, rate, cfg)))
             bar.total = cfg.steps
             if rank == 0:
                 tqdm.write(f"schedule fitted to {cfg.max_minutes} min: {cfg.steps} steps")
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{session_tokens / max(1e-9, time.time() - t0):.0f}")
-        timed_out = cfg.max_minutes is not None and time.time() - t0 > cfg.max_minutes * 60
+        timed_out = cfg.max_minutes is not None and bool(_from_rank0(time.time() - t0 > cfg.max_minutes * 60))
         done = step >= cfg.steps or timed_out
         if rank == 0:
             rec = {"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step, cfg),
@@ -336,10 +344,9 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
                 metrics["val_ppl"] = {k: round(math.exp(v), 3) for k, v in metrics["val_loss"].items()}
                 rec.update(metrics)
                 tqdm.write(json.dumps(rec))
-                mean_val = float(np.mean(list(metrics["val_loss"].values())))
-                if mean_val < best:
-                    best = mean_val
-                    _save_best(out, model, step, tokens, tk, cfg, metrics)
+                if _mean_val(metrics) < best:  # weights only: for when a long run overfits
+                    best = _mean_val(metrics)
+                    _save_weights(out / "best", model, step, tokens, tk, cfg, metrics)
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             if step % cfg.save_every == 0 or done:
