@@ -115,16 +115,42 @@ def test_batch_with_sequences_ending_at_different_steps_matches_the_reference(mo
         np.testing.assert_array_equal(x, y)
 
 
-def test_kv_cache_works_past_training_length(model):
-    """Rotary positions: the cache may run past max_seq_len (128) and still match a recompute."""
-    ids = torch.randint(0, model.config.vocab_size, (1, 160), generator=torch.Generator().manual_seed(2))
-    dec = KVCacheDecoder(model, 1, 200)
-    dec.prefill(ids[:, :150])
-    out = [dec.step(ids[:, t]) for t in range(150, 160)]
-    ref = ReferenceDecoder(model)
-    ref.prefill(ids[:, :150])
-    for t, got in zip(range(150, 160), out, strict=True):
-        _close(got, ref.step(ids[:, t]), atol=1e-4, rtol=1e-4)
+def _band(n: int, window: int) -> torch.Tensor:
+    """x-transformers attn_mask (True = attend): causal, and at most `window` keys back."""
+    i = torch.arange(n)
+    return (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+
+
+@pytest.mark.parametrize("prefill", [5, 16, 30])
+def test_past_training_length_the_decoders_attend_to_a_sliding_window(prefill, monkeypatch):
+    """Rotary positions: the cache runs past max_seq_len (16 here) as a ring of the last 16 keys and
+    matches a recompute with a banded mask, for a prefill shorter than, equal to and longer than the
+    window, through the cache growing and finished rows being dropped after the ring wrapped."""
+    from emomusic.models import fast
+
+    monkeypatch.setattr(fast, "INITIAL_CACHE", 8)
+    m = _random(GeneratorConfig(vocab_size=100, dim=32, depth=2, heads=2, max_seq_len=16))
+    ids = torch.randint(0, 100, (3, 60), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        band = m.net(ids, attn_mask=_band(60, 16))
+        unmasked = m(ids)
+    assert not torch.allclose(band[:, 40], unmasked[:, 40])  # the window really changes the answer
+    dec, rows = KVCacheDecoder(m, 3, 80), [0, 1, 2]
+    _close(dec.prefill(ids[:, :prefill]), band[:, prefill - 1], atol=1e-4, rtol=1e-4)
+    for t in range(prefill, 60):
+        _close(dec.step(ids[rows, t]), band[rows, t], atol=1e-4, rtol=1e-4)
+        if t == 40:
+            dec.keep(np.array([0, 2]))
+            rows = [0, 2]
+    if prefill <= 16:  # x-transformers' own cached forward, cropped as its generate() crops it
+        ref = ReferenceDecoder(m)
+        _close(ref.prefill(ids[:, :prefill]), band[:, prefill - 1], atol=1e-4, rtol=1e-4)
+        for t in range(prefill, 60):
+            _close(ref.step(ids[:, t]), band[:, t], atol=1e-4, rtol=1e-4)
+    full = KVCacheDecoder(m, 3, 80, window=0)  # window=0: every key, the unmasked network
+    _close(full.prefill(ids[:, :prefill]), unmasked[:, prefill - 1], atol=1e-4, rtol=1e-4)
+    for t in range(prefill, 60):
+        _close(full.step(ids[:, t]), unmasked[:, t], atol=1e-4, rtol=1e-4)
 
 
 def test_fast_and_reference_decoders_sample_the_same_tokens(model, tk):

@@ -5,6 +5,14 @@ cache concatenation). This module reruns exactly the network `Generator` builds 
 LayerNorm (gamma only), multi-head attention with interleaved rotary embeddings on the first
 `rot_dim` channels of each head, GELU feed-forward, final norm — in numpy, with the keys and values
 written into arrays allocated once. `tests/test_sampling.py` checks its logits equal a full recompute.
+
+Attention is a sliding window of the training length (`max_seq_len`), as x-transformers' own
+`AutoregressiveWrapper.generate` does when it crops its cache: every query sees at most the last
+`max_seq_len` keys. The model never saw a longer context in training, and it shows: on real val
+pieces the NLL of tokens 513-1023 is 1.67 with the window and 2.29 with full attention (EMOPIA;
+POP909 1.43 vs 1.94, ASAP 1.75 vs 2.08, VGMIDI 0.95 vs 1.56). Rotary positions make the window a
+ring buffer: keys are rotated at their absolute positions before they are stored, attention depends
+only on relative distance, and softmax does not care about slot order.
 """
 
 from __future__ import annotations
@@ -104,71 +112,93 @@ class KVCacheDecoder:
     these matmuls ~1.4-1.8x faster than torch's CPU kernels on the machine we measured, and a numpy
     call costs a few microseconds against a tensor op's ~10 (batch 1 ~30% faster per step than the
     same maths in torch, batch 8 level; benchmarks/generate.py). Rotary embedding is a precomputed
-    cos/sin pair over queries and keys; keys and values go into one preallocated cache. Logits come
-    back as numpy (batch, vocab).
+    cos/sin pair over queries and keys; keys and values go into one preallocated ring of `window`
+    positions (default the training length; `window=0` keeps every position). Logits come back as
+    numpy (batch, vocab).
     """
 
-    def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int) -> None:
+    def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int, window: int | None = None) -> None:
         w = model if isinstance(model, DecoderWeights) else DecoderWeights.from_module(model)
         self.weights = w
+        # keys each query sees: the training length unless asked otherwise (0 = all, the whole sequence)
+        self.window = w.config.max_seq_len if window is None else (window or max_len)
         self.heads, self.dim_head = w.heads, w.dim_head
         self.emb, self.final_gamma, self.to_logits = w.emb.numpy(), w.final_gamma.numpy(), w.to_logits.numpy()
         self.blocks = [tuple(t.numpy() for t in block) for block in w.blocks]
         cos, sin, swap = _rotary_tables(w.inv_freq, self.dim_head, max_len)
         self.cos, self.sin, self.swap = cos.numpy(), sin.numpy(), swap.numpy()
-        # preallocated, but grown by doubling from INITIAL_CACHE positions up to max_len: with transparent
+        # preallocated, but grown by doubling from INITIAL_CACHE positions up to the ring: with transparent
         # huge pages one touched slot commits 2 MB, so a cache sized for the worst case (n_bars × 200
         # tokens) cost ~270 MB of resident memory at batch 8 for pieces that use a fifth of it
         self.max_len = max_len
-        self.kv = self._alloc(batch, min(max_len, INITIAL_CACHE))
+        self.slots = min(max_len, self.window)  # ring size: position p lives in slot p % window
+        self.kv = self._alloc(batch, min(self.slots, INITIAL_CACHE))
         self.length = 0
         self.scale = np.float32(self.dim_head ** -0.5)
+        self.mean_of = np.full((w.config.dim, 1), 1.0 / w.config.dim, dtype=np.float32)  # x @ mean_of = row means
         self.cond: np.ndarray | None = None  # sum conditioning: added to every token embedding
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
+        """Logits after the last of `ids` (batch, n); n > 1 only from an empty cache (the prefill)."""
         b, n = ids.shape
         start, end = self.length, self.length + n
         if end > self.max_len:
             raise ValueError(f"KV cache full ({self.max_len} tokens)")
-        if end > self.kv.shape[4]:
+        if n > 1 and start:
+            raise ValueError("several tokens at once only as the first call (prefill)")
+        if min(end, self.slots) > self.kv.shape[4]:
             self._grow(end)
         x = self.emb[ids.reshape(-1)]
         if self.cond is not None:
             x = (x.reshape(b, n, -1) + self.cond[:, None]).reshape(b * n, -1)
-        h, dh = self.heads, self.dim_head
+        h, dh, ln = self.heads, self.dim_head, self._layer_norm
         cos, sin = self.cos[start:end, None, None], self.sin[start:end, None, None]  # (n, 1, 1, dh)
+        keep = min(n, self.slots)  # prefill keys that stay in the ring: the last `slots`
+        first = (end - keep) % self.slots
+        # a slice where the slots run on (every step), an index array where they wrap round (a long prefill)
+        slots = slice(first, first + keep) if first + keep <= self.slots else np.arange(end - keep, end) % self.slots
+        seen = min(end, self.slots)  # ring slots a single query reads
         mask = None
-        if n > 1:  # query i sees keys up to start + i
-            later = np.arange(end)[None, :] > start + np.arange(n)[:, None]
-            mask = np.where(later, -np.inf, 0.0).astype(np.float32)
+        if n > 1:  # query i sees keys i - window < j <= i, among the prefill's own keys
+            gap = np.arange(n)[:, None] - np.arange(n)[None, :]
+            mask = np.where((gap < 0) | (gap >= self.window), -np.inf, 0.0).astype(np.float32)
         for (g1, wqkv, wo, g2, w1, b1, w2, b2), kv in zip(self.blocks, self.kv, strict=True):
-            qkv = (_layer_norm(x, g1) @ wqkv).reshape(b, n, 3, h, dh)
+            qkv = (ln(x, g1) @ wqkv).reshape(b, n, 3, h, dh)
             qk = qkv[:, :, :2] * cos + qkv[:, :, :2][..., self.swap] * sin  # (b, n, 2, h, dh)
-            kv[0, :, :, start:end] = qk[:, :, 1].transpose(0, 2, 1, 3)
-            kv[1, :, :, start:end] = qkv[:, :, 2].transpose(0, 2, 1, 3)
+            k, v = qk[:, :, 1].transpose(0, 2, 1, 3), qkv[:, :, 2].transpose(0, 2, 1, 3)  # (b, h, n, dh)
+            ring_k, ring_v = kv  # (b, h, slots, dh) each; one index array keeps its axis in place
+            ring_k[:, :, slots] = k[:, :, n - keep:]
+            ring_v[:, :, slots] = v[:, :, n - keep:]
+            keys, values = (k, v) if n > 1 else (ring_k[:, :, :seen], ring_v[:, :, :seen])
             # every operand a strided view BLAS takes as is (a matrix numpy cannot hand to BLAS
             # goes through its generic loop, ~20x slower at batch 8)
             q = qk[:, :, 0].transpose(0, 2, 1, 3)  # (b, h, n, dh)
-            s = np.matmul(q, kv[0, :, :, :end].swapaxes(-1, -2))  # (b, h, n, end)
+            s = np.matmul(q, keys.swapaxes(-1, -2))  # (b, h, n, keys)
             s *= self.scale
             if mask is not None:
                 s += mask
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s /= s.sum(axis=-1, keepdims=True)
-            att = np.matmul(s, kv[1, :, :, :end]).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
+            att = np.matmul(s, values).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
             x = x + att @ wo
-            x = x + _gelu(_layer_norm(x, g2) @ w1 + b1) @ w2 + b2
+            x = x + _gelu(ln(x, g2) @ w1 + b1) @ w2 + b2
         self.length = end
-        return _layer_norm(x.reshape(b, n, -1)[:, -1], self.final_gamma) @ self.to_logits
+        return ln(x.reshape(b, n, -1)[:, -1], self.final_gamma) @ self.to_logits
+
+    def _layer_norm(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+        """LayerNorm over the last axis with a gain only (x-transformers' has no bias). Row means are a
+        matrix product: one BLAS call instead of numpy's mean machinery, ~2x faster on these rows."""
+        d = x - x @ self.mean_of
+        return d * (gamma / np.sqrt((d * d) @ self.mean_of + np.float32(1e-5)))
 
     def _alloc(self, batch: int, positions: int) -> np.ndarray:
         # empty, not zeros: only written slots are ever read
         return np.empty((len(self.blocks), 2, batch, self.heads, positions, self.dim_head), dtype=np.float32)
 
     def _grow(self, end: int) -> None:
-        """Move the cache into one twice as long (at least `end`, at most max_len): amortised O(1) a step."""
-        kv = self._alloc(self.kv.shape[2], min(self.max_len, max(end, 2 * self.kv.shape[4])))
-        kv[..., : self.length, :] = self.kv[..., : self.length, :]
+        """Move the cache into one twice as long (at least `end`, at most the ring): amortised O(1) a step."""
+        kv = self._alloc(self.kv.shape[2], min(self.slots, max(end, 2 * self.kv.shape[4])))
+        kv[..., : self.length, :] = self.kv[..., : self.length, :]  # below the ring size slot = position
         self.kv = kv
 
     def prefill(self, ids: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -189,18 +219,13 @@ class KVCacheDecoder:
         so no new memory is touched.
         """
         rows = [int(r) for r in rows]
+        used = min(self.length, self.slots)
         for i, r in enumerate(rows):
             if r != i:  # ascending rows: i < r, so the destination is never a row still to be read
-                self.kv[:, :, i, :, : self.length] = self.kv[:, :, r, :, : self.length]
+                self.kv[:, :, i, :, :used] = self.kv[:, :, r, :, :used]
         self.kv = self.kv[:, :, : len(rows)]
         if self.cond is not None:
             self.cond = self.cond[rows]
-
-
-def _layer_norm(x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """LayerNorm over the last axis with a gain only (x-transformers' LayerNorm has no bias)."""
-    d = x - x.mean(axis=-1, keepdims=True)
-    return d * (gamma / np.sqrt((d * d).mean(axis=-1, keepdims=True) + np.float32(eps)))
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -236,21 +261,32 @@ def _rotary_tables(inv_freq: torch.Tensor, dim_head: int, max_len: int):
 
 
 class ReferenceDecoder:
-    """The same interface over x-transformers' own cached forward (baseline and test oracle)."""
+    """The same interface over x-transformers' own cached forward (baseline and test oracle).
+
+    Past the training length its cache is cropped to the last `max_seq_len - 1` keys after each step,
+    as `AutoregressiveWrapper.generate` does: the same sliding window as `KVCacheDecoder`.
+    """
 
     def __init__(self, model: Generator) -> None:
         self.model = model
+        self.window = model.config.max_seq_len
         self.ids: torch.Tensor | None = None
         self.cache = None
 
     @torch.inference_mode()
     def prefill(self, ids: torch.Tensor | np.ndarray) -> np.ndarray:
         self.ids, self.cache = torch.as_tensor(ids), None
+        if self.ids.shape[1] > self.window:
+            raise ValueError(f"the reference decoder prefills at most {self.window} tokens")
         logits, self.cache = self.model.step(self.ids, None)
         return logits.numpy()
 
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor | np.ndarray) -> np.ndarray:
+        from x_transformers.autoregressive_wrapper import modify_cached_kv
+
+        if self.ids.shape[1] >= self.window:
+            modify_cached_kv(self.cache, lambda t: t[..., -(self.window - 1):, :])
         self.ids = torch.cat([self.ids, torch.as_tensor(tokens)[:, None]], dim=1)
         logits, self.cache = self.model.step(self.ids, self.cache)
         return logits.numpy()

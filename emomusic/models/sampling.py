@@ -281,6 +281,21 @@ class Feedback:
                 out[rows, self.durations] += (self.hold[rows] * sign)[:, None] * self.log_dur[None, :]
 
 
+def _blas_threads(batch: int):
+    """One BLAS thread for a single sequence, the library's default for a batch.
+
+    A batch-1 step is matrix-vector products too small to split: a second OpenBLAS thread did not
+    help on two quiet cores, and when another process was busy its spinning workers made a batch-8
+    generation 16x slower (124 s vs 7.8 s a call); single-thread calls cannot fight that way. A batch
+    of 8 gains ~15% from two threads on quiet cores, so it keeps them.
+    """
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas") if batch == 1 else nullcontext()
+
+
 def _step_live(dec, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Next logits of the rows still computed, and those rows: finished sequences are dropped first.
 
@@ -332,28 +347,29 @@ def sample(
     max_tokens = max_tokens or n_bars * 200
     dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"
            else ReferenceDecoder(model))
-    logits, rows = dec.prefill(ids), np.arange(batch)  # rows the decoder still computes
-    x = np.zeros((batch, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
-    inv_t = 1.0 / max(temperature, 1e-5)
-    generated = []
-    for step in range(max_tokens):
-        if step:
-            logits, rows = _step_live(dec, generated[-1], state.done, rows)
-        if len(rows) == batch:
-            np.multiply(logits, inv_t, out=x)
-        else:  # finished rows get zeros: their mask allows only EOS
-            x.fill(0.0)
-            x[rows] = logits * inv_t
-        x += bias
-        feedback.add(x, state)
-        x[~state.mask(table, allowed)] = -np.inf
-        nxt = draw(x, rng.random(batch), top_p, top_k)
-        # the model closes the last requested bar with a Bar token: that is where the piece ends
-        nxt[(nxt == tk.bar_id) & (state.bars >= n_bars)] = tk.eos_id
-        state.update(nxt)
-        generated.append(nxt)
-        if state.done.all():
-            break
+    with _blas_threads(batch):
+        logits, rows = dec.prefill(ids), np.arange(batch)  # rows the decoder still computes
+        x = np.zeros((batch, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
+        inv_t = 1.0 / max(temperature, 1e-5)
+        generated = []
+        for step in range(max_tokens):
+            if step:
+                logits, rows = _step_live(dec, generated[-1], state.done, rows)
+            if len(rows) == batch:
+                np.multiply(logits, inv_t, out=x)
+            else:  # finished rows get zeros: their mask allows only EOS
+                x.fill(0.0)
+                x[rows] = logits * inv_t
+            x += bias
+            feedback.add(x, state)
+            x[~state.mask(table, allowed)] = -np.inf
+            nxt = draw(x, rng.random(batch), top_p, top_k)
+            # the model closes the last requested bar with a Bar token: that is where the piece ends
+            nxt[(nxt == tk.bar_id) & (state.bars >= n_bars)] = tk.eos_id
+            state.update(nxt)
+            generated.append(nxt)
+            if state.done.all():
+                break
     out = []
     for body in np.stack(generated, axis=1):
         end = np.flatnonzero(body == tk.eos_id)
