@@ -286,19 +286,18 @@ class Feedback:
                 out[rows, self.durations] += (self.hold[rows] * sign)[:, None] * self.log_dur[None, :]
 
 
-def _blas_threads(batch: int):
-    """One BLAS thread for a single sequence, the library's default for a batch.
+def _one_blas_thread():
+    """Sampling runs on one BLAS thread.
 
-    A batch-1 step is matrix-vector products too small to split: a second OpenBLAS thread did not
-    help on two quiet cores, and when another process was busy its spinning workers made a batch-8
-    generation 16x slower (124 s vs 7.8 s a call); single-thread calls cannot fight that way. A batch
-    of 8 gains ~15% from two threads on quiet cores, so it keeps them.
+    A step is products of a handful of rows with small matrices, too small to split: on two quiet
+    cores a second OpenBLAS thread changed batch 1 and batch 8 by less than run-to-run noise
+    (batch 8: 5.08 / 5.24 s with one thread vs 4.89 / 5.68 s with two). When another process was
+    busy, two spinning OpenBLAS workers made a batch-8 generation 16x slower (124 s vs 7.8 s a call)
+    and two evaluations at once ran 6x slower; single-threaded calls cannot fight that way.
     """
-    from contextlib import nullcontext
-
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1, user_api="blas") if batch == 1 else nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _step_live(dec, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -352,7 +351,7 @@ def sample(
     max_tokens = max_tokens or n_bars * 200
     dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"
            else ReferenceDecoder(model))
-    with _blas_threads(batch):
+    with _one_blas_thread():
         logits, rows = dec.prefill(ids), np.arange(batch)  # rows the decoder still computes
         x = np.zeros((batch, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
         inv_t = 1.0 / max(temperature, 1e-5)
