@@ -1,0 +1,69 @@
+"""Past the training length: full attention or a sliding window of the training length?
+
+    python benchmarks/window_nll.py [--checkpoints DIR] [--datasets emopia,pop909,asap,vgmidi]
+                                    [--tokens 1024] [--pieces 60]
+
+The generator is trained on windows of `max_seq_len` tokens, but a 16-bar piece is longer. For up to
+`--pieces` real val pieces of at least `--tokens` tokens per dataset, this computes the shipped
+model's NLL of the tokens after the first window twice in one forward each: with full causal
+attention, and with every query limited to the last `max_seq_len` keys (x-transformers' `attn_mask`,
+the window the sampler uses). Lower is better; the difference comes with its standard error over
+pieces. The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+
+def _nll(model, ids: torch.Tensor, start: int, mask: torch.Tensor | None) -> np.ndarray:
+    """Mean NLL per sequence of the tokens after position `start`."""
+    logits = model.net(ids, attn_mask=mask) if mask is not None else model.net(ids)
+    nll = torch.nn.functional.cross_entropy(logits[:, start:-1].transpose(1, 2), ids[:, start + 1:], reduction="none")
+    return nll.mean(1).numpy()
+
+
+@torch.inference_mode()
+def main() -> None:
+    from emomusic.training.datasets import load_prepared
+    from emomusic.training.embeddings import load_float_generator
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoints", default=None, help="checkpoints folder (default: the shipped one)")
+    ap.add_argument("--datasets", default="emopia,pop909,asap,vgmidi")
+    ap.add_argument("--tokens", type=int, default=1024, help="tokens per piece (BOS included)")
+    ap.add_argument("--pieces", type=int, default=60, help="val pieces per dataset at most")
+    args = ap.parse_args()
+
+    model, tk = load_float_generator(f"{args.checkpoints}/generator" if args.checkpoints else None)
+    window, n = model.config.max_seq_len, args.tokens
+    i = torch.arange(n)
+    band = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)  # True = attend
+    res = {"window": window, "tokens": n}
+    for name in args.datasets.split(","):
+        prep = load_prepared((name,))
+        idx = [j for j, r in enumerate(prep.records) if r.split == "val" and len(prep.piece(j)) >= n - 1]
+        idx = idx[: args.pieces]
+        if not idx:
+            print(f"{name}: no val piece of {n} tokens")
+            continue
+        full, windowed = [], []
+        for b in range(0, len(idx), 4):
+            ids = torch.tensor(np.stack([np.concatenate([[tk.bos_id], prep.piece(j)[: n - 1]]) for j in idx[b:b + 4]]))
+            full.append(_nll(model, ids, window, None))
+            windowed.append(_nll(model, ids, window, band))
+        f, w = np.concatenate(full), np.concatenate(windowed)
+        d = w - f
+        res[name] = {"pieces": len(idx), "full": float(f.mean()), "window": float(w.mean()),
+                     "difference": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0}
+        print(f"{name}: {len(idx)} val pieces, NLL of tokens {window + 1}-{n - 1}: full attention {f.mean():.3f}, "
+              f"window of {window} {w.mean():.3f} (difference {d.mean():+.3f} ± {res[name]['se']:.3f})")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
