@@ -142,6 +142,9 @@ def test_past_training_length_the_decoders_attend_to_a_sliding_window(prefill, m
         if t == 40:
             dec.keep(np.array([0, 2]))
             rows = [0, 2]
+        if t == 45:
+            ring = dec.kv
+    assert dec.kv is ring and dec.kv.shape[4] == 16  # a full ring is written in place, never regrown
     if prefill <= 16:  # x-transformers' own cached forward, cropped as its generate() crops it
         ref = ReferenceDecoder(m)
         _close(ref.prefill(ids[:, :prefill]), band[:, prefill - 1], atol=1e-4, rtol=1e-4)
