@@ -1,14 +1,17 @@
 """Past the training length: full attention or a sliding window of the training length?
 
     python benchmarks/window_nll.py [--checkpoints DIR] [--datasets emopia,pop909,asap,vgmidi]
-                                    [--tokens 1024] [--pieces 60]
+                                    [--tokens 1024] [--pieces 60] [--control 50 --bars 16]
 
 The generator is trained on windows of `max_seq_len` tokens, but a 16-bar piece is longer. For up to
 `--pieces` real val pieces of at least `--tokens` tokens per dataset, this computes the shipped
 model's NLL of the tokens after the first window twice in one forward each: with full causal
 attention, and with every query limited to the last `max_seq_len` keys (x-transformers' `attn_mask`,
 the window the sampler uses). Lower is better; the difference comes with its standard error over
-pieces. The last line is one JSON object with every figure.
+pieces. With `--control N` it also runs the controllability protocol (`emomusic evaluate`, attributes
+method, N pieces per quadrant of `--bars` bars, seeds offset by 600,000) with the window and with full
+attention: the judge's accuracy and the quality overlap of what the user would get.
+The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -27,6 +30,27 @@ def _nll(model, ids: torch.Tensor, start: int, mask: torch.Tensor | None) -> np.
     return nll.mean(1).numpy()
 
 
+def _control(checkpoints: str | None, per_emotion: int, bars: int) -> dict:
+    """Judge accuracy and quality overlap of sampled pieces, sliding window vs. full attention."""
+    from emomusic.evaluation.controllability import evaluate
+    from emomusic.models import fast
+    from emomusic.pipeline import EmoMusic
+
+    em, out, init = EmoMusic.from_pretrained(checkpoints), {}, fast.KVCacheDecoder.__init__
+    try:
+        for name, window in (("window", None), ("full", 0)):
+            fast.KVCacheDecoder.__init__ = lambda self, m, b, n, _w=None, w=window: init(self, m, b, n, w)
+            r = evaluate(em, per_emotion=per_emotion, methods=("attributes",), bars=bars,
+                         seed_offset=600_000)["methods"]["attributes"]
+            acc = r["accuracy"]
+            out[name] = {**acc, "mean_overlap": r["mean_overlap"]}
+            print(f"{bars} bars, {name}: judge 4Q / arousal / valence {acc['4Q']:.3f} / {acc['arousal']:.3f} / "
+                  f"{acc['valence']:.3f}, quality OA {r['mean_overlap']:.3f}")
+    finally:
+        fast.KVCacheDecoder.__init__ = init
+    return out
+
+
 @torch.inference_mode()
 def main() -> None:
     from emomusic.training.datasets import load_prepared
@@ -37,6 +61,8 @@ def main() -> None:
     ap.add_argument("--datasets", default="emopia,pop909,asap,vgmidi")
     ap.add_argument("--tokens", type=int, default=1024, help="tokens per piece (BOS included)")
     ap.add_argument("--pieces", type=int, default=60, help="val pieces per dataset at most")
+    ap.add_argument("--control", type=int, default=0, help="also sample this many pieces per quadrant each way")
+    ap.add_argument("--bars", type=int, default=16, help="bars per sampled piece (with --control)")
     args = ap.parse_args()
 
     model, tk = load_float_generator(f"{args.checkpoints}/generator" if args.checkpoints else None)
@@ -62,6 +88,9 @@ def main() -> None:
                      "difference": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0}
         print(f"{name}: {len(idx)} val pieces, NLL of tokens {window + 1}-{n - 1}: full attention {f.mean():.3f}, "
               f"window of {window} {w.mean():.3f} (difference {d.mean():+.3f} ± {res[name]['se']:.3f})")
+    if args.control:
+        with torch.inference_mode(False):
+            res["control"] = _control(args.checkpoints, args.control, args.bars)
     print(json.dumps(res))
 
 
