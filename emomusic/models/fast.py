@@ -120,8 +120,9 @@ class KVCacheDecoder:
     def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int, window: int | None = None) -> None:
         w = model if isinstance(model, DecoderWeights) else DecoderWeights.from_module(model)
         self.weights = w
-        # keys each query sees: the training length unless asked otherwise (0 = all, the whole sequence)
-        self.window = w.config.max_seq_len if window is None else (window or max_len)
+        # keys each query sees, and the ring's size (position p lives in slot p % window): the training
+        # length unless asked otherwise (0 = every position); never more than the sequence can reach
+        self.window = min(max_len, w.config.max_seq_len if window is None else (window or max_len))
         self.heads, self.dim_head = w.heads, w.dim_head
         self.emb, self.final_gamma, self.to_logits = w.emb.numpy(), w.final_gamma.numpy(), w.to_logits.numpy()
         self.blocks = [tuple(t.numpy() for t in block) for block in w.blocks]
@@ -131,8 +132,7 @@ class KVCacheDecoder:
         # huge pages one touched slot commits 2 MB, so a cache sized for the worst case (n_bars × 200
         # tokens) cost ~270 MB of resident memory at batch 8 for pieces that use a fifth of it
         self.max_len = max_len
-        self.slots = min(max_len, self.window)  # ring size: position p lives in slot p % window
-        self.kv = self._alloc(batch, min(self.slots, INITIAL_CACHE))
+        self.kv = self._alloc(batch, min(self.window, INITIAL_CACHE))
         self.length = 0
         self.scale = np.float32(self.dim_head ** -0.5)
         self.mean_of = np.full((w.config.dim, 1), 1.0 / w.config.dim, dtype=np.float32)  # x @ mean_of = row means
@@ -146,18 +146,18 @@ class KVCacheDecoder:
             raise ValueError(f"KV cache full ({self.max_len} tokens)")
         if n > 1 and start:
             raise ValueError("several tokens at once only as the first call (prefill)")
-        if min(end, self.slots) > self.kv.shape[4]:
+        if min(end, self.window) > self.kv.shape[4]:
             self._grow(end)
         x = self.emb[ids.reshape(-1)]
         if self.cond is not None:
             x = (x.reshape(b, n, -1) + self.cond[:, None]).reshape(b * n, -1)
         h, dh, ln = self.heads, self.dim_head, self._layer_norm
         cos, sin = self.cos[start:end, None, None], self.sin[start:end, None, None]  # (n, 1, 1, dh)
-        keep = min(n, self.slots)  # prefill keys that stay in the ring: the last `slots`
-        first = (end - keep) % self.slots
+        keep = min(n, self.window)  # prefill keys that stay in the ring: the last `window`
+        first = (end - keep) % self.window
         # a slice where the slots run on (every step), an index array where they wrap round (a long prefill)
-        slots = slice(first, first + keep) if first + keep <= self.slots else np.arange(end - keep, end) % self.slots
-        seen = min(end, self.slots)  # ring slots a single query reads
+        slots = slice(first, first + keep) if first + keep <= self.window else np.arange(end - keep, end) % self.window
+        seen = min(end, self.window)  # ring slots a single query reads
         mask = None
         if n > 1:  # query i sees keys i - window < j <= i, among the prefill's own keys
             gap = np.arange(n)[:, None] - np.arange(n)[None, :]
@@ -197,7 +197,7 @@ class KVCacheDecoder:
 
     def _grow(self, end: int) -> None:
         """Move the cache into one twice as long (at least `end`, at most the ring): amortised O(1) a step."""
-        kv = self._alloc(self.kv.shape[2], min(self.slots, max(end, 2 * self.kv.shape[4])))
+        kv = self._alloc(self.kv.shape[2], min(self.window, max(end, 2 * self.kv.shape[4])))
         kv[..., : self.length, :] = self.kv[..., : self.length, :]  # below the ring size slot = position
         self.kv = kv
 
@@ -219,7 +219,7 @@ class KVCacheDecoder:
         so no new memory is touched.
         """
         rows = [int(r) for r in rows]
-        used = min(self.length, self.slots)
+        used = min(self.length, self.window)
         for i, r in enumerate(rows):
             if r != i:  # ascending rows: i < r, so the destination is never a row still to be read
                 self.kv[:, :, i, :, :used] = self.kv[:, :, r, :, :used]
