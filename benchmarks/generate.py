@@ -2,8 +2,9 @@
 
     python benchmarks/generate.py [--checkpoints DIR] [--bars 16] [--repeats 2] [--seeds 4]
 
-Prints tokens/s and seconds per 16-bar piece for one candidate and for 8 in one batch (mean over
-seeds 1..N: a piece's length, and so its time, varies with the seed), the same for x-transformers'
+Prints tokens/s and seconds per 16-bar piece for one candidate and for 8 in one batch (split over one
+process per core, as `generate --candidates 8` runs it, and in one process; mean over seeds 1..N: a
+piece's length, and so its time, varies with the seed), the same for x-transformers'
 `AutoregressiveWrapper.generate` (its KV cache on, same prefix and mean token count), and peak
 memory (ru_maxrss). It also measures what this machine can do at best: matmul GFLOP/s and memory
 GB/s (a model-sized buffer that may stay in cache, and 256 MB from main memory) give the tokens/s
@@ -77,7 +78,7 @@ def _pieces(fn, seeds: list[int], repeats: int) -> tuple[float, int]:
 def main() -> None:
     from x_transformers import AutoregressiveWrapper
 
-    from emomusic.models.sampling import sample
+    from emomusic.models.sampling import sample, sampling_workers
     from emomusic.pipeline import EmoMusic
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -95,19 +96,24 @@ def main() -> None:
     res = {"bars": args.bars, "seeds": args.seeds, "parameters": em.generator.num_parameters(),
            "threads": torch.get_num_threads()}
 
-    for n in (1, 8):
-        sec, total = _pieces(lambda seed, n=n: sample(em.decoder_weights, em.tokenizer, [prefix] * n,
-                                                      n_bars=args.bars, guidance=guide, seed=seed),
-                             seeds, args.repeats)
-        res[f"ours_batch{n}_seconds"] = sec  # per call: one piece (batch 1) or one batch of 8
-        res[f"ours_batch{n}_tokens"] = total / len(seeds)
-        res[f"ours_batch{n}_tokens_per_s"] = total / len(seeds) / sec
-        print(f"emomusic sampler, batch {n}: {total / len(seeds):.0f} tokens per call in {sec:.2f} s = "
+    res["workers_batch8"] = sampling_workers(8)
+    # batch 8 as `generate --candidates 8` runs it (rows split over one process per core), and in one process
+    for n, workers, key in ((1, None, "batch1"), (8, None, "batch8"), (8, 1, "batch8_one_process")):
+        sec, total = _pieces(lambda seed, n=n, workers=workers: sample(
+            em.decoder_weights, em.tokenizer, [prefix] * n, n_bars=args.bars, guidance=guide, seed=seed,
+            workers=workers), seeds, args.repeats)
+        res[f"ours_{key}_seconds"] = sec  # per call: one piece (batch 1) or one batch of 8
+        res[f"ours_{key}_tokens"] = total / len(seeds)
+        res[f"ours_{key}_tokens_per_s"] = total / len(seeds) / sec
+        how = f"{sampling_workers(n, workers)} process(es)"
+        print(f"emomusic sampler, batch {n} ({how}): {total / len(seeds):.0f} tokens per call in {sec:.2f} s = "
               f"{total / len(seeds) / sec:.0f} tokens/s ({sec:.2f} s per batch of {n} {args.bars}-bar pieces, "
               f"mean over seeds {seeds[0]}-{seeds[-1]})")
 
-    # peak memory of our generation (the process so far), before the baseline's own allocations
+    # peak memory of our generation (the process so far), before the baseline's own allocations; a worker's
+    # resident set counts the weights it shares with this process
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     wrapper = AutoregressiveWrapper(em.generator.net)
     steps = round(res["ours_batch1_tokens"])
     for n in (1, 8):
@@ -119,6 +125,7 @@ def main() -> None:
               f"{n * steps / sec:.0f} tokens/s")
     res["speedup_batch1"] = res["ours_batch1_tokens_per_s"] / res["xtransformers_batch1_tokens_per_s"]
     res["batch8_time_ratio"] = res["ours_batch8_seconds"] / res["ours_batch1_seconds"]
+    res["batch8_one_process_time_ratio"] = res["ours_batch8_one_process_seconds"] / res["ours_batch1_seconds"]
     cfg, params = em.generator.config, em.generator.num_parameters()
     res.update(machine_bounds(params))
     context = len(prefix) + res["ours_batch1_tokens"] / 2  # mean context over a piece
@@ -138,9 +145,10 @@ def main() -> None:
           f"at batch 1, "
           f"{res['fraction_of_bound_batch8_cache']:.0%} / {res['fraction_of_bound_batch8_dram']:.0%} at batch 8")
     print(f"speed-up over x-transformers at batch 1: {res['speedup_batch1']:.2f}x; 8 candidates take "
-          f"{res['batch8_time_ratio']:.2f}x the time of one (a decoder bound by main memory: "
+          f"{res['batch8_time_ratio']:.2f}x the time of one over {res['workers_batch8']} process(es), "
+          f"{res['batch8_one_process_time_ratio']:.2f}x in one (a decoder bound by main memory: "
           f"{res['batch8_time_ratio_dram_bound']:.2f}x); peak RSS of our generation (batch 1 and 8) "
-          f"{res['peak_rss_mb']:.0f} MB")
+          f"{res['peak_rss_mb']:.0f} MB, of a worker {res['peak_rss_worker_mb']:.0f} MB (weights shared)")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()}))
 
 

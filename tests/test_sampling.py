@@ -204,6 +204,56 @@ def test_same_seed_same_tokens_and_batch_is_one_call(model, tk):
     assert any(len(x) != len(z) or (x != z).any() for x, z in zip(a, c, strict=True))
 
 
+def test_rows_split_over_forked_workers_give_the_same_tokens(model, tk):
+    pre = [tk.condition_ids("pop", emotion=q) for q in ("Q1", "Q2", "Q3", "Q4", "Q1")]
+    guides = [Guidance(tonic=i, mode="minor" if i % 2 else "major", density=1.0 + i) for i in range(5)]
+    one = sample(model, tk, pre, n_bars=3, guidance=guides, seed=5, max_tokens=300, workers=1)
+    for workers in (2, 3):
+        split = sample(model, tk, pre, n_bars=3, guidance=guides, seed=5, max_tokens=300, workers=workers)
+        assert len(split) == 5
+        assert all(np.array_equal(x, y) for x, y in zip(one, split, strict=True))
+    assert len({len(x) for x in one}) > 1  # rows of different lengths: groups finish at different steps
+
+
+def test_sampling_workers_fork_only_where_it_is_safe(monkeypatch):
+    import threading
+
+    from emomusic.models.sampling import sampling_workers
+
+    monkeypatch.delenv("EMOMUSIC_WORKERS", raising=False)
+    assert sampling_workers(8, 2) == 2
+    assert sampling_workers(3, 16) == 3  # at most one process per row
+    assert sampling_workers(1, 4) == 1
+    assert sampling_workers(8, 2, decoder="reference") == 1  # the reference decoder runs torch: no fork
+    monkeypatch.setenv("EMOMUSIC_WORKERS", "1")
+    assert sampling_workers(8) == 1
+    got = []
+    t = threading.Thread(target=lambda: got.append(sampling_workers(8, 2)))
+    t.start()
+    t.join()
+    assert got == [1]  # never from a thread other than the main one
+
+
+def _boom():
+    raise ValueError("bad row")
+
+
+def _die():
+    import os
+
+    os._exit(3)
+
+
+def test_a_failing_or_dying_worker_is_an_error_not_a_hang():
+    from emomusic.models.sampling import _fork_map
+
+    assert _fork_map([lambda: 1, lambda: 2, lambda: 3]) == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="ValueError: bad row"):
+        _fork_map([lambda: 1, _boom])
+    with pytest.raises(RuntimeError, match="died"):
+        _fork_map([lambda: 1, _die])
+
+
 def test_guidance_forces_tempo_velocity_window_and_time_signature(model, tk):
     g = Guidance(tempo=70, velocity=40, velocity_window=12, tonic=2, mode="minor", time_signature=(3, 4))
     out = sample(model, tk, [tk.condition_ids("pop", emotion="Q3")] * 2, n_bars=2, guidance=g, seed=3,

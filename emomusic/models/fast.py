@@ -177,7 +177,8 @@ class KVCacheDecoder:
             s *= self.scale
             if mask is not None:
                 s += mask
-            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            s -= s.max(axis=-1, keepdims=True)  # softmax in place
+            np.exp(s, out=s)
             s /= s.sum(axis=-1, keepdims=True)
             att = np.matmul(s, values).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
             x = x + att @ wo
@@ -231,13 +232,35 @@ class KVCacheDecoder:
 def _gelu(x: np.ndarray) -> np.ndarray:
     """Exact (erf) GELU as nn.GELU, with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
     below float32 resolution near 1). Numpy has no erf; scipy's import costs ~0.7 s of cold start,
-    and torch's erf between OpenBLAS calls fought OpenBLAS's threads (5 ms a call at batch 8)."""
-    z = np.abs(x) * np.float32(0.7071067811865476)
-    t = 1.0 / (1.0 + np.float32(0.3275911) * z)
-    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (
-        np.float32(1.421413741) + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
-    erf_abs = 1.0 - poly * np.exp(-z * z)
-    return np.float32(0.5) * x * (1.0 + np.copysign(erf_abs, x))
+    and torch's erf between OpenBLAS calls fought OpenBLAS's threads (5 ms a call at batch 8) and may
+    not run in a forked sampling worker. In place on three buffers (10-20% faster than a temporary per
+    operation); bitwise equal to the plain expression
+    0.5·x·(1 + sign(x)·(1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−z²))), z = |x|/√2, t = 1/(1 + p·z).
+    """
+    z = np.abs(x)
+    z *= _ERF[0]
+    t = z * _ERF[1]
+    t += 1
+    np.reciprocal(t, out=t)
+    poly = t * _ERF[6]
+    for a in _ERF[5:1:-1]:
+        poly += a
+        poly *= t
+    z *= z  # z² → exp(−z²), then erf(|x|/√2) = 1 − poly·exp(−z²)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z *= poly
+    np.subtract(1, z, out=z)
+    np.copysign(z, x, out=z)
+    z += 1
+    z *= x
+    z *= np.float32(0.5)
+    return z
+
+
+# 1/√2, then A&S 7.1.26's p and a1..a5
+_ERF = tuple(np.float32(v) for v in (0.7071067811865476, 0.3275911, 0.254829592, -0.284496736, 1.421413741,
+                                     -1.453152027, 1.061405429))
 
 
 def _rotary_tables(inv_freq: torch.Tensor, dim_head: int, max_len: int):

@@ -8,6 +8,10 @@ and biases what the model shapes (key/mode pitches, register), as DESIGN.md reco
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,7 +326,7 @@ def _step_live(dec, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tup
 def sample(
     model, tk: MusicTokenizer, prefixes: list[list[int]], n_bars: int = 16, temperature: float = 1.0,
     top_p: float = TOP_P, top_k: int = 0, guidance: Guidance | list[Guidance] | None = None, seed: int = 0,
-    max_tokens: int | None = None, decoder: str = "fast",
+    max_tokens: int | None = None, decoder: str = "fast", workers: int | None = None,
 ) -> list[np.ndarray]:
     """Sample one piece per prefix, all in one batch; returns the music tokens of each.
 
@@ -333,49 +337,150 @@ def sample(
     decoder="fast" uses the numpy KV-cache decoder (`models.fast`); "reference" uses x-transformers'
     own cached forward (the baseline; both give the same logits). `model` is a `Generator` or, for
     the fast decoder, its `models.fast.DecoderWeights` (no x-transformers network needed).
+    workers: processes the batch's rows are split over (see `sampling_workers`; None = one per
+    available core, at most one per row). Rows are independent and every group draws the whole
+    batch's uniforms, so the tokens do not depend on it.
     """
     if len({len(p) for p in prefixes}) != 1:
         raise ValueError("all prefixes in a batch must have the same length")
-    rng = np.random.default_rng(int(seed))
     batch = len(prefixes)
     guides = guidance if isinstance(guidance, list) else [guidance or Guidance(time_signature=None)] * batch
-    bias = np.stack([g.pitch_bias(tk) for g in guides])
-    allowed = np.stack([g.allowed(tk) for g in guides])
-    table = grammar_table(tk)
-    state = _State(tk, batch, n_bars, np.array([g.tempo is not None for g in guides]),
-                   np.array([g.time_signature is not None for g in guides]))
     ids = torch.tensor(prefixes, dtype=torch.long)
-    for column in ids.numpy().T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
-        state.update(column)
-    feedback = Feedback(tk, guides)
-    max_tokens = max_tokens or n_bars * 200
-    dec = (KVCacheDecoder(model, batch, ids.shape[1] + max_tokens) if decoder == "fast"
-           else ReferenceDecoder(model))
+    groups = np.array_split(np.arange(batch), sampling_workers(batch, workers, decoder))
     with _one_blas_thread():
-        logits, rows = dec.prefill(ids), np.arange(batch)  # rows the decoder still computes
-        x = np.zeros((batch, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
+        # every group is set up (decoder tables, conditions, prefill) here, before any fork: torch's
+        # OpenMP pool does not survive a fork, and a child that enters it hangs; the loops are numpy only
+        runs = [_Rows(model, tk, ids[g], [guides[i] for i in g], n_bars, max_tokens or n_bars * 200, decoder)
+                for g in groups]
+        loops = [functools.partial(r.run, seed, temperature, top_p, top_k, batch, int(g[0]))
+                 for r, g in zip(runs, groups, strict=True)]
+        parts = _fork_map(loops)
+    return [piece for part in parts for piece in part]
+
+
+def sampling_workers(batch: int, workers: int | None = None, decoder: str = "fast") -> int:
+    """How many processes sample a batch: candidates are independent, and the second core is idle.
+
+    One step of a batch costs more than one of a single row but far less than that many (shared weight
+    reads), yet on two cores a batch of 8 in one process took 3-4x a single piece. Forked children
+    share the parent's weights copy-on-write; each runs a contiguous group of rows. Forking only from
+    the main thread of a non-daemon process (a child forked from a server's worker thread could inherit
+    locks held by other threads) and only with the numpy decoder (the reference decoder runs torch).
+    `workers` (or EMOMUSIC_WORKERS) caps the count; 1 never forks.
+    """
+    if workers is None:
+        env = os.environ.get("EMOMUSIC_WORKERS", "").strip()
+        workers = int(env) if env.isdigit() and int(env) > 0 else _available_cores()
+    can_fork = (decoder == "fast" and "fork" in multiprocessing.get_all_start_methods()
+                and threading.current_thread() is threading.main_thread()
+                and not multiprocessing.current_process().daemon)
+    return max(1, min(int(workers), batch)) if can_fork else 1
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _fork_map(fns: list) -> list:
+    """fns[0]() here and each other fn in a forked child, at the same time; their results in order.
+
+    Children are forked, so they see the parent's memory (weights, prepared decoders) without pickling;
+    only results come back, through a pipe. A child's exception comes back as a RuntimeError here; a
+    child that dies is an error too, and every child is gone when this returns.
+    """
+    if len(fns) == 1:
+        return [fns[0]()]
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    try:
+        for fn in fns[1:]:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
+            proc.start()
+            send.close()
+            children.append((proc, recv))
+        results = [fns[0]()]
+        for _proc, recv in children:
+            try:
+                ok, value = recv.recv()
+            except EOFError:
+                raise RuntimeError("a sampling worker process died; retry with EMOMUSIC_WORKERS=1") from None
+            if not ok:
+                raise RuntimeError(f"sampling worker failed: {value}")
+            results.append(value)
+        return results
+    finally:
+        for proc, recv in children:
+            if proc.is_alive() and proc.exitcode is None:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.terminate()
+            proc.join()
+            recv.close()
+
+
+def _child(fn, conn) -> None:
+    try:
+        result = (True, fn())
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
+        result = (False, f"{type(e).__name__}: {e}")
+    conn.send(result)
+    conn.close()
+
+
+class _Rows:
+    """One group of a batch's rows, ready to sample: guidance tables, REMI state, a prefilled decoder.
+
+    Built where torch may run (the parent); `run` is numpy only, so it may run in a forked child.
+    """
+
+    def __init__(self, model, tk: MusicTokenizer, ids: torch.Tensor, guides: list[Guidance], n_bars: int,
+                 max_tokens: int, decoder: str) -> None:
+        self.tk, self.n_bars, self.max_tokens = tk, n_bars, max_tokens
+        n = len(guides)
+        self.bias = np.stack([g.pitch_bias(tk) for g in guides])
+        self.allowed = np.stack([g.allowed(tk) for g in guides])
+        self.table = grammar_table(tk)
+        self.state = _State(tk, n, n_bars, np.array([g.tempo is not None for g in guides]),
+                            np.array([g.time_signature is not None for g in guides]))
+        for column in ids.numpy().T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
+            self.state.update(column)
+        self.feedback = Feedback(tk, guides)
+        self.dec = (KVCacheDecoder(model, n, ids.shape[1] + max_tokens) if decoder == "fast"
+                    else ReferenceDecoder(model))
+        self.first = self.dec.prefill(ids)
+
+    def run(self, seed: int, temperature: float, top_p: float, top_k: int, batch: int, lo: int) -> list[np.ndarray]:
+        """Sample these rows; rows lo.. of a batch of `batch` (each step draws the whole batch's uniforms)."""
+        tk, state, dec, n = self.tk, self.state, self.dec, len(self.bias)
+        rng = np.random.default_rng(int(seed))
+        logits, rows = self.first, np.arange(n)  # rows the decoder still computes
+        x = np.zeros((n, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
         inv_t = 1.0 / max(temperature, 1e-5)
         generated = []
-        for step in range(max_tokens):
+        for step in range(self.max_tokens):
             if step:
                 logits, rows = _step_live(dec, generated[-1], state.done, rows)
-            if len(rows) == batch:
+            if len(rows) == n:
                 np.multiply(logits, inv_t, out=x)
             else:  # finished rows get zeros: their mask allows only EOS
                 x.fill(0.0)
                 x[rows] = logits * inv_t
-            x += bias
-            feedback.add(x, state)
-            x[~state.mask(table, allowed)] = -np.inf
-            nxt = draw(x, rng.random(batch), top_p, top_k)
+            x += self.bias
+            self.feedback.add(x, state)
+            x[~state.mask(self.table, self.allowed)] = -np.inf
+            nxt = draw(x, rng.random(batch)[lo:lo + n], top_p, top_k)
             # the model closes the last requested bar with a Bar token: that is where the piece ends
-            nxt[(nxt == tk.bar_id) & (state.bars >= n_bars)] = tk.eos_id
+            nxt[(nxt == tk.bar_id) & (state.bars >= self.n_bars)] = tk.eos_id
             state.update(nxt)
             generated.append(nxt)
             if state.done.all():
                 break
-    out = []
-    for body in np.stack(generated, axis=1):
-        end = np.flatnonzero(body == tk.eos_id)
-        out.append(body[: end[0]] if len(end) else body)
-    return out
+        out = []
+        for body in np.stack(generated, axis=1):
+            end = np.flatnonzero(body == tk.eos_id)
+            out.append(body[: end[0]] if len(end) else body)
+        return out
