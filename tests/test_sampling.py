@@ -238,6 +238,10 @@ def _boom():
     raise ValueError("bad row")
 
 
+def _boom_unpicklable():
+    raise ValueError(lambda: 0)  # its argument cannot be pickled
+
+
 def _die():
     import os
 
@@ -248,8 +252,12 @@ def test_a_failing_or_dying_worker_is_an_error_not_a_hang():
     from emomusic.models.sampling import _fork_map
 
     assert _fork_map([lambda: 1, lambda: 2, lambda: 3]) == [1, 2, 3]
-    with pytest.raises(RuntimeError, match="ValueError: bad row"):
+    with pytest.raises(ValueError, match="bad row"):  # the child's own exception, raised here
         _fork_map([lambda: 1, _boom])
+    with pytest.raises(ValueError, match="bad row"):  # the parent's group fails: its children are stopped
+        _fork_map([_boom, lambda: __import__("time").sleep(60)])
+    with pytest.raises(RuntimeError, match="ValueError"):
+        _fork_map([lambda: 1, _boom_unpicklable])
     with pytest.raises(RuntimeError, match="died"):
         _fork_map([lambda: 1, _die])
 

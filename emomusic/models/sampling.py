@@ -388,13 +388,14 @@ def _fork_map(fns: list) -> list:
     """fns[0]() here and each other fn in a forked child, at the same time; their results in order.
 
     Children are forked, so they see the parent's memory (weights, prepared decoders) without pickling;
-    only results come back, through a pipe. A child's exception comes back as a RuntimeError here; a
-    child that dies is an error too, and every child is gone when this returns.
+    only results come back, through a pipe. A child's exception is raised here as itself (as a
+    RuntimeError naming it if it cannot be pickled); a child that dies is a RuntimeError. On any error
+    the other children are stopped at once; every child is gone when this returns.
     """
     if len(fns) == 1:
         return [fns[0]()]
     ctx = multiprocessing.get_context("fork")
-    children = []
+    children, ok = [], False
     try:
         for fn in fns[1:]:
             recv, send = ctx.Pipe(duplex=False)
@@ -405,19 +406,18 @@ def _fork_map(fns: list) -> list:
         results = [fns[0]()]
         for _proc, recv in children:
             try:
-                ok, value = recv.recv()
+                done, value = recv.recv()
             except EOFError:
                 raise RuntimeError("a sampling worker process died; retry with EMOMUSIC_WORKERS=1") from None
-            if not ok:
-                raise RuntimeError(f"sampling worker failed: {value}")
+            if not done:
+                raise value
             results.append(value)
+        ok = True
         return results
     finally:
         for proc, recv in children:
-            if proc.is_alive() and proc.exitcode is None:
-                proc.join(timeout=5)
-                if proc.is_alive():
-                    proc.terminate()
+            if not ok:
+                proc.terminate()
             proc.join()
             recv.close()
 
@@ -425,9 +425,12 @@ def _fork_map(fns: list) -> list:
 def _child(fn, conn) -> None:
     try:
         result = (True, fn())
-    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
-        result = (False, f"{type(e).__name__}: {e}")
-    conn.send(result)
+    except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
+        result = (False, e)
+    try:
+        conn.send(result)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle: send its name and text
+        conn.send((False, RuntimeError(f"sampling worker failed: {type(result[1]).__name__}: {result[1]}")))
     conn.close()
 
 
