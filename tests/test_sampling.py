@@ -227,6 +227,10 @@ def test_sampling_workers_fork_only_where_it_is_safe(monkeypatch):
     assert sampling_workers(8, 2, decoder="reference") == 1  # the reference decoder runs torch: no fork
     monkeypatch.setenv("EMOMUSIC_WORKERS", "1")
     assert sampling_workers(8) == 1
+    monkeypatch.delenv("EMOMUSIC_WORKERS")
+    monkeypatch.setattr("sys.platform", "darwin")  # numpy's BLAS there may be Accelerate: not fork-safe
+    assert sampling_workers(8, 2) == 1
+    monkeypatch.undo()
     got = []
     t = threading.Thread(target=lambda: got.append(sampling_workers(8, 2)))
     t.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -365,13 +366,14 @@ def sampling_workers(batch: int, workers: int | None = None, decoder: str = "fas
     reads), yet on two cores a batch of 8 in one process took 3-4x a single piece. Forked children
     share the parent's weights copy-on-write; each runs a contiguous group of rows. Forking only from
     the main thread of a non-daemon process (a child forked from a server's worker thread could inherit
-    locks held by other threads) and only with the numpy decoder (the reference decoder runs torch).
+    locks held by other threads), only with the numpy decoder (the reference decoder runs torch), and
+    only on Linux (macOS's Accelerate BLAS, which numpy may use there, is not safe after a fork).
     `workers` (or EMOMUSIC_WORKERS) caps the count; 1 never forks.
     """
     if workers is None:
         env = os.environ.get("EMOMUSIC_WORKERS", "").strip()
         workers = int(env) if env.isdigit() and int(env) > 0 else _available_cores()
-    can_fork = (decoder == "fast" and "fork" in multiprocessing.get_all_start_methods()
+    can_fork = (decoder == "fast" and sys.platform.startswith("linux")
                 and threading.current_thread() is threading.main_thread()
                 and not multiprocessing.current_process().daemon)
     return max(1, min(int(workers), batch)) if can_fork else 1
