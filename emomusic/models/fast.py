@@ -238,12 +238,12 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     0.5·x·(1 + sign(x)·(1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−z²))), z = |x|/√2, t = 1/(1 + p·z).
     """
     z = np.abs(x)
-    z *= _ERF[0]
-    t = z * _ERF[1]
+    z *= _INV_SQRT2
+    t = z * _AS_P
     t += 1
     np.reciprocal(t, out=t)
-    poly = t * _ERF[6]
-    for a in _ERF[5:1:-1]:
+    poly = t * _AS_A[-1]  # Horner: t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))
+    for a in reversed(_AS_A[:-1]):
         poly += a
         poly *= t
     z *= z  # z² → exp(−z²), then erf(|x|/√2) = 1 − poly·exp(−z²)
@@ -258,9 +258,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return z
 
 
-# 1/√2, then A&S 7.1.26's p and a1..a5
-_ERF = tuple(np.float32(v) for v in (0.7071067811865476, 0.3275911, 0.254829592, -0.284496736, 1.421413741,
-                                     -1.453152027, 1.061405429))
+_INV_SQRT2 = np.float32(0.7071067811865476)
+_AS_P = np.float32(0.3275911)  # Abramowitz & Stegun 7.1.26: p, then a1..a5
+_AS_A = tuple(np.float32(v) for v in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
 
 
 def _rotary_tables(inv_freq: torch.Tensor, dim_head: int, max_len: int):

@@ -351,7 +351,8 @@ def sample(
     with _one_blas_thread():
         # every group is set up (decoder tables, conditions, prefill) here, before any fork: torch's
         # OpenMP pool does not survive a fork, and a child that enters it hangs; the loops are numpy only
-        runs = [_Rows(model, tk, ids[g], [guides[i] for i in g], n_bars, max_tokens or n_bars * 200, decoder)
+        table = grammar_table(tk)
+        runs = [_Rows(model, tk, table, ids[g], [guides[i] for i in g], n_bars, max_tokens or n_bars * 200, decoder)
                 for g in groups]
         loops = [functools.partial(r.run, seed, temperature, top_p, top_k, batch, int(g[0]))
                  for r, g in zip(runs, groups, strict=True)]
@@ -442,13 +443,13 @@ class _Rows:
     Built where torch may run (the parent); `run` is numpy only, so it may run in a forked child.
     """
 
-    def __init__(self, model, tk: MusicTokenizer, ids: torch.Tensor, guides: list[Guidance], n_bars: int,
-                 max_tokens: int, decoder: str) -> None:
+    def __init__(self, model, tk: MusicTokenizer, table: np.ndarray, ids: torch.Tensor, guides: list[Guidance],
+                 n_bars: int, max_tokens: int, decoder: str) -> None:
         self.tk, self.n_bars, self.max_tokens = tk, n_bars, max_tokens
         n = len(guides)
         self.bias = np.stack([g.pitch_bias(tk) for g in guides])
         self.allowed = np.stack([g.allowed(tk) for g in guides])
-        self.table = grammar_table(tk)
+        self.table = table  # grammar_table(tk), shared by every group
         self.state = _State(tk, n, n_bars, np.array([g.tempo is not None for g in guides]),
                             np.array([g.time_signature is not None for g in guides]))
         for column in ids.numpy().T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
