@@ -105,6 +105,39 @@ def test_dropping_finished_rows_keeps_the_other_rows_logits(model):
         _close(part.step(ids[[1, 3], t]), full.step(ids[:, t])[[1, 3]])
 
 
+def test_a_rows_step_logits_do_not_depend_on_the_rows_beside_it():
+    """The compiled step computes each row in the same order whatever the batch, so a row decoded alone
+    and in a batch of three gives bitwise the same logits once nothing in its window descends from the
+    prefill (whose BLAS products may round differently by batch size): what lets sampling split a
+    batch over processes without changing a token."""
+    m = _random(GeneratorConfig(vocab_size=100, dim=32, depth=2, heads=2, max_seq_len=16))
+    ids = torch.randint(0, 100, (3, 60), generator=torch.Generator().manual_seed(4))
+    batch, alone = KVCacheDecoder(m, 3, 64), KVCacheDecoder(m, 1, 64)
+    batch.prefill(ids[:, :10])
+    alone.prefill(ids[1:2, :10])
+    for t in range(10, 60):
+        a, b = batch.step(ids[:, t]), alone.step(ids[1:2, t])
+        if t >= 10 + 2 * 16:  # a layer's keys see 16 back, so two layers' reach back 32 positions
+            np.testing.assert_array_equal(a[1], b[0])
+    assert not np.array_equal(a[0], a[1])  # the rows really differ
+
+
+def test_decoder_steps_reject_what_they_cannot_decode(model):
+    dec = KVCacheDecoder(model, 2, 12)
+    with pytest.raises(ValueError, match="prefill before the first step"):
+        dec.step(np.array([1, 2]))
+    dec.prefill(torch.ones(2, 10, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"one token per live row expected: shape \(2,\)"):
+        dec.step(np.array([1, 2, 3]))
+    dec.keep(np.array([1]))
+    with pytest.raises(ValueError, match=r"shape \(1,\)"):
+        dec.step(np.array([1, 2]))
+    dec.step(np.array([1]))
+    dec.step(np.array([1]))
+    with pytest.raises(ValueError, match="KV cache full"):
+        dec.step(np.array([1]))
+
+
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # a finished row's logits must not turn into NaN
 def test_batch_with_sequences_ending_at_different_steps_matches_the_reference(model, tk):
     pre = [tk.condition_ids("pop", emotion="Q1")] * 5

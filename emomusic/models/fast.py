@@ -3,8 +3,9 @@
 x-transformers' generic forward spends most of a decoding step in Python (einops, options,
 cache concatenation). This module reruns exactly the network `Generator` builds — pre-norm
 LayerNorm (gamma only), multi-head attention with interleaved rotary embeddings on the first
-`rot_dim` channels of each head, GELU feed-forward, final norm — in numpy, with the keys and values
-written into arrays allocated once. `tests/test_sampling.py` checks its logits equal a full recompute.
+`rot_dim` channels of each head, GELU feed-forward, final norm — with the keys and values written
+into arrays allocated once: the prefill in numpy, each later token in one compiled call
+(`kernels.decode_step`). `tests/test_sampling.py` checks its logits equal a full recompute.
 
 Attention is a sliding window of the training length (`max_seq_len`), as x-transformers' own
 `AutoregressiveWrapper.generate` does when it crops its cache: every query sees at most the last
@@ -54,13 +55,17 @@ class DecoderWeights:
             return state[name].detach().float() + gamma_offset
 
         self.emb = state["net.token_emb.emb.weight"].detach().float()
-        self.blocks = []
+        blocks = []
         for i in range(0, 2 * config.depth, 2):
             a, f = f"{pre}.{i}", f"{pre}.{i + 1}"
             wqkv = torch.cat([state[f"{a}.1.to_{x}.weight"] for x in "qkv"]).detach().float()
-            self.blocks.append((g(f"{a}.0.0.gamma"), wqkv.t().contiguous(), t(f"{a}.1.to_out.weight"),
-                                g(f"{f}.0.0.gamma"), t(f"{f}.1.ff.0.0.weight"), state[f"{f}.1.ff.0.0.bias"].float(),
-                                t(f"{f}.1.ff.2.weight"), state[f"{f}.1.ff.2.bias"].float()))
+            blocks.append((g(f"{a}.0.0.gamma"), wqkv.t().contiguous(), t(f"{a}.1.to_out.weight"),
+                           g(f"{f}.0.0.gamma"), t(f"{f}.1.ff.0.0.weight"), state[f"{f}.1.ff.0.0.bias"].float(),
+                           t(f"{f}.1.ff.2.weight"), state[f"{f}.1.ff.2.bias"].float()))
+        # (g1, wqkv, wo, g2, w1, b1, w2, b2), each stacked over the layers: the compiled step reads every
+        # layer from one array; the numpy path takes per-layer views
+        self.layers = tuple(np.ascontiguousarray(torch.stack(kind).detach().numpy(), dtype=np.float32)
+                            for kind in zip(*blocks, strict=True))
         self.final_gamma = g("net.attn_layers.final_norm.gamma")
         self.to_logits = t("net.to_logits.weight")
         self.inv_freq = state[ROTARY].detach().float()  # saved with the weights: use it, never recompute
@@ -107,17 +112,21 @@ def _expected_shapes(c: GeneratorConfig) -> dict[str, tuple[int, ...]]:
 class KVCacheDecoder:
     """Incremental decoding of a batch: `prefill(ids)` once, then `step(tokens)` per token.
 
-    Numpy over the checkpoint's tensors (zero-copy views). A decoding step is a few dozen small
-    matmuls and elementwise ops on vectors of a few hundred floats: numpy's bundled OpenBLAS runs
-    these matmuls ~1.4-1.8x faster than torch's CPU kernels on the machine we measured, and a numpy
-    call costs a few microseconds against a tensor op's ~10 (batch 1 ~30% faster per step than the
-    same maths in torch, batch 8 level; benchmarks/generate.py). Rotary embedding is a precomputed
-    cos/sin pair over queries and keys; keys and values go into one preallocated ring of `window`
-    positions (default the training length; `window=0` keeps every position). Logits come back as
-    numpy (batch, vocab).
+    The prefill is numpy over the checkpoint's tensors (zero-copy views): a whole prefix is a few large
+    products, which BLAS does well. Each later step is one call of the compiled `kernels.decode_step`:
+    a step is dozens of tiny operations per layer, and as numpy calls their dispatch cost more than
+    their arithmetic (benchmarks/generate.py: a step 1.2-1.8x faster than the numpy step, batch 1-8).
+    Rotary embedding is a precomputed cos/sin pair over queries and keys; keys and values go into one
+    preallocated ring of `window` positions (default the training length; `window=0` keeps every
+    position). Logits come back as numpy (rows, vocab).
     """
 
     def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int, window: int | None = None) -> None:
+        # imported here: numba costs ~0.25 s, paid only where something is sampled; compiled (or loaded from
+        # numba's cache) at import, so before `sampling` forks any worker
+        from emomusic.models.kernels import decode_step
+
+        self._step = decode_step
         w = model if isinstance(model, DecoderWeights) else DecoderWeights.from_module(model)
         self.weights = w
         # keys each query sees, and the ring's size (position p lives in slot p % window): the training
@@ -125,27 +134,30 @@ class KVCacheDecoder:
         self.window = min(max_len, w.config.max_seq_len if window is None else (window or max_len))
         self.heads, self.dim_head = w.heads, w.dim_head
         self.emb, self.final_gamma, self.to_logits = w.emb.numpy(), w.final_gamma.numpy(), w.to_logits.numpy()
-        self.blocks = [tuple(t.numpy() for t in block) for block in w.blocks]
+        self.blocks = [tuple(kind[i] for kind in w.layers) for i in range(w.config.depth)]  # views, no copy
         cos, sin, swap = _rotary_tables(w.inv_freq, self.dim_head, max_len)
-        self.cos, self.sin, self.swap = cos.numpy(), sin.numpy(), swap.numpy()
+        self.cos, self.sin, self.swap = cos.numpy(), sin.numpy(), swap.numpy().astype(np.int64)
         # preallocated, but grown by doubling from INITIAL_CACHE positions up to the ring: with transparent
         # huge pages one touched slot commits 2 MB, so a cache sized for the worst case (n_bars × 200
         # tokens) cost ~270 MB of resident memory at batch 8 for pieces that use a fifth of it
         self.max_len = max_len
         self.kv = self._alloc(batch, min(self.window, INITIAL_CACHE))
+        self.rows = batch  # rows still computed: the first `rows` of the cache (see `keep`)
         self.length = 0
         self.scale = np.float32(self.dim_head ** -0.5)
         self.mean_of = np.full((w.config.dim, 1), 1.0 / w.config.dim, dtype=np.float32)  # x @ mean_of = row means
         self.cond: np.ndarray | None = None  # sum conditioning: added to every token embedding
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
-        """Logits after the last of `ids` (batch, n); n > 1 only from an empty cache (the prefill)."""
+        """Logits after the last of `ids` (batch, n), from an empty cache: the prefill, in numpy (a whole
+        prefix is a few large products, which BLAS does well; single steps go through `decode_step`)."""
         b, n = ids.shape
-        start, end = self.length, self.length + n
+        start, end = 0, n
         if end > self.max_len:
             raise ValueError(f"KV cache full ({self.max_len} tokens)")
-        if n > 1 and start:
-            raise ValueError("several tokens at once only as the first call (prefill)")
+        if b > self.kv.shape[2]:
+            raise ValueError(f"{b} rows for a cache of {self.kv.shape[2]}")
+        self.rows = b
         if min(end, self.window) > self.kv.shape[4]:
             self._grow(end)
         x = self.emb[ids.reshape(-1)]
@@ -162,7 +174,7 @@ class KVCacheDecoder:
         if n > 1:  # query i sees keys i - window < j <= i, among the prefill's own keys
             gap = np.arange(n)[:, None] - np.arange(n)[None, :]
             mask = np.where((gap < 0) | (gap >= self.window), -np.inf, 0.0).astype(np.float32)
-        for (g1, wqkv, wo, g2, w1, b1, w2, b2), kv in zip(self.blocks, self.kv, strict=True):
+        for (g1, wqkv, wo, g2, w1, b1, w2, b2), kv in zip(self.blocks, self.kv[:, :, :b], strict=True):
             qkv = (ln(x, g1) @ wqkv).reshape(b, n, 3, h, dh)
             qk = qkv[:, :, :2] * cos + qkv[:, :, :2][..., self.swap] * sin  # (b, n, 2, h, dh)
             k, v = qk[:, :, 1].transpose(0, 2, 1, 3), qkv[:, :, 2].transpose(0, 2, 1, 3)  # (b, h, n, dh)
@@ -210,21 +222,38 @@ class KVCacheDecoder:
         return self._forward(ids.numpy())
 
     def step(self, tokens: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Append one token per sequence (batch,) and return the next logits."""
-        return self._forward(np.asarray(tokens)[:, None])
+        """Append one token per live row (rows,) and return the next logits (rows, vocab): one compiled call."""
+        tokens = np.asarray(tokens)
+        pos = self.length
+        if pos + 1 > self.max_len:
+            raise ValueError(f"KV cache full ({self.max_len} tokens)")
+        if pos == 0:
+            raise ValueError("prefill before the first step")
+        if tokens.shape != (self.rows,):
+            raise ValueError(f"one token per live row expected: shape ({self.rows},), got {tokens.shape}")
+        if min(pos + 1, self.window) > self.kv.shape[4]:
+            self._grow(pos + 1)
+        x = self.emb[tokens]
+        if self.cond is not None:
+            x += self.cond
+        logits = np.empty((self.rows, self.to_logits.shape[1]), dtype=np.float32)
+        self._step(x, *self.weights.layers, self.final_gamma, self.to_logits, self.kv, pos % self.window,
+                   min(pos + 1, self.window), self.cos[pos], self.sin[pos], self.swap, self.scale, logits)
+        self.length = pos + 1
+        return logits
 
     def keep(self, rows: np.ndarray) -> None:
         """Keep only these batch rows, ascending (e.g. drop finished sequences): later steps compute fewer.
 
-        Rows move down in place (written part only) and the cache becomes a view of the first ones,
-        so no new memory is touched.
+        Rows move down in place (written part only) and steps read the first ones, so no new memory is
+        touched.
         """
         rows = [int(r) for r in rows]
         used = min(self.length, self.window)
         for i, r in enumerate(rows):
             if r != i:  # ascending rows: i < r, so the destination is never a row still to be read
                 self.kv[:, :, i, :, :used] = self.kv[:, :, r, :, :used]
-        self.kv = self.kv[:, :, : len(rows)]
+        self.rows = len(rows)  # the cache keeps its (contiguous) shape; steps read its first rows
         if self.cond is not None:
             self.cond = self.cond[rows]
 
