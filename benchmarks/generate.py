@@ -68,11 +68,15 @@ def _pieces(fns: dict, seeds: list[int], repeats: int) -> dict[str, tuple[float,
     """Per named fn: best over repeats of the mean seconds per call over the seeds, and the tokens per pass.
 
     The fns take turns within each repeat (A B C, A B C, ...), so a slow spell of this shared VM lands
-    on all of them instead of on whichever ran then: their ratios are what the targets are about.
+    on all of them instead of on whichever ran then: their ratios are what the targets are about. Each
+    turn starts with one untimed call of the same fn: a batch-1 piece timed straight after a batch of 8
+    ran 10-25% slower on this VM than one timed after another piece, which flattered the
+    8-candidate ratio when batch 1 always followed batch 8.
     """
     best = {name: (float("inf"), 0) for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn(seeds[0])  # settle: the timed calls follow a call of their own kind
             t0, tokens = time.perf_counter(), 0
             for seed in seeds:
                 tokens += sum(len(t) for t in fn(seed))

@@ -9,7 +9,7 @@ import torch
 from emomusic.checkpoint import CheckpointError
 from emomusic.models.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
 from emomusic.models.generator import Generator, GeneratorConfig
-from emomusic.models.sampling import Guidance, draw, grammar_table, sample
+from emomusic.models.sampling import Guidance, draw, draw_reference, grammar_table, sample
 from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
 
 
@@ -335,6 +335,21 @@ def test_draw_keeps_the_nucleus_and_the_top_k_and_follows_the_probabilities():
     masked = logits.copy()
     masked[:, 0] = -np.inf  # forbidden tokens are never drawn
     assert 0 not in np.array([draw(masked, np.array([x, x]), top_p=1.0) for x in u])[:, 0]
+
+
+def test_compiled_draw_picks_the_numpy_references_tokens():
+    """Random rows with forbidden tokens, ties (rounded logits), every top-k / top-p regime."""
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        b, v = int(rng.integers(1, 9)), int(rng.integers(2, 420))
+        x = (rng.standard_normal((b, v)) * rng.uniform(0.1, 6)).astype(np.float32)
+        x[rng.random((b, v)) < 0.5] = -np.inf
+        x[np.arange(b), rng.integers(0, v, b)] = 0.0  # at least one allowed token per row
+        if trial % 4 == 0:
+            x = np.round(x)
+        u = rng.random(b)
+        top_p, top_k = float(rng.choice([0.5, 0.9, 0.98, 1.0])), int(rng.choice([0, 1, 2, 5, 1000]))
+        np.testing.assert_array_equal(draw(x, u, top_p, top_k), draw_reference(x, u, top_p, top_k))
 
 
 def test_draw_takes_the_nucleus_of_the_top_k_not_of_the_whole_row(model, tk):

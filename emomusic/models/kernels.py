@@ -183,3 +183,39 @@ def decode_step(x, g1, wqkv, wo, g2, w1, b1, w2, b2, final_gamma, to_logits, kv,
         x += delta
     _layer_norm(x, final_gamma, normed)
     _matmul(normed, to_logits, no_bias, logits)
+
+
+@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64, nb.int64, nb.int64[::1]), cache=True)
+def draw_tokens(logits, u, top_p, top_k, out):  # pragma: no cover - compiled
+    """`sampling.draw` for each row, compiled: ~10 numpy calls a step (~70-100 µs at batch 1) become one.
+
+    The same float32 softmax, stable descending order, float32 running sums, nucleus test and
+    inverse-CDF pick as the numpy version it replaced; only `exp` may differ in the last bit.
+    No fastmath: the running sum's order decides which token a uniform lands on.
+    """
+    b, v = logits.shape
+    e = np.empty(v, dtype=np.float32)
+    c = np.empty(v, dtype=np.float32)
+    limit_p = np.float32(top_p)
+    k = top_k if 0 < top_k < v else v
+    for r in range(b):
+        row = logits[r]
+        top = row.max()
+        for j in range(v):
+            e[j] = math.exp(row[j] - top)
+        order = np.argsort(-e, kind="mergesort")  # stable: equal probabilities keep vocabulary order
+        total = np.float32(0.0)
+        for j in range(v):
+            total += e[order[j]] if j < k else np.float32(0.0)
+            c[j] = total
+        n = 0  # kept: the tokens before the one whose running sum crosses top_p, and that one (always >= 1)
+        for j in range(k):
+            se = e[order[j]]
+            if top_p >= 1.0 or c[j] - se <= limit_p * c[v - 1]:
+                n += 1
+        target = u[r] * c[n - 1]
+        idx = 0
+        for j in range(v):
+            if c[j] < target:
+                idx += 1
+        out[r] = order[min(idx, n - 1)]

@@ -48,9 +48,19 @@ def draw(logits: np.ndarray, u: np.ndarray, top_p: float = TOP_P, top_k: int = 0
 
     Softmax, then keep the top-k (k <= 0 keeps all), then the nucleus of those (the smallest set of tokens
     whose probability, renormalised over the top-k, reaches top_p; the token that crosses it stays), then
-    inverse-CDF sampling over the kept tokens. Numpy on a few hundred logits: per-step tensor ops cost more
-    in dispatch than in maths.
+    inverse-CDF sampling over the kept tokens. Compiled (`kernels.draw_tokens`): per step, numpy's
+    dispatch cost more than the maths on a few hundred logits; `draw_reference` is the numpy statement.
     """
+    from emomusic.models.kernels import draw_tokens
+
+    out = np.empty(len(logits), dtype=np.int64)
+    draw_tokens(np.ascontiguousarray(logits, dtype=np.float32), np.ascontiguousarray(u, dtype=np.float64),
+                float(top_p), int(top_k), out)
+    return out
+
+
+def draw_reference(logits: np.ndarray, u: np.ndarray, top_p: float = TOP_P, top_k: int = 0) -> np.ndarray:
+    """`draw` in numpy: the specification the compiled version is tested against."""
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     order = np.argsort(-e, axis=1, kind="stable")
     se = np.take_along_axis(e, order, axis=1)
