@@ -9,7 +9,7 @@ import torch
 from emomusic.checkpoint import CheckpointError
 from emomusic.models.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
 from emomusic.models.generator import Generator, GeneratorConfig
-from emomusic.models.sampling import Guidance, draw, draw_reference, grammar_table, sample
+from emomusic.models.sampling import Feedback, Guidance, _State, draw, draw_reference, grammar_table, sample
 from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
 
 
@@ -352,6 +352,67 @@ def test_compiled_draw_picks_the_numpy_references_tokens():
         np.testing.assert_array_equal(draw(x, u, top_p, top_k), draw_reference(x, u, top_p, top_k))
 
 
+def test_compiled_grammar_mask_forbids_what_the_numpy_mask_forbids(tk):
+    """Random REMI states (every token type before, positions, bar lengths, forced tempo and metre,
+    finished rows, rows with nothing left): mask_logits sets -inf exactly where `mask` is False."""
+    rng = np.random.default_rng(1)
+    table = grammar_table(tk)
+    for n_bars in (1, 2, 4):
+        b = 64
+        st = _State(tk, b, n_bars, rng.random(b) < 0.5, rng.random(b) < 0.5)
+        st.prev_type = rng.choice(np.unique(tk.types), b)
+        st.pos = rng.integers(-1, 40, b)
+        st.bar_len = rng.choice([16, 24, 32, 48], b)
+        st.bars = rng.integers(0, 6, b)
+        st.tempo_done = rng.random(b) < 0.5
+        st.done = rng.random(b) < 0.2
+        allowed = rng.random((b, len(tk))) < 0.9
+        allowed[:4] = False  # nothing allowed at all: the row must close its bar or end
+        x = rng.standard_normal((b, len(tk))).astype(np.float32)
+        want = np.where(st.mask(table, allowed), x, -np.inf).astype(np.float32)
+        st.mask_logits(x, table, allowed)
+        np.testing.assert_array_equal(x, want)
+
+
+def test_compiled_feedback_tilts_as_the_numpy_feedback(tk):
+    """Random states, including ones far enough off target that both clips bind."""
+    rng = np.random.default_rng(2)
+    b = 48
+    guides = [Guidance(density=float(rng.uniform(0.2, 6)) if i % 3 else None,
+                       pitch_mean=float(rng.uniform(40, 80)) if i % 4 else None, density_gain=float(rng.uniform(0, 3)),
+                       register_gain=float(rng.uniform(0, 8)), tonic=i % 12, mode="minor" if i % 2 else "major",
+                       triad_hold=0.5 if i % 5 == 0 else 0.0) for i in range(b)]
+    fb = Feedback(tk, guides)
+    st = _State(tk, b, 8)
+    st.prev_type = rng.choice(np.unique(tk.types), b)
+    st.pos = rng.integers(-1, 32, b)
+    st.beats_before = rng.uniform(0, 40, b)
+    st.n_notes = rng.integers(0, 400, b).astype(float)
+    st.pitch_sum = st.n_notes * rng.uniform(20, 100, b)
+    st.last_pitch = rng.integers(21, 109, b)
+    x = rng.standard_normal((b, len(tk))).astype(np.float32)
+    before, want = x.copy(), x.copy()
+    fb.add_reference(want, st)
+    fb.add(x, st)
+    assert np.abs(want - before).max() > 3  # the tilt is large
+    np.testing.assert_allclose(x, want, rtol=0, atol=1e-5)
+
+
+def test_compiled_feedback_and_mask_sample_the_numpy_references_tokens(model, tk, monkeypatch):
+    guides = [Guidance(tempo=90, time_signature=(3, 4), density=2.0, pitch_mean=64.0, tonic=0, mode="major",
+                       velocity=70, triad_hold=0.5),
+              Guidance(time_signature=None, density=0.5, pitch_mean=50.0), Guidance(time_signature=None)]
+    pre = [tk.condition_ids("pop", emotion="Q1")] * 3
+    kw = dict(n_bars=3, guidance=guides, seed=3, max_tokens=200, workers=1)
+    compiled = sample(model, tk, pre, **kw)
+    monkeypatch.setattr(_State, "mask_logits", lambda self, x, t, a: x.__setitem__(~self.mask(t, a), -np.inf))
+    monkeypatch.setattr(Feedback, "add", Feedback.add_reference)
+    reference = sample(model, tk, pre, **kw)
+    assert sum(len(t) for t in compiled) > 100
+    for x, y in zip(compiled, reference, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_draw_takes_the_nucleus_of_the_top_k_not_of_the_whole_row(model, tk):
     """top_k and top_p together: the nucleus is measured against the top-k's renormalised mass, as the
     torch filters did (top_p_filter(top_k_filter(logits))). Over p = (0.4, 0.3, 0.2, 0.1), top-2 then
@@ -396,19 +457,22 @@ def _loop_mask(st, table, allowed):
     return m
 
 
-def test_vectorised_grammar_mask_equals_the_per_sequence_loop(model, tk, monkeypatch):
+def test_vectorised_and_compiled_grammar_masks_equal_the_per_sequence_loop(model, tk, monkeypatch):
+    """At every step of a real sampling run: the numpy mask, and the -inf the compiled one writes."""
     from emomusic.models import sampling
 
-    original = sampling._State.mask
+    original = sampling._State.mask_logits
     checked = []
 
-    def both(self, table, allowed):
-        fast = original(self, table, allowed)
-        np.testing.assert_array_equal(fast, _loop_mask(self, table, allowed))
+    def both(self, x, table, allowed):
+        loop = _loop_mask(self, table, allowed)
+        np.testing.assert_array_equal(self.mask(table, allowed), loop)
+        want = np.where(loop, x, -np.inf).astype(np.float32)
+        original(self, x, table, allowed)
+        np.testing.assert_array_equal(x, want)
         checked.append(1)
-        return fast
 
-    monkeypatch.setattr(sampling._State, "mask", both)
+    monkeypatch.setattr(sampling._State, "mask_logits", both)
     guides = [Guidance(tempo=90, velocity=60), Guidance(time_signature=None), Guidance(time_signature=(3, 4))]
     sample(model, tk, [tk.condition_ids("pop", emotion="Q1")] * 3, n_bars=3, guidance=guides, seed=3,
            max_tokens=300)

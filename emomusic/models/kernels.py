@@ -219,3 +219,88 @@ def draw_tokens(logits, u, top_p, top_k, out):  # pragma: no cover - compiled
             if c[j] < target:
                 idx += 1
         out[r] = order[min(idx, n - 1)]
+
+
+_NEG_INF = np.float32(-np.inf)
+
+
+@nb.njit(nb.void(nb.float32[:, ::1], nb.boolean[:, ::1], nb.boolean[:, ::1], nb.int64[::1], nb.int64[::1],
+                 nb.int64[::1], nb.boolean[::1], nb.int64[::1], nb.boolean[::1], nb.boolean[::1], nb.boolean[::1],
+                 nb.int64[::1], nb.int64[::1], nb.boolean[::1], nb.boolean[::1], nb.boolean[::1], nb.int64,
+                 nb.int64[::1]), cache=True)
+def mask_logits(x, table, allowed, prev_type, pos, bar_len, tempo_done, bars, force_tempo, force_timesig, done,
+                pos_ids, pos_vals, advances, is_tempo, is_timesig, n_bars, ids):  # pragma: no cover - compiled
+    """`sampling._State.mask` applied to logits in place (-inf = forbidden), one row at a time.
+
+    ids = (eos_id, bar_id, POSITION type, BAR type). The same rules in the same order: the REMI grammar
+    table and the guidance's hard limits; positions only move forward inside the bar; one tempo, in
+    the first bar (the asked one first); every bar states its metre when one is asked; no EOS before
+    the last bar; a finished row may only repeat EOS; a row with nothing left closes its bar or ends.
+    """
+    b, v = x.shape
+    eos_id, bar_id, position_type, bar_type = ids[0], ids[1], ids[2], ids[3]
+    ok = np.empty(v, dtype=np.bool_)
+    for r in range(b):
+        pt = prev_type[r]
+        if done[r]:
+            for j in range(v):
+                ok[j] = j == eos_id
+        else:
+            for j in range(v):
+                ok[j] = table[pt, j] and allowed[r, j]
+            if advances[pt]:
+                for k in range(pos_ids.shape[0]):
+                    if pos_vals[k] <= pos[r] or pos_vals[k] >= bar_len[r]:
+                        ok[pos_ids[k]] = False
+            no_tempo = tempo_done[r] or bars[r] > 1
+            if no_tempo:
+                for j in range(v):
+                    ok[j] = ok[j] and not is_tempo[j]
+            elif force_tempo[r] and pt == position_type:
+                for j in range(v):
+                    ok[j] = ok[j] and is_tempo[j]
+            if force_timesig[r] and pt == bar_type:
+                for j in range(v):
+                    ok[j] = ok[j] and is_timesig[j]
+            if bars[r] < n_bars:
+                ok[eos_id] = False
+            if not ok.any():
+                ok[bar_id if bars[r] < n_bars else eos_id] = True
+        for j in range(v):
+            if not ok[j]:
+                x[r, j] = _NEG_INF
+
+
+@nb.njit(nb.void(nb.float32[:, ::1], nb.int64[::1], nb.int64[::1], nb.float64[::1], nb.float64[::1],
+                 nb.float64[::1], nb.float64[:, ::1], nb.int64[::1], nb.float64[::1], nb.float64[::1],
+                 nb.boolean[::1], nb.boolean[::1], nb.int64), cache=True)
+def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum, rows, spans, pitch_vals, pos_vals,
+                          advances, flags, duration_type):  # pragma: no cover - compiled
+    """`sampling.Feedback.add`'s density and register terms, in place, for every row.
+
+    rows (B, 4): density target, density gain, register target, register gain / 4 (gains 0 where a row
+    has no target); spans = (first pitch id, first position id, positions per beat); flags = (any density,
+    any register).
+    Same float64 arithmetic as the numpy version, each result rounded into the float32 logits once.
+    """
+    b = out.shape[0]
+    p0, q0 = spans[0], spans[1]
+    n_pitch, n_pos = pitch_vals.shape[0], pos_vals.shape[0]
+    for r in range(b):
+        if flags[0]:
+            cur = max(pos[r], 0) / spans[2]  # spans[2]: positions per beat
+            t = max(beats_before[r] + cur, 1.0)
+            lr = min(max(math.log((n_notes[r] + 1) / (rows[r, 0] * t + 1)), -2.0), 2.0) * rows[r, 1]
+            if prev_type[r] == duration_type:  # another Pitch here = one more note at this onset
+                for k in range(n_pitch):
+                    out[r, p0 + k] = out[r, p0 + k] - lr
+            if advances[prev_type[r]]:
+                for k in range(n_pos):
+                    gap = min(max(pos_vals[k] - cur, 0.0), 4.0)
+                    out[r, q0 + k] = out[r, q0 + k] + lr * gap
+        if flags[1]:
+            target = rows[r, 2]
+            running = (pitch_sum[r] + 8 * target) / (n_notes[r] + 8)  # a prior of 8 notes at the target
+            lam = min(max(rows[r, 3] * (target - running), -3.0), 3.0)
+            for k in range(n_pitch):
+                out[r, p0 + k] = out[r, p0 + k] + lam * (pitch_vals[k] - target) / 12

@@ -192,6 +192,7 @@ class _State:
         self.ts_num = np.full(len(tk), 4)  # token id → time-signature numerator (for TimeSig tokens)
         for i, (num, _den) in tk.timesig.items():
             self.ts_num[i] = num
+        self.ids = np.array([tk.eos_id, tk.bar_id, POSITION, BAR], dtype=np.int64)  # what mask_logits needs
 
     def update(self, tokens: np.ndarray) -> None:
         """Advance every sequence by its new token (vectorised over the batch)."""
@@ -212,8 +213,20 @@ class _State:
         self.last_pitch[note] = self.tk.values[tokens[note]]
         self.prev_type = kind
 
+    def mask_logits(self, x: np.ndarray, table: np.ndarray, allowed: np.ndarray) -> None:
+        """Set to -inf, in place, the (batch, vocab) float32 logits of tokens `mask` forbids (compiled: the
+        numpy statement below is a dozen boolean-array operations a step, ~0.1 ms at batch 1)."""
+        from emomusic.models.kernels import mask_logits
+
+        mask_logits(x, table, allowed, self.prev_type, self.pos, self.bar_len, self.tempo_done, self.bars,
+                    self.force_tempo, self.force_timesig, self.done, self.pos_ids, self.pos_vals, self.advances,
+                    self.is_tempo, self.is_timesig, self.n_bars, self.ids)
+
     def mask(self, table: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """(batch, vocab) bool of tokens each sequence may sample next; allowed is (batch, vocab)."""
+        """(batch, vocab) bool of tokens each sequence may sample next; allowed is (batch, vocab).
+
+        The specification `mask_logits` is tested against.
+        """
         tk = self.tk
         m = table[self.prev_type] & allowed
         advance = self.advances[self.prev_type]
@@ -276,9 +289,28 @@ class Feedback:
                 scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
                 self.triad[i, scale[[0, 2, 4]] % 12] = True
         self.any_h = bool(self.hold.any())
+        # the compiled tilt's inputs, laid out once
+        self.rows = np.ascontiguousarray(np.stack([self.density, self.density_gain, self.target, self.register_gain],
+                                                  axis=1), dtype=np.float64)
+        self.spans = np.array([self.pitches.start, self.positions.start, POSITIONS_PER_BEAT], dtype=np.int64)
+        self.flags = np.array([self.any_d, self.any_p])
 
     def add(self, out: np.ndarray, st: _State) -> None:
-        """Add the next step's logit tilt, from the state so far, to (batch, vocab) logits in place."""
+        """Add the next step's logit tilt, from the state so far, to (batch, vocab) float32 logits in place.
+
+        Density and register terms compiled (`kernels.density_register_tilt`: ~30 numpy calls a step
+        otherwise); the duration tilt, off by default, stays numpy. `add_reference` is the specification.
+        """
+        from emomusic.models.kernels import density_register_tilt
+
+        if self.any_d or self.any_p:
+            density_register_tilt(out, st.prev_type, st.pos, st.beats_before, st.n_notes, st.pitch_sum, self.rows,
+                                  self.spans, self.pitch_vals, self.pos_vals, st.advances, self.flags, DURATION)
+        if self.any_h:
+            self._hold(out, st)
+
+    def add_reference(self, out: np.ndarray, st: _State) -> None:
+        """`add` in numpy."""
         if self.any_d:
             cur = np.maximum(st.pos, 0) / POSITIONS_PER_BEAT
             t = np.maximum(st.beats_before + cur, 1.0)
@@ -295,10 +327,14 @@ class Feedback:
             lam = np.clip(self.register_gain * (self.target - running), -3, 3)
             out[:, self.pitches] += lam[:, None] * (self.pitch_vals[None, :] - self.target[:, None]) / 12
         if self.any_h:
-            rows = np.flatnonzero(st.prev_type == VELOCITY)  # a duration comes next: the note's pitch is known
-            if len(rows):
-                sign = np.where(self.triad[rows, st.last_pitch[rows] % 12], 1.0, -1.0)
-                out[rows, self.durations] += (self.hold[rows] * sign)[:, None] * self.log_dur[None, :]
+            self._hold(out, st)
+
+    def _hold(self, out: np.ndarray, st: _State) -> None:
+        """The duration tilt: a row's next duration longer after a tonic-triad pitch, shorter otherwise."""
+        rows = np.flatnonzero(st.prev_type == VELOCITY)  # a duration comes next: the note's pitch is known
+        if len(rows):
+            sign = np.where(self.triad[rows, st.last_pitch[rows] % 12], 1.0, -1.0)
+            out[rows, self.durations] += (self.hold[rows] * sign)[:, None] * self.log_dur[None, :]
 
 
 def _one_blas_thread():
@@ -487,7 +523,7 @@ class _Rows:
                 x[rows] = logits * inv_t
             x += self.bias
             self.feedback.add(x, state)
-            x[~state.mask(self.table, self.allowed)] = -np.inf
+            state.mask_logits(x, self.table, self.allowed)
             nxt = draw(x, rng.random(batch)[lo:lo + n], top_p, top_k)
             # the model closes the last requested bar with a Bar token: that is where the piece ends
             nxt[(nxt == tk.bar_id) & (state.bars >= self.n_bars)] = tk.eos_id
