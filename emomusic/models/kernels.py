@@ -90,17 +90,33 @@ def _gelu(h):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, fastmath=_FAST)
 def _attend(q, keys, values, seen, scale, scores, out):  # pragma: no cover - compiled
-    """One head, one query: softmax(q·K/√d) V over the first `seen` slots, into out (dim_head,)."""
+    """One head, one query: softmax(q·K/√d) V over the first `seen` slots, into out (dim_head,).
+
+    Four keys per pass: q is loaded once for four dot products and `out` once for four value rows
+    (8.8 -> 7.5 µs a head at 512 keys on this VM).
+    """
     dh = q.shape[0]
-    top = _F32(-np.inf)
-    for j in range(seen):
-        kj = keys[j]
+    j = 0
+    while j + 4 <= seen:
+        k0, k1, k2, k3 = keys[j], keys[j + 1], keys[j + 2], keys[j + 3]
+        a0 = a1 = a2 = a3 = _F32(0.0)
+        for c in range(dh):
+            qc = q[c]
+            a0 += qc * k0[c]
+            a1 += qc * k1[c]
+            a2 += qc * k2[c]
+            a3 += qc * k3[c]
+        scores[j], scores[j + 1], scores[j + 2], scores[j + 3] = a0 * scale, a1 * scale, a2 * scale, a3 * scale
+        j += 4
+    for t in range(j, seen):  # the last seen % 4 keys
+        kt = keys[t]
         acc = _F32(0.0)
         for c in range(dh):
-            acc += q[c] * kj[c]
-        acc *= scale
-        scores[j] = acc
-        top = max(top, acc)
+            acc += q[c] * kt[c]
+        scores[t] = acc * scale
+    top = _F32(-np.inf)
+    for j in range(seen):
+        top = max(top, scores[j])
     total = _F32(0.0)
     for j in range(seen):
         e = math.exp(scores[j] - top)
@@ -108,11 +124,18 @@ def _attend(q, keys, values, seen, scale, scores, out):  # pragma: no cover - co
         total += e
     for c in range(dh):
         out[c] = 0.0
-    for j in range(seen):
-        p = scores[j]
-        vj = values[j]
+    j = 0
+    while j + 4 <= seen:
+        p0, p1, p2, p3 = scores[j], scores[j + 1], scores[j + 2], scores[j + 3]
+        v0, v1, v2, v3 = values[j], values[j + 1], values[j + 2], values[j + 3]
         for c in range(dh):
-            out[c] += p * vj[c]
+            out[c] += p0 * v0[c] + p1 * v1[c] + p2 * v2[c] + p3 * v3[c]
+        j += 4
+    for t in range(j, seen):
+        p = scores[t]
+        vt = values[t]
+        for c in range(dh):
+            out[c] += p * vt[c]
     inv = _F32(1.0) / total
     for c in range(dh):
         out[c] *= inv

@@ -381,9 +381,9 @@ def sample(
     tokens (one numpy PCG64 stream, one uniform per row per step). Stops when every sequence has
     written `n_bars` bars (or `max_tokens`); bars already in the prefix (a primer melody after the
     conditions) count towards `n_bars`.
-    decoder="fast" uses the numpy KV-cache decoder (`models.fast`); "reference" uses x-transformers'
-    own cached forward (the baseline; both give the same logits). `model` is a `Generator` or, for
-    the fast decoder, its `models.fast.DecoderWeights` (no x-transformers network needed).
+    decoder="fast" uses the KV-cache decoder of `models.fast` (numpy prefill, compiled steps); "reference"
+    uses x-transformers' own cached forward (the baseline; both give the same logits). `model` is a
+    `Generator` or, for the fast decoder, its `models.fast.DecoderWeights` (no x-transformers network).
     workers: processes the batch's rows are split over (see `sampling_workers`; None = one per
     available core, at most one per row). Rows are independent and every group draws the whole
     batch's uniforms, so the tokens do not depend on it.
@@ -396,7 +396,7 @@ def sample(
     groups = np.array_split(np.arange(batch), sampling_workers(batch, workers, decoder))
     with _one_blas_thread():
         # every group is set up (decoder tables, conditions, prefill) here, before any fork: torch's
-        # OpenMP pool does not survive a fork, and a child that enters it hangs; the loops are numpy only
+        # OpenMP pool does not survive a fork, and a child that enters it hangs; the loops are numpy and numba
         table = grammar_table(tk)
         runs = [_Rows(model, tk, table, ids[g], [guides[i] for i in g], n_bars, max_tokens or n_bars * 200, decoder)
                 for g in groups]
@@ -413,7 +413,7 @@ def sampling_workers(batch: int, workers: int | None = None, decoder: str = "fas
     reads), yet on two cores a batch of 8 in one process took 3-4x a single piece. Forked children
     share the parent's weights copy-on-write; each runs a contiguous group of rows. Forking only from
     the main thread of a non-daemon process (a child forked from a server's worker thread could inherit
-    locks held by other threads), only with the numpy decoder (the reference decoder runs torch), and
+    locks held by other threads), only with the fast decoder (the reference decoder runs torch), and
     only on Linux (macOS's Accelerate BLAS, which numpy may use there, is not safe after a fork).
     `workers` (or EMOMUSIC_WORKERS) caps the count; 1 never forks.
     """
@@ -486,7 +486,8 @@ def _child(fn, conn) -> None:
 class _Rows:
     """One group of a batch's rows, ready to sample: guidance tables, REMI state, a prefilled decoder.
 
-    Built where torch may run (the parent); `run` is numpy only, so it may run in a forked child.
+    Built where torch may run (the parent); `run` is numpy and compiled kernels only (compiled or loaded from
+    numba's cache when the decoder was built, before any fork), so it may run in a forked child.
     """
 
     def __init__(self, model, tk: MusicTokenizer, table: np.ndarray, ids: torch.Tensor, guides: list[Guidance],
