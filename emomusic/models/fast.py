@@ -115,15 +115,16 @@ class KVCacheDecoder:
     The prefill is numpy over the checkpoint's tensors (zero-copy views): a whole prefix is a few large
     products, which BLAS does well. Each later step is one call of the compiled `kernels.decode_step`:
     a step is dozens of tiny operations per layer, and as numpy calls their dispatch cost more than
-    their arithmetic (benchmarks/generate.py: a step 1.2-1.8x faster than the numpy step, batch 1-8).
+    their arithmetic (on the 2-core VM we measured, 1.2-1.8x faster than the same step in numpy at
+    batch 1-8, logits equal to 1e-5).
     Rotary embedding is a precomputed cos/sin pair over queries and keys; keys and values go into one
     preallocated ring of `window` positions (default the training length; `window=0` keeps every
     position). Logits come back as numpy (rows, vocab).
     """
 
     def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int, window: int | None = None) -> None:
-        # imported here: numba costs ~0.25 s, paid only where something is sampled; compiled (or loaded from
-        # numba's cache) at import, so before `sampling` forks any worker
+        # imported here: numba's import, registries and cached kernels cost ~0.75 s, paid only where something
+        # is sampled; the kernels are compiled (or loaded from numba's cache) at import, before any fork
         from emomusic.models.kernels import decode_step
 
         self._step = decode_step

@@ -297,11 +297,11 @@ def mask_logits(x, table, allowed, prev_type, pos, bar_len, tempo_done, bars, fo
 @nb.njit(nb.void(nb.float32[:, ::1], nb.int64[::1], nb.int64[::1], nb.float64[::1], nb.float64[::1],
                  nb.float64[::1], nb.float64[:, ::1], nb.int64[::1], nb.float64[::1], nb.float64[::1],
                  nb.boolean[::1], nb.boolean[::1], nb.int64), cache=True)
-def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum, rows, spans, pitch_vals, pos_vals,
+def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum, targets, spans, pitch_vals, pos_vals,
                           advances, flags, duration_type):  # pragma: no cover - compiled
     """`sampling.Feedback.add`'s density and register terms, in place, for every row.
 
-    rows (B, 4): density target, density gain, register target, register gain / 4 (gains 0 where a row
+    targets (B, 4): density target, density gain, register target, register gain / 4 (gains 0 where a row
     has no target); spans = (first pitch id, first position id, positions per beat); flags = (any density,
     any register).
     Same float64 arithmetic as the numpy version, each result rounded into the float32 logits once.
@@ -313,7 +313,7 @@ def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum,
         if flags[0]:
             cur = max(pos[r], 0) / spans[2]  # spans[2]: positions per beat
             t = max(beats_before[r] + cur, 1.0)
-            lr = min(max(math.log((n_notes[r] + 1) / (rows[r, 0] * t + 1)), -2.0), 2.0) * rows[r, 1]
+            lr = min(max(math.log((n_notes[r] + 1) / (targets[r, 0] * t + 1)), -2.0), 2.0) * targets[r, 1]
             if prev_type[r] == duration_type:  # another Pitch here = one more note at this onset
                 for k in range(n_pitch):
                     out[r, p0 + k] = out[r, p0 + k] - lr
@@ -322,8 +322,8 @@ def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum,
                     gap = min(max(pos_vals[k] - cur, 0.0), 4.0)
                     out[r, q0 + k] = out[r, q0 + k] + lr * gap
         if flags[1]:
-            target = rows[r, 2]
+            target = targets[r, 2]
             running = (pitch_sum[r] + 8 * target) / (n_notes[r] + 8)  # a prior of 8 notes at the target
-            lam = min(max(rows[r, 3] * (target - running), -3.0), 3.0)
+            lam = min(max(targets[r, 3] * (target - running), -3.0), 3.0)
             for k in range(n_pitch):
                 out[r, p0 + k] = out[r, p0 + k] + lam * (pitch_vals[k] - target) / 12

@@ -173,9 +173,9 @@ class _State:
         self.is_timesig = tk.types == TIMESIG
         self.is_tempo = tk.types == TEMPO
         self.n_bars = n_bars
-        self.prev_type = np.full(batch, BOS)
-        self.pos = np.full(batch, -1)  # last position in the current bar (in position units)
-        self.bar_len = np.full(batch, 4 * POSITIONS_PER_BEAT)
+        self.prev_type = np.full(batch, BOS, dtype=np.int64)  # int64 throughout: the kernels' signatures
+        self.pos = np.full(batch, -1, dtype=np.int64)  # last position in the current bar (in position units)
+        self.bar_len = np.full(batch, 4 * POSITIONS_PER_BEAT, dtype=np.int64)
         self.bars = np.zeros(batch, dtype=np.int64)  # Bar tokens emitted so far
         self.tempo_done = np.zeros(batch, dtype=bool)
         self.done = np.zeros(batch, dtype=bool)
@@ -183,8 +183,8 @@ class _State:
         self.n_notes = np.zeros(batch)
         self.pitch_sum = np.zeros(batch)
         self.last_pitch = np.zeros(batch, dtype=np.int64)
-        self.pos_ids = tk.ids_of_type(POSITION)
-        self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(int)
+        self.pos_ids = tk.ids_of_type(POSITION).astype(np.int64)
+        self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(np.int64)
         self.pos_units = np.full(len(tk), -1)  # token id → position in units (for Position tokens)
         self.pos_units[self.pos_ids] = self.pos_vals
         self.advances = np.zeros(int(tk.types.max()) + 1, dtype=bool)  # types after which time may advance
@@ -290,8 +290,8 @@ class Feedback:
                 self.triad[i, scale[[0, 2, 4]] % 12] = True
         self.any_h = bool(self.hold.any())
         # the compiled tilt's inputs, laid out once
-        self.rows = np.ascontiguousarray(np.stack([self.density, self.density_gain, self.target, self.register_gain],
-                                                  axis=1), dtype=np.float64)
+        per_row = [self.density, self.density_gain, self.target, self.register_gain]
+        self.row_targets = np.ascontiguousarray(np.stack(per_row, axis=1), dtype=np.float64)
         self.spans = np.array([self.pitches.start, self.positions.start, POSITIONS_PER_BEAT], dtype=np.int64)
         self.flags = np.array([self.any_d, self.any_p])
 
@@ -304,8 +304,9 @@ class Feedback:
         from emomusic.models.kernels import density_register_tilt
 
         if self.any_d or self.any_p:
-            density_register_tilt(out, st.prev_type, st.pos, st.beats_before, st.n_notes, st.pitch_sum, self.rows,
-                                  self.spans, self.pitch_vals, self.pos_vals, st.advances, self.flags, DURATION)
+            density_register_tilt(out, st.prev_type, st.pos, st.beats_before, st.n_notes, st.pitch_sum,
+                                  self.row_targets, self.spans, self.pitch_vals, self.pos_vals, st.advances, self.flags,
+                                  DURATION)
         if self.any_h:
             self._hold(out, st)
 
