@@ -398,6 +398,23 @@ def test_compiled_feedback_tilts_as_the_numpy_feedback(tk):
     np.testing.assert_allclose(x, want, rtol=0, atol=1e-5)
 
 
+def test_compiled_state_update_follows_the_numpy_update(tk):
+    """Random token streams (every type, in any order): the compiled update keeps every counter equal."""
+    rng = np.random.default_rng(3)
+    b = 16
+    fast, ref = _State(tk, b, 4), _State(tk, b, 4)
+    fields = ("prev_type", "pos", "bar_len", "bars", "tempo_done", "done", "beats_before", "n_notes", "pitch_sum",
+              "last_pitch")
+    for _ in range(300):
+        tokens = rng.integers(0, len(tk), b)
+        tokens[rng.random(b) < 0.1] = tk.bar_id  # one id among hundreds: make bars common
+        fast.update(tokens)
+        ref.update_reference(tokens)
+        for f in fields:
+            np.testing.assert_array_equal(getattr(fast, f), getattr(ref, f), err_msg=f)
+    assert fast.bars.max() > 5 and fast.n_notes.max() > 20 and fast.done.any()
+
+
 def test_compiled_feedback_and_mask_sample_the_numpy_references_tokens(model, tk, monkeypatch):
     guides = [Guidance(tempo=90, time_signature=(3, 4), density=2.0, pitch_mean=64.0, tonic=0, mode="major",
                        velocity=70, triad_hold=0.5),

@@ -327,3 +327,36 @@ def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum,
             lam = min(max(targets[r, 3] * (target - running), -3.0), 3.0)
             for k in range(n_pitch):
                 out[r, p0 + k] = out[r, p0 + k] + lam * (pitch_vals[k] - target) / 12
+
+
+@nb.njit(nb.void(nb.int64[::1], nb.int64[::1], nb.float64[::1], nb.int64[::1], nb.int64[::1], nb.int64[::1],
+                 nb.int64[::1], nb.float64[::1], nb.int64[::1], nb.boolean[::1], nb.boolean[::1], nb.float64[::1],
+                 nb.float64[::1], nb.int64[::1], nb.int64[::1], nb.int64, nb.int64[::1]), cache=True)
+def advance_state(tokens, types, values, ts_num, pos_units, prev_type, pos, beats_before, bar_len, tempo_done, done,
+                  n_notes, pitch_sum, last_pitch, bars, positions_per_beat, kinds):  # pragma: no cover - compiled
+    """`sampling._State.update` for every row: bars and beats so far, position in the bar, metre, tempo
+    and end seen, notes and their pitch sum, and the token type just written. kinds = the type codes of
+    (Bar, TimeSig, Position, Tempo, EOS, Pitch)."""
+    bar_type, timesig_type, position_type = kinds[0], kinds[1], kinds[2]
+    tempo_type, eos_type, pitch_type = kinds[3], kinds[4], kinds[5]
+    for r in range(tokens.shape[0]):
+        tok = tokens[r]
+        kind = types[tok]
+        if kind == bar_type:
+            if bars[r] > 0:
+                beats_before[r] += bar_len[r] / positions_per_beat
+            bars[r] += 1
+            pos[r] = -1
+        elif kind == timesig_type:
+            bar_len[r] = ts_num[tok] * positions_per_beat
+        elif kind == position_type:
+            pos[r] = pos_units[tok]
+        elif kind == tempo_type:
+            tempo_done[r] = True
+        elif kind == eos_type:
+            done[r] = True
+        elif kind == pitch_type:
+            n_notes[r] += 1
+            pitch_sum[r] += values[tok]
+            last_pitch[r] = np.int64(values[tok])
+        prev_type[r] = kind

@@ -185,17 +185,27 @@ class _State:
         self.last_pitch = np.zeros(batch, dtype=np.int64)
         self.pos_ids = tk.ids_of_type(POSITION).astype(np.int64)
         self.pos_vals = (tk.values[self.pos_ids] * POSITIONS_PER_BEAT).round().astype(np.int64)
-        self.pos_units = np.full(len(tk), -1)  # token id → position in units (for Position tokens)
+        self.pos_units = np.full(len(tk), -1, dtype=np.int64)  # token id → position in units (for Position tokens)
         self.pos_units[self.pos_ids] = self.pos_vals
         self.advances = np.zeros(int(tk.types.max()) + 1, dtype=bool)  # types after which time may advance
         self.advances[[DURATION, BAR, TIMESIG, TEMPO]] = True
-        self.ts_num = np.full(len(tk), 4)  # token id → time-signature numerator (for TimeSig tokens)
+        self.ts_num = np.full(len(tk), 4, dtype=np.int64)  # token id → time-signature numerator (for TimeSig tokens)
         for i, (num, _den) in tk.timesig.items():
             self.ts_num[i] = num
         self.ids = np.array([tk.eos_id, tk.bar_id, POSITION, BAR], dtype=np.int64)  # what mask_logits needs
+        self.kinds = np.array([BAR, TIMESIG, POSITION, TEMPO, EOS, PITCH], dtype=np.int64)  # advance_state's
 
     def update(self, tokens: np.ndarray) -> None:
-        """Advance every sequence by its new token (vectorised over the batch)."""
+        """Advance every sequence by its new token (compiled; `update_reference` is the specification)."""
+        from emomusic.models.kernels import advance_state
+
+        advance_state(np.ascontiguousarray(tokens, dtype=np.int64), self.tk.types, self.tk.values, self.ts_num,
+                      self.pos_units, self.prev_type, self.pos, self.beats_before, self.bar_len, self.tempo_done,
+                      self.done, self.n_notes, self.pitch_sum, self.last_pitch, self.bars, POSITIONS_PER_BEAT,
+                      self.kinds)
+
+    def update_reference(self, tokens: np.ndarray) -> None:
+        """`update` in numpy, vectorised over the batch."""
         kind = self.tk.types[tokens]
         bar = kind == BAR
         self.beats_before[bar & (self.bars > 0)] += self.bar_len[bar & (self.bars > 0)] / POSITIONS_PER_BEAT
