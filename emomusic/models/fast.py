@@ -149,28 +149,26 @@ class KVCacheDecoder:
         self.mean_of = np.full((w.config.dim, 1), 1.0 / w.config.dim, dtype=np.float32)  # x @ mean_of = row means
         self.cond: np.ndarray | None = None  # sum conditioning: added to every token embedding
 
-    def _forward(self, ids: np.ndarray) -> np.ndarray:
-        """Logits after the last of `ids` (batch, n), from an empty cache: the prefill, in numpy (a whole
-        prefix is a few large products, which BLAS does well; single steps go through `decode_step`)."""
+    def _prefill(self, ids: np.ndarray) -> np.ndarray:
+        """Logits after the last of `ids` (batch, n), from an empty cache, in numpy: a whole prefix is a
+        few large products, which BLAS does well (single steps go through `decode_step`)."""
         b, n = ids.shape
-        start, end = 0, n
-        if end > self.max_len:
+        if n > self.max_len:
             raise ValueError(f"KV cache full ({self.max_len} tokens)")
         if b > self.kv.shape[2]:
             raise ValueError(f"{b} rows for a cache of {self.kv.shape[2]}")
         self.rows = b
-        if min(end, self.window) > self.kv.shape[4]:
-            self._grow(end)
+        if min(n, self.window) > self.kv.shape[4]:
+            self._grow(n)
         x = self.emb[ids.reshape(-1)]
         if self.cond is not None:
             x = (x.reshape(b, n, -1) + self.cond[:, None]).reshape(b * n, -1)
         h, dh, ln = self.heads, self.dim_head, self._layer_norm
-        cos, sin = self.cos[start:end, None, None], self.sin[start:end, None, None]  # (n, 1, 1, dh)
+        cos, sin = self.cos[:n, None, None], self.sin[:n, None, None]  # (n, 1, 1, dh)
         keep = min(n, self.window)  # prefill keys that stay in the ring: the last `window`
-        first = (end - keep) % self.window
-        # a slice where the slots run on (every step), an index array where they wrap round (a long prefill)
-        slots = slice(first, first + keep) if first + keep <= self.window else np.arange(end - keep, end) % self.window
-        seen = min(end, self.window)  # ring slots a single query reads
+        first = (n - keep) % self.window
+        # a slice where the slots run on, an index array where they wrap round (a prefill longer than the ring)
+        slots = slice(first, first + keep) if first + keep <= self.window else np.arange(n - keep, n) % self.window
         mask = None
         if n > 1:  # query i sees keys i - window < j <= i, among the prefill's own keys
             gap = np.arange(n)[:, None] - np.arange(n)[None, :]
@@ -182,21 +180,20 @@ class KVCacheDecoder:
             ring_k, ring_v = kv  # (b, h, slots, dh) each; one index array keeps its axis in place
             ring_k[:, :, slots] = k[:, :, n - keep:]
             ring_v[:, :, slots] = v[:, :, n - keep:]
-            keys, values = (k, v) if n > 1 else (ring_k[:, :, :seen], ring_v[:, :, :seen])
             # every operand a strided view BLAS takes as is (a matrix numpy cannot hand to BLAS
             # goes through its generic loop, ~20x slower at batch 8)
             q = qk[:, :, 0].transpose(0, 2, 1, 3)  # (b, h, n, dh)
-            s = np.matmul(q, keys.swapaxes(-1, -2))  # (b, h, n, keys)
+            s = np.matmul(q, k.swapaxes(-1, -2))  # (b, h, n, n): the prefix's own keys
             s *= self.scale
             if mask is not None:
                 s += mask
             s -= s.max(axis=-1, keepdims=True)  # softmax in place
             np.exp(s, out=s)
             s /= s.sum(axis=-1, keepdims=True)
-            att = np.matmul(s, values).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
+            att = np.matmul(s, v).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
             x = x + att @ wo
             x = x + _gelu(ln(x, g2) @ w1 + b1) @ w2 + b2
-        self.length = end
+        self.length = n
         return ln(x.reshape(b, n, -1)[:, -1], self.final_gamma) @ self.to_logits
 
     def _layer_norm(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -220,7 +217,7 @@ class KVCacheDecoder:
         self.length = 0
         ids, cond = self.weights.split_conditions(torch.as_tensor(ids))
         self.cond = None if cond is None else cond.detach().numpy()
-        return self._forward(ids.numpy())
+        return self._prefill(ids.numpy())
 
     def step(self, tokens: torch.Tensor | np.ndarray) -> np.ndarray:
         """Append one token per live row (rows,) and return the next logits (rows, vocab): one compiled call."""

@@ -7,7 +7,7 @@ rest. Here the glue is compiled loops, the products are loops that read each wei
 every batch row (OpenBLAS's small-m GEMM reached ~26 GFLOP/s at m = 2-4 on this machine, slower
 per row than its m = 1 GEMV), and Python runs once per token instead of ~40 times per layer.
 
-The maths is `fast.KVCacheDecoder._forward`'s for one new position: pre-norm LayerNorm (gain
+The maths is `fast.KVCacheDecoder._prefill`'s for one new position: pre-norm LayerNorm (gain
 only), interleaved rotary on the queries and keys, the key and value written into ring slot
 `slot`, attention over the first `seen` slots, exact-erf GELU (the same Abramowitz & Stegun
 polynomial as `fast._gelu`), final norm and logits. Sums may be reassociated (vectorised
@@ -23,12 +23,12 @@ import math
 import numba as nb
 import numpy as np
 
+from emomusic.models.fast import _AS_A, _AS_P, _INV_SQRT2
+
 # reassociation (vectorised sums) and fused multiply-add; no "nnan"/"ninf": masked logits are -inf
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 _F32 = np.float32
-_INV_SQRT2 = _F32(0.7071067811865476)
-_P, _A1, _A2, _A3, _A4, _A5 = (_F32(v) for v in (0.3275911, 0.254829592, -0.284496736, 1.421413741, -1.453152027,
-                                                  1.061405429))
+_A1, _A2, _A3, _A4, _A5 = _AS_A  # the numpy GELU's Abramowitz & Stegun constants, frozen into the code
 
 
 @nb.njit(cache=True, fastmath=_FAST)
@@ -83,7 +83,7 @@ def _gelu(h):  # pragma: no cover - compiled
         for i in range(n):
             v = h[r, i]
             z = abs(v) * _INV_SQRT2
-            t = _F32(1.0) / (_F32(1.0) + _P * z)
+            t = _F32(1.0) / (_F32(1.0) + _AS_P * z)
             erf = _F32(1.0) - t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * math.exp(-z * z)
             h[r, i] = _F32(0.5) * v * (_F32(1.0) + (erf if v >= 0 else -erf))
 
@@ -296,14 +296,13 @@ def mask_logits(x, table, allowed, prev_type, pos, bar_len, tempo_done, bars, fo
 
 @nb.njit(nb.void(nb.float32[:, ::1], nb.int64[::1], nb.int64[::1], nb.float64[::1], nb.float64[::1],
                  nb.float64[::1], nb.float64[:, ::1], nb.int64[::1], nb.float64[::1], nb.float64[::1],
-                 nb.boolean[::1], nb.boolean[::1], nb.int64), cache=True)
+                 nb.boolean[::1], nb.boolean[::1], nb.int64, nb.int64), cache=True)
 def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum, targets, spans, pitch_vals, pos_vals,
-                          advances, flags, duration_type):  # pragma: no cover - compiled
+                          advances, flags, duration_type, positions_per_beat):  # pragma: no cover - compiled
     """`sampling.Feedback.add`'s density and register terms, in place, for every row.
 
     targets (B, 4): density target, density gain, register target, register gain / 4 (gains 0 where a row
-    has no target); spans = (first pitch id, first position id, positions per beat); flags = (any density,
-    any register).
+    has no target); spans = (first pitch id, first position id); flags = (any density, any register).
     Same float64 arithmetic as the numpy version, each result rounded into the float32 logits once.
     """
     b = out.shape[0]
@@ -311,7 +310,7 @@ def density_register_tilt(out, prev_type, pos, beats_before, n_notes, pitch_sum,
     n_pitch, n_pos = pitch_vals.shape[0], pos_vals.shape[0]
     for r in range(b):
         if flags[0]:
-            cur = max(pos[r], 0) / spans[2]  # spans[2]: positions per beat
+            cur = max(pos[r], 0) / positions_per_beat
             t = max(beats_before[r] + cur, 1.0)
             lr = min(max(math.log((n_notes[r] + 1) / (targets[r, 0] * t + 1)), -2.0), 2.0) * targets[r, 1]
             if prev_type[r] == duration_type:  # another Pitch here = one more note at this onset

@@ -302,7 +302,7 @@ class Feedback:
         # the compiled tilt's inputs, laid out once
         per_row = [self.density, self.density_gain, self.target, self.register_gain]
         self.row_targets = np.ascontiguousarray(np.stack(per_row, axis=1), dtype=np.float64)
-        self.spans = np.array([self.pitches.start, self.positions.start, POSITIONS_PER_BEAT], dtype=np.int64)
+        self.spans = np.array([self.pitches.start, self.positions.start], dtype=np.int64)
         self.flags = np.array([self.any_d, self.any_p])
 
     def add(self, out: np.ndarray, st: _State) -> None:
@@ -316,7 +316,7 @@ class Feedback:
         if self.any_d or self.any_p:
             density_register_tilt(out, st.prev_type, st.pos, st.beats_before, st.n_notes, st.pitch_sum,
                                   self.row_targets, self.spans, self.pitch_vals, self.pos_vals, st.advances, self.flags,
-                                  DURATION)
+                                  DURATION, POSITIONS_PER_BEAT)
         if self.any_h:
             self._hold(out, st)
 
@@ -421,7 +421,7 @@ def sampling_workers(batch: int, workers: int | None = None, decoder: str = "fas
     """How many processes sample a batch: candidates are independent, and the second core is idle.
 
     One step of a batch costs more than one of a single row but far less than that many (shared weight
-    reads), yet on two cores a batch of 8 in one process took 3-4x a single piece. Forked children
+    reads), yet on two cores a batch of 8 in one process took 3.5-6x a single piece. Forked children
     share the parent's weights copy-on-write; each runs a contiguous group of rows. Forking only from
     the main thread of a non-daemon process (a child forked from a server's worker thread could inherit
     locks held by other threads), only with the fast decoder (the reference decoder runs torch), and
