@@ -50,15 +50,16 @@ def machine_bounds(params: int) -> dict:
     return out
 
 
-def bound_tokens_per_s(bounds: dict, params: int, dim: int, depth: int, batch: int, context: float,
-                       memory: str) -> float:
+def bound_tokens_per_s(bounds: dict, params: int, weight_bytes: int, dim: int, depth: int, batch: int,
+                       context: float, memory: str) -> float:
     """Tokens/s a decoder could reach at best: the slower of compute and memory traffic per step.
 
-    Each step reads every weight once (fp32) and every sequence's keys and values so far
-    (2 × depth × dim × context floats), and does 2 FLOPs per weight per sequence plus attention.
+    Each step reads every weight once (`weight_bytes`: the arrays the compiled step reads, float16 for a
+    float16 checkpoint) and every sequence's keys and values so far (2 × depth × dim × context float32),
+    and does 2 FLOPs per weight per sequence plus attention.
     """
     kv = 2 * depth * dim * context
-    bytes_per_step = 4 * (params + batch * kv)
+    bytes_per_step = weight_bytes + 4 * batch * kv
     flops_per_step = batch * (2 * params + 2 * kv)
     seconds = max(bytes_per_step / (bounds[f"{memory}_gbps"] * 1e9), flops_per_step / (bounds["matmul_gflops"] * 1e9))
     return batch / seconds
@@ -150,17 +151,21 @@ def main() -> None:
     res["batch8_time_ratio"] = res["ours_batch8_seconds"] / res["ours_batch1_seconds"]
     res["batch8_one_process_time_ratio"] = res["ours_batch8_one_process_seconds"] / res["ours_batch1_seconds"]
     cfg, params = em.generator.config, em.generator.num_parameters()
+    w = em.decoder_weights
+    res["step_weight_mb"] = (sum(a.nbytes for a in w.step_layers) + w.step_logits.nbytes) / 2**20
     res.update(machine_bounds(params))
     context = len(prefix) + res["ours_batch1_tokens"] / 2  # mean context over a piece
     for n in (1, 8):
         for memory in ("cache", "dram"):
-            bound = bound_tokens_per_s(res, params, cfg.dim, cfg.depth, n, context, memory)
+            bound = bound_tokens_per_s(res, params, round(res["step_weight_mb"] * 2**20), cfg.dim, cfg.depth, n,
+                                       context, memory)
             res[f"bound_batch{n}_{memory}_tokens_per_s"] = bound
             res[f"fraction_of_bound_batch{n}_{memory}"] = res[f"ours_batch{n}_tokens_per_s"] / bound
     # what a memory-bound decoder would give for 8 candidates vs one (same tokens per piece)
     res["batch8_time_ratio_dram_bound"] = (8 * res["bound_batch1_dram_tokens_per_s"]
                                            / res["bound_batch8_dram_tokens_per_s"])
-    print(f"machine: {res['matmul_gflops']:.1f} GFLOP/s matmul, copy {res['cache_gbps']:.1f} GB/s (model-sized "
+    print(f"weights the compiled step reads: {res['step_weight_mb']:.1f} MB; "
+          f"machine: {res['matmul_gflops']:.1f} GFLOP/s matmul, copy {res['cache_gbps']:.1f} GB/s (model-sized "
           f"buffer) / {res['dram_gbps']:.1f} GB/s (256 MB) → bounds at batch 1 "
           f"{res['bound_batch1_cache_tokens_per_s']:.0f} / {res['bound_batch1_dram_tokens_per_s']:.0f} tokens/s, "
           f"batch 8 {res['bound_batch8_cache_tokens_per_s']:.0f} / {res['bound_batch8_dram_tokens_per_s']:.0f}; "

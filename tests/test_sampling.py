@@ -72,6 +72,29 @@ def test_decoder_weights_read_from_tensors_alone_equal_the_network(tk, condition
         _close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
 
 
+def test_float16_weights_step_at_half_the_bytes_with_the_same_logits(model):
+    """Weights float16 holds exactly (a float16 checkpoint, as shipped) go to the compiled step as float16
+    bits: bitwise the same logits as the float32 step, and the network's; other weights stay float32."""
+    state = {k: v.half().float() for k, v in model.state_dict().items()}
+    half = DecoderWeights(model.config, state)
+    assert all(half.step_layers[i].dtype == np.uint16 for i in (1, 2, 4, 6)) and half.step_logits.dtype == np.uint16
+    assert half.step_layers[1].nbytes * 2 == half.layers[1].nbytes
+    plain = DecoderWeights(model.config, state)
+    plain.step_layers, plain.step_logits = plain.layers, plain.to_logits.numpy()
+    assert all(k.dtype == np.float32 for k in DecoderWeights.from_module(model).step_layers)  # not float16-exact
+    rounded = Generator(model.config).eval()
+    rounded.load_state_dict(state)
+    ids = torch.randint(0, model.config.vocab_size, (2, 40), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = rounded(ids)
+    a, b = KVCacheDecoder(half, 2, 64), KVCacheDecoder(plain, 2, 64)
+    np.testing.assert_array_equal(a.prefill(ids[:, :8]), b.prefill(ids[:, :8]))
+    for t in range(8, 40):
+        got = a.step(ids[:, t])
+        np.testing.assert_array_equal(got, b.step(ids[:, t]))
+        _close(got, full[:, t], atol=1e-4, rtol=1e-4)
+
+
 def test_sum_conditioning_reaches_the_output_only_through_the_condition_vector(tk):
     cond = tuple(int(i) for i in np.flatnonzero(np.isin(tk.types, (2, 3, 4, 5))))
     m = _random(GeneratorConfig(vocab_size=len(tk), dim=32, depth=2, heads=2, conditioning="sum",

@@ -68,6 +68,17 @@ class DecoderWeights:
                             for kind in zip(*blocks, strict=True))
         self.final_gamma = g("net.attn_layers.final_norm.gamma")
         self.to_logits = t("net.to_logits.weight")
+        # what the compiled step reads: the weight matrices as float16 bits when float16 holds them exactly
+        # (a checkpoint saved in float16, as the shipped one is), so each step streams half the bytes for the
+        # same products; float32 otherwise. The numpy prefill keeps the float32 copies.
+        matrices = (1, 2, 4, 6)  # wqkv, wo, w1, w2 in `layers`; all or none as float16 (the kernel's signatures)
+        half = [_half_bits(self.layers[i]) for i in matrices] + [_half_bits(self.to_logits.numpy())]
+        if any(h is None for h in half):
+            self.step_layers, self.step_logits = self.layers, self.to_logits.numpy()
+        else:
+            bits = dict(zip(matrices, half, strict=False))
+            self.step_layers = tuple(bits.get(i, kind) for i, kind in enumerate(self.layers))
+            self.step_logits = half[-1]
         self.inv_freq = state[ROTARY].detach().float()  # saved with the weights: use it, never recompute
         self.cond = None
         if config.conditioning == "sum":
@@ -91,6 +102,13 @@ class DecoderWeights:
         if self.cond is None:
             return ids, None
         return sum_conditions(ids, self.cond[0], self.config.bos_id, *self.cond[1:])
+
+
+def _half_bits(w: np.ndarray) -> np.ndarray | None:
+    """w's float16 bit patterns (uint16, as `kernels.decode_step` takes them) if float16 holds every value
+    exactly, else None: the kernel's products over either are then the same."""
+    half = w.astype(np.float16)
+    return half.view(np.uint16) if np.array_equal(half.astype(np.float32), w) else None
 
 
 def _expected_shapes(c: GeneratorConfig) -> dict[str, tuple[int, ...]]:
@@ -235,7 +253,8 @@ class KVCacheDecoder:
         if self.cond is not None:
             x += self.cond
         logits = np.empty((self.rows, self.to_logits.shape[1]), dtype=np.float32)
-        self._step(x, *self.weights.layers, self.final_gamma, self.to_logits, self.kv, pos % self.window,
+        w = self.weights
+        self._step(x, *w.step_layers, self.final_gamma, w.step_logits, self.kv, pos % self.window,
                    min(pos + 1, self.window), self.cos[pos], self.sin[pos], self.swap, self.scale, logits)
         self.length = pos + 1
         return logits
