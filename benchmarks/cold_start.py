@@ -2,9 +2,10 @@
 
     python benchmarks/cold_start.py [--repeats 3] [--bars 16]
 
-Baseline in the same run: the bare interpreter importing torch (the floor any torch CLI pays).
-It also checks that the generate path imports none of the heavy optional stacks (librosa,
-gradio, sentence-transformers, transformers, PyAV, matplotlib). The last line is one JSON object.
+Baseline in the same run: the bare interpreter importing torch (the floor any CLI that imports torch
+pays; the generate path reads its checkpoints as numpy arrays and never imports it). It also checks
+that the path imports none of the heavy optional stacks (librosa, gradio, sentence-transformers,
+transformers, PyAV, matplotlib), and whether it imported torch. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sys
 from emomusic.cli import main
 code = main(sys.argv[1:])
 heavy = [m for m in {heavy!r} if m in sys.modules]
+print("TORCH=" + str("torch" in sys.modules))
 print("HEAVY=" + ",".join(heavy))
 sys.exit(code)
 """
@@ -54,11 +56,14 @@ def main() -> None:
         torch_s, _ = _best([sys.executable, "-c", "import torch"], args.repeats)
         help_s, _ = _best([sys.executable, "-m", "emomusic.cli", "--help"], args.repeats)
     heavy = stdout.rsplit("HEAVY=", 1)[-1].strip()
+    torch_on_path = stdout.rsplit("TORCH=", 1)[-1].split()[0] == "True"
     res = {"generate_cold_start_s": cli_s, "import_torch_s": torch_s, "cli_help_s": help_s, "bars": args.bars,
-           "heavy_imports": [m for m in heavy.split(",") if m], "ratio_to_torch_import": cli_s / torch_s}
+           "heavy_imports": [m for m in heavy.split(",") if m], "torch_imported": torch_on_path,
+           "ratio_to_torch_import": cli_s / torch_s}
     print(f"`emomusic generate --emotion calm --bars {args.bars}`: {cli_s:.2f} s from process start to file "
           f"(baseline `python -c 'import torch'`: {torch_s:.2f} s; `emomusic --help`: {help_s:.2f} s)")
-    print(f"heavy optional modules imported on that path: {res['heavy_imports'] or 'none'}")
+    print(f"heavy optional modules imported on that path: {res['heavy_imports'] or 'none'}; "
+          f"torch imported: {'yes' if torch_on_path else 'no'}")
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}))
 
 

@@ -33,16 +33,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors import numpy as st_numpy
-from safetensors.torch import load as safetensors_load
-from safetensors.torch import save as safetensors_save
 
 from emomusic.errors import CheckpointError
+
+if TYPE_CHECKING:  # torch is imported where weights are saved or loaded as tensors, not at import
+    import torch
 
 __all__ = [
     "CONFIG_FILE",
@@ -67,7 +67,7 @@ MODEL_CARD_FILE: Final = "MODEL_CARD.md"
 _RESERVED: Final = frozenset({WEIGHTS_FILE, CONFIG_FILE, MODEL_CARD_FILE})
 # Plain file names only: a tampered config.json must not make us read "../../somewhere".
 _SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_LOW_PRECISION: Final = (torch.float16, torch.bfloat16)
+_LOW_PRECISION: Final = ("float16", "bfloat16")  # storage dtypes that load back as float32
 _MAX_LISTED: Final = 3  # mismatches shown per category in check_state_dict's message
 # Formats that unpickle on load (pickle, torch.save, joblib, numpy object arrays). emomusic never reads
 # them; one found in a checkpoint folder means a mix-up or an attack, so loading stops and names it.
@@ -133,6 +133,8 @@ def _prepare_tensors(
     safetensors refuses non-contiguous tensors and tensors that share storage (tied embeddings),
     so a tensor whose storage was already seen is cloned.
     """
+    import torch
+
     out: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for key, value in state_dict.items():
@@ -204,11 +206,14 @@ def save_checkpoint(
     checkpoint of another kind, unrelated files) is left alone and raises, so a typo in a path cannot
     delete someone's data.
     """
+    import torch
+    from safetensors.torch import save as safetensors_save
+
     if not isinstance(kind, str) or not kind.strip():
         raise CheckpointError(f"{CONFIG_FILE}: kind must be a non-empty string, got {kind!r}")
     if not isinstance(config, Mapping):
         raise CheckpointError(f"{CONFIG_FILE}: config must be a dict, got {type(config).__name__}")
-    if dtype is not None and dtype not in (*_LOW_PRECISION, torch.float32):
+    if dtype is not None and dtype not in (torch.float16, torch.bfloat16, torch.float32):
         raise CheckpointError(f"{WEIGHTS_FILE}: dtype must be float32, float16 or bfloat16, got {dtype}")
     target = Path(directory)
     if target.exists():
@@ -323,12 +328,13 @@ class Checkpoint:
     """A loaded checkpoint: everything needed to rebuild and restore a component.
 
     ``state_dict`` is empty for weightless components. Tensors saved in float16/bfloat16 are returned
-    as float32, since the models compute in float32 on CPU.
+    as float32, since the models compute in float32 on CPU: torch tensors, or numpy arrays when loaded
+    with ``arrays=True``.
     """
 
     kind: str
     config: dict[str, Any]
-    state_dict: dict[str, torch.Tensor]
+    state_dict: dict[str, Any]
     tokenizer: dict[str, Any] | None
     metrics: dict[str, Any]
     versions: dict[str, str]
@@ -403,12 +409,14 @@ def _refuse_pickles(root: Path, listed: Mapping[str, str]) -> None:
             )
 
 
-def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = None) -> Checkpoint:
+def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = None, arrays: bool = False) -> Checkpoint:
     """Load and verify a checkpoint directory written by :func:`save_checkpoint`.
 
     Every listed file is checked against its SHA-256 before anything is parsed, and weights are read
     with safetensors only (never pickle), so a corrupt or malicious checkpoint fails with a one-line
     :class:`CheckpointError` naming the file. ``kind`` (if given) must equal the saved class name.
+    ``arrays=True`` returns the weights as numpy arrays without importing torch (1.3-2.4 s of a
+    process's start here), for code that reads tensors directly (sampling, the clusterer).
     """
     root = Path(directory)
     if not root.exists():
@@ -460,17 +468,9 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
     # Verify every listed file up front so a broken download fails at load, not mid-generation.
     blobs = {name: _read_verified(root, name, digest) for name, digest in files.items()}
 
-    state_dict: dict[str, torch.Tensor] = {}
+    state_dict: dict[str, Any] = {}
     if WEIGHTS_FILE in blobs:
-        try:
-            state_dict = safetensors_load(blobs[WEIGHTS_FILE])
-        except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
-            raise CheckpointError(
-                f"{root / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt "
-                f"({_one_line(exc)})"
-            ) from exc
-        if meta.get("storage_dtype") in ("float16", "bfloat16"):
-            state_dict = {k: v.float() if v.dtype in _LOW_PRECISION else v for k, v in state_dict.items()}
+        state_dict = _load_weights(blobs[WEIGHTS_FILE], root / WEIGHTS_FILE, meta.get("storage_dtype"), arrays)
     elif (root / WEIGHTS_FILE).exists():
         raise CheckpointError(f"{root / WEIGHTS_FILE}: present but has no checksum in {CONFIG_FILE}")
 
@@ -485,6 +485,32 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
         created=str(meta.get("created", "")),
         files=dict(files),
     )
+
+
+def _load_weights(data: bytes, path: Path, storage_dtype: Any, arrays: bool) -> dict[str, Any]:
+    """safetensors bytes → float32-restored torch tensors, or numpy arrays (numpy has no bfloat16:
+    a bfloat16 file goes through torch even then)."""
+    numpy_path = arrays and storage_dtype != "bfloat16"
+    try:
+        if numpy_path:
+            state = st_numpy.load(data)
+        else:
+            from safetensors.torch import load as safetensors_load
+
+            state = safetensors_load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file, truncated or corrupt ({_one_line(exc)})"
+        ) from exc
+    if storage_dtype in _LOW_PRECISION:
+        if numpy_path:
+            state = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
+        else:
+            state = {k: v.float() if v.dtype.is_floating_point and v.dtype.itemsize == 2 else v
+                     for k, v in state.items()}
+    if arrays and not numpy_path:
+        state = {k: v.numpy() for k, v in state.items()}
+    return state
 
 
 def _shape(t: Any) -> tuple[int, ...] | None:

@@ -14,7 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from emomusic.emotions import GENRES, resolve_genre
 from emomusic.errors import InvalidInputError
@@ -73,7 +72,10 @@ class EmoMusic:
         selector: a `models.selector.Selector`, or None with `selector_path` to load it when first
         needed, or neither: rank candidates by attribute distance.
         """
-        self._generator = generator.eval() if isinstance(generator, torch.nn.Module) else generator
+        from emomusic.models.generator_checkpoint import GeneratorCheckpoint
+
+        # a network goes to eval mode; a checkpoint stays tensors (no torch needed to sample from it)
+        self._generator = generator if isinstance(generator, GeneratorCheckpoint) else generator.eval()
         self._decoder_weights = None
         self.tokenizer = tokenizer
         self.clusterer = clusterer
@@ -84,7 +86,7 @@ class EmoMusic:
     @property
     def generator(self):
         """The x-transformers network (embeddings, reference decoding); built on first access."""
-        from emomusic.models.generator import GeneratorCheckpoint
+        from emomusic.models.generator_checkpoint import GeneratorCheckpoint
 
         if isinstance(self._generator, GeneratorCheckpoint):
             return self._generator.module()
@@ -95,7 +97,7 @@ class EmoMusic:
         """What sampling reads: the checkpoint's tensors laid out for `models.fast` (made once)."""
         if self._decoder_weights is None:
             from emomusic.models.fast import DecoderWeights
-            from emomusic.models.generator import GeneratorCheckpoint
+            from emomusic.models.generator_checkpoint import GeneratorCheckpoint
 
             g = self._generator
             self._decoder_weights = (DecoderWeights.from_checkpoint(g) if isinstance(g, GeneratorCheckpoint)
@@ -123,7 +125,7 @@ class EmoMusic:
         if str(path) == "debug":
             return cls._debug()
         from emomusic.attributes.clusterer import Clusterer
-        from emomusic.models.generator import load_generator_checkpoint
+        from emomusic.models.generator_checkpoint import load_generator_checkpoint
 
         root = Path(path) if path else default_checkpoints()
         gen, tk = load_generator_checkpoint(root / "generator")
@@ -134,6 +136,8 @@ class EmoMusic:
     @classmethod
     def _debug(cls, seed: int = 0) -> EmoMusic:
         """A tiny random generator and a clusterer fitted on random attributes: fast, for tests."""
+        import torch
+
         from emomusic.attributes.clusterer import Clusterer
         from emomusic.models.generator import Generator, GeneratorConfig
         from emomusic.music.attributes import ATTRIBUTE_NAMES

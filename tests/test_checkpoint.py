@@ -88,6 +88,19 @@ def test_fp16_save_loads_back_as_float32(tmp_path: Path) -> None:
             assert torch.equal(got, v)  # integer buffers are never cast
 
 
+@pytest.mark.parametrize("dtype", [None, torch.float16, torch.bfloat16])
+def test_weights_load_as_numpy_arrays_equal_to_the_tensors(tmp_path: Path, dtype) -> None:
+    """arrays=True (what sampling reads, without importing torch): the same values as the tensor load,
+    float32 for low-precision storage, integer buffers untouched."""
+    _save(tmp_path / "ck", dtype=dtype)
+    tensors = load_checkpoint(tmp_path / "ck").state_dict
+    arrays = load_checkpoint(tmp_path / "ck", arrays=True).state_dict
+    assert arrays.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert isinstance(arrays[k], np.ndarray) and arrays[k].dtype == v.numpy().dtype, k
+        np.testing.assert_array_equal(arrays[k], v.numpy())
+
+
 def test_overwrites_same_kind_but_not_other_data(tmp_path: Path) -> None:
     target = tmp_path / "ck"
     _save(target, extra_files={"old.bin": b"old"})

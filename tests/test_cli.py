@@ -43,16 +43,17 @@ def _shipped_clusterer() -> None:
 
 
 # ------------------------------------------------------------------ generate
-def test_generate_with_the_shipped_model_never_builds_the_x_transformers_network(tmp_path) -> None:
-    """Sampling reads the checkpoint's tensors directly: the 1.5 s x-transformers/torch._dynamo
-    import is left to training, embeddings and the selector (DESIGN: lazy start-up)."""
+def test_generate_with_the_shipped_model_never_imports_torch(tmp_path) -> None:
+    """Sampling reads the checkpoint's tensors as numpy arrays: torch (1.3-2.4 s of a cold start here) and the
+    x-transformers/torch._dynamo import are left to training, embeddings and the selector (lazy start-up)."""
     if not (default_checkpoints() / "generator" / "config.json").is_file():
         pytest.skip(f"no shipped generator in {default_checkpoints()}")
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "emomusic.cli", "generate", "--emotion", "calm",
                           "--bars", "1", "--out", str(tmp_path / "c.mid")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     modules = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
-    assert "torch" in modules and not modules & {"x_transformers", "einx", "torch._dynamo"}
+    assert {"miditok", "numba", "emomusic.models.kernels"} <= modules  # the probe sees the imports
+    assert not modules & {"torch", "x_transformers", "einx", "torch._dynamo"}
     assert (tmp_path / "c.mid").stat().st_size > 0
 
 

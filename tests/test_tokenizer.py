@@ -285,3 +285,13 @@ def test_from_dict_refuses_a_changed_vocabulary() -> None:
     state["vocab_size"] += 1
     with pytest.raises(InvalidInputError, match="vocabulary size"):
         MusicTokenizer.from_dict(state)
+
+
+def test_the_tokenizer_imports_miditok_without_torch_and_leaves_its_data_loaders_importable() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import emomusic.music.tokenizer; assert 'torch' not in sys.modules; "
+            "from miditok.pytorch_data import DatasetMIDI; assert 'torch' in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-1000:]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
 from emomusic.emotions import QUADRANT_VA, QUADRANTS, emotion_from_va, resolve_emotion
@@ -135,6 +134,8 @@ class Clusterer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike, metrics: dict | None = None, model_card: str = "") -> Path:
+        import torch
+
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64 if k != "bank_quadrant" else np.int64))
                    for k, v in (("medians", self.medians), ("centres", self.centres), ("bank", self.bank),
                                 ("bank_quadrant", self.bank_quadrant), ("mean", self.mean), ("std", self.std))}
@@ -143,7 +144,7 @@ class Clusterer:
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Clusterer:
-        ck = load_checkpoint(directory, kind="clusterer")
-        sd = {k: v.numpy() for k, v in ck.state_dict.items()}
+        ck = load_checkpoint(directory, kind="clusterer", arrays=True)
+        sd = ck.state_dict
         return cls(sd["medians"], sd["centres"], sd["bank"], sd["bank_quadrant"], ck.config["ids"],
                    sd["mean"], sd["std"], tuple(ck.config["names"]))

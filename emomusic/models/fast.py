@@ -18,10 +18,14 @@ only on relative distance, and softmax does not care about slot order.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from emomusic.models.generator import Generator, GeneratorCheckpoint, GeneratorConfig, sum_conditions
+import numpy as np
+
+from emomusic.models.generator_checkpoint import GeneratorCheckpoint, GeneratorConfig
+
+if TYPE_CHECKING:
+    from emomusic.models.generator import Generator
 
 # x-transformers' LayerNorm stores gamma around this offset (its `unit_offset`, checked against a
 # built network in tests/test_sampling.py)
@@ -34,11 +38,12 @@ INITIAL_CACHE = 512  # KV positions allocated up front (the cache doubles when a
 class DecoderWeights:
     """The tensors the fast decoder reads, laid out for it once, from a state dict or a network.
 
-    Built straight from the checkpoint's tensors (x-transformers parameter names), so sampling never
-    constructs the x-transformers module. Projections are stored transposed (`x @ W`).
+    Built straight from the checkpoint's tensors (x-transformers parameter names; numpy arrays or torch
+    tensors), so sampling never constructs the x-transformers module, and from numpy arrays never
+    imports torch. Projections are stored transposed (`x @ W`).
     """
 
-    def __init__(self, config: GeneratorConfig, state: dict[str, torch.Tensor], gamma_offset: float = GAMMA_OFFSET,
+    def __init__(self, config: GeneratorConfig, state: dict, gamma_offset: float = GAMMA_OFFSET,
                  source: str = "") -> None:
         from emomusic.checkpoint import check_tensors
 
@@ -48,44 +53,45 @@ class DecoderWeights:
         self.dim_head = DIM_HEAD
         pre = "net.attn_layers.layers"
 
-        def t(name: str) -> torch.Tensor:
-            return state[name].detach().float().t().contiguous()
+        def f(name: str) -> np.ndarray:
+            return _float32(state[name])
 
-        def g(name: str) -> torch.Tensor:
-            return state[name].detach().float() + gamma_offset
+        def t(name: str) -> np.ndarray:
+            return np.ascontiguousarray(f(name).T)
 
-        self.emb = state["net.token_emb.emb.weight"].detach().float()
+        def g(name: str) -> np.ndarray:
+            return f(name) + np.float32(gamma_offset)
+
+        self.emb = f("net.token_emb.emb.weight")
         blocks = []
         for i in range(0, 2 * config.depth, 2):
-            a, f = f"{pre}.{i}", f"{pre}.{i + 1}"
-            wqkv = torch.cat([state[f"{a}.1.to_{x}.weight"] for x in "qkv"]).detach().float()
-            blocks.append((g(f"{a}.0.0.gamma"), wqkv.t().contiguous(), t(f"{a}.1.to_out.weight"),
-                           g(f"{f}.0.0.gamma"), t(f"{f}.1.ff.0.0.weight"), state[f"{f}.1.ff.0.0.bias"].float(),
-                           t(f"{f}.1.ff.2.weight"), state[f"{f}.1.ff.2.bias"].float()))
+            a, b = f"{pre}.{i}", f"{pre}.{i + 1}"
+            wqkv = np.concatenate([f(f"{a}.1.to_{x}.weight") for x in "qkv"])
+            blocks.append((g(f"{a}.0.0.gamma"), wqkv.T, t(f"{a}.1.to_out.weight"), g(f"{b}.0.0.gamma"),
+                           t(f"{b}.1.ff.0.0.weight"), f(f"{b}.1.ff.0.0.bias"), t(f"{b}.1.ff.2.weight"),
+                           f(f"{b}.1.ff.2.bias")))
         # (g1, wqkv, wo, g2, w1, b1, w2, b2), each stacked over the layers: the compiled step reads every
         # layer from one array; the numpy path takes per-layer views
-        self.layers = tuple(np.ascontiguousarray(torch.stack(kind).detach().numpy(), dtype=np.float32)
-                            for kind in zip(*blocks, strict=True))
+        self.layers = tuple(np.ascontiguousarray(np.stack(kind)) for kind in zip(*blocks, strict=True))
         self.final_gamma = g("net.attn_layers.final_norm.gamma")
         self.to_logits = t("net.to_logits.weight")
         # what the compiled step reads: the weight matrices as float16 bits when float16 holds them exactly
         # (a checkpoint saved in float16, as the shipped one is), so each step streams half the bytes for the
         # same products; float32 otherwise. The numpy prefill keeps the float32 copies.
         matrices = (1, 2, 4, 6)  # wqkv, wo, w1, w2 in `layers`; all or none as float16 (the kernel's signatures)
-        half = [_half_bits(self.layers[i]) for i in matrices] + [_half_bits(self.to_logits.numpy())]
+        half = [_half_bits(self.layers[i]) for i in matrices] + [_half_bits(self.to_logits)]
         if any(h is None for h in half):
-            self.step_layers, self.step_logits = self.layers, self.to_logits.numpy()
+            self.step_layers, self.step_logits = self.layers, self.to_logits
         else:
             bits = dict(zip(matrices, half, strict=False))
             self.step_layers = tuple(bits.get(i, kind) for i, kind in enumerate(self.layers))
             self.step_logits = half[-1]
-        self.inv_freq = state[ROTARY].detach().float()  # saved with the weights: use it, never recompute
+        self.inv_freq = f(ROTARY)  # saved with the weights: use it, never recompute
         self.cond = None
         if config.conditioning == "sum":
-            is_cond = torch.zeros(config.vocab_size, dtype=torch.bool)
+            is_cond = np.zeros(config.vocab_size, dtype=bool)
             is_cond[list(config.cond_token_ids)] = True
-            self.cond = (is_cond, state["cond_emb.weight"].float(), state["cond_proj.weight"].float(),
-                         state["cond_proj.bias"].float())
+            self.cond = (is_cond, f("cond_emb.weight"), f("cond_proj.weight"), f("cond_proj.bias"))
 
     @classmethod
     def from_module(cls, model: Generator) -> DecoderWeights:
@@ -97,11 +103,21 @@ class DecoderWeights:
     def from_checkpoint(cls, ck: GeneratorCheckpoint) -> DecoderWeights:
         return cls(ck.config, ck.state_dict, source=ck.source)
 
-    def split_conditions(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """As `Generator.split_conditions`: sum mode moves the conditions into one vector."""
+    def split_conditions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """As `Generator.split_conditions`, in numpy: sum mode moves the conditions into one vector."""
         if self.cond is None:
             return ids, None
-        return sum_conditions(ids, self.cond[0], self.config.bos_id, *self.cond[1:])
+        is_cond, emb, proj_w, proj_b = self.cond
+        cond = is_cond[ids]
+        vec = (emb[ids] * cond[..., None]).sum(1) @ proj_w.T + proj_b
+        return np.where(cond, self.config.bos_id, ids), vec
+
+
+def _float32(v) -> np.ndarray:
+    """A numpy array or torch tensor as float32 numpy (torch is touched only if it is one of its tensors)."""
+    if hasattr(v, "detach"):
+        v = v.detach().float().cpu().numpy()
+    return np.asarray(v, dtype=np.float32)
 
 
 def _half_bits(w: np.ndarray) -> np.ndarray | None:
@@ -152,10 +168,9 @@ class KVCacheDecoder:
         # length unless asked otherwise (0 = every position); never more than the sequence can reach
         self.window = min(max_len, w.config.max_seq_len if window is None else (window or max_len))
         self.heads, self.dim_head = w.heads, w.dim_head
-        self.emb, self.final_gamma, self.to_logits = w.emb.numpy(), w.final_gamma.numpy(), w.to_logits.numpy()
+        self.emb, self.final_gamma, self.to_logits = w.emb, w.final_gamma, w.to_logits
         self.blocks = [tuple(kind[i] for kind in w.layers) for i in range(w.config.depth)]  # views, no copy
-        cos, sin, swap = _rotary_tables(w.inv_freq, self.dim_head, max_len)
-        self.cos, self.sin, self.swap = cos.numpy(), sin.numpy(), swap.numpy().astype(np.int64)
+        self.cos, self.sin, self.swap = _rotary_tables(w.inv_freq, self.dim_head, max_len)
         # preallocated, but grown by doubling from INITIAL_CACHE positions up to the ring: with transparent
         # huge pages one touched slot commits 2 MB, so a cache sized for the worst case (n_bars × 200
         # tokens) cost ~270 MB of resident memory at batch 8 for pieces that use a fifth of it
@@ -230,14 +245,13 @@ class KVCacheDecoder:
         kv[..., : self.length, :] = self.kv[..., : self.length, :]  # below the ring size slot = position
         self.kv = kv
 
-    def prefill(self, ids: torch.Tensor | np.ndarray) -> np.ndarray:
+    def prefill(self, ids) -> np.ndarray:
         """Run the prefix (batch, n) and return the last position's logits (batch, vocab)."""
         self.length = 0
-        ids, cond = self.weights.split_conditions(torch.as_tensor(ids))
-        self.cond = None if cond is None else cond.detach().numpy()
-        return self._prefill(ids.numpy())
+        ids, self.cond = self.weights.split_conditions(np.asarray(ids, dtype=np.int64))
+        return self._prefill(ids)
 
-    def step(self, tokens: torch.Tensor | np.ndarray) -> np.ndarray:
+    def step(self, tokens) -> np.ndarray:
         """Append one token per live row (rows,) and return the next logits (rows, vocab): one compiled call."""
         tokens = np.asarray(tokens)
         pos = self.length
@@ -309,21 +323,23 @@ _AS_P = np.float32(0.3275911)  # Abramowitz & Stegun 7.1.26: p, then a1..a5
 _AS_A = tuple(np.float32(v) for v in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
 
 
-def _rotary_tables(inv_freq: torch.Tensor, dim_head: int, max_len: int):
-    """cos/sin (max_len, dim_head) and the pair swap for x-transformers' interleaved rotary.
+def _rotary_tables(inv_freq: np.ndarray, dim_head: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cos/sin (max_len, dim_head) float32 and the pair swap (int64) for x-transformers' interleaved rotary.
 
     A rotated pair (a, b) becomes (a·cos − b·sin, b·cos + a·sin) = x·cos + swap(x)·sin with
     swap(a, b) = (b, a) and the sign folded into sin. Channels past the rotary dimension get cos 1
-    and sin 0.
+    and sin 0. The angles are float32 products, as in x-transformers; their cos and sin are taken in
+    float64 and rounded once, so the tables are the correctly rounded values on every machine (torch's
+    float32 cos, which x-transformers uses, is off by one unit in the last place for ~5% of them).
     """
     r = inv_freq.shape[0] * 2
-    freqs = torch.arange(max_len, dtype=torch.float32)[:, None] * inv_freq[None, :]  # (T, r/2)
-    cos = torch.ones(max_len, dim_head)
-    sin = torch.zeros(max_len, dim_head)
-    cos[:, :r] = freqs.cos().repeat_interleave(2, dim=-1)
-    sin[:, 0:r:2] = -freqs.sin()
-    sin[:, 1:r:2] = freqs.sin()
-    swap = torch.arange(dim_head)
+    freqs = (np.arange(max_len, dtype=np.float32)[:, None] * inv_freq[None, :]).astype(np.float64)  # (T, r/2)
+    cos = np.ones((max_len, dim_head), dtype=np.float32)
+    sin = np.zeros((max_len, dim_head), dtype=np.float32)
+    cos[:, :r] = np.repeat(np.cos(freqs), 2, axis=-1)
+    sin[:, 0:r:2] = -np.sin(freqs)
+    sin[:, 1:r:2] = np.sin(freqs)
+    swap = np.arange(dim_head, dtype=np.int64)
     swap[0:r:2] += 1
     swap[1:r:2] -= 1
     return cos, sin, swap
@@ -339,23 +355,26 @@ class ReferenceDecoder:
     def __init__(self, model: Generator) -> None:
         self.model = model
         self.window = model.config.max_seq_len
-        self.ids: torch.Tensor | None = None
+        self.ids = None
         self.cache = None
 
-    @torch.inference_mode()
-    def prefill(self, ids: torch.Tensor | np.ndarray) -> np.ndarray:
-        self.ids, self.cache = torch.as_tensor(ids), None
+    def prefill(self, ids) -> np.ndarray:
+        import torch
+
+        self.ids, self.cache = torch.as_tensor(np.asarray(ids)), None
         if self.ids.shape[1] > self.window:
             raise ValueError(f"the reference decoder prefills at most {self.window} tokens")
-        logits, self.cache = self.model.step(self.ids, None)
+        with torch.inference_mode():
+            logits, self.cache = self.model.step(self.ids, None)
         return logits.numpy()
 
-    @torch.inference_mode()
-    def step(self, tokens: torch.Tensor | np.ndarray) -> np.ndarray:
+    def step(self, tokens) -> np.ndarray:
+        import torch
         from x_transformers.autoregressive_wrapper import modify_cached_kv
 
         if self.ids.shape[1] >= self.window:
             modify_cached_kv(self.cache, lambda t: t[..., -(self.window - 1):, :])
-        self.ids = torch.cat([self.ids, torch.as_tensor(tokens)[:, None]], dim=1)
-        logits, self.cache = self.model.step(self.ids, self.cache)
+        self.ids = torch.cat([self.ids, torch.as_tensor(np.asarray(tokens))[:, None]], dim=1)
+        with torch.inference_mode():
+            logits, self.cache = self.model.step(self.ids, self.cache)
         return logits.numpy()

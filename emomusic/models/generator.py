@@ -12,46 +12,14 @@ condition reaches the network only through the sum. Same sequences, same loss ma
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from emomusic.models.generator_checkpoint import GeneratorCheckpoint, GeneratorConfig, load_generator_checkpoint
 from emomusic.music.tokenizer import MusicTokenizer
 
-
-@dataclass
-class GeneratorConfig:
-    """Everything needed to rebuild the network (saved in the checkpoint)."""
-
-    vocab_size: int
-    dim: int = 256
-    depth: int = 6
-    heads: int = 4
-    max_seq_len: int = 1024
-    ff_mult: int = 4
-    # Dropout halves CPU training speed (measured: 3,100 vs 1,460 tokens/s at 4x256) and the runs
-    # here see each token about once, so it is off by default.
-    dropout: float = 0.0
-    conditioning: str = "prefix"  # "prefix" | "sum" (EmoGen: embedded attributes added to every token)
-    cond_token_ids: tuple[int, ...] = ()  # ids that carry conditions (sum mode only)
-    bos_id: int = 1
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["cond_token_ids"] = list(self.cond_token_ids)
-        if self.conditioning == "prefix":  # keep prefix checkpoints' configs as they were
-            for k in ("conditioning", "cond_token_ids", "bos_id"):
-                d.pop(k)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GeneratorConfig:
-        d = dict(d)
-        d["cond_token_ids"] = tuple(d.get("cond_token_ids", ()))
-        if d.get("conditioning", "prefix") not in ("prefix", "sum"):
-            raise ValueError(f"unknown conditioning {d['conditioning']!r}: use 'prefix' or 'sum'")
-        return cls(**d)
+__all__ = ["Generator", "GeneratorCheckpoint", "GeneratorConfig", "load_generator", "load_generator_checkpoint",
+           "sum_conditions"]
 
 
 class Generator(nn.Module):
@@ -124,41 +92,6 @@ def sum_conditions(ids: torch.Tensor, is_cond: torch.Tensor, bos_id: int, emb: t
     cond = is_cond[ids]
     vec = torch.nn.functional.linear((torch.nn.functional.embedding(ids, emb) * cond[..., None]).sum(1), proj_w, proj_b)
     return ids.masked_fill(cond, bos_id), vec
-
-
-class GeneratorCheckpoint:
-    """A loaded generator checkpoint: config and tensors now, the x-transformers network on demand.
-
-    Sampling reads the tensors through `models.fast.DecoderWeights`; embeddings, the reference
-    decoder and training need the network (`module()`), which costs the x-transformers import.
-    """
-
-    def __init__(self, config: GeneratorConfig, state_dict: dict[str, torch.Tensor], source: str = "") -> None:
-        self.config = config
-        self.state_dict = state_dict
-        self.source = source
-        self._module: Generator | None = None
-
-    def module(self) -> Generator:
-        """The network with these weights (built once)."""
-        if self._module is None:
-            from emomusic.checkpoint import check_state_dict
-
-            model = Generator(self.config)
-            check_state_dict(model, self.state_dict, self.source)
-            model.load_state_dict(self.state_dict)
-            self._module = model.eval()
-        return self._module
-
-
-def load_generator_checkpoint(path) -> tuple[GeneratorCheckpoint, MusicTokenizer]:
-    """Config, tensors and tokenizer of a generator checkpoint folder, without building the network."""
-    from emomusic.checkpoint import load_checkpoint
-
-    ck = load_checkpoint(path, kind="generator")
-    config = GeneratorConfig.from_dict(ck.config["model"])
-    return (GeneratorCheckpoint(config, ck.state_dict, str(ck.path / "model.safetensors")),
-            MusicTokenizer.from_dict(ck.tokenizer))
 
 
 def load_generator(path) -> tuple[Generator, MusicTokenizer]:

@@ -16,7 +16,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
 from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
@@ -380,7 +379,6 @@ def _step_live(dec, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tup
     return dec.step(last[rows]), rows
 
 
-@torch.inference_mode()
 def sample(
     model, tk: MusicTokenizer, prefixes: list[list[int]], n_bars: int = 16, temperature: float = 1.0,
     top_p: float = TOP_P, top_k: int = 0, guidance: Guidance | list[Guidance] | None = None, seed: int = 0,
@@ -403,11 +401,12 @@ def sample(
         raise ValueError("all prefixes in a batch must have the same length")
     batch = len(prefixes)
     guides = guidance if isinstance(guidance, list) else [guidance or Guidance(time_signature=None)] * batch
-    ids = torch.tensor(prefixes, dtype=torch.long)
+    ids = np.asarray(prefixes, dtype=np.int64)
     groups = np.array_split(np.arange(batch), sampling_workers(batch, workers, decoder))
     with _one_blas_thread():
-        # every group is set up (decoder tables, conditions, prefill) here, before any fork: torch's
-        # OpenMP pool does not survive a fork, and a child that enters it hangs; the loops are numpy and numba
+        # every group is set up (decoder tables, conditions, prefill) here, before any fork: torch's OpenMP pool
+        # (where a caller's network brings torch in) does not survive a fork, and a child that enters it
+        # hangs; the loops are numpy and numba
         table = grammar_table(tk)
         runs = [_Rows(model, tk, table, ids[g], [guides[i] for i in g], n_bars, max_tokens or n_bars * 200, decoder)
                 for g in groups]
@@ -501,7 +500,7 @@ class _Rows:
     numba's cache when the decoder was built, before any fork), so it may run in a forked child.
     """
 
-    def __init__(self, model, tk: MusicTokenizer, table: np.ndarray, ids: torch.Tensor, guides: list[Guidance],
+    def __init__(self, model, tk: MusicTokenizer, table: np.ndarray, ids: np.ndarray, guides: list[Guidance],
                  n_bars: int, max_tokens: int, decoder: str) -> None:
         self.tk, self.n_bars, self.max_tokens = tk, n_bars, max_tokens
         n = len(guides)
@@ -510,7 +509,7 @@ class _Rows:
         self.table = table  # grammar_table(tk), shared by every group
         self.state = _State(tk, n, n_bars, np.array([g.tempo is not None for g in guides]),
                             np.array([g.time_signature is not None for g in guides]))
-        for column in ids.numpy().T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
+        for column in ids.T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
             self.state.update(column)
         self.feedback = Feedback(tk, guides)
         self.dec = (KVCacheDecoder(model, n, ids.shape[1] + max_tokens) if decoder == "fast"

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from miditok import REMI, TokenizerConfig
 
 from emomusic.errors import InvalidInputError
+from emomusic.music._miditok import REMI, TokenizerConfig
 from emomusic.music.attributes import CATEGORICAL_CONTROLS, CONTROLS
 from emomusic.music.midi import notes_to_score
 from emomusic.music.notes import Notes
