@@ -63,7 +63,11 @@ def _matmul(x, w, bias, out):  # pragma: no cover - compiled (tests run it throu
     """out (B, O) = x (B, I) @ w (I, O) + bias, four weight rows per pass, each read once for all B rows.
 
     w is float32, or float16 as uint16 bits (`_wide`): the weights stream from the last-level cache or
-    main memory every step, and half the bytes made these products 2-4x faster on this VM."""
+    main memory every step, and half the bytes made these products 2-4x faster on this VM. Rows go two
+    at a time, so each weight is loaded and widened once for both (the widening was what a second row
+    paid for: a (4, 256) @ (256, 768) product took 29 -> 18 µs); every row's sums are the same
+    expression in the same order either way, so a row's result does not depend on its neighbours.
+    """
     b, n_in = x.shape
     n_out = w.shape[1]
     for r in range(b):
@@ -72,7 +76,17 @@ def _matmul(x, w, bias, out):  # pragma: no cover - compiled (tests run it throu
     top = n_in - n_in % 4
     for i in range(0, top, 4):
         w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
-        for r in range(b):
+        r = 0
+        while r + 2 <= b:
+            x0, x1, x2, x3 = x[r, i], x[r, i + 1], x[r, i + 2], x[r, i + 3]
+            y0, y1, y2, y3 = x[r + 1, i], x[r + 1, i + 1], x[r + 1, i + 2], x[r + 1, i + 3]
+            row, nxt = out[r], out[r + 1]
+            for o in range(n_out):
+                a0, a1, a2, a3 = _wide(w0[o]), _wide(w1[o]), _wide(w2[o]), _wide(w3[o])
+                row[o] += x0 * a0 + x1 * a1 + x2 * a2 + x3 * a3
+                nxt[o] += y0 * a0 + y1 * a1 + y2 * a2 + y3 * a3
+            r += 2
+        if r < b:  # the odd row (batch 1: the only one)
             x0, x1, x2, x3 = x[r, i], x[r, i + 1], x[r, i + 2], x[r, i + 3]
             row = out[r]
             for o in range(n_out):
