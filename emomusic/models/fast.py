@@ -83,7 +83,7 @@ class DecoderWeights:
         if any(h is None for h in half):
             self.step_layers, self.step_logits = self.layers, self.to_logits
         else:
-            bits = dict(zip(matrices, half, strict=False))
+            bits = dict(zip(matrices, half[:-1], strict=True))
             self.step_layers = tuple(bits.get(i, kind) for i, kind in enumerate(self.layers))
             self.step_logits = half[-1]
         self.inv_freq = f(ROTARY)  # saved with the weights: use it, never recompute

@@ -420,7 +420,7 @@ def sampling_workers(batch: int, workers: int | None = None, decoder: str = "fas
     """How many processes sample a batch: candidates are independent, and the second core is idle.
 
     One step of a batch costs more than one of a single row but far less than that many (shared weight
-    reads), yet on two cores a batch of 8 in one process took 3.5-6x a single piece. Forked children
+    reads), yet on two cores a batch of 8 in one process took 4-6x a single piece. Forked children
     share the parent's weights copy-on-write; each runs a contiguous group of rows. Forking only from
     the main thread of a non-daemon process (a child forked from a server's worker thread could inherit
     locks held by other threads), only with the fast decoder (the reference decoder runs torch), and
