@@ -152,13 +152,13 @@ def main() -> None:
     res["batch8_one_process_time_ratio"] = res["ours_batch8_one_process_seconds"] / res["ours_batch1_seconds"]
     cfg, params = em.generator.config, em.generator.num_parameters()
     w = em.decoder_weights
-    res["step_weight_mb"] = (sum(a.nbytes for a in w.step_layers) + w.step_logits.nbytes) / 2**20
+    weight_bytes = sum(a.nbytes for a in w.step_layers) + w.step_logits.nbytes
+    res["step_weight_mb"] = weight_bytes / 2**20
     res.update(machine_bounds(params))
     context = len(prefix) + res["ours_batch1_tokens"] / 2  # mean context over a piece
     for n in (1, 8):
         for memory in ("cache", "dram"):
-            bound = bound_tokens_per_s(res, params, round(res["step_weight_mb"] * 2**20), cfg.dim, cfg.depth, n,
-                                       context, memory)
+            bound = bound_tokens_per_s(res, params, weight_bytes, cfg.dim, cfg.depth, n, context, memory)
             res[f"bound_batch{n}_{memory}_tokens_per_s"] = bound
             res[f"fraction_of_bound_batch{n}_{memory}"] = res[f"ours_batch{n}_tokens_per_s"] / bound
     # what a memory-bound decoder would give for 8 candidates vs one (same tokens per piece)

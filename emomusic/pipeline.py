@@ -17,6 +17,7 @@ import numpy as np
 
 from emomusic.emotions import GENRES, resolve_genre
 from emomusic.errors import InvalidInputError
+from emomusic.models.generator_checkpoint import GeneratorCheckpoint, load_generator_checkpoint
 from emomusic.models.sampling import TOP_P
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key
 from emomusic.music.notes import Notes
@@ -72,8 +73,6 @@ class EmoMusic:
         selector: a `models.selector.Selector`, or None with `selector_path` to load it when first
         needed, or neither: rank candidates by attribute distance.
         """
-        from emomusic.models.generator_checkpoint import GeneratorCheckpoint
-
         # a network goes to eval mode; a checkpoint stays tensors (no torch needed to sample from it)
         self._generator = generator if isinstance(generator, GeneratorCheckpoint) else generator.eval()
         self._decoder_weights = None
@@ -86,8 +85,6 @@ class EmoMusic:
     @property
     def generator(self):
         """The x-transformers network (embeddings, reference decoding); built on first access."""
-        from emomusic.models.generator_checkpoint import GeneratorCheckpoint
-
         if isinstance(self._generator, GeneratorCheckpoint):
             return self._generator.module()
         return self._generator
@@ -97,7 +94,6 @@ class EmoMusic:
         """What sampling reads: the checkpoint's tensors laid out for `models.fast` (made once)."""
         if self._decoder_weights is None:
             from emomusic.models.fast import DecoderWeights
-            from emomusic.models.generator_checkpoint import GeneratorCheckpoint
 
             g = self._generator
             self._decoder_weights = (DecoderWeights.from_checkpoint(g) if isinstance(g, GeneratorCheckpoint)
@@ -125,7 +121,6 @@ class EmoMusic:
         if str(path) == "debug":
             return cls._debug()
         from emomusic.attributes.clusterer import Clusterer
-        from emomusic.models.generator_checkpoint import load_generator_checkpoint
 
         root = Path(path) if path else default_checkpoints()
         gen, tk = load_generator_checkpoint(root / "generator")
