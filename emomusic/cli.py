@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
                    help="generator: condition tokens as a prefix (shipped) or EmoGen's summed embedding")
     t.add_argument("--mert", help="audio-recognizer: also use this local MERT model folder's embeddings")
+    t.add_argument("--folds", type=int, default=5,
+                   help="recognizer: song-level cross-validation folds that choose the distillation setting")
 
     d = sub.add_parser("data", help="prepare or inspect the training data")
     d.add_argument("action", choices=("prepare", "stats"))
@@ -398,7 +400,7 @@ def cmd_train(args) -> int:
     if args.component == "recognizer":
         from emomusic.training.recognizer import train_recognizer
 
-        out = train_recognizer(out=Path(args.out) / "recognizer" if args.out else None)
+        out = train_recognizer(out=Path(args.out) / "recognizer" if args.out else None, folds=args.folds)
         print(f"wrote {out}")
         return 0
     if args.component == "audio-recognizer":

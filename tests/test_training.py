@@ -157,6 +157,9 @@ def test_bad_training_options_are_one_line_errors(cache, tmp_path):
         r = _run_cli(["train", "generator", "--preset", "tiny", "--device", "cuda", "--out", str(tmp_path / "y")],
                      cache)
         assert r.returncode != 0 and "no CUDA device" in r.stderr and "Traceback" not in r.stderr
+    r = _run_cli(["train", "recognizer", "--folds", "1", "--out", str(tmp_path / "z")], cache)
+    assert r.returncode == 2 and "cross-validation needs at least 2 folds" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "z").exists()
 
 
 def test_fitted_schedule_uses_the_time_left():
