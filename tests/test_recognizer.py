@@ -214,7 +214,7 @@ def test_ablation_tunes_distillation_out_of_fold_and_writes_the_card(tiny: dict)
                                                "unified + distillation"}
     shipped = {n: evaluate(models["unified + distillation"], sp, ci=True) for n, sp in val.items()}
     group, removed, rest = largest_group(val["emopia"])
-    shipped["emopia_without_largest_song"] = {"group": group, "n_removed": removed, **evaluate(
+    shipped["emopia_without_largest_song"] = {"group": group, "n_removed": removed, "quadrants": "Q1 × 1", **evaluate(
         models["unified + distillation"], rest, ci=True)}
     card = model_card(ab, shipped, {n: len(sp) for n, sp in train.items()}, (0,), CFG, 60.0)
     assert "cross-validation" in card and "without its largest song" in card and "CV score" in card
