@@ -41,6 +41,7 @@ from emomusic.training.recognizer import (
     predict,
     run_ablation,
     save_recognizer,
+    val_report,
 )
 from emomusic.types import Recognition
 
@@ -212,10 +213,7 @@ def test_ablation_tunes_distillation_out_of_fold_and_writes_the_card(tiny: dict)
     assert ab.distill.weight == max(ab.grid, key=lambda g: g["cv_score"])["weight"]
     assert set(ab.cv_rows) == set(ab.rows) == {"single: emopia", "single: vgmidi", "single: vgmidi_v1", "unified",
                                                "unified + distillation"}
-    shipped = {n: evaluate(models["unified + distillation"], sp, ci=True) for n, sp in val.items()}
-    group, removed, rest = largest_group(val["emopia"])
-    shipped["emopia_without_largest_song"] = {"group": group, "n_removed": removed, "quadrants": "Q1 × 1", **evaluate(
-        models["unified + distillation"], rest, ci=True)}
+    shipped = val_report(models["unified + distillation"], val)
     card = model_card(ab, shipped, {n: len(sp) for n, sp in train.items()}, (0,), CFG, 60.0)
     assert "cross-validation" in card and "without its largest song" in card and "CV score" in card
     assert not re.search(r"\{[A-Za-z_]", card)  # no template placeholder left unfilled

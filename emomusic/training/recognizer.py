@@ -39,7 +39,7 @@ from emomusic.training.embeddings import cached_embeddings, generator_sha
 log = logging.getLogger(__name__)
 
 __all__ = ["LABELLED", "DistillConfig", "Split", "TrainConfig", "accuracies", "cross_validate", "evaluate", "fit",
-           "fold_splits", "largest_group", "load_split", "predict", "train_recognizer"]
+           "fold_splits", "largest_group", "load_split", "predict", "train_recognizer", "val_report"]
 
 LABELLED = ("emopia", "vgmidi", "vgmidi_v1")
 # Which labels each dataset has (so which heads its teacher can be trusted for).
@@ -309,6 +309,17 @@ def largest_group(split: Split) -> tuple[str, int, Split]:
     return top, int(counts.max()), split.take(np.flatnonzero([g != top for g in groups]))
 
 
+def val_report(model: Recognizer, val: dict[str, Split]) -> dict[str, dict]:
+    """Accuracies with song intervals on every validation set, plus EMOPIA val without its largest song."""
+    out: dict = {name: evaluate(model, split, ci=True) for name, split in val.items()}
+    group, removed, rest = largest_group(val["emopia"])
+    labels = [r.quadrant for r in val["emopia"].records if r.group == group]
+    quadrants = ", ".join(f"{q} × {labels.count(q)}" for q in QUADRANTS if q in labels)
+    out["emopia_without_largest_song"] = {"group": group, "n_removed": removed, "quadrants": quadrants,
+                                          **evaluate(model, rest, ci=True)}
+    return out
+
+
 # ------------------------------------------------------------------------------------ cross-validation
 def fold_splits(train: dict[str, Split], folds: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Fold index of every training row, per dataset, keeping each song/piece in one fold.
@@ -390,9 +401,6 @@ def save_recognizer(model: Recognizer, directory: str | os.PathLike, metrics: di
 
 
 # ------------------------------------------------------------------------------------ ablation
-_EVAL = (("emopia", "EMOPIA val"), ("vgmidi", "VGMIDI v2 held-out pieces"), ("vgmidi_v1", "VGMIDI v1 held-out"))
-
-
 def _evaluate_all(model: Recognizer, val: dict[str, Split]) -> dict[str, dict[str, float]]:
     return {name: evaluate(model, val[name]) for name in val}
 
@@ -424,10 +432,14 @@ class Ablation:
     rows: dict = field(default_factory=dict)  # setting → {dataset: {metric: [mean, std]}}
     grid: list = field(default_factory=list)  # distillation grid: weight, temperature, cross-validated score
     distill: DistillConfig = field(default_factory=DistillConfig)
-    cv: dict = field(default_factory=dict)  # out-of-fold accuracies of the chosen setting, per dataset
     cv_rows: dict = field(default_factory=dict)  # setting → {dataset: {metric: value}}, out of fold
     folds: int = 5
     songs: dict = field(default_factory=dict)  # EMOPIA songs in train and val
+
+    @property
+    def cv(self) -> dict:
+        """Out-of-fold accuracies of the chosen (shipped) setting, per dataset."""
+        return self.cv_rows["unified + distillation"]
 
 
 def run_ablation(train: dict[str, Split], val: dict[str, Split], cfg: TrainConfig, seeds: tuple[int, ...],
@@ -464,8 +476,8 @@ def run_ablation(train: dict[str, Split], val: dict[str, Split], cfg: TrainConfi
         ab.grid.append({"weight": d.weight, "temperature": d.temperature, "cv_score": round(score, 4)})
         log.info("distillation weight %s temperature %s: cross-validated score %.4f", d.weight, d.temperature, score)
     best = int(np.argmax([g["cv_score"] for g in ab.grid]))
-    ab.distill, ab.cv = grid[best], scored[best]
-    ab.cv_rows = {**singles, "unified": plain, "unified + distillation": ab.cv}
+    ab.distill = grid[best]
+    ab.cv_rows = {**singles, "unified": plain, "unified + distillation": scored[best]}
     settle("unified + distillation", lambda c: fit(everything, c, teachers, ab.distill, extra=extra))
     return ab, models
 
@@ -623,12 +635,7 @@ def train_recognizer(out: str | os.PathLike | None = None, seeds: tuple[int, ...
     finally:
         torch.set_num_threads(threads)
     shipped = models["unified + distillation"]
-    metrics: dict = {name: evaluate(shipped, split, ci=True) for name, split in val.items()}
-    group, removed, rest = largest_group(val["emopia"])
-    labels = np.array([r.quadrant for r in val["emopia"].records if r.group == group])
-    quadrants = ", ".join(f"{q} × {int((labels == q).sum())}" for q in QUADRANTS if (labels == q).any())
-    metrics["emopia_without_largest_song"] = {"group": group, "n_removed": removed, "quadrants": quadrants,
-                                              **evaluate(shipped, rest, ci=True)}
+    metrics = val_report(shipped, val)
     counts = {n: len(s) for n, s in train.items()}
     card = model_card(ab, metrics, counts, seeds, cfg, time.time() - start)
     out = Path(out) if out else default_checkpoints() / "recognizer"
