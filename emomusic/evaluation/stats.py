@@ -1,7 +1,7 @@
 """How far an accuracy measured on a few songs can be trusted: song-level folds and bootstrap.
 
-Why songs, not clips: EMOPIA's validation set is 198 clips from only 63 songs, and one of them (a
-long YouTube medley) alone holds 32 clips. Clips of a song share a pianist, a style and usually a
+Why songs, not clips: EMOPIA's validation set is 198 clips from only 63 songs, and one of them (one
+long YouTube recording) alone holds 32 clips. Clips of a song share a pianist, a style and usually a
 label, so they are not independent draws: a confidence interval that resamples clips is far too
 narrow, and a cross-validation that splits clips leaks songs. Both helpers here work on groups.
 """
