@@ -35,7 +35,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from emomusic.recognition import EmotionRecognizer
+    from emomusic.recognition.api import EmotionRecognizer
 
     t0 = time.perf_counter()
     rec = EmotionRecognizer()

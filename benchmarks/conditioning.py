@@ -53,8 +53,8 @@ def _achieved(tk, prefix: list[int], tokens: np.ndarray) -> list[int] | None:
 def evaluate_run(run: Path, n: int, bars: int, batch: int = 8) -> dict:
     """Val loss and control fidelity of one training run's last checkpoint."""
     from emomusic.checkpoint import load_checkpoint
-    from emomusic.models.generator import load_generator
-    from emomusic.models.sampling import Guidance, sample
+    from emomusic.generation.network import load_generator
+    from emomusic.generation.sampling import Guidance, sample
     from emomusic.music.attributes import CONTROLS
 
     model, tk = load_generator(run / "last")

@@ -88,7 +88,7 @@ def _pieces(fns: dict, seeds: list[int], repeats: int) -> dict[str, tuple[float,
 def main() -> None:
     from x_transformers import AutoregressiveWrapper
 
-    from emomusic.models.sampling import sample, sampling_workers
+    from emomusic.generation.sampling import sample, sampling_workers
     from emomusic.pipeline import EmoMusic
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

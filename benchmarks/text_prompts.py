@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from emomusic.emotions import quadrant_of
 from emomusic.prompt.text import embedding_available, text_point
+from emomusic.vocab.emotions import quadrant_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 

@@ -33,7 +33,7 @@ def _nll(model, ids: torch.Tensor, start: int, mask: torch.Tensor | None) -> np.
 def _control(checkpoints: str | None, per_emotion: int, bars: int) -> dict:
     """Judge accuracy and quality overlap of sampled pieces, sliding window vs. full attention."""
     from emomusic.evaluation.controllability import evaluate
-    from emomusic.models import fast
+    from emomusic.generation import fast
     from emomusic.pipeline import EmoMusic
 
     em, out, init = EmoMusic.from_pretrained(checkpoints), {}, fast.KVCacheDecoder.__init__
@@ -53,8 +53,8 @@ def _control(checkpoints: str | None, per_emotion: int, bars: int) -> dict:
 
 @torch.inference_mode()
 def main() -> None:
+    from emomusic.generation.checkpoint import load_float_generator
     from emomusic.training.datasets import load_prepared
-    from emomusic.training.embeddings import load_float_generator
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", default=None, help="checkpoints folder (default: the shipped one)")

@@ -25,7 +25,7 @@ from emomusic.errors import CheckpointError, InvalidInputError
 if TYPE_CHECKING:  # pragma: no cover
     from emomusic.pipeline import EmoMusic, attributes_for, generate
     from emomusic.prompt.projector import project
-    from emomusic.recognition import recognize
+    from emomusic.recognition.api import recognize
 
 
 def __getattr__(name: str):
@@ -35,7 +35,7 @@ def __getattr__(name: str):
 
         return getattr(pipeline, name)
     if name == "recognize":
-        from emomusic.recognition import recognize
+        from emomusic.recognition.api import recognize
 
         return recognize
     if name == "project":

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=None,
-                   help="nucleus size (default: emomusic.models.sampling.TOP_P, 0.98)")
+                   help="nucleus size (default: emomusic.generation.sampling.TOP_P, 0.98)")
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--method", choices=("attributes", "token"), default="attributes")
     g.add_argument("--no-guidance", action="store_true", help="sample without attribute-guided decoding")
@@ -252,15 +252,15 @@ def _numbered(out: Path, n: int, force: bool) -> list[Path]:
 
 def _write_wav(midi: Path, force: bool) -> Path:
     """The .wav preview next to the MIDI (fluidsynth + GM soundfont, sine tones with a warning)."""
-    from emomusic.music.render import render_wav
+    from emomusic.export.render import render_wav
 
     return render_wav(midi, midi.with_suffix(".wav"), force=force)
 
 
 def cmd_demo(args) -> int:
-    """Serve the Gradio demo (demos/app.py) until interrupted."""
+    """Serve the Gradio demo (emomusic/apps/demo.py) until interrupted."""
     try:
-        from demos.app import launch
+        from emomusic.apps.demo import launch
     except ImportError as exc:
         raise InvalidInputError(f"the demo needs Gradio and the demos package ({exc}); "
                                 "pip install -e '.[demo]' from the repository") from None
@@ -340,7 +340,7 @@ def _plot_va(results: list, path: Path, force: bool) -> None:
 
 def cmd_analyze(args) -> int:
     """Analyse every file; a bad file gets an error line on stderr and exit 2 at the end."""
-    from emomusic.recognition import EmotionRecognizer
+    from emomusic.recognition.api import EmotionRecognizer
 
     plot = Path(args.plot) if args.plot else None
     if plot and plot.exists() and not args.force:
@@ -367,7 +367,7 @@ def cmd_analyze(args) -> int:
 
 def cmd_train(args) -> int:
     if args.component == "clusterer":
-        from emomusic.attributes.fit import fit_clusterer
+        from emomusic.training.clusterer import fit_clusterer
 
         out = fit_clusterer(data_root=args.data_root, out=args.out)
         print(f"wrote {out}")

@@ -15,31 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from emomusic.emotions import GENRES, resolve_genre
 from emomusic.errors import InvalidInputError
-from emomusic.models.generator_checkpoint import GeneratorCheckpoint, load_generator_checkpoint
-from emomusic.models.sampling import TOP_P
+from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
+from emomusic.generation.sampling import TOP_P
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
+from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
+from emomusic.vocab.emotions import GENRES, resolve_genre
 
-CHECKPOINTS_ENV = "EMOMUSIC_CHECKPOINTS"
 METHODS = ("attributes", "token")
-
-
-def default_checkpoints() -> Path:
-    """The shipped checkpoint folder ($EMOMUSIC_CHECKPOINTS overrides)."""
-    return Path(os.environ.get(CHECKPOINTS_ENV) or Path(__file__).resolve().parents[1] / "checkpoints")
-
-
-def truncate_to_bars(notes: Notes, n_bars: int) -> Notes:
-    """Drop notes after bar `n_bars` and cut the ones that ring past it (a loopable length)."""
-    end = n_bars * notes.beats_per_bar
-    keep = notes.start < end - 1e-6
-    dur = np.minimum(notes.duration[keep], end - notes.start[keep])
-    return Notes(notes.pitch[keep], notes.start[keep], dur, notes.velocity[keep], notes.tempo,
-                 notes.time_signature, dict(notes.meta))
 
 
 def _primer_tonic(primer: Notes, mode_bin: int) -> int:
@@ -93,7 +79,7 @@ class EmoMusic:
     def decoder_weights(self):
         """What sampling reads: the checkpoint's tensors laid out for `models.fast` (made once)."""
         if self._decoder_weights is None:
-            from emomusic.models.fast import DecoderWeights
+            from emomusic.generation.fast import DecoderWeights
 
             g = self._generator
             self._decoder_weights = (DecoderWeights.from_checkpoint(g) if isinstance(g, GeneratorCheckpoint)
@@ -104,7 +90,7 @@ class EmoMusic:
     def selector(self):
         """The candidate scorer, loaded on first use (it reads the generator's network)."""
         if self._selector is None and self._selector_path is not None:
-            from emomusic.models.selector import load_selector
+            from emomusic.selection.selector import load_selector
 
             self._selector = load_selector(self._selector_path, self.generator, self.tokenizer)
             self._selector_path = None
@@ -120,9 +106,9 @@ class EmoMusic:
         """Load shipped (or your own) checkpoints; "debug" builds a tiny random model for tests."""
         if str(path) == "debug":
             return cls._debug()
-        from emomusic.attributes.clusterer import Clusterer
+        from emomusic.conditioning.clusterer import Clusterer
 
-        root = Path(path) if path else default_checkpoints()
+        root = checkpoints_root(path)
         gen, tk = load_generator_checkpoint(root / "generator")
         selector = root / "selector"
         return cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
@@ -133,8 +119,8 @@ class EmoMusic:
         """A tiny random generator and a clusterer fitted on random attributes: fast, for tests."""
         import torch
 
-        from emomusic.attributes.clusterer import Clusterer
-        from emomusic.models.generator import Generator, GeneratorConfig
+        from emomusic.conditioning.clusterer import Clusterer
+        from emomusic.generation.network import Generator, GeneratorConfig
         from emomusic.music.attributes import ATTRIBUTE_NAMES
 
         rng = np.random.default_rng(seed)
@@ -152,7 +138,7 @@ class EmoMusic:
                 bank[:, i] = [r[name] for r in rows[:40]]
         quads = [("Q1", "Q2", "Q3", "Q4")[i % 4] for i in range(40)]
         clus = Clusterer.fit(bank, quads, [f"debug/{i}" for i in range(40)])
-        from emomusic.models.selector import debug_selector
+        from emomusic.selection.selector import debug_selector
 
         return cls(gen, tk, clus, name="debug", selector=debug_selector(gen, tk, seed))
 
@@ -190,7 +176,7 @@ class EmoMusic:
         metre replace the chosen ones, and the key becomes the primer's own key or its relative key in
         the emotion's mode (same notes, so the tune still fits: a C-major hum asked to be sad → A minor).
         """
-        from emomusic.models.sampling import Guidance, sample
+        from emomusic.generation.sampling import Guidance, sample
 
         if method not in METHODS:
             raise InvalidInputError(f"unknown method {method!r}; choose attributes or token")
@@ -227,7 +213,7 @@ class EmoMusic:
         out = []
         for ids in tokens:
             ids = np.concatenate([primer_ids, ids])
-            notes = truncate_to_bars(tk.decode(ids), bars)
+            notes = tk.decode(ids).truncate(bars)
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
         return self.select(out, genre, select_weights) if rank and candidates > 1 else out
@@ -260,7 +246,7 @@ class EmoMusic:
 
     def _guidance(self, attrs: Attributes, tempo: float | None):
         """Decoding guidance from the attribute values (see DESIGN.md, notes for the generator)."""
-        from emomusic.models.sampling import Guidance
+        from emomusic.generation.sampling import Guidance
 
         v = attrs.values
         return Guidance(tempo=tempo or v["tempo"], tonic=int(attrs.controls["tonic"]),
@@ -301,9 +287,9 @@ def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *
 def attributes_for(emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
                    checkpoints=None) -> Attributes:
     """EmoGen stage 1 only: the attributes the generator would be given for an emotion."""
-    from emomusic.attributes.clusterer import Clusterer
+    from emomusic.conditioning.clusterer import Clusterer
 
-    root = Path(checkpoints) if checkpoints else default_checkpoints()
+    root = checkpoints_root(checkpoints)
     clus = Clusterer.load(root / "clusterer")
     emo, values, source, explanation = clus.query(emotion, valence, arousal)
     return Attributes(emo.word, emo.quadrant, emo.valence, emo.arousal, values, {}, explanation, source)

@@ -141,7 +141,7 @@ def _toy_config(n_features: int, hidden: int, mert=None) -> dict:
 
 
 def test_trained_head_recognises_and_explains_a_file(tmp_path, features, pieces):
-    from emomusic.models.audio_recognizer import AudioRecognizer, recognize_audio
+    from emomusic.recognition.audio_model import AudioRecognizer, recognize_audio
     from emomusic.training.audio_recognizer import HeadConfig, fit_head
 
     x, q, va = _toy_training_set(features)
@@ -159,7 +159,7 @@ def test_trained_head_recognises_and_explains_a_file(tmp_path, features, pieces)
 
 def test_checkpoint_of_another_kind_or_missing_is_a_clear_error(tmp_path):
     from emomusic.checkpoint import save_checkpoint
-    from emomusic.models.audio_recognizer import AudioRecognizer
+    from emomusic.recognition.audio_model import AudioRecognizer
 
     save_checkpoint(tmp_path / "other", kind="clusterer", config={}, state_dict=None)
     with pytest.raises(CheckpointError, match="expected 'audio_recognizer'"):
@@ -183,7 +183,7 @@ def tiny_mert(tmp_path_factory):
 
 
 def test_mert_embeddings_extend_the_features(tmp_path, tiny_mert, features, pieces):
-    from emomusic.models.audio_recognizer import AudioRecognizer, MertEmbedder, recognize_audio
+    from emomusic.recognition.audio_model import AudioRecognizer, MertEmbedder, recognize_audio
     from emomusic.training.audio_recognizer import HeadConfig, fit_head
 
     mert = MertEmbedder(tiny_mert)
@@ -205,7 +205,7 @@ def test_mert_embeddings_extend_the_features(tmp_path, tiny_mert, features, piec
 
 
 def test_mert_flag_errors_are_clear(tmp_path, tiny_mert, features):
-    from emomusic.models.audio_recognizer import AudioRecognizer, MertEmbedder
+    from emomusic.recognition.audio_model import AudioRecognizer, MertEmbedder
     from emomusic.training.audio_recognizer import HeadConfig, fit_head
 
     with pytest.raises(InvalidInputError, match="not a Hugging Face model folder"):
@@ -226,7 +226,7 @@ def test_excerpt_and_augmented_clips_are_deterministic(monkeypatch):
     clip = tr.excerpt(notes, 10.0, 30.0)  # 120 BPM: beats 20..80
     assert clip.start.min() == 4.0 and clip.start.max() == 52.0 and len(clip) == 7
     calls = []
-    monkeypatch.setattr("emomusic.music.render.synthesize", lambda n, **kw: calls.append((n, kw)) or np.ones(SR))
+    monkeypatch.setattr("emomusic.export.render.synthesize", lambda n, **kw: calls.append((n, kw)) or np.ones(SR))
     rec = Record("x/1", "emopia", "x.mid", "pop", "train", "x")
     tr.render_clip(rec, 1, notes)
     tr.render_clip(rec, 1, notes)
@@ -237,7 +237,7 @@ def test_excerpt_and_augmented_clips_are_deterministic(monkeypatch):
 
 
 def test_shipped_checkpoint_analyses_a_wav(tmp_path, pieces):
-    from emomusic.models.audio_recognizer import default_checkpoint, recognize_audio
+    from emomusic.recognition.audio_model import default_checkpoint, recognize_audio
 
     assert (default_checkpoint() / "config.json").is_file(), "checkpoints/audio_recognizer is shipped"
     res = recognize_audio(_wav(tmp_path / "a.wav", pieces["major_fast"]))

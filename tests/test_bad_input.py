@@ -27,7 +27,7 @@ from emomusic import InvalidInputError
 from emomusic.cli import _default_out, main, safe_stem
 from emomusic.music.midi import MAX_BEATS, export_midi, load_notes
 from emomusic.music.notes import Notes
-from emomusic.pipeline import default_checkpoints
+from emomusic.settings import checkpoints_root
 
 GENERATE = ["generate", "--checkpoints", "debug", "--emotion", "calm", "--bars", "2"]
 
@@ -262,8 +262,8 @@ def test_analyze_refuses_bad_midi(capsys, in_tmp: Path, bad_midi: dict[str, Path
 
 @pytest.mark.parametrize("kind", ["truncated_half", "zero_tracks", "too_many_notes"])
 def test_recognize_api_refuses_bad_midi(bad_midi: dict[str, Path], kind: str) -> None:
-    if importlib.util.find_spec("emomusic.recognition") is None:
-        pytest.skip("emomusic.recognition is not written yet")
+    if importlib.util.find_spec("emomusic.recognition.api") is None:
+        pytest.skip("emomusic.recognition.api is not written yet")
     from emomusic import recognize
 
     with pytest.raises(InvalidInputError) as info:
@@ -276,10 +276,10 @@ def test_recognize_api_refuses_bad_midi(bad_midi: dict[str, Path], kind: str) ->
 
 def _damaged_checkpoints(root: Path, how: str) -> Path:
     """A copy of the shipped checkpoints with one kind of damage to the generator (or all of it)."""
-    if not (default_checkpoints() / "generator" / "config.json").is_file():
+    if not (checkpoints_root() / "generator" / "config.json").is_file():
         pytest.skip("no shipped checkpoints")
     dest = root / "ck"
-    shutil.copytree(default_checkpoints(), dest, ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(checkpoints_root(), dest, ignore=shutil.ignore_patterns(".*"))
     gen = dest / "generator"
     weights = gen / "model.safetensors"
     if how == "tampered":
@@ -572,7 +572,7 @@ def test_humming_prompt_refuses_bad_audio(capsys, in_tmp: Path, kind: str) -> No
 @pytest.mark.parametrize("kind", list(bad_audio()))
 def test_recognizing_bad_audio_never_crashes(capsys, in_tmp: Path, kind: str) -> None:
     """Broken audio is InvalidInputError; silent audio may be refused or analysed, but never gives NaN."""
-    fn = _api("emomusic.recognition", "recognize")
+    fn = _api("emomusic.recognition.api", "recognize")
     path = _write(in_tmp, f"{kind}.wav", bad_audio()[kind])
     try:
         results = fn(path)

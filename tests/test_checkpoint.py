@@ -217,13 +217,13 @@ def test_extra_files_round_trip(tmp_path: Path) -> None:
     centroids = {"centroids": np.arange(12, dtype=np.float32).reshape(4, 3), "counts": np.array([1, 2, 3, 4])}
     root = save_checkpoint(
         tmp_path / "clusterer",
-        kind="emomusic.attributes.clusterer.Clusterer",
+        kind="emomusic.conditioning.clusterer.Clusterer",
         config={"k": 4},
         state_dict=None,  # weightless component
         extra_files={"arrays.safetensors": encode_arrays(centroids), "notes.txt": b"hello"},
     )
     assert not (root / WEIGHTS_FILE).exists()
-    ck = load_checkpoint(root, kind="emomusic.attributes.clusterer.Clusterer")
+    ck = load_checkpoint(root, kind="emomusic.conditioning.clusterer.Clusterer")
     assert ck.state_dict == {}
     assert ck.read_extra("notes.txt") == b"hello"
     arrays = ck.read_arrays("arrays.safetensors")
@@ -340,7 +340,7 @@ def test_listed_files_are_not_sniffed_for_pickle_bytes(tmp_path: Path) -> None:
 
 def test_wrong_shapes_in_a_real_generator_checkpoint(tmp_path: Path) -> None:
     """config.json edited (or weights swapped) so the model built from the config does not fit the weights."""
-    from emomusic.models.generator import load_generator
+    from emomusic.generation.network import load_generator
     from emomusic.pipeline import EmoMusic
 
     em = EmoMusic.from_pretrained("debug")

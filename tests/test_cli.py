@@ -16,7 +16,7 @@ import mido
 import pytest
 
 from emomusic.cli import main
-from emomusic.pipeline import default_checkpoints
+from emomusic.settings import checkpoints_root
 
 GENERATE = ["generate", "--checkpoints", "debug", "--emotion", "calm", "--bars", "2"]
 RESULT_KEYS = {"out", "emotion", "quadrant", "valence", "arousal", "attributes", "method", "seconds"}
@@ -38,21 +38,21 @@ def _assert_clean_error(rc: int, out: str, err: str) -> None:
 
 
 def _shipped_clusterer() -> None:
-    if not (default_checkpoints() / "clusterer" / "config.json").is_file():
-        pytest.skip(f"no shipped clusterer in {default_checkpoints()} (fit one: emomusic train clusterer)")
+    if not (checkpoints_root() / "clusterer" / "config.json").is_file():
+        pytest.skip(f"no shipped clusterer in {checkpoints_root()} (fit one: emomusic train clusterer)")
 
 
 # ------------------------------------------------------------------ generate
 def test_generate_with_the_shipped_model_never_imports_torch(tmp_path) -> None:
     """Sampling reads the checkpoint's tensors as numpy arrays: torch (1.3-2.4 s of a cold start here) and the
     x-transformers/torch._dynamo import are left to training, embeddings and the selector (lazy start-up)."""
-    if not (default_checkpoints() / "generator" / "config.json").is_file():
-        pytest.skip(f"no shipped generator in {default_checkpoints()}")
+    if not (checkpoints_root() / "generator" / "config.json").is_file():
+        pytest.skip(f"no shipped generator in {checkpoints_root()}")
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "emomusic.cli", "generate", "--emotion", "calm",
                           "--bars", "1", "--out", str(tmp_path / "c.mid")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     modules = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
-    assert {"miditok", "numba", "emomusic.models.kernels"} <= modules  # the probe sees the imports
+    assert {"miditok", "numba", "emomusic.generation.kernels"} <= modules  # the probe sees the imports
     assert not modules & {"torch", "x_transformers", "einx", "torch._dynamo"}
     assert (tmp_path / "c.mid").stat().st_size > 0
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emomusic.attributes.clusterer import PHRASES, Clusterer
-from emomusic.emotions import QUADRANT_VA, QUADRANTS
+from emomusic.conditioning.clusterer import PHRASES, Clusterer
 from emomusic.evaluation.judge import EXCLUDED, FeatureJudge, accuracies
 from emomusic.music.attributes import ATTRIBUTE_NAMES
+from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS
 
 PER_QUADRANT = 15
 COL = {n: i for i, n in enumerate(ATTRIBUTE_NAMES)}

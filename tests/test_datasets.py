@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emomusic.emotions import quadrant_of
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
 from emomusic.training import datasets
@@ -32,6 +31,7 @@ from emomusic.training.datasets import (
     records,
     stats,
 )
+from emomusic.vocab.emotions import quadrant_of
 
 
 # ------------------------------------------------------------------ hash_split

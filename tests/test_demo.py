@@ -1,4 +1,4 @@
-"""The Gradio demo (demos/app.py), served for real on a loopback port with the tiny "debug" model.
+"""The Gradio demo (emomusic/apps/demo.py), served for real on a loopback port with the tiny "debug" model.
 
 Driven the way users and scripts drive it: gradio_client against the named `generate` endpoint,
 raw HTTP for uploads and file requests, and a headless Chromium (selenium) clicking Generate.
@@ -22,7 +22,7 @@ gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install -e
 gradio_client = pytest.importorskip("gradio_client")
 httpx = pytest.importorskip("httpx")
 
-from demos.app import (  # noqa: E402  (after the importorskip guards)
+from emomusic.apps.demo import (  # noqa: E402  (after the importorskip guards)
     DemoService,
     Workspace,
     available,
@@ -293,7 +293,7 @@ def test_image_and_video_uploads_steer_the_mood(server: Server, tmp_path: Path, 
 
 def test_analyze_without_the_recognizer_says_not_available(server: Server, tmp_path: Path) -> None:
     if available("recognizer"):
-        pytest.skip("emomusic.recognition has landed; analysis is tested below")
+        pytest.skip("emomusic.recognition.api has landed; analysis is tested below")
     midi = _midi_file(tmp_path / "piece.mid")
     with pytest.raises(gradio_client.exceptions.AppError, match="not available in this version yet"):
         server.client().predict(file=gradio_client.handle_file(str(midi)), api_name="/analyze")
@@ -301,14 +301,14 @@ def test_analyze_without_the_recognizer_says_not_available(server: Server, tmp_p
 
 def test_analyze_a_midi_upload(server: Server, tmp_path: Path) -> None:
     if not available("recognizer"):
-        pytest.skip(f"needs emomusic.recognition: {not_available('recognizer')}")
+        pytest.skip(f"needs emomusic.recognition.api: {not_available('recognizer')}")
     midi = _midi_file(tmp_path / "piece.mid")
     try:
         headline, plot, explanation = server.client().predict(file=gradio_client.handle_file(str(midi)),
                                                               api_name="/analyze")
     except gradio_client.exceptions.AppError as exc:
         if "checkpoint" in str(exc):
-            pytest.skip(f"emomusic.recognition is present but has no trained checkpoint yet: {exc}")
+            pytest.skip(f"emomusic.recognition.api is present but has no trained checkpoint yet: {exc}")
         raise
     assert any(q in headline for q in ("Q1", "Q2", "Q3", "Q4")) and "valence" in headline
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -318,8 +318,8 @@ def test_analyze_a_midi_upload(server: Server, tmp_path: Path) -> None:
 def test_analyze_tab_shows_quadrant_plot_and_explanation(server: Server, tmp_path: Path, monkeypatch) -> None:
     """The tab's own work (plot, wording, folder) around whatever the recognizer answers."""
     if not available("recognizer"):
-        pytest.skip(f"needs emomusic.recognition: {not_available('recognizer')}")
-    import emomusic.recognition
+        pytest.skip(f"needs emomusic.recognition.api: {not_available('recognizer')}")
+    import emomusic.recognition.api
     from emomusic.types import Recognition
 
     seen = []
@@ -329,7 +329,7 @@ def test_analyze_tab_shows_quadrant_plot_and_explanation(server: Server, tmp_pat
         return [Recognition(str(files[0]), "Q3", {"Q1": 0.1, "Q2": 0.2, "Q3": 0.6, "Q4": 0.1}, -0.4, -0.3,
                             ["minor mode", "slow, about 64 BPM"])]
 
-    monkeypatch.setattr(emomusic.recognition, "recognize", fake_recognize)
+    monkeypatch.setattr(emomusic.recognition.api, "recognize", fake_recognize)
     before = server.request_dirs()
     midi = _midi_file(tmp_path / "piece.mid")
     headline, plot, explanation = server.client().predict(file=gradio_client.handle_file(str(midi)),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emomusic.emotions import (
+from emomusic.errors import InvalidInputError
+from emomusic.vocab.emotions import (
     GENRES,
     QUADRANT_NAMES,
     QUADRANT_VA,
@@ -19,7 +20,6 @@ from emomusic.emotions import (
     resolve_emotion,
     resolve_genre,
 )
-from emomusic.errors import InvalidInputError
 
 EXPECTED_QUADRANT = {
     "Q1": "happy excited exciting joyful funny cheerful energetic triumphant magnificent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emomusic.evaluation.metrics import (
+from emomusic.music.metrics import (
     empty_beat_rate,
     groove_consistency,
     note_density,

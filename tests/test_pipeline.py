@@ -12,7 +12,7 @@ import pytest
 
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
-from emomusic.pipeline import EmoMusic, truncate_to_bars
+from emomusic.pipeline import EmoMusic
 
 BARS = 2
 
@@ -138,7 +138,7 @@ def test_invalid_arguments_raise_one_line(em: EmoMusic, kwargs) -> None:
 def test_truncate_to_bars_in_four_four() -> None:
     notes = Notes.from_arrays([60, 62, 64, 65, 67], [0.0, 3.5, 7.5, 8.0, 8.0 - 1e-7],
                               [1.0, 1.0, 2.0, 1.0, 1.0], [64] * 5, tempo=100, time_signature=(4, 4))
-    cut = truncate_to_bars(notes, 2)
+    cut = notes.truncate(2)
     np.testing.assert_array_equal(cut.pitch, [60, 62, 64])
     np.testing.assert_allclose(cut.start, [0.0, 3.5, 7.5])
     np.testing.assert_allclose(cut.duration, [1.0, 1.0, 0.5])  # the last one is cut at beat 8
@@ -147,18 +147,18 @@ def test_truncate_to_bars_in_four_four() -> None:
 
 def test_truncate_to_bars_in_three_four_and_six_eight() -> None:
     notes = Notes.from_arrays([60, 62, 64], [0.0, 2.5, 3.0], [4.0, 1.0, 1.0], [64] * 3, time_signature=(3, 4))
-    cut = truncate_to_bars(notes, 1)  # one bar of 3/4 = 3 beats
+    cut = notes.truncate(1)  # one bar of 3/4 = 3 beats
     np.testing.assert_array_equal(cut.pitch, [60, 62])
     np.testing.assert_allclose(cut.duration, [3.0, 0.5])
     notes68 = Notes.from_arrays([60, 62], [2.5, 3.0], [2.0, 1.0], [64] * 2, time_signature=(6, 8))
-    cut68 = truncate_to_bars(notes68, 1)  # one bar of 6/8 = 3 quarter-note beats
+    cut68 = notes68.truncate(1)  # one bar of 6/8 = 3 quarter-note beats
     np.testing.assert_array_equal(cut68.pitch, [60])
     np.testing.assert_allclose(cut68.duration, [0.5])
 
 
 def test_truncate_to_bars_keeps_short_pieces_and_empties() -> None:
     notes = Notes.from_arrays([60, 64], [0, 1], [1, 1], [64, 64])
-    cut = truncate_to_bars(notes, 4)
+    cut = notes.truncate(4)
     np.testing.assert_array_equal(cut.start, notes.start)
     np.testing.assert_array_equal(cut.duration, notes.duration)
-    assert len(truncate_to_bars(Notes.from_arrays([], [], [], []), 2)) == 0
+    assert len(Notes.from_arrays([], [], [], []).truncate(2)) == 0

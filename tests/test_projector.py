@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from emomusic.cli import main
-from emomusic.emotions import WORDS
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
 from emomusic.prompt.projector import KIND_WEIGHTS, project
+from emomusic.vocab.emotions import WORDS
 
 ELEMENT_KEYS = {"emotion", "quadrant", "valence", "arousal", "genre", "tempo", "notes", "sources"}
 HEAVY = ("sentence_transformers", "librosa", "av", "PIL")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emomusic.emotions import quadrant_of
 from emomusic.errors import InvalidInputError
 from emomusic.prompt import humming, image, video
+from emomusic.vocab.emotions import quadrant_of
 
 SR = 16000
 

@@ -18,14 +18,13 @@ import torch
 
 from emomusic.checkpoint import save_checkpoint
 from emomusic.cli import main
-from emomusic.emotions import QUADRANTS
 from emomusic.errors import CheckpointError, InvalidInputError
-from emomusic.models.generator import Generator, GeneratorConfig
-from emomusic.models.recognizer import Features, featurise, load_recognizer
+from emomusic.generation.network import Generator, GeneratorConfig
 from emomusic.music.midi import export_midi
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import MusicTokenizer
-from emomusic.recognition import EmotionRecognizer, explain, recognize
+from emomusic.recognition.api import EmotionRecognizer, explain, recognize
+from emomusic.recognition.model import Features, featurise, load_recognizer
 from emomusic.training.datasets import Record
 from emomusic.training.recognizer import (
     DistillConfig,
@@ -44,6 +43,7 @@ from emomusic.training.recognizer import (
     val_report,
 )
 from emomusic.types import Recognition
+from emomusic.vocab.emotions import QUADRANTS
 
 MAJOR, MINOR = (0, 4, 7), (0, 3, 7)
 
@@ -77,7 +77,7 @@ def tiny() -> dict:
     happy = np.arange(24) % 2 == 0
     ids = [tok.encode(_piece(rng, bool(h))) for h in happy]
     notes = [tok.decode(i) for i in ids]
-    from emomusic.models.backbone import piece_embeddings
+    from emomusic.generation.embeddings import piece_embeddings
 
     emb = piece_embeddings(gen, tok, ids, max_windows=2)
     return {"tok": tok, "gen": gen, "happy": happy, "features": featurise(notes, emb, max_chords=64)}
@@ -101,7 +101,7 @@ CFG = TrainConfig(epochs=40, batch_size=8, lr=5e-3, model={"hidden": 16, "chord_
 @pytest.fixture(scope="module")
 def checkpoints(tiny: dict, tmp_path_factory) -> Path:
     """A checkpoint root with the tiny generator and a recognizer trained on it."""
-    from emomusic.training.embeddings import generator_sha
+    from emomusic.generation.checkpoint import generator_sha
 
     root = tmp_path_factory.mktemp("ckpts")
     gen = tiny["gen"]
@@ -261,14 +261,14 @@ def test_audio_is_dispatched_lazily(checkpoints: Path, midi_files: list[Path], m
         calls.append((path, checkpoint_dir, mert))
         return Recognition(path, "Q4", {"Q1": 0.1, "Q2": 0.1, "Q3": 0.1, "Q4": 0.7}, 0.5, -0.5, ["soft dynamics"])
 
-    monkeypatch.setitem(sys.modules, "emomusic.models.audio_recognizer", types.SimpleNamespace(recognize_audio=fake))
+    monkeypatch.setitem(sys.modules, "emomusic.recognition.audio_model", types.SimpleNamespace(recognize_audio=fake))
     res = recognize([midi_files[0], "song.WAV"], checkpoints=checkpoints, mert="mert-dir")
     assert [r.quadrant for r in res] == ["Q1", "Q4"]
     assert calls == [("song.WAV", checkpoints / "audio_recognizer", "mert-dir")]
 
 
 def test_audio_without_audio_module_is_a_clear_error(checkpoints: Path, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "emomusic.models.audio_recognizer", None)  # import fails
+    monkeypatch.setitem(sys.modules, "emomusic.recognition.audio_model", None)  # import fails
     with pytest.raises(InvalidInputError, match="audio analysis is not available yet"):
         recognize("song.flac", checkpoints=checkpoints)
 
@@ -350,10 +350,10 @@ def test_vgmidi_graded_targets_follow_the_labels(data_root_or_skip: Path) -> Non
 @pytest.mark.slow
 def test_shipped_recognizer_on_real_clips(data_root_or_skip: Path) -> None:
     """The shipped checkpoint loads with the shipped generator and names two clear EMOPIA val clips."""
-    from emomusic.pipeline import default_checkpoints
+    from emomusic.settings import checkpoints_root
     from emomusic.training.datasets import records
 
-    if not (default_checkpoints() / "recognizer").is_dir():
+    if not (checkpoints_root() / "recognizer").is_dir():
         pytest.skip("no shipped recognizer checkpoint")
     val = [r for r in records(data_root_or_skip, ("emopia",)) if r.split == "val"]
     picks = [next(r for r in val if r.quadrant == q) for q in ("Q1", "Q3")]

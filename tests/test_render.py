@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emomusic.errors import InvalidInputError
-from emomusic.music import render
+from emomusic.export import render
 from emomusic.music.notes import Notes
 
 

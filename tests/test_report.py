@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emomusic.emotions import QUADRANTS
 from emomusic.evaluation.controllability import write_report
 from emomusic.evaluation.report import va_from_proba
+from emomusic.vocab.emotions import QUADRANTS
 
 
 def test_va_from_proba_maps_certain_quadrants_to_the_corners() -> None:

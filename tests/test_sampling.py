@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from emomusic.checkpoint import CheckpointError
-from emomusic.models.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
-from emomusic.models.generator import Generator, GeneratorConfig
-from emomusic.models.sampling import Feedback, Guidance, _State, draw, draw_reference, grammar_table, sample
+from emomusic.generation.fast import DecoderWeights, KVCacheDecoder, ReferenceDecoder
+from emomusic.generation.network import Generator, GeneratorConfig
+from emomusic.generation.sampling import Feedback, Guidance, _State, draw, draw_reference, grammar_table, sample
 from emomusic.music.tokenizer import BAR, DURATION, PITCH, POSITION, TEMPO, VELOCITY, MusicTokenizer
 
 
@@ -35,7 +35,7 @@ def model(tk) -> Generator:
 
 @pytest.mark.parametrize("decoder_cls", [KVCacheDecoder, ReferenceDecoder])
 def test_cached_logits_equal_full_recompute(model, decoder_cls, monkeypatch):
-    from emomusic.models import fast
+    from emomusic.generation import fast
 
     monkeypatch.setattr(fast, "INITIAL_CACHE", 8)  # the cache grows twice, in the prefix and mid-sequence
     ids = torch.randint(0, model.config.vocab_size, (3, 40), generator=torch.Generator().manual_seed(1))
@@ -182,7 +182,7 @@ def test_past_training_length_the_decoders_attend_to_a_sliding_window(prefill, m
     """Rotary positions: the cache runs past max_seq_len (16 here) as a ring of the last 16 keys and
     matches a recompute with a banded mask, for a prefill shorter than, equal to and longer than the
     window, through the cache growing and finished rows being dropped after the ring wrapped."""
-    from emomusic.models import fast
+    from emomusic.generation import fast
 
     monkeypatch.setattr(fast, "INITIAL_CACHE", 8)
     m = _random(GeneratorConfig(vocab_size=100, dim=32, depth=2, heads=2, max_seq_len=16))
@@ -274,7 +274,7 @@ def test_rows_split_over_forked_workers_give_the_same_tokens(model, tk):
 def test_sampling_workers_fork_only_where_it_is_safe(monkeypatch):
     import threading
 
-    from emomusic.models.sampling import sampling_workers
+    from emomusic.generation.sampling import sampling_workers
 
     monkeypatch.delenv("EMOMUSIC_WORKERS", raising=False)
     assert sampling_workers(8, 2) == 2
@@ -309,7 +309,7 @@ def _die():
 
 
 def test_a_failing_or_dying_worker_is_an_error_not_a_hang():
-    from emomusic.models.sampling import _fork_map
+    from emomusic.generation.sampling import _fork_map
 
     assert _fork_map([lambda: 1, lambda: 2, lambda: 3]) == [1, 2, 3]
     with pytest.raises(ValueError, match="bad row"):  # the child's own exception, raised here
@@ -473,7 +473,7 @@ def test_draw_takes_the_nucleus_of_the_top_k_not_of_the_whole_row(model, tk):
 
 def _loop_mask(st, table, allowed):
     """The per-sequence loop the vectorised `_State.mask` replaced (kept here as the oracle)."""
-    from emomusic.models.sampling import TIMESIG as TS
+    from emomusic.generation.sampling import TIMESIG as TS
 
     m = table[st.prev_type] & allowed
     tk = st.tk
@@ -499,7 +499,7 @@ def _loop_mask(st, table, allowed):
 
 def test_vectorised_and_compiled_grammar_masks_equal_the_per_sequence_loop(model, tk, monkeypatch):
     """At every step of a real sampling run: the numpy mask, and the -inf the compiled one writes."""
-    from emomusic.models import sampling
+    from emomusic.generation import sampling
 
     original = sampling._State.mask_logits
     checked = []

@@ -15,12 +15,11 @@ import torch
 
 from emomusic.checkpoint import save_checkpoint
 from emomusic.cli import main
-from emomusic.emotions import GENRES, QUADRANTS
 from emomusic.errors import CheckpointError, InvalidInputError
-from emomusic.evaluation.metrics import scale_consistency
-from emomusic.models.selector import Selector, SelectorConfig, SelectorNet, load_selector
+from emomusic.music.metrics import scale_consistency
 from emomusic.music.notes import Notes
 from emomusic.pipeline import EmoMusic
+from emomusic.selection.selector import Selector, SelectorConfig, SelectorNet, load_selector
 from emomusic.training.selector import (
     broken_rhythm,
     fit_net,
@@ -32,6 +31,7 @@ from emomusic.training.selector import (
     tune_weights,
     wrong_keys,
 )
+from emomusic.vocab.emotions import GENRES, QUADRANTS
 
 BARS = 2
 
@@ -285,9 +285,9 @@ def test_selector_method_measures_the_gain_on_the_same_seeds(em: EmoMusic) -> No
 
 @pytest.mark.slow
 def test_shipped_selector_is_loaded_and_ranks_real_candidates() -> None:
-    from emomusic.pipeline import default_checkpoints
+    from emomusic.settings import checkpoints_root
 
-    if not (default_checkpoints() / "selector").is_dir():
+    if not (checkpoints_root() / "selector").is_dir():
         pytest.skip("no shipped selector in checkpoints/")
     em = EmoMusic.from_pretrained()
     assert em.selector is not None

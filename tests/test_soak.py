@@ -29,7 +29,8 @@ from emomusic.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from emomusic.pipeline import EmoMusic, default_checkpoints
+from emomusic.pipeline import EmoMusic
+from emomusic.settings import checkpoints_root
 
 REPO = Path(emomusic.__file__).resolve().parents[1]
 GENERATIONS = 200
@@ -37,7 +38,7 @@ WARMUP = 20
 
 
 def _shipped() -> Path:
-    root = default_checkpoints()
+    root = checkpoints_root()
     if not (root / "generator" / CONFIG_FILE).is_file() or not (root / "clusterer" / CONFIG_FILE).is_file():
         pytest.skip(f"no shipped generator/clusterer in {root}")
     return root
@@ -116,14 +117,14 @@ def _resave(src: Path, dest: Path) -> Path:
 
 
 def _shipped_folders() -> list[str]:
-    root = default_checkpoints()
+    root = checkpoints_root()
     return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file()) if root.is_dir() else []
 
 
 @pytest.mark.parametrize("name", _shipped_folders() or ["<none shipped>"])
 def test_every_checkpoint_survives_save_and_load_bit_for_bit(tmp_path: Path, name: str) -> None:
     """Generator, clusterer, judge and whatever else ships: identical tensors, config and extras."""
-    src = default_checkpoints() / name
+    src = checkpoints_root() / name
     if not src.is_dir():
         pytest.skip("no shipped checkpoints")
     before = load_checkpoint(src)
@@ -171,7 +172,7 @@ def test_judge_predictions_survive_save_and_load(tmp_path: Path) -> None:
     from emomusic.evaluation.judge import FeatureJudge
     from emomusic.music.attributes import ATTRIBUTE_NAMES
 
-    src = default_checkpoints() / "judge"
+    src = checkpoints_root() / "judge"
     if not (src / CONFIG_FILE).is_file():
         pytest.skip("no shipped judge")
     judge = FeatureJudge.load(src)
@@ -187,7 +188,7 @@ def test_recognition_is_identical_after_resaving_every_checkpoint(tmp_path: Path
         pytest.skip("no shipped recognizer")
     from emomusic.music.midi import export_midi
     from emomusic.music.notes import Notes
-    from emomusic.recognition import recognize
+    from emomusic.recognition.api import recognize
 
     rng = np.random.default_rng(3)
     piece = export_midi(Notes.from_arrays(rng.integers(48, 84, 64), np.arange(64) * 0.5, np.full(64, 0.5),

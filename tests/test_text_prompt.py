@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from emomusic.emotions import WORDS, XMUSIC_GENRES, XMUSIC_TAGS, quadrant_of
 from emomusic.errors import InvalidInputError
 from emomusic.prompt import text
 from emomusic.prompt.tags import TagError, find_cues, parse_tags, tag_elements
+from emomusic.vocab.emotions import WORDS, XMUSIC_GENRES, XMUSIC_TAGS, quadrant_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

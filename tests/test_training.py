@@ -108,9 +108,9 @@ def test_ddp_ranks_agree_on_the_fitted_schedule_and_the_time_limit(cache, tmp_pa
 def test_summed_embedding_conditioning_trains_resumes_and_samples(cache, tmp_path):
     """EmoGen's alternative (`--conditioning sum`): trains, resumes, and its checkpoint samples through
     the fast decoder (the comparison with the prefix lives in benchmarks/conditioning.py)."""
-    from emomusic.models.fast import DecoderWeights
-    from emomusic.models.generator import load_generator_checkpoint
-    from emomusic.models.sampling import sample
+    from emomusic.generation.fast import DecoderWeights
+    from emomusic.generation.network import load_generator_checkpoint
+    from emomusic.generation.sampling import sample
 
     out = tmp_path / "sum"
     args = ["train", "generator", "--preset", "tiny", "--conditioning", "sum", "--out", str(out)]

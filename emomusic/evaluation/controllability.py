@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emomusic.emotions import QUADRANTS
 from emomusic.evaluation.judge import FeatureJudge, accuracies
-from emomusic.evaluation.metrics import METRICS, all_metrics, overlapping_area, yang_lerch_oa
 from emomusic.evaluation.report import va_from_proba
 from emomusic.music.attributes import CONTROLS, compute_attributes
+from emomusic.music.metrics import METRICS, all_metrics, overlapping_area, yang_lerch_oa
+from emomusic.vocab.emotions import QUADRANTS
 
 
 def _real_val(judge: FeatureJudge):
@@ -82,7 +82,7 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
     methods default to token, attributes and, when `em` has a selector, "selector" (attributes +
     selector: best of `select_n` candidates per piece).
     """
-    from emomusic.pipeline import default_checkpoints, truncate_to_bars
+    from emomusic.settings import checkpoints_root
 
     methods = methods or ("token", "attributes") + (("selector",) if em.selector is not None else ())
     if "selector" in methods and em.selector is None:
@@ -90,14 +90,14 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
 
         raise InvalidInputError("no selector in these checkpoints; train one with `emomusic train selector`")
 
-    judge = judge or FeatureJudge.load(default_checkpoints() / "judge")
+    judge = judge or FeatureJudge.load(checkpoints_root() / "judge")
     real_notes, real_q, real_attr = _real_val(judge)
     report: dict = {"per_emotion": per_emotion, "bars": bars, "seed_offset": seed_offset,
                     "judge_on_real_val": accuracies(judge.predict(real_attr), real_q), "methods": {},
                     "quality_reference": f"EMOPIA val, first {bars} bars"}
     # the metrics depend on length (entropy grows, empty beats accumulate): compare the generated
     # pieces with real openings of the same number of bars, not with whole (longer) clips
-    real_metrics = [all_metrics(m) for m in (truncate_to_bars(n, bars) for n in real_notes) if len(m)]
+    real_metrics = [all_metrics(m) for m in (n.truncate(bars) for n in real_notes) if len(m)]
     for method in methods:
         pred, true, metrics, control_hits, t0, n_tok = [], [], [], {k: [] for k in CONTROLS}, time.time(), 0
         paired: dict = {"first": [], "all": [], "true_all": []}

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
-from emomusic.emotions import QUADRANTS
 from emomusic.music.attributes import ATTRIBUTE_NAMES
+from emomusic.vocab.emotions import QUADRANTS
 
 # Valence is high in Q1/Q4, arousal high in Q1/Q2.
 HIGH_VALENCE = {"Q1", "Q4"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emomusic.emotions import QUADRANTS
+from emomusic.vocab.emotions import QUADRANTS
 
 COLOURS = {"Q1": "#e6550d", "Q2": "#a50f15", "Q3": "#3182bd", "Q4": "#31a354"}
 

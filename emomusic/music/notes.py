@@ -78,3 +78,18 @@ class Notes:
         pitch = np.clip(self.pitch + semitones, 21, 108).astype(np.int16)
         return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
                      dict(self.meta))
+
+    def truncate(self, n_bars: int) -> Notes:
+        """The first `n_bars` bars: later notes dropped, notes ringing past the end cut (a loopable length).
+
+        Args:
+            n_bars: bars to keep, in this piece's metre.
+
+        Returns:
+            A new `Notes` (same tempo, metre and meta).
+        """
+        end = n_bars * self.beats_per_bar
+        keep = self.start < end - 1e-6
+        dur = np.minimum(self.duration[keep], end - self.start[keep])
+        return Notes(self.pitch[keep], self.start[keep], dur, self.velocity[keep], self.tempo,
+                     self.time_signature, dict(self.meta))

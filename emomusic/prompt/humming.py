@@ -35,12 +35,12 @@ from typing import Final
 
 import numpy as np
 
-from emomusic.emotions import emotion_from_va
 from emomusic.errors import InvalidInputError
 from emomusic.io import check_input_file
 from emomusic.music.attributes import estimate_key, key_correlations, pitch_class_histogram
 from emomusic.music.notes import Notes
 from emomusic.types import Elements
+from emomusic.vocab.emotions import emotion_from_va
 
 __all__ = [
     "MAX_HUM_BYTES",

@@ -30,10 +30,10 @@ from typing import Final
 
 import numpy as np
 
-from emomusic.emotions import emotion_from_va
 from emomusic.errors import InvalidInputError
 from emomusic.io import check_input_file
 from emomusic.types import Elements
+from emomusic.vocab.emotions import emotion_from_va
 
 __all__ = [
     "MAX_IMAGE_BYTES",

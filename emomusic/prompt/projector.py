@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Final
 
-from emomusic.emotions import emotion_from_va, resolve_emotion, resolve_genre
 from emomusic.errors import InvalidInputError
 from emomusic.prompt.tags import TEMPO_RANGE, TagError, tag_elements
 from emomusic.types import Elements
+from emomusic.vocab.emotions import emotion_from_va, resolve_emotion, resolve_genre
 
 __all__ = ["KIND_WEIGHTS", "project", "prompt_elements"]
 

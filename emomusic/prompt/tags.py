@@ -2,7 +2,7 @@
 
 A tag prompt is what a user types when they already know the vocabulary: ``"sad, slow, jazz"``,
 ``"Q1 allegro pop"``, ``"calm 72 bpm"``. It is parsed strictly and instantly (no model): every word must
-be an emotion or genre word of :mod:`emomusic.emotions` (case and single obvious typos tolerated, as
+be an emotion or genre word of :mod:`emomusic.vocab.emotions` (case and single obvious typos tolerated, as
 there), a tempo word (English or an Italian tempo marking) or a tempo number; an unknown word is an
 error that lists close matches. :func:`find_cues` does the lenient counterpart for free text: it only
 picks out the exact vocabulary words a sentence contains, for :mod:`emomusic.prompt.text`.
@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from emomusic.emotions import (
+from emomusic.errors import InvalidInputError
+from emomusic.types import Elements
+from emomusic.vocab.emotions import (
     _AUTOCORRECT_CUTOFF,
     _QUADRANT_RE,
     _SUGGEST_CUTOFF,
@@ -31,8 +33,6 @@ from emomusic.emotions import (
     emotion_from_va,
     quadrant_of,
 )
-from emomusic.errors import InvalidInputError
-from emomusic.types import Elements
 
 __all__ = ["TEMPO_WORDS", "TEMPO_RANGE", "Cues", "TagError", "add_cues", "cues_emotion", "find_cues", "parse_tags",
            "strip_tempo", "tag_elements"]

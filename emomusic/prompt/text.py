@@ -9,7 +9,7 @@ Three pieces of evidence, combined (see :func:`text_point`):
   rather than a trained classifier because no labelled text-to-music-emotion data ships here.
 * **VADER** (Hutto & Gilbert 2014; same extra): a valence lexicon with rules for negation, intensifiers
   and punctuation. It knows nothing about arousal, so it only refines valence.
-* **Word lexicon** (always available): the emotion vocabulary of :mod:`emomusic.emotions` plus common
+* **Word lexicon** (always available): the emotion vocabulary of :mod:`emomusic.vocab.emotions` plus common
   affect and scene words with hand-set valence/arousal (same 1..9 → -1..1 reading of Warriner et al.
   2013 norms as the vocabulary), with crude suffix stripping and negation.
 
@@ -28,10 +28,10 @@ from typing import Final
 
 import numpy as np
 
-from emomusic.emotions import QUADRANTS, WORDS, emotion_from_va, quadrant_of
 from emomusic.errors import InvalidInputError
 from emomusic.prompt.tags import add_cues, cues_emotion, find_cues, strip_tempo
 from emomusic.types import Elements
+from emomusic.vocab.emotions import QUADRANTS, WORDS, emotion_from_va, quadrant_of
 
 __all__ = ["METHODS", "MAX_CHARS", "embedding_available", "is_english_word", "text_elements", "text_point"]
 
@@ -41,7 +41,7 @@ METHODS: Final = ("auto", "combined", "embedding", "lexicon")
 MAX_CHARS: Final = 2000
 
 # ---------------------------------------------------------------------------------------------- lexicon
-# word → (valence, arousal) in [-1, 1]; hand-set, musical reading (as in emomusic.emotions).
+# word → (valence, arousal) in [-1, 1]; hand-set, musical reading (as in emomusic.vocab.emotions).
 _LEX: Final[dict[str, tuple[float, float]]] = {
     **{w: (e.valence, e.arousal) for w, e in WORDS.items()},
     # Q1-ish: pleasant and lively

@@ -32,11 +32,11 @@ from typing import Final
 
 import numpy as np
 
-from emomusic.emotions import emotion_from_va
 from emomusic.errors import InvalidInputError
 from emomusic.io import check_input_file
 from emomusic.prompt.image import MAX_IMAGE_PIXELS, colour_emotion, colour_features
 from emomusic.types import Elements
+from emomusic.vocab.emotions import emotion_from_va
 
 __all__ = [
     "MAX_VIDEO_BYTES",

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emomusic.emotions import QUADRANTS
-from emomusic.models.audio_recognizer import AudioEmotionNet, AudioRecognizer, MertEmbedder, default_checkpoint
 from emomusic.music.notes import Notes
+from emomusic.recognition.audio_model import AudioEmotionNet, AudioRecognizer, MertEmbedder, default_checkpoint
 from emomusic.training.datasets import Record, cache_root, records
+from emomusic.vocab.emotions import QUADRANTS
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def clip_seed(rec_id: str, variant: int) -> int:
 
 def render_clip(rec: Record, variant: int, notes: Notes | None = None) -> np.ndarray:
     """The audio of one clip: variant 0 clean piano from the start, others augmented (see module doc)."""
+    from emomusic.export.render import synthesize
     from emomusic.music.midi import load_notes
-    from emomusic.music.render import synthesize
 
     notes = notes if notes is not None else load_notes(rec.path)
     if variant == 0:

@@ -27,11 +27,10 @@ import numpy as np
 from tqdm import tqdm
 
 from emomusic.errors import InvalidInputError
+from emomusic.settings import CACHE_ENV, DATA_ENV, cache_root, data_root  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-DATA_ENV = "EMOMUSIC_DATA"
-CACHE_ENV = "EMOMUSIC_CACHE"
 VAL_PERCENT = 8
 
 LICENCES = {
@@ -57,28 +56,6 @@ class Record:
     quadrant: str | None = None
     valence: float | None = None
     arousal: float | None = None
-
-
-def data_root(path: str | os.PathLike | None = None) -> Path:
-    """Resolve the data folder: explicit path, then $EMOMUSIC_DATA, then ../shared/data.
-
-    An explicit path that is not a folder is an error, never a silent fall-back to another dataset.
-    """
-    if path is not None and not Path(path).is_dir():
-        raise InvalidInputError(f"{path}: data folder not found; pass --data-root DIR with the datasets in it")
-    candidates = [path, os.environ.get(DATA_ENV), Path.cwd().parent / "shared" / "data",
-                  Path(__file__).resolve().parents[2].parent / "shared" / "data"]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            return Path(c)
-    raise InvalidInputError(
-        f"data folder not found (tried {path or '../shared/data'}); pass --data-root DIR or set ${DATA_ENV}"
-    )
-
-
-def cache_root() -> Path:
-    """Where prepared caches go: $EMOMUSIC_CACHE or data/cache under the repository."""
-    return Path(os.environ.get(CACHE_ENV) or Path(__file__).resolve().parents[2] / "data" / "cache")
 
 
 def hash_split(key: str, val_percent: int = VAL_PERCENT) -> str:

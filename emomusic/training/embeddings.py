@@ -7,45 +7,20 @@ file name carries the generator's weight hash, so retraining the generator never
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from emomusic.errors import InvalidInputError
+from emomusic.generation.checkpoint import generator_sha, load_float_generator
 from emomusic.training.datasets import cache_root, load_prepared
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_WINDOWS", "cached_embeddings", "generator_sha", "load_float_generator"]
+__all__ = ["MAX_WINDOWS", "cached_embeddings"]
 
 MAX_WINDOWS = 2  # windows of 512 tokens per piece: bounded cost, and the same at inference time
-
-
-def _default_generator() -> Path:
-    from emomusic.pipeline import default_checkpoints
-
-    return default_checkpoints() / "generator"
-
-
-def generator_sha(generator_dir: str | os.PathLike | None = None) -> str:
-    """Short SHA-256 of the generator's weights, read from its checkpoint's config.json."""
-    path = Path(generator_dir or _default_generator()) / "config.json"
-    try:
-        return json.loads(path.read_text())["files"]["model.safetensors"][:12]
-    except (OSError, KeyError, ValueError) as exc:
-        raise InvalidInputError(f"{path}: not a generator checkpoint; train or restore checkpoints/generator") from exc
-
-
-def load_float_generator(generator_dir: str | os.PathLike | None = None):
-    """The shipped generator in float32 (its weights are stored in float16) and its tokenizer."""
-    from emomusic.models.generator import load_generator
-
-    model, tokenizer = load_generator(Path(generator_dir or _default_generator()))
-    return model.float().eval(), tokenizer
 
 
 def cached_embeddings(dataset: str, generator_dir: str | os.PathLike | None = None,
@@ -55,7 +30,7 @@ def cached_embeddings(dataset: str, generator_dir: str | os.PathLike | None = No
     Stored in `cache_root()/embeddings/<dataset>-<generator sha>[-w<max_windows>].npy`; a cache whose
     row count no longer matches the prepared dataset (it was re-prepared) is recomputed.
     """
-    from emomusic.models.backbone import piece_embeddings
+    from emomusic.generation.embeddings import piece_embeddings
 
     prepared = load_prepared((dataset,))
     suffix = "" if max_windows == MAX_WINDOWS else f"-w{max_windows}"

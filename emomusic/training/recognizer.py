@@ -29,12 +29,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emomusic.emotions import QUADRANTS
 from emomusic.evaluation.stats import group_bootstrap_ci, group_folds
-from emomusic.models.recognizer import Features, Recognizer, RecognizerConfig, featurise, va_from_logits
+from emomusic.generation.checkpoint import generator_sha
 from emomusic.music.attributes import ATTRIBUTE_NAMES
+from emomusic.recognition.model import Features, Recognizer, RecognizerConfig, featurise, va_from_logits
 from emomusic.training.datasets import Record, cache_root, data_root, load_prepared
-from emomusic.training.embeddings import cached_embeddings, generator_sha
+from emomusic.training.embeddings import cached_embeddings
+from emomusic.vocab.emotions import QUADRANTS
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +381,7 @@ def cross_validate(train: dict[str, Split], cfg: TrainConfig, distills: list[Dis
 # ------------------------------------------------------------------------------------ explanation stats
 def explanation_stats(splits: list[Split]) -> dict:
     """Mean, std and per-quadrant mean of the explainable attributes over labelled training pieces."""
-    from emomusic.attributes.clusterer import EXPLAIN_ATTRIBUTES
+    from emomusic.conditioning.clusterer import EXPLAIN_ATTRIBUTES
 
     names = [n for n in ATTRIBUTE_NAMES if n in EXPLAIN_ATTRIBUTES or n == "mode"]
     cols = [ATTRIBUTE_NAMES.index(n) for n in names]
@@ -617,7 +618,7 @@ def train_recognizer(out: str | os.PathLike | None = None, seeds: tuple[int, ...
                      cfg: TrainConfig | None = None, folds: int = 5) -> Path:
     """Run the whole recipe and write the shipped checkpoint (default `checkpoints/recognizer`)."""
     from emomusic.errors import InvalidInputError
-    from emomusic.pipeline import default_checkpoints
+    from emomusic.settings import checkpoints_root
 
     if folds < 2:
         raise InvalidInputError(f"--folds {folds}: cross-validation needs at least 2 folds")
@@ -638,7 +639,7 @@ def train_recognizer(out: str | os.PathLike | None = None, seeds: tuple[int, ...
     metrics = val_report(shipped, val)
     counts = {n: len(s) for n, s in train.items()}
     card = model_card(ab, metrics, counts, seeds, cfg, time.time() - start)
-    out = Path(out) if out else default_checkpoints() / "recognizer"
+    out = Path(out) if out else checkpoints_root() / "recognizer"
     save_recognizer(shipped, out, metrics={"val": metrics, "cv": ab.cv, "folds": ab.folds, "ablation": ab.rows,
                                           "distill": asdict(ab.distill), "grid": ab.grid}, model_card=card)
     return out

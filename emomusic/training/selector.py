@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emomusic.emotions import QUADRANTS
 from emomusic.music.notes import Notes
 from emomusic.training.datasets import cache_root
+from emomusic.vocab.emotions import QUADRANTS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ HIGH_TEMP_SEED = 90_001
 
 def selector_cache() -> Path:
     """data/cache/selector/<generator sha>: generated pools and features (stale once the generator changes)."""
-    from emomusic.training.embeddings import generator_sha
+    from emomusic.generation.checkpoint import generator_sha
 
     path = cache_root() / "selector" / generator_sha()
     path.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,6 @@ LABELLED_SOURCES = ("emopia", "vgmidi", "vgmidi_v1")  # embedded whole by traini
 def _sample_crops(per_split: dict[str, int], bars: int, rng: np.random.Generator):
     """Real crops of `bars` bars from every corpus (music21 stratified by genre, for early music)."""
     from emomusic.music.tokenizer import MusicTokenizer
-    from emomusic.pipeline import truncate_to_bars
     from emomusic.training.datasets import load_prepared
 
     tk = MusicTokenizer()
@@ -160,7 +159,7 @@ def _sample_crops(per_split: dict[str, int], bars: int, rng: np.random.Generator
                     first = int(rng.integers(0, max(1, notes.n_bars - bars)))
                     shifted = _with(notes, keep=notes.start >= first * notes.beats_per_bar,
                                     start=notes.start - first * notes.beats_per_bar)
-                    crop = truncate_to_bars(shifted, bars)
+                    crop = shifted.truncate(bars)
                     if len(crop) >= 8:
                         out.append((data.records[int(i)], crop))
     return tk, out
@@ -173,7 +172,7 @@ def build_features(em, crops_per_split: dict[str, int] | None = None, bars: int 
     the high-temperature generator pool (quality 0), and the labelled sets embedded whole (quality 1,
     genre, quadrant / valence / arousal where labelled).
     """
-    from emomusic.models.selector import metric_features, piece_features
+    from emomusic.selection.selector import metric_features, piece_features
     from emomusic.training.datasets import load_prepared
     from emomusic.training.embeddings import cached_embeddings
 
@@ -232,7 +231,7 @@ def build_features(em, crops_per_split: dict[str, int] | None = None, bars: int 
 # ------------------------------------------------------------------------------------ training
 def _masks(f: dict, split: str) -> dict[str, np.ndarray]:
     """Which rows train (or validate) each head."""
-    from emomusic.emotions import GENRES
+    from emomusic.vocab.emotions import GENRES
 
     s = f["split"] == split
     return {"quality": s & np.isin(f["source"], ("crop",)), "quadrant": s & (f["quadrant"] != ""),
@@ -245,8 +244,8 @@ def fit_net(f: dict, cfg, epochs: int = 300, lr: float = 2e-3, weight_decay: flo
     import torch
     from torch import nn
 
-    from emomusic.emotions import GENRES
-    from emomusic.models.selector import SelectorNet
+    from emomusic.selection.selector import SelectorNet
+    from emomusic.vocab.emotions import GENRES
 
     torch.manual_seed(seed)
     m = _masks(f, "train")
@@ -284,8 +283,8 @@ def head_metrics(net, f: dict, split: str = "val") -> dict[str, float]:
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from emomusic.emotions import GENRES
     from emomusic.evaluation.judge import accuracies
+    from emomusic.vocab.emotions import GENRES
 
     m = _masks(f, split)
     with torch.inference_mode():
@@ -336,9 +335,8 @@ WEIGHT_GRID += [{"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 0.0},
 
 def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, np.ndarray]:
     """Selector features and the judge's verdict of every piece of a generated pool (cached by `name`)."""
-    from emomusic.models.selector import piece_features
     from emomusic.music.attributes import compute_attributes
-    from emomusic.pipeline import truncate_to_bars
+    from emomusic.selection.selector import piece_features
 
     dest = selector_cache() / f"{name}-features.npz" if name else None
     if dest is not None and dest.exists():
@@ -350,7 +348,7 @@ def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, n
     bars = int(pool["bars"])
     tokens = [pool["tokens"][pool["offsets"][i]:pool["offsets"][i + 1]].astype(np.int64)
               for i in range(len(pool["offsets"]) - 1)]
-    notes = [truncate_to_bars(em.tokenizer.decode(t), bars) for t in tokens]
+    notes = [em.tokenizer.decode(t).truncate(bars) for t in tokens]
     judged = np.array([judge.predict(compute_attributes(n))[0] if len(n) else "none" for n in notes])
     out = {"x": piece_features(em.generator, em.tokenizer, tokens, notes), "judged": judged,
            "quadrant": pool["quadrant"], "empty": np.array([len(n) == 0 for n in notes]),
@@ -389,12 +387,13 @@ def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.P
 
     from emomusic.checkpoint import save_checkpoint
     from emomusic.evaluation.judge import FeatureJudge
-    from emomusic.models.selector import Selector, SelectorConfig
-    from emomusic.pipeline import EmoMusic, default_checkpoints
-    from emomusic.training.embeddings import generator_sha
+    from emomusic.generation.checkpoint import generator_sha
+    from emomusic.pipeline import EmoMusic
+    from emomusic.selection.selector import Selector, SelectorConfig
+    from emomusic.settings import checkpoints_root
 
     torch.set_num_threads(1)
-    root = Path(checkpoints) if checkpoints else default_checkpoints()
+    root = Path(checkpoints) if checkpoints else checkpoints_root()
     out = Path(out) if out else root / "selector"
     em = EmoMusic.from_pretrained(root)
     feats = build_features(em, seed=seed)
@@ -424,7 +423,7 @@ def _robustness(net, feats: dict, pf: dict, weights: dict, n: int, epochs: int, 
     and the AUC of the combined score for "the judge hears the asked quadrant" over all pool pieces."""
     from sklearn.metrics import roc_auc_score
 
-    from emomusic.models.selector import Selector
+    from emomusic.selection.selector import Selector
 
     out = {}
     for s in (seed + 1, seed + 2):
@@ -589,6 +588,6 @@ if __name__ == "__main__":
     if args.action == "pools":
         _pool_cli()
     else:
-        from emomusic.pipeline import default_checkpoints
+        from emomusic.settings import checkpoints_root
 
-        print(f"wrote {refresh_card(args.checkpoint or default_checkpoints() / 'selector', args.report)}/MODEL_CARD.md")
+        print(f"wrote {refresh_card(args.checkpoint or checkpoints_root() / 'selector', args.report)}/MODEL_CARD.md")

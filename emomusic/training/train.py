@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
 from emomusic.errors import InvalidInputError
-from emomusic.models.generator import Generator, GeneratorConfig
+from emomusic.generation.network import Generator, GeneratorConfig
 from emomusic.music.attributes import compute_controls
 from emomusic.music.tokenizer import CTL, EMOTION, GENRE, ControlBins, MusicTokenizer
 from emomusic.training.datasets import Prepared, available_datasets, load_prepared

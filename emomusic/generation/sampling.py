@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emomusic.models.fast import KVCacheDecoder, ReferenceDecoder
+from emomusic.generation.fast import KVCacheDecoder, ReferenceDecoder
 from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
 from emomusic.music.tokenizer import (
     BAR,
@@ -50,7 +50,7 @@ def draw(logits: np.ndarray, u: np.ndarray, top_p: float = TOP_P, top_k: int = 0
     inverse-CDF sampling over the kept tokens. Compiled (`kernels.draw_tokens`): per step, numpy's
     dispatch cost more than the maths on a few hundred logits; `draw_reference` is the numpy statement.
     """
-    from emomusic.models.kernels import draw_tokens
+    from emomusic.generation.kernels import draw_tokens
 
     out = np.empty(len(logits), dtype=np.int64)
     draw_tokens(np.ascontiguousarray(logits, dtype=np.float32), np.ascontiguousarray(u, dtype=np.float64),
@@ -196,7 +196,7 @@ class _State:
 
     def update(self, tokens: np.ndarray) -> None:
         """Advance every sequence by its new token (compiled; `update_reference` is the specification)."""
-        from emomusic.models.kernels import advance_state
+        from emomusic.generation.kernels import advance_state
 
         advance_state(np.ascontiguousarray(tokens, dtype=np.int64), self.tk.types, self.tk.values, self.ts_num,
                       self.pos_units, self.prev_type, self.pos, self.beats_before, self.bar_len, self.tempo_done,
@@ -225,7 +225,7 @@ class _State:
     def mask_logits(self, x: np.ndarray, table: np.ndarray, allowed: np.ndarray) -> None:
         """Set to -inf, in place, the (batch, vocab) float32 logits of tokens `mask` forbids (compiled: the
         numpy statement below is a dozen boolean-array operations a step, ~0.1 ms at batch 1)."""
-        from emomusic.models.kernels import mask_logits
+        from emomusic.generation.kernels import mask_logits
 
         mask_logits(x, table, allowed, self.prev_type, self.pos, self.bar_len, self.tempo_done, self.bars,
                     self.force_tempo, self.force_timesig, self.done, self.pos_ids, self.pos_vals, self.advances,
@@ -310,7 +310,7 @@ class Feedback:
         Density and register terms compiled (`kernels.density_register_tilt`: ~30 numpy calls a step
         otherwise); the duration tilt, off by default, stays numpy. `add_reference` is the specification.
         """
-        from emomusic.models.kernels import density_register_tilt
+        from emomusic.generation.kernels import density_register_tilt
 
         if self.any_d or self.any_p:
             density_register_tilt(out, st.prev_type, st.pos, st.beats_before, st.n_notes, st.pitch_sum,

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from emomusic.emotions import GENRES, QUADRANTS
-from emomusic.evaluation.metrics import METRICS, all_metrics
+from emomusic.music.metrics import METRICS, all_metrics
 from emomusic.music.notes import Notes
+from emomusic.vocab.emotions import GENRES, QUADRANTS
 
 # "control" is not a network head: it is minus the distance between the attribute bins a candidate
 # measures and the ones it was asked for (EmoGen's controls), which the pipeline passes in.
@@ -85,7 +85,7 @@ def metric_features(notes: Sequence[Notes]) -> np.ndarray:
 def piece_features(generator, tokenizer, tokens: Sequence[np.ndarray], notes: Sequence[Notes],
                    window: int = 512, max_windows: int = 2) -> np.ndarray:
     """(n, embed_dim + n_metrics): backbone embedding beside the objective metrics."""
-    from emomusic.models.backbone import piece_embeddings
+    from emomusic.generation.embeddings import piece_embeddings
 
     emb = piece_embeddings(generator, tokenizer, [np.asarray(t, dtype=np.int64) for t in tokens],
                            length=window, max_windows=max_windows)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
-from emomusic.emotions import QUADRANT_VA, QUADRANTS, emotion_from_va, resolve_emotion
 from emomusic.music.attributes import ATTRIBUTE_NAMES
+from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS, emotion_from_va, resolve_emotion
 
 # Plain words for an attribute that is high / low against the other emotions.
 PHRASES: dict[str, tuple[str, str]] = {

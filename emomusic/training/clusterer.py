@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emomusic.attributes.clusterer import Clusterer
+from emomusic.conditioning.clusterer import Clusterer
 from emomusic.evaluation.judge import FeatureJudge, accuracies
 from emomusic.training.datasets import LICENCES, load_prepared, prepare
 
@@ -25,9 +25,9 @@ def _card(title: str, body: str, metrics: dict) -> str:
 
 def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -> Path:
     """Fit clusterer + judge, write both to `out` (default: the shipped checkpoints folder)."""
-    from emomusic.pipeline import default_checkpoints
+    from emomusic.settings import checkpoints_root
 
-    out = Path(out) if out else default_checkpoints()
+    out = Path(out) if out else checkpoints_root()
     prepare(data_root, ("emopia", "vgmidi"))
     data = load_prepared(("emopia", "vgmidi"))
     train = data.mask(split="train")

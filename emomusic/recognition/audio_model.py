@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
-from emomusic.emotions import QUADRANTS
 from emomusic.errors import CheckpointError, InvalidInputError
 from emomusic.types import Recognition
+from emomusic.vocab.emotions import QUADRANTS
 
 __all__ = ["AudioEmotionNet", "AudioRecognizer", "KIND", "MertEmbedder", "default_checkpoint", "recognize_audio"]
 

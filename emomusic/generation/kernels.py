@@ -32,7 +32,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from emomusic.models.fast import _AS_A, _AS_P, _INV_SQRT2
+from emomusic.generation.fast import _AS_A, _AS_P, _INV_SQRT2
 
 # reassociation (vectorised sums) and fused multiply-add; no "nnan"/"ninf": masked logits are -inf
 _FAST = {"reassoc", "contract", "nsz", "arcp"}

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emomusic.models.generator_checkpoint import GeneratorCheckpoint, GeneratorConfig
+from emomusic.generation.checkpoint import GeneratorCheckpoint, GeneratorConfig
 
 if TYPE_CHECKING:
-    from emomusic.models.generator import Generator
+    from emomusic.generation.network import Generator
 
 # x-transformers' LayerNorm stores gamma around this offset (its `unit_offset`, checked against a
 # built network in tests/test_sampling.py)
@@ -159,7 +159,7 @@ class KVCacheDecoder:
     def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int, window: int | None = None) -> None:
         # imported here: numba's import, registries and cached kernels cost ~0.75 s, paid only where something
         # is sampled; the kernels are compiled (or loaded from numba's cache) at import, before any fork
-        from emomusic.models.kernels import decode_step
+        from emomusic.generation.kernels import decode_step
 
         self._step = decode_step
         w = model if isinstance(model, DecoderWeights) else DecoderWeights.from_module(model)

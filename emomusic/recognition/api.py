@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emomusic.emotions import QUADRANTS
 from emomusic.errors import CheckpointError, InvalidInputError
+from emomusic.settings import checkpoints_root
 from emomusic.types import Recognition
+from emomusic.vocab.emotions import QUADRANTS
 
 __all__ = ["AUDIO_SUFFIXES", "EmotionRecognizer", "SymbolicRecognizer", "explain", "recognize"]
 
@@ -30,7 +31,7 @@ _PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 def _phrase(name: str, value: float, high: bool) -> str:
     """Plain words for one attribute of a piece; tempo, register and dynamics carry their value."""
-    from emomusic.attributes.clusterer import PHRASES
+    from emomusic.conditioning.clusterer import PHRASES
 
     if name == "tempo":
         return f"{'fast' if high else 'slow'}, about {value:.0f} BPM"
@@ -72,11 +73,6 @@ def explain(values: dict[str, float], quadrant: str, stats: dict, top: int = 4) 
     return out
 
 
-def _default_root() -> Path:
-    from emomusic.pipeline import default_checkpoints
-
-    return default_checkpoints()
-
 
 class SymbolicRecognizer:
     """The MIDI recognizer with the generator backbone it reads embeddings from, loaded once."""
@@ -87,10 +83,10 @@ class SymbolicRecognizer:
     @classmethod
     def from_checkpoints(cls, root: str | os.PathLike | None = None) -> SymbolicRecognizer:
         """Load `<root>/recognizer` and `<root>/generator`; refuse a generator it was not trained on."""
-        from emomusic.models.recognizer import load_recognizer
-        from emomusic.training.embeddings import generator_sha, load_float_generator
+        from emomusic.generation.checkpoint import generator_sha, load_float_generator
+        from emomusic.recognition.model import load_recognizer
 
-        root = Path(root) if root else _default_root()
+        root = checkpoints_root(root)
         if not (root / "recognizer").is_dir():
             raise InvalidInputError(f"{root / 'recognizer'}: no recognizer checkpoint; "
                                     "run `emomusic train recognizer` or use the shipped checkpoints/")
@@ -118,8 +114,8 @@ class SymbolicRecognizer:
         """(path, result or the file's error) in order; readable files are embedded in one batch."""
         import torch
 
-        from emomusic.models.backbone import piece_embeddings
-        from emomusic.models.recognizer import featurise, va_from_logits
+        from emomusic.generation.embeddings import piece_embeddings
+        from emomusic.recognition.model import featurise, va_from_logits
 
         loaded: dict[int, tuple] = {}
         errors: dict[int, InvalidInputError] = {}
@@ -172,7 +168,7 @@ class EmotionRecognizer:
 
     def _audio(self, path: str) -> Recognition:
         try:
-            from emomusic.models.audio_recognizer import recognize_audio
+            from emomusic.recognition.audio_model import recognize_audio
         except ImportError:
             raise InvalidInputError(f"{path}: audio analysis is not available yet; give a MIDI file") from None
         ckpt = self.root / "audio_recognizer" if self.root else None

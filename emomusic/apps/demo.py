@@ -1,7 +1,7 @@
 """The emomusic Gradio demo: make mood music and judge it without a terminal.
 
 A thin caller of the public Python API (`EmoMusic.generate/save`, `emomusic.project`,
-`emomusic.recognize`, `emomusic.music.render`, `emomusic.music.midi.export_musicxml`). There is no
+`emomusic.recognize`, `emomusic.export.render`, `emomusic.music.midi.export_musicxml`). There is no
 module-level state: `launch` loads the model and `build_app` closes over it, so tests can build
 several apps side by side.
 
@@ -47,8 +47,8 @@ MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 OPTIONAL = {
     "projector": "emomusic.prompt.projector",
-    "recognizer": "emomusic.recognition",
-    "selector": "emomusic.models.selector",
+    "recognizer": "emomusic.recognition.api",
+    "selector": "emomusic.selection.selector",
 }
 _REQUEST_DIR = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 
@@ -135,8 +135,8 @@ def _va_plot(rec: Recognition, out: Path) -> Path:
     """The recognised point on Russell's valence/arousal plane (object API: thread-safe, no pyplot)."""
     from matplotlib.figure import Figure
 
-    from emomusic.emotions import QUADRANT_NAMES, QUADRANT_VA
     from emomusic.io import atomic_write
+    from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANT_VA
 
     fig = Figure(figsize=(4.2, 4.2), dpi=100)
     ax = fig.add_subplot()
@@ -220,8 +220,8 @@ class DemoService:
 
     def _export(self, cand: Candidate, folder: Path, stem: str, step) -> dict[str, Path]:
         """Write the best candidate as MIDI, WAV preview, MusicXML and a piano-roll picture."""
+        from emomusic.export.render import piano_roll_png, render_wav
         from emomusic.music.midi import export_musicxml
-        from emomusic.music.render import piano_roll_png, render_wav
 
         step(0.6, desc="writing the MIDI file")
         mid = self.em.save(cand, self.ws.file(folder, stem, ".mid"))
@@ -249,7 +249,7 @@ class DemoService:
 
     def _summary(self, best: Candidate, notes: list[str]) -> str:
         """Markdown: what was asked, what the clusterer chose and why."""
-        from emomusic.music.render import find_soundfont
+        from emomusic.export.render import find_soundfont
 
         a = best.attributes
         lines = []
@@ -289,7 +289,7 @@ class DemoService:
 
 # ---------------------------------------------------------------------------------------------- UI
 def _emotion_choices() -> list[tuple[str, str]]:
-    from emomusic.emotions import QUADRANT_NAMES, WORDS
+    from emomusic.vocab.emotions import QUADRANT_NAMES, WORDS
 
     quads = [(f"{q} · {name} quadrant", q) for q, name in QUADRANT_NAMES.items()]
     words = [(f"{w} ({e.quadrant})", w) for w, e in sorted(WORDS.items(), key=lambda kv: (kv[1].quadrant, kv[0]))]
@@ -297,7 +297,7 @@ def _emotion_choices() -> list[tuple[str, str]]:
 
 
 def _genre_choices() -> list[tuple[str, str]]:
-    from emomusic.emotions import GENRE_ALIASES, GENRES, XMUSIC_GENRES
+    from emomusic.vocab.emotions import GENRE_ALIASES, GENRES, XMUSIC_GENRES
 
     extra = [(f"{g} (→ {GENRE_ALIASES[g]})", g) for g in XMUSIC_GENRES if g not in GENRES]
     return [("automatic (pop)", ""), *[(g, g) for g in GENRES], *extra]

@@ -8,13 +8,18 @@ from a `GeneratorCheckpoint` on demand.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emomusic.errors import InvalidInputError
 from emomusic.music.tokenizer import MusicTokenizer
+from emomusic.settings import checkpoints_root
 
 if TYPE_CHECKING:
-    from emomusic.models.generator import Generator
+    from emomusic.generation.network import Generator
 
 
 @dataclass
@@ -71,7 +76,7 @@ class GeneratorCheckpoint:
             import torch
 
             from emomusic.checkpoint import check_state_dict
-            from emomusic.models.generator import Generator
+            from emomusic.generation.network import Generator
 
             model = Generator(self.config)
             check_state_dict(model, self.state_dict, self.source)
@@ -90,3 +95,32 @@ def load_generator_checkpoint(path) -> tuple[GeneratorCheckpoint, MusicTokenizer
             MusicTokenizer.from_dict(ck.tokenizer))
 
 
+
+
+def generator_sha(generator_dir: str | os.PathLike | None = None) -> str:
+    """Short SHA-256 of the generator's weights, read from its checkpoint's config.json.
+
+    Args:
+        generator_dir: a generator checkpoint folder (default: the shipped one).
+
+    Returns:
+        The first 12 hex digits (what recognizer and selector checkpoints record to refuse a mismatch).
+    """
+    path = Path(generator_dir or checkpoints_root() / "generator") / "config.json"
+    try:
+        return json.loads(path.read_text())["files"]["model.safetensors"][:12]
+    except (OSError, KeyError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: not a generator checkpoint; train or restore checkpoints/generator") from exc
+
+
+def load_float_generator(generator_dir: str | os.PathLike | None = None):
+    """The generator network in float32 (its weights are stored in float16) and its tokenizer.
+
+    Args:
+        generator_dir: a generator checkpoint folder (default: the shipped one).
+
+    Returns:
+        (Generator in eval mode, MusicTokenizer); builds the torch network, for embeddings.
+    """
+    ck, tokenizer = load_generator_checkpoint(Path(generator_dir or checkpoints_root() / "generator"))
+    return ck.module().float().eval(), tokenizer

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emomusic.models.generator_checkpoint import GeneratorCheckpoint, GeneratorConfig, load_generator_checkpoint
+from emomusic.generation.checkpoint import GeneratorCheckpoint, GeneratorConfig, load_generator_checkpoint
 from emomusic.music.tokenizer import MusicTokenizer
 
 __all__ = ["Generator", "GeneratorCheckpoint", "GeneratorConfig", "load_generator", "load_generator_checkpoint",

@@ -1,0 +1,1 @@
+"""Attributes → music: one network definition, engines that run it, logit processors, the sampler."""

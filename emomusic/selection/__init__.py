@@ -1,0 +1,1 @@
+"""Best of N: the XComposer-style selector that ranks generated candidates."""
