@@ -1,0 +1,166 @@
+"""Musicality: generated pieces beside real ones on the statistics a musician hears.
+
+For each quadrant, pieces are generated with the shipped model and written as a user gets them
+(`EmoMusic.save`); real val pieces of EMOPIA, POP909 and ASAP are measured over the same opening span
+(and POP909/ASAP over their last span, for the ending statistics). Each statistic gets the real
+10-90% range and whether the generated median lies inside it. Tempo is reported per quadrant beside
+VGMIDI's labelled val pieces (EMOPIA's MIDI are transcriptions at a nominal 120 BPM, so their tempo
+says nothing). Two judges of emotion: the feature judge's control fit is left to `emomusic evaluate`;
+here the project's recognizer says which quadrant it hears in each generated file. Also counted: how
+many distinct pieces the vocabulary's words give at one seed.
+
+    python benchmarks/musicality.py --per-quadrant 10 --real 40
+
+The last line is JSON: {"statistics": {name: {low, high, real_median, generated_median, inside}}, ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from emomusic.evaluation.musicality import STATISTICS, compare, musicality, real_range
+from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS, WORDS
+
+ENDING = ("ends_on_tonic", "cut_off_at_end")  # compared with real pieces' last spans
+TEMPO_SETS = ("vgmidi",)  # labelled data whose MIDI carry a real tempo
+
+
+def _real_files(datasets: tuple[str, ...], per_set: int, data_root: str | None) -> dict[str, list]:
+    """Up to `per_set` val records of each dataset, chosen by a hash of their id (stable, spread out)."""
+    from emomusic.training.datasets import records
+
+    out = {}
+    for name in datasets:
+        recs = [r for r in records(data_root, (name,)) if r.split == "val"]
+        if name == "asap":  # half scores, half performances: scores carry the written tempo and bars
+            scores = sorted((r for r in recs if _is_score(r)), key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
+            perfs = sorted((r for r in recs if not _is_score(r)), key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
+            out[name] = scores[: per_set // 2] + perfs[: per_set - min(len(scores), per_set // 2)]
+            continue
+        recs.sort(key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
+        out[name] = recs[:per_set] if name != "emopia" else recs  # EMOPIA: every val clip, by quadrant below
+    return out
+
+
+def _is_score(rec) -> bool:
+    """An ASAP score (quantised, with its written tempo and bars), not a performance."""
+    return Path(rec.path).name == "midi_score.mid"
+
+
+def _generate(em, per_quadrant: int, bars: int, seed_offset: int, folder: Path) -> dict[str, list[Path]]:
+    files: dict[str, list[Path]] = {q: [] for q in QUADRANTS}
+    for q in QUADRANTS:
+        word = QUADRANT_NAMES[q]
+        for i in range(per_quadrant):
+            seed = seed_offset + i
+            best = em.generate(emotion=word, bars=bars, seed=seed)[0]
+            path = folder / f"{word}-{seed}.mid"
+            em.save(best, path)
+            files[q].append(path)
+    return files
+
+
+def _distinct_pieces(em, seed: int, bars: int) -> tuple[int, int]:
+    """(distinct token sequences, words) over every vocabulary word at one seed."""
+    seen = set()
+    for word in WORDS:
+        tokens = em.generate(emotion=word, bars=bars, seed=seed)[0].tokens
+        seen.add(hashlib.sha1(np.asarray(tokens, dtype=np.int64).tobytes()).hexdigest())
+    return len(seen), len(WORDS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--per-quadrant", type=int, default=10, help="generated pieces per quadrant")
+    ap.add_argument("--bars", type=int, default=16, help="bars per generated piece")
+    ap.add_argument("--real", type=int, default=40, help="real val pieces per dataset (EMOPIA: all of val)")
+    ap.add_argument("--seed-offset", type=int, default=900_000, help="first seed (nothing was tuned on these)")
+    ap.add_argument("--word-bars", type=int, default=4, help="bars per piece for the vocabulary count")
+    ap.add_argument("--data-root", help="datasets folder (default: $EMOMUSIC_DATA or ../shared/data)")
+    ap.add_argument("--checkpoints", help="checkpoint folder (default: the shipped checkpoints/)")
+    ap.add_argument("--keep", help="also keep the generated MIDI files in this folder")
+    args = ap.parse_args(argv)
+
+    from emomusic.pipeline import EmoMusic
+    from emomusic.recognition import recognize
+
+    t0 = time.perf_counter()
+    em = EmoMusic.from_pretrained(args.checkpoints)
+    span = args.bars * 4.0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep) if args.keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        gen_files = _generate(em, args.per_quadrant, args.bars, args.seed_offset, folder)
+        gen = {q: [musicality(f, span) for f in fs] for q, fs in gen_files.items()}
+        heard = {q: [r.quadrant for r in recognize([str(f) for f in fs], checkpoints=args.checkpoints)]
+                 for q, fs in gen_files.items()}
+    real_recs = _real_files(("emopia", "pop909", "asap", *TEMPO_SETS), args.real, args.data_root)
+    real = {name: [musicality(r.path, span) for r in recs] for name, recs in real_recs.items()}
+    tails = [musicality(r.path, span, tail=True) for name in ("pop909", "asap") for r in real_recs[name]
+             if name == "pop909" or _is_score(r)]
+    distinct, words = _distinct_pieces(em, args.seed_offset, args.word_bars)
+
+    all_gen = [m for q in QUADRANTS for m in gen[q]]
+    emopia_sample = [m for m, r in sorted(zip(real["emopia"], real_recs["emopia"], strict=True),
+                                          key=lambda mr: hashlib.md5(mr[1].id.encode()).hexdigest())][:args.real]
+    openings = emopia_sample + real["pop909"] + real["asap"]
+    gridded = real["pop909"] + [m for m, r in zip(real["asap"], real_recs["asap"], strict=True) if _is_score(r)]
+    ranges = compare(openings, all_gen)
+    # statistics whose real reference needs a real grid or tempo: EMOPIA and ASAP performances are written at
+    # a nominal 120 BPM without bars, so their tempo and bar repeats mean nothing
+    ranges["tempo"] = real_range([m["tempo"] for m in real["pop909"]], [g["tempo"] for g in all_gen])
+    ranges["returning_bars"] = real_range([m["returning_bars"] for m in gridded],
+                                          [g["returning_bars"] for g in all_gen])
+    for k in ENDING:
+        ranges[k] = real_range([t[k] for t in tails], [g[k] for g in all_gen])
+    key_share = float(np.nanmean([g["key_signature_agrees"] for g in all_gen]))
+    del ranges["key_signature_agrees"]  # real files rarely write one: an absolute share, target >= 0.95
+
+    print(f"{len(all_gen)} generated pieces ({args.bars} bars, seeds from {args.seed_offset}) vs "
+          f"{len(openings)} real val openings (EMOPIA {len(emopia_sample)}, POP909 {len(real['pop909'])}, "
+          f"ASAP {len(real['asap'])}); tempo vs POP909; returning bars vs {len(gridded)} gridded openings "
+          f"(POP909, ASAP scores); endings vs {len(tails)} real endings (POP909, ASAP scores)")
+    print(f"{'statistic':>22} {'real 10%':>9} {'real 90%':>9} {'real med':>9} {'gen med':>9}  inside")
+    for k, r in ranges.items():
+        print(f"{k:>22} {r.low:9.3f} {r.high:9.3f} {r.real_median:9.3f} {r.generated_median:9.3f}  "
+              f"{'yes' if r.inside else 'NO'}")
+    print("tempo per quadrant (BPM, median [10-90%]):")
+    tempo = {}
+    emopia_q = [r.quadrant for r in real_recs["emopia"]]
+    vg_q = [r.quadrant for r in real_recs["vgmidi"]]
+    for q in QUADRANTS:
+        g = [m["tempo"] for m in gen[q]]
+        v = [m["tempo"] for m, lab in zip(real["vgmidi"], vg_q, strict=True) if lab == q]
+        e = [m["tempo"] for m, lab in zip(real["emopia"], emopia_q, strict=True) if lab == q]
+        tempo[q] = {"generated": float(np.median(g)), "generated_distinct": len(set(np.round(g, 2))),
+                    "vgmidi": float(np.median(v)) if v else None, "emopia_nominal": float(np.median(e)) if e else None}
+        vr = f"{np.median(v):.1f} [{np.percentile(v, 10):.0f}-{np.percentile(v, 90):.0f}]" if v else "-"
+        print(f"  {q} {QUADRANT_NAMES[q]:>5}: generated {np.median(g):.2f} ({len(set(np.round(g, 2)))} distinct), "
+              f"VGMIDI val {vr} (n={len(v)}), EMOPIA val {np.median(e) if e else float('nan'):.1f} (nominal)")
+    hits = {q: sum(h == q for h in heard[q]) / len(heard[q]) for q in QUADRANTS}
+    print("recognizer hears the asked quadrant: " + ", ".join(f"{q} {hits[q]:.2f}" for q in QUADRANTS))
+    no_c5 = float(np.mean([m["above_c5"] == 0 for m in all_gen]))
+    print(f"key signature agrees with the notes' key: {key_share:.2f} (target >= 0.95)")
+    print(f"pieces without a note above C5: {no_c5:.2f}; distinct pieces from the {words} words at one seed: "
+          f"{distinct}; {time.perf_counter() - t0:.0f} s")
+    inside = sum(r.inside for r in ranges.values())
+    print(json.dumps({
+        "statistics": {k: {"low": r.low, "high": r.high, "real_median": r.real_median,
+                           "generated_median": r.generated_median, "inside": r.inside} for k, r in ranges.items()},
+        "inside": inside, "of": len(ranges), "tempo": tempo, "recognizer_hits": hits, "key_signature_agrees": key_share,
+        "no_note_above_c5": no_c5,
+        "distinct_pieces": distinct, "words": words, "per_quadrant": args.per_quadrant, "bars": args.bars,
+        "seed_offset": args.seed_offset, "statistics_described": STATISTICS}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

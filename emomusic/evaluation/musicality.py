@@ -1,0 +1,229 @@
+"""What a musician hears, as numbers: statistics of a written MIDI file, comparable with real music.
+
+A feature judge can be pleased by caricatures, so the musicality protocol (docs/DESIGN.md, evaluation
+protocol) compares generated and real pieces on the same plain statistics — tempo, dynamics, pedal,
+register, dissonance, the melody's prominence, key-signature honesty, duplicate notes, returning bars
+and endings — and asks whether the generated median lies inside the real 10-90% range.
+
+Every statistic is a pure function of the file as written (read with symusic), not of the sampler's
+tokens: what a DAW or a listener gets is what is measured. Pieces are compared over the same span:
+the first `beats` quarter-note beats (64 = 16 bars of 4/4) of each file's own grid.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from emomusic.music.attributes import estimate_key
+from emomusic.music.notes import Notes
+
+__all__ = ["STATISTICS", "Range", "compare", "musicality", "real_range"]
+
+SPAN_BEATS = 64.0  # 16 bars of 4/4: the CLI's default length
+C5 = 72
+# interval classes heard as sharp dissonance when sounding together: minor second / major seventh, tritone
+DISSONANT_CLASSES = (1, 6)
+NEAR_REPEAT = 0.8  # a bar "returns" when its (onset, pitch) set overlaps an earlier bar's this much (Jaccard)
+
+# statistic -> (what it measures, unit); the order is the report's
+STATISTICS: dict[str, str] = {
+    "tempo": "first tempo, BPM",
+    "distinct_velocities": "distinct note velocities in the span",
+    "pedal": "1 if the sustain pedal (CC64) is used in the span",
+    "top_voice_excess": "mean velocity of the highest sounding note at each onset minus the others'",
+    "highest_pitch": "highest MIDI pitch in the span",
+    "lowest_pitch": "lowest MIDI pitch in the span",
+    "above_c5": "1 if any note is above C5 (MIDI 72)",
+    "dissonance": "share of simultaneous pitch-class pairs a minor second/major seventh or tritone apart",
+    "key_signature_agrees": "1 if the written key signature is the notes' estimated key (none written: missing)",
+    "duplicate_notes": "notes repeating a same-pitch, same-onset note",
+    "returning_bars": "share of bars (after the first) that repeat or nearly repeat an earlier bar",
+    "ends_on_tonic": "1 if the lowest note of the last onset is the estimated tonic",
+    "cut_off_at_end": "1 if notes still sound at the final barline of the span",
+}
+
+
+@dataclass(frozen=True)
+class Range:
+    """The real data's spread of one statistic and where a generated set's median falls."""
+
+    low: float  # 10th percentile of the real values
+    high: float  # 90th percentile
+    real_median: float
+    generated_median: float
+
+    @property
+    def inside(self) -> bool:
+        """Whether the generated median lies inside the real 10-90% range (ends included)."""
+        return bool(self.low <= self.generated_median <= self.high)
+
+
+def _read(path: str | os.PathLike):
+    """All pitched notes of a file as beat arrays, its pedals, first tempo, key signature and bar length."""
+    import symusic
+
+    score = symusic.Score(str(path))
+    tpq = float(score.ticks_per_quarter)
+    pitch, start, dur, vel, pedals = [], [], [], [], []
+    for track in score.tracks:
+        if track.is_drum:
+            continue
+        a = track.notes.numpy()
+        pitch.append(a["pitch"])
+        start.append(a["time"] / tpq)
+        dur.append(a["duration"] / tpq)
+        vel.append(a["velocity"])
+        pedals += [p.time / tpq for p in track.pedals]
+        pedals += [c.time / tpq for c in track.controls if c.number == 64 and c.value >= 64]
+    notes = (_cat(pitch, np.int64), _cat(start, np.float64), _cat(dur, np.float64), _cat(vel, np.int64))
+    tempo = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+    key = None
+    if len(score.key_signatures):
+        ks = score.key_signatures[0]
+        mode = "minor" if ks.tonality else "major"
+        tonic = (7 * int(ks.key)) % 12  # sharps (negative: flats) -> major tonic; minor is its relative
+        key = ((tonic + 9) % 12 if mode == "minor" else tonic, mode)
+    ts = score.time_signatures[0] if len(score.time_signatures) else None
+    bar = 4.0 * ts.numerator / ts.denominator if ts is not None else 4.0
+    return notes, np.asarray(pedals, dtype=np.float64), tempo, key, bar
+
+
+def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
+def _onset_groups(start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct onsets (rounded to 1e-4 beats) and each note's group index."""
+    return np.unique(np.round(start, 4), return_inverse=True)
+
+
+def _dissonance(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    """Share of pitch-class pairs sounding together at onsets that are sharp dissonances."""
+    onsets = np.unique(np.round(start, 4))
+    bad = total = 0
+    for t in onsets:
+        pcs = np.unique(pitch[(start <= t + 1e-4) & (end > t + 1e-4)] % 12)
+        if len(pcs) < 2:
+            continue
+        ic = np.abs(pcs[:, None] - pcs[None, :])[np.triu_indices(len(pcs), 1)]
+        ic = np.minimum(ic, 12 - ic)
+        bad += int(np.isin(ic, DISSONANT_CLASSES).sum())
+        total += len(ic)
+    return bad / total if total else 0.0
+
+
+def _top_voice_excess(pitch: np.ndarray, vel: np.ndarray, start: np.ndarray) -> float:
+    """Velocity of the highest note of each chord onset above the mean of the chord's other notes."""
+    _, group = _onset_groups(start)
+    diffs = []
+    for g in np.unique(group):
+        idx = np.flatnonzero(group == g)
+        if len(idx) < 2:
+            continue
+        top = idx[np.argmax(pitch[idx])]
+        diffs.append(vel[top] - vel[idx[idx != top]].mean())
+    return float(np.mean(diffs)) if diffs else 0.0
+
+
+def _returning_bars(pitch: np.ndarray, start: np.ndarray, bar: float, n_bars: int) -> float:
+    """Share of bars 2..n whose (position, pitch) set nearly equals an earlier bar's."""
+    sets = []
+    for b in range(n_bars):
+        m = (start >= b * bar - 1e-6) & (start < (b + 1) * bar - 1e-6)
+        sets.append({(round(float(s - b * bar), 2), int(p)) for s, p in zip(start[m], pitch[m], strict=True)})
+    hits = 0
+    for b in range(1, n_bars):
+        if not sets[b]:
+            continue
+        for a in range(b):
+            union = len(sets[a] | sets[b])
+            if union and len(sets[a] & sets[b]) / union >= NEAR_REPEAT:
+                hits += 1
+                break
+    return hits / max(1, n_bars - 1)
+
+
+def musicality(path: str | os.PathLike, beats: float = SPAN_BEATS, tail: bool = False) -> dict[str, float]:
+    """The statistics of `STATISTICS` for one MIDI file, over its first (or last) `beats` beats.
+
+    Args:
+        path: a MIDI file (drum tracks are ignored).
+        beats: the span measured, in quarter-note beats of the file's own grid.
+        tail: measure the last `beats` beats (whole bars) instead: real pieces' endings, to compare
+            generated endings with (the opening span of a long real piece has no ending).
+
+    Returns:
+        statistic -> value (nan where it does not apply, e.g. no key signature written, no notes).
+    """
+    (pitch, start, dur, vel), pedals, tempo, key, bar = _read(path)
+    if tail and len(start):
+        offset = max(0.0, float(np.ceil((start + dur).max() / bar - 1e-9) * bar) - beats)
+        offset = np.floor(offset / bar) * bar
+        keep = start >= offset - 1e-6
+        pitch, start, dur, vel = pitch[keep], start[keep] - offset, dur[keep], vel[keep]
+        pedals = pedals[pedals >= offset] - offset
+    keep = start < beats - 1e-6
+    pitch, start, dur, vel = pitch[keep], start[keep], dur[keep], vel[keep]
+    out = dict.fromkeys(STATISTICS, float("nan"))
+    out["tempo"] = tempo
+    out["pedal"] = float(bool(np.any(pedals < beats)))
+    if not len(pitch):
+        return out
+    end = start + dur
+    span_end = min(beats, float(np.ceil(end.max() / bar - 1e-9) * bar))
+    notes = Notes.from_arrays(pitch, start, dur, vel)
+    tonic, mode = estimate_key(notes)
+    _, group = _onset_groups(start)
+    pairs = np.stack([group, pitch], axis=1)
+    last = start >= start.max() - 1e-4
+    out.update({
+        "distinct_velocities": float(len(np.unique(vel))),
+        "top_voice_excess": _top_voice_excess(pitch, vel, start),
+        "highest_pitch": float(pitch.max()),
+        "lowest_pitch": float(pitch.min()),
+        "above_c5": float(pitch.max() > C5),
+        "dissonance": _dissonance(pitch, start, end),
+        "key_signature_agrees": float("nan") if key is None else float(key == (tonic, mode)),
+        "duplicate_notes": float(len(pairs) - len(np.unique(pairs, axis=0))),
+        "returning_bars": _returning_bars(pitch, start, bar, max(1, int(round(span_end / bar)))),
+        "ends_on_tonic": float(pitch[last].min() % 12 == tonic),
+        "cut_off_at_end": float(np.any(end > span_end + 1e-4)),
+    })
+    return out
+
+
+def real_range(real: list[float], generated: list[float]) -> Range:
+    """The real values' 10-90% range and both medians (nan values ignored).
+
+    Args:
+        real: one statistic over real pieces.
+        generated: the same statistic over generated pieces.
+
+    Returns:
+        A `Range`; its `inside` says whether the generated median lies in the real range.
+    """
+    r = np.asarray(real, dtype=float)
+    g = np.asarray(generated, dtype=float)
+    r, g = r[np.isfinite(r)], g[np.isfinite(g)]
+    nan = float("nan")
+    if not len(r) or not len(g):
+        return Range(nan, nan, nan if not len(r) else float(np.median(r)), nan if not len(g) else float(np.median(g)))
+    lo, hi = np.percentile(r, [10, 90])
+    return Range(float(lo), float(hi), float(np.median(r)), float(np.median(g)))
+
+
+def compare(real: list[dict[str, float]], generated: list[dict[str, float]]) -> dict[str, Range]:
+    """`real_range` for every statistic of two lists of `musicality` results (a missing value counts as nan).
+
+    Args:
+        real: `musicality` results of real pieces.
+        generated: `musicality` results of generated pieces.
+
+    Returns:
+        statistic -> `Range`, in `STATISTICS` order.
+    """
+    nan = float("nan")
+    return {k: real_range([r.get(k, nan) for r in real], [g.get(k, nan) for g in generated]) for k in STATISTICS}
