@@ -26,6 +26,7 @@ import numpy as np
 
 from emomusic.music.notes import Notes
 from emomusic.recognition.audio_model import AudioEmotionNet, AudioRecognizer, MertEmbedder, default_checkpoint
+from emomusic.training.cards import render_card
 from emomusic.training.datasets import Record, cache_root, records
 from emomusic.vocab.emotions import QUADRANTS
 
@@ -308,65 +309,23 @@ def _row(name: str, m: dict) -> str:
 
 
 def model_card(metrics: dict, config: dict) -> str:
-    """MODEL_CARD.md: what the model is, what it was trained on, its licence and measured accuracy."""
+    """MODEL_CARD.md (template `training/cards/audio_recognizer.md`): what the model is, what it was
+    trained on, its licence and measured accuracy.
+
+    Args:
+        metrics: the figures `train_audio_recognizer` measured.
+        config: the saved model configuration (features, head, MERT embedder if any).
+
+    Returns:
+        The card text.
+    """
     ev, vg = metrics["emopia_val"], metrics["vgmidi_val"]
     head = config["head"]
-    arch = f"one hidden layer of {head['hidden']} units" if head["hidden"] else "a multitask linear model"
-    mert = f" + mean-pooled MERT embeddings ({config['mert_name']})" if config["mert_dim"] else ""
-    return f"""# Audio emotion recognizer
-
-Recognises the emotion of an audio file (.wav .flac .mp3 .ogg): Russell quadrant (Q1 happy, Q2 tense,
-Q3 sad, Q4 calm) with probabilities, valence and arousal in [-1, 1], and the musical evidence in words.
-Used by `emomusic analyze song.wav`; code in `emomusic/models/audio_recognizer.py`, training in
-`emomusic/training/audio_recognizer.py` (`emomusic train audio-recognizer`).
-
-## Model
-
-{len(config['feature_names'])} librosa features{mert} of the middle 30 s of the file at 22,050 Hz mono
-(`emomusic/music/audio.py`: Krumhansl key and mode from CQT chroma, beat-synchronous triad templates
-with roots relative to the key, tempo, pulse clarity, onset rate, RMS dynamics, spectral shape,
-register, log-mel statistics) → standardisation → {arch} (dropout {head['dropout']},
-weight decay {head['weight_decay']}, {head['epochs']} full-batch AdamW epochs) → a 4-quadrant softmax
-head and a tanh valence/arousal head, trained jointly. Size and regularisation were chosen by 5-fold
-song-grouped cross-validation on train (EMOPIA 4Q accuracy {metrics['cv_emopia_train_4Q']:.3f}), never on val.
-
-## Training data
-
-No emotion-labelled audio is used: the audio is rendered from labelled MIDI with FluidSynth and the
-FluidR3 General MIDI soundfont, 30-s excerpts. EMOPIA 1.0 train clips ({metrics['train_clips']['emopia']}
-renderings) and VGMIDI v2 labelled train pieces ({metrics['train_clips']['vgmidi']} renderings): a clean
-piano rendering of each clip plus {metrics['train_clips_augmented']} augmented renderings (another keyboard
-program, gain 0.3-1.0, tempo stretch ±8 %, transposition ±3 semitones, a random excerpt of long pieces,
-white noise at 25-50 dB SNR). EMOPIA's test split was not used.
-
-## Licence
-
-EMOPIA is CC BY-NC-SA 4.0 (Hung et al., ISMIR 2021), so these weights are for **non-commercial use**,
-with attribution, under the same licence. VGMIDI (Ferreira & Whitehead, ISMIR 2019) states no licence;
-research use with citation.
-
-## Evaluation (measured by `emomusic train audio-recognizer`)
-
-Validation audio is the clean piano rendering of the held-out clips. Arousal and valence accuracy use
-the sign of the valence/arousal head.
-
-| set | 4Q | arousal | valence | clips |
-|---|---|---|---|---|
-{_row('EMOPIA val (rendered)', ev)}
-{_row('VGMIDI v2 val (rendered)', vg)}
-
-From the quadrant probabilities instead: EMOPIA val arousal {ev['arousal_from_4Q']:.3f}, valence
-{ev['valence_from_4Q']:.3f}. A logistic regression on the same features reaches
-{metrics['logistic_regression_emopia_val_4Q']:.3f} 4Q on EMOPIA val.
-
-Reference: EMOPIA's audio ResNet (on the real recordings, test split) 0.677 / 0.887 / 0.704.
-The numbers are not directly comparable: ours are on the val split, and on audio synthesised from the
-transcribed MIDI, which is cleaner than the YouTube recordings and shares one timbre with training.
-
-## Limitations
-
-- Trained on synthesised piano only; accuracy on real recordings (other instruments, voice, drums,
-  production) is unmeasured and expected to be lower.
-- Audio is assumed to be tuned to A440 (librosa's tuning estimation crashes with this numba build).
-- Tempo estimates from librosa can be off by a factor of two; the explanation quotes them as measured.
-"""
+    return render_card(
+        "audio_recognizer", n_features=len(config["feature_names"]),
+        mert=f" + mean-pooled MERT embeddings ({config['mert_name']})" if config["mert_dim"] else "",
+        arch=f"one hidden layer of {head['hidden']} units" if head["hidden"] else "a multitask linear model",
+        head=head, cv_4Q=metrics["cv_emopia_train_4Q"], train_clips=metrics["train_clips"],
+        augmented=metrics["train_clips_augmented"], emopia_row=_row("EMOPIA val (rendered)", ev),
+        vgmidi_row=_row("VGMIDI v2 val (rendered)", vg), ev=ev,
+        logistic_4Q=metrics["logistic_regression_emopia_val_4Q"])

@@ -15,16 +15,50 @@ import numpy as np
 
 from emomusic.conditioning.clusterer import Clusterer
 from emomusic.evaluation.judge import FeatureJudge, accuracies
+from emomusic.training.cards import render_card
 from emomusic.training.datasets import LICENCES, load_prepared, prepare
 
 
-def _card(title: str, body: str, metrics: dict) -> str:
-    rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in metrics.items() if isinstance(v, float))
-    return f"# {title}\n\n{body}\n\n| metric | value |\n|---|---|\n{rows}\n"
+def _metric_rows(metrics: dict) -> str:
+    return "\n".join(f"| {k} | {v:.3f} |" for k, v in metrics.items() if isinstance(v, float))
+
+
+def clusterer_card(metrics: dict) -> str:
+    """MODEL_CARD.md of the clusterer (template `training/cards/clusterer.md`).
+
+    Args:
+        metrics: `fit_clusterer`'s figures (float entries become the table; `n_train_pieces` is cited).
+
+    Returns:
+        The card text.
+    """
+    return render_card("clusterer", emopia_licence=LICENCES["emopia"], vgmidi_licence=LICENCES["vgmidi"],
+                       n_train=metrics["n_train_pieces"], metric_rows=_metric_rows(metrics))
+
+
+def judge_card(metrics: dict) -> str:
+    """MODEL_CARD.md of the feature judge (template `training/cards/judge.md`).
+
+    Args:
+        metrics: `fit_clusterer`'s figures (float entries become the table; `n_emopia_train` is cited).
+
+    Returns:
+        The card text.
+    """
+    return render_card("judge", n_train=metrics["n_emopia_train"], emopia_licence=LICENCES["emopia"],
+                       metric_rows=_metric_rows(metrics))
 
 
 def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -> Path:
-    """Fit clusterer + judge, write both to `out` (default: the shipped checkpoints folder)."""
+    """Fit clusterer + judge, write both with their cards.
+
+    Args:
+        data_root: datasets folder (default: the settings resolver's).
+        out: checkpoints folder to write `clusterer/` and `judge/` into (default: the shipped one).
+
+    Returns:
+        The checkpoints folder written.
+    """
     from emomusic.settings import checkpoints_root
 
     out = Path(out) if out else checkpoints_root()
@@ -52,15 +86,6 @@ def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -
     metrics |= {f"vgmidi_val_{k}": v for k, v in val_vg.items()}
     metrics |= {"n_train_pieces": int(len(tr)), "n_emopia_train": int(len(jt)), "n_emopia_val": int(len(jv))}
 
-    data_note = (f"Fitted on EMOPIA 1.0 train ({LICENCES['emopia']}) and VGMIDI v2 labelled train "
-                 f"({LICENCES['vgmidi']}): {len(tr)} pieces. Non-commercial use (EMOPIA licence).")
-    clus.save(out / "clusterer", metrics, _card(
-        "emomusic clusterer (EmoGen stage 1)",
-        data_note + "\n\nAttributes binarised at the median; quadrant centres in binary space; "
-        "generation takes the attributes of the real piece nearest the centre. Separability of the "
-        "quadrants by these attributes (logistic regression, EMOPIA train → val):", metrics))
-    judge.save(out / "judge", metrics, _card(
-        "emomusic feature judge", "Logistic regression on standardised attributes, trained on EMOPIA 1.0 "
-        f"train only ({len(jt)} clips; {LICENCES['emopia']}). Used to judge controllability; never used "
-        "to select candidates.", metrics))
+    clus.save(out / "clusterer", metrics, clusterer_card(metrics))
+    judge.save(out / "judge", metrics, judge_card(metrics))
     return out

@@ -33,6 +33,7 @@ from emomusic.evaluation.stats import group_bootstrap_ci, group_folds
 from emomusic.generation.checkpoint import generator_sha
 from emomusic.music.attributes import ATTRIBUTE_NAMES
 from emomusic.recognition.model import Features, Recognizer, RecognizerConfig, featurise, va_from_logits
+from emomusic.training.cards import render_card
 from emomusic.training.datasets import Record, cache_root, data_root, load_prepared
 from emomusic.training.embeddings import cached_embeddings
 from emomusic.vocab.emotions import QUADRANTS
@@ -522,94 +523,31 @@ def _ci(m: dict, metric: str) -> str:
 
 def model_card(ab: Ablation, shipped: dict, counts: dict, seeds: tuple[int, ...], cfg: TrainConfig,
                seconds: float) -> str:
-    """MODEL_CARD.md of the shipped recognizer: data, licence, method, the measured numbers."""
+    """MODEL_CARD.md of the shipped recognizer (template `training/cards/recognizer.md`).
+
+    Args:
+        ab: the ablation (settings × datasets, distillation grid, out-of-fold rows).
+        shipped: `val_report` of the shipped model, per validation set.
+        counts: training rows per dataset.
+        seeds: the ablation's seeds (the first is the shipped model's).
+        cfg: the training configuration.
+        seconds: how long the whole recipe took.
+
+    Returns:
+        The card text.
+    """
     e, v, v1 = shipped["emopia"], shipped["vgmidi"], shipped["vgmidi_v1"]
     big = shipped["emopia_without_largest_song"]
-    cv_e, cv_v, cv_v1 = ab.cv["emopia"], ab.cv["vgmidi"], ab.cv["vgmidi_v1"]
-    grid = "\n".join(f"| {g['weight']} | {g['temperature']} | {g['cv_score']:.4f} |" for g in ab.grid)
-    return f"""# emomusic symbolic emotion recognizer
-
-Unified music-emotion recognizer for MIDI: one network with a 4-quadrant head (Russell: Q1 happy,
-Q2 tense, Q3 sad, Q4 calm) and a valence/arousal regression head in [-1, 1].
-
-**Inputs.** The shipped generator's backbone embedding of the piece (mean-pooled last layer over up to
-{cfg.model.get('max_windows', 2)} windows of 512 tokens; the generator is frozen, so this checkpoint is
-only valid with `checkpoints/generator` whose weight hash is recorded in config.json), the 57 musical
-attributes, a harmony summary and the beat-synchronous chord sequence normalised to C major / A minor
-(Krumhansl–Schmuckler key; chord templates maj/min/dim/aug/sus4/7/maj7/min7), whose roots and
-qualities are embedded, convolved over neighbouring beats and mean/max pooled.
-
-**Training data** (song/piece-level splits, never by clip): EMOPIA 1.0 train clips (quadrants),
-VGMIDI v2 labelled pieces (valence/arousal, graded by the raw annotation curves: half the official
-±1 label, half the fraction of annotators whose mean curve value is positive), VGMIDI v1 phrases
-(valence only). Training rows: {counts}. EMOPIA's test split was never used.
-
-**Unified training with distillation.** One teacher per dataset (the "single" rows below), then a
-student on all three: ground truth where a label exists; where it does not (VGMIDI v1 has no arousal
-and so no quadrant) the averaged soft outputs of the teachers that know that label, through a KL term
-(softmax for quadrants, Bernoulli for valence/arousal) scaled by T². KL weight and temperature were
-chosen by {ab.folds}-fold cross-validation over the training songs (teachers and students refitted in
-every fold; grid below), never on the validation sets: **weight {ab.distill.weight}, temperature
-{ab.distill.temperature}**.
-
-**Licence.** Trained on EMOPIA (CC BY-NC-SA 4.0) and VGMIDI (no licence stated; research use with
-citation): these weights are for **non-commercial use** only, with attribution to EMOPIA (Hung et al.,
-ISMIR 2021) and VGMIDI (Ferreira & Whitehead, ISMIR 2019).
-
-## Measured (this checkpoint: unified + distillation, seed {seeds[0]})
-
-Accuracy, with a 95% interval from a bootstrap over songs/pieces in brackets (clips of one song are
-not independent draws, so resampling clips would understate the uncertainty).
-
-| set | n | 4Q | arousal | valence |
-|---|---|---|---|---|
-| EMOPIA val (clips of held-out songs) | {e['n']} | {_ci(e, '4Q')} | {_ci(e, 'arousal')} | {_ci(e, 'valence')} |
-| EMOPIA val without its largest song | {big['n']} | {_ci(big, '4Q')} | {_ci(big, 'arousal')} | {_ci(big, 'valence')} |
-| VGMIDI v2 held-out pieces | {v['n']} | {_ci(v, '4Q')} | {_ci(v, 'arousal')} | {_ci(v, 'valence')} |
-| VGMIDI v1 held-out phrases | {v1['n']} | — | — | {_ci(v1, 'valence')} |
-
-EMOPIA val's largest "song" (`{big['group']}`, one YouTube recording) holds {big['n_removed']} of its
-{e['n']} clips, labelled {big['quadrants']}; the second row leaves it out to show how much one recording
-moves the headline figures.
-
-Out of fold on the training songs ({ab.folds}-fold cross-validation of this setting, before the final fit):
-
-| set | n | 4Q | arousal | valence |
-|---|---|---|---|---|
-| EMOPIA train | {cv_e['n']} | {cv_e['4Q']:.3f} | {cv_e['arousal']:.3f} | {cv_e['valence']:.3f} |
-| VGMIDI v2 train | {cv_v['n']} | {cv_v['4Q']:.3f} | {cv_v['arousal']:.3f} | {cv_v['valence']:.3f} |
-| VGMIDI v1 train | {cv_v1['n']} | — | — | {cv_v1['valence']:.3f} |
-
-Accuracy of arousal/valence is the sign of the regression head against the label's sign. Targets on
-EMOPIA val were 4Q ≥ 0.75, arousal ≥ 0.90, valence ≥ 0.85; EMOPIA's published symbolic baselines are
-LSTM-Attn 0.684 / 0.882 / 0.833 and logistic regression 0.581 / 0.849 / 0.651 (4Q / arousal /
-valence, on their test split — ours is val, so the comparison is indicative only).
-
-**Caveat:** network size and epochs were chosen on the validation sets in earlier versions, so the val
-figures are somewhat optimistic; EMOPIA's test split is held back for a final check. VGMIDI's held-out
-sets are small ({v['n']} and {v1['n']} items): a single item is worth several points.
-
-## Ablation (mean ± std over seeds {list(seeds)}; validation data)
-
-"—" marks a head the setting never trained.
-
-{ablation_table(ab.rows)}
-
-The same settings out of fold on the training songs ({ab.folds}-fold cross-validation, seed {cfg.seed}):
-{cv_e['n']} EMOPIA clips of {ab.songs['train']} songs instead of val's {e['n']} clips of {ab.songs['val']}, so
-differences of a few points mean more here.
-
-{ablation_table(ab.cv_rows)}
-
-Distillation grid (cross-validated score = mean of out-of-fold EMOPIA 4Q/arousal/valence, VGMIDI v2
-arousal/valence and VGMIDI v1 valence on the training songs):
-
-| KL weight | temperature | CV score |
-|---|---|---|
-{grid}
-
-Training took {seconds / 60:.1f} min on 2 shared CPU cores (features cached), `emomusic train recognizer`.
-"""
+    metrics = ("4Q", "arousal", "valence")
+    return render_card(
+        "recognizer", max_windows=cfg.model.get("max_windows", 2), counts=counts, folds=ab.folds,
+        distill=ab.distill, seed=seeds[0], seeds=list(seeds), e=e, v=v, v1=v1, big=big,
+        e_ci={m: _ci(e, m) for m in metrics}, big_ci={m: _ci(big, m) for m in metrics},
+        v_ci={m: _ci(v, m) for m in metrics}, v1_ci={"valence": _ci(v1, "valence")},
+        cv_e=ab.cv["emopia"], cv_v=ab.cv["vgmidi"], cv_v1=ab.cv["vgmidi_v1"], ablation=ablation_table(ab.rows),
+        cv_seed=cfg.seed, songs=ab.songs, cv_ablation=ablation_table(ab.cv_rows),
+        grid="\n".join(f"| {g['weight']} | {g['temperature']} | {g['cv_score']:.4f} |" for g in ab.grid),
+        minutes=seconds / 60)
 
 
 # ------------------------------------------------------------------------------------ entry point

@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emomusic.music.notes import Notes
+from emomusic.training.cards import render_card
 from emomusic.training.datasets import cache_root
 from emomusic.vocab.emotions import QUADRANTS
 
@@ -437,109 +438,58 @@ def _robustness(net, feats: dict, pf: dict, weights: dict, n: int, epochs: int, 
 
 
 def model_card(metrics: dict, table: list[dict], weights: dict, report: dict | None = None) -> str:
-    """MODEL_CARD.md from what the checkpoint stores: data, licence, inputs (no attributes), each head's
-    val metrics, the ranking-weight tuning and, given an evaluation report, the held-apart result."""
+    """MODEL_CARD.md from what the checkpoint stores (template `training/cards/selector.md`): data,
+    licence, inputs (no attributes), each head's val metrics, the ranking-weight tuning and, given an
+    evaluation report, the held-apart result.
+
+    Args:
+        metrics: the checkpoint's metrics (`train_selector` writes them).
+        table: the ranking-weight grid, one row per weight setting tried.
+        weights: the chosen ranking weights (one of `table`'s).
+        report: `emomusic evaluate`'s report.json, or None to leave the held-apart section out.
+
+    Returns:
+        The card text.
+    """
     from emomusic.training.datasets import LICENCES
 
-    neg = {k: metrics.get(f"train_negatives_{k}", 0) for k in (*CORRUPTIONS, "high_temperature")}
-    lic = "\n".join(f"| {d} | {LICENCES[d if d in LICENCES else 'vgmidi']} |"
-                     for d in ("emopia", "vgmidi", "pop909", "asap", "nottingham", "music21"))
     rows = "\n".join(f"| {k.removeprefix('val_')} | {v:.3f} |" for k, v in metrics.items()
-                      if k.startswith("val_") and isinstance(v, float))
-    grid = "\n".join(f"| {r['weights'].get('control', 0):g} | {r['weights']['quality']:g} | "
-                      f"{r['weights']['emotion']:g} | {r['weights']['genre']:g} | "
-                      f"{r['best']:.3f} | {r['mean_quality']:.3f} |" for r in table)
-    tuned = next(r for r in table if r["weights"] == weights)
+                     if k.startswith("val_") and isinstance(v, float))
     n_batches = metrics["tuning_pieces"] // 8
-    card = f"""# emomusic selector (XComposer: quality · emotion · genre)
-
-A small MLP trunk (2 × 128, GELU, dropout 0.3) with three heads — quality (real vs. negative), emotion
-(4 quadrants + valence and arousal) and genre (pop / game / classical / folk / early) — over the
-shipped generator's backbone embedding (mean-pooled last layer, up to 2 windows of 512 tokens) and six
-objective metrics (pitch-class entropy, scale consistency, groove consistency, empty-beat rate,
-note density, polyphony). **It does not see the 57 musical attributes**: those are the input of the
-independent judge (`checkpoints/judge`) that the evaluation harness uses, so the judge stays held
-apart from the learned heads.
-
-## Training data ({metrics.get("train_rows", "?")} training rows)
-
-- quality: 8-bar crops of real pieces from EMOPIA, POP909, VGMIDI, ASAP, Nottingham and the music21
-  corpus (stratified by genre, for early music) against negatives made from the same crops in code —
-  {neg['shuffled_bars']} shuffled bars, {neg['wrong_keys']} wrong-key notes, {neg['broken_rhythm']}
-  broken rhythms, {neg['truncated_ending']} truncated endings — and {neg['high_temperature']} of the
-  generator's own 8-bar samples at temperature 1.6 without guidance;
-- emotion: EMOPIA 1.0 train (quadrants), VGMIDI v2 train (valence/arousal), VGMIDI v1 train (valence);
-- genre: provenance of every real piece. Song-level splits of `training.datasets`; EMOPIA's test split
-  was never used.
-
-| dataset | licence |
-|---|---|
-{lic}
-
-**Licence of these weights: non-commercial use only** (trained on EMOPIA and ASAP, CC BY-NC-SA 4.0;
-Nottingham is GPLv3).
-
-## Validation (song-level held-out splits)
-
-{rows.count(chr(10)) + 1} figures: quality on val crops and their negatives (AUC, accuracy, detection
-rate per negative kind), emotion on EMOPIA val (4Q / arousal / valence from the 4-way head, and the
-valence/arousal heads) and VGMIDI val, genre accuracy on the real val pieces.
-
-| metric | value |
-|---|---|
-{rows}
-
-## Ranking weights (tuned; `generate --candidates N` uses them)
-
-Ranking score = w_quality · log p(real) + w_emotion · log p(asked emotion) + w_genre · log p(asked
-genre) − w_control · d, with p(asked emotion) the geometric mean of the 4-way head and the valence ×
-arousal heads, and d the distance of the candidate's measured attribute bins from the asked ones
-(EmoGen's controls: the attribute fit, no network). Tuned on a generated tuning set
-({metrics['tuning_pieces']} pieces: 4 quadrants × {n_batches // 4} seeds from {TUNING_SEED} × 8 candidates,
-8 bars; the evaluation harness uses seeds 1–1,000): the weights whose best-of-8 picks the judge most
-often hears as the asked quadrant, ties to the more realistic picks. **Chosen: {weights}.**
-Judge's 4Q accuracy on the tuning set: best of 8 {tuned['best']:.3f}, first candidate
-{tuned['first']:.3f}, a random candidate {tuned['random']:.3f} (optimistic: tuned on these pieces).
-
-How much of that is noise: one batch is {100 / n_batches:.1f} points of the tuning accuracy. The same
-weights with the heads retrained from two other seeds give best-of-8 accuracies
-{", ".join(f"{v:.3f}" for k, v in metrics.items() if "train_seed" in k)}, and the AUC of the combined score
-for "the judge hears the asked quadrant" over all {metrics['tuning_pieces']} tuning pieces is
-{metrics['tuning_score_auc_for_judge_hit']:.3f} (0.5 = no agreement). The judge and the attribute fit share
-musical attributes (the judge sees 57, the fit 9 of them), so the judge is apart from the learned heads
-but not from the control term. The trunk size, dropout and weight decay were picked among four
-settings on these val figures, so they are slightly optimistic.
-
-| w_control | w_quality | w_emotion | w_genre | judge 4Q of picks | mean p(real) of picks |
-|---|---|---|---|---|---|
-{grid}
-"""
+    card = render_card(
+        "selector", train_rows=metrics.get("train_rows", "?"),
+        neg={k: metrics.get(f"train_negatives_{k}", 0) for k in (*CORRUPTIONS, "high_temperature")},
+        licence_rows="\n".join(f"| {d} | {LICENCES[d if d in LICENCES else 'vgmidi']} |"
+                               for d in ("emopia", "vgmidi", "pop909", "asap", "nottingham", "music21")),
+        n_figures=rows.count("\n") + 1, val_rows=rows, tuning_pieces=metrics["tuning_pieces"],
+        seeds_per_quadrant=n_batches // 4, tuning_seed=TUNING_SEED, weights=weights,
+        tuned=next(r for r in table if r["weights"] == weights), batch_points=100 / n_batches,
+        seed_accuracies=", ".join(f"{v:.3f}" for k, v in metrics.items() if "train_seed" in k),
+        auc=metrics["tuning_score_auc_for_judge_hit"],
+        grid="\n".join(f"| {r['weights'].get('control', 0):g} | {r['weights']['quality']:g} | "
+                       f"{r['weights']['emotion']:g} | {r['weights']['genre']:g} | "
+                       f"{r['best']:.3f} | {r['mean_quality']:.3f} |" for r in table))
     return card + (harness_section(report) if report else "")
 
 
 def harness_section(report: dict) -> str:
-    """The evaluation harness's held-apart best-of-N result (`emomusic evaluate`'s report.json)."""
+    """The evaluation harness's held-apart best-of-N result (template `training/cards/selector_harness.md`).
+
+    Args:
+        report: `emomusic evaluate`'s report.json with a "selector" method.
+
+    Returns:
+        The section's Markdown, starting with a blank line (it follows the card).
+    """
     sel = report["methods"]["selector"]["selection"]
-    acc = report["methods"]["selector"]
     picks = ((f"best of {sel['candidates']}", "best"), ("first candidate", "first_candidate"),
              ("random candidate", "random_candidate"))
     rows = "\n".join(f"| {name} | " + " | ".join(f"{sel[k][m]:.3f}" for m in ("4Q", "arousal", "valence")) + " |"
                      for name, k in picks)
-    return f"""
-## Measured on held-apart seeds (`emomusic evaluate`, `selector` method)
-
-{report['per_emotion']} pieces per quadrant, {report['bars']} bars, best of {sel['candidates']} with the weights
-above, judged by `checkpoints/judge` (`emomusic evaluate --per-emotion {report['per_emotion']} --bars
-{report['bars']} --out report`):
-
-| pick | 4Q | arousal | valence |
-|---|---|---|---|
-{rows}
-
-Selection gain: {100 * sel['gain_4Q_vs_first']:+.1f} points of 4Q accuracy over the first candidate,
-{100 * sel['gain_4Q_vs_random']:+.1f} over a random one (target +5). Mean Yang & Lerch overlapped area of the
-picks' quality metrics with real EMOPIA val openings of the same length: {acc['mean_overlap']:.3f} (target 0.8).
-"""
+    return "\n" + render_card("selector_harness", per_emotion=report["per_emotion"], bars=report["bars"],
+                              candidates=sel["candidates"], rows=rows, gain_first=100 * sel["gain_4Q_vs_first"],
+                              gain_random=100 * sel["gain_4Q_vs_random"],
+                              mean_overlap=report["methods"]["selector"]["mean_overlap"])
 
 
 def refresh_card(directory: str | os.PathLike, report_path: str | os.PathLike) -> Path:

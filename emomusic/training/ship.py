@@ -7,8 +7,9 @@
 --card-only refreshes the shipped card and metrics from a new report without rewriting the weights
 (the recognizer and selector pin the generator's weights by SHA-256).
 
-The card states the data (with licences), steps, tokens seen per dataset, validation loss and
-perplexity per dataset, and the controllability report when one is given.
+The card (templates `training/cards/generator*.md`) states the data (with licences), steps, tokens
+seen per dataset, validation loss and perplexity per dataset, and the controllability report when
+one is given.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint, update_model_card
 from emomusic.evaluation.controllability import summary_table
+from emomusic.training.cards import render_card
 from emomusic.training.datasets import LICENCES
 from emomusic.training.selector import TUNING_SEED
 
@@ -29,26 +31,27 @@ DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi"
                    "pop909": "pop909", "asap": "asap", "nottingham": "nottingham", "music21": "music21"}
 
 
-def comparison_section(comparison: dict) -> list[str]:
-    """Card lines for benchmarks/conditioning.py's JSON: prefix vs. summed-embedding conditioning."""
+def comparison_section(comparison: dict) -> str:
+    """The card section for benchmarks/conditioning.py's JSON: prefix vs. summed-embedding conditioning.
+
+    Args:
+        comparison: the JSON `benchmarks/conditioning.py --out` writes (one entry per run in "runs").
+
+    Returns:
+        The section's Markdown (no leading or trailing blank line); its verdict follows the numbers.
+    """
     runs = {r["conditioning"]: r for r in comparison["runs"]}
-    lines = ["", "## Conditioning: token prefix vs. EmoGen's summed attribute embedding", "",
-             "Two smaller models (`--preset compare`: 4 layers × 192, 600 steps of 16 × 256-token windows, same "
-             "seed and windows) differ only in how the condition enters. Control hit = the measured bin of each "
-             "attribute equals the asked bin, for real val windows' own attributes, sampled without decoding "
-             f"guidance ({next(iter(runs.values()))['pieces']} pieces, 4 bars); chance = the same pieces scored "
-             "against another window's request (`python benchmarks/conditioning.py runs/compare-prefix "
-             "runs/compare-sum`).", "",
-             "| conditioning | mean val loss | control hit | chance | mean bin error |", "|---|---|---|---|---|"]
-    lines += [f"| {k} | {r['val_loss_mean']:.3f} | {r['hit_mean']:.3f} | {r['chance_mean']:.3f} | "
-              f"{r['bin_error_mean']:.2f} |" for k, r in runs.items()]
+    rows = "\n".join(f"| {k} | {r['val_loss_mean']:.3f} | {r['hit_mean']:.3f} | {r['chance_mean']:.3f} | "
+                     f"{r['bin_error_mean']:.2f} |" for k, r in runs.items())
+    verdict = ""
     if {"prefix", "sum"} <= set(runs):
         better = runs["prefix"]["hit_mean"] >= runs["sum"]["hit_mean"]
-        lines += ["", "The shipped model uses the prefix: " + (
+        verdict = "\n\nThe shipped model uses the prefix: " + (
             "it controlled at least as well as the summed embedding in this comparison." if better else
             "the summed embedding controlled better in this comparison; the shipped model predates it and the "
-            "recognizer and selector are pinned to its weights, so switching means retraining all three.")]
-    return lines
+            "recognizer and selector are pinned to its weights, so switching means retraining all three.")
+    return render_card("generator_comparison", pieces=next(iter(runs.values()))["pieces"], rows=rows,
+                       verdict=verdict).rstrip("\n")
 
 
 def lr_segments(log_path: str | Path) -> list[dict]:
@@ -76,54 +79,55 @@ def _schedule_text(segments: list[dict]) -> str:
     return "cosine, resumed between segments (" + "; ".join(parts) + ")"
 
 
+def controllability_section(report: dict) -> str:
+    """The card section for an evaluation report (`emomusic evaluate`'s report.json).
+
+    Args:
+        report: the report; its "attributes" method's quality metrics get their own table.
+
+    Returns:
+        The section's Markdown (no leading or trailing blank line).
+    """
+    q = report["methods"].get("attributes", {}).get("quality", {})
+    quality = ""
+    if q:
+        quality = "\n\n" + "\n".join([
+            "| metric (attributes method) | generated | real EMOPIA val | OA (Yang & Lerch) | value overlap |",
+            "|---|---|---|---|---|",
+            *(f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} | "
+              f"{x.get('value_overlap', float('nan')):.3f} |" for k, x in q.items())])
+    return render_card("generator_controllability", per_emotion=report["per_emotion"], bars=report["bars"],
+                       tuning_seed=TUNING_SEED, summary_table="\n".join(summary_table(report)),
+                       quality_table=quality).rstrip("\n")
+
+
 def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
+    """MODEL_CARD.md of a generator (template `training/cards/generator.md`).
+
+    Args:
+        ck: the loaded checkpoint (its metrics, config and state dict are read).
+        report: an evaluation report for the controllability section, or None to leave it out.
+        comparison: benchmarks/conditioning.py's JSON for the conditioning section, or None.
+
+    Returns:
+        The card text.
+    """
     m = ck.metrics
     cfg = ck.config
     tokens = m.get("tokens_seen", {})
     datasets = sorted(k for k in tokens if k != "all")
-    lines = [
-        "# emomusic generator (attribute-conditioned, EmoGen stage 2)", "",
-        "Decoder-only transformer (x-transformers, rotary positions) over miditok REMI tokens for one piano "
-        "part. Conditioned by a token prefix: genre + 10 binned musical attributes (tempo, mode, tonic, note "
-        "density, mean pitch, pitch range, mean velocity, polyphony, mean duration, pitch-class entropy), "
-        "each computed on the training window itself; half of the labelled windows carry an EMOPIA-style "
-        "emotion token instead, which is the `--method token` baseline (same weights).", "",
-        f"- parameters: {sum(v.numel() for v in ck.state_dict.values()) / 1e6:.2f} M; model config: "
-        f"`{json.dumps(cfg['model'])}`",
-        f"- training: {m.get('step')} steps of {cfg['train']['batch_size']} windows × "
-        f"{cfg['train']['seq_len']} tokens, AdamW, lr {cfg['train']['lr']}, "
-        f"{_schedule_text(m.get('lr_segments', []))}; "
-        f"{tokens.get('all', 0) / 1e6:.2f} M tokens seen (transposition ±5 and tempo augmentation)"
-        + (f"; trained on {m['trained_on']}" if m.get("trained_on") else ""),
-        "", "## Data and licence", "",
-        "| dataset | tokens seen (M) | licence |", "|---|---|---|",
-    ]
-    lines += [f"| {d} | {tokens[d] / 1e6:.2f} | {LICENCES[DATASET_LICENCE.get(d, d)]} |" for d in datasets]
-    lines += ["", "**Licence of these weights: non-commercial use only** (trained on EMOPIA and ASAP, "
-              "CC BY-NC-SA 4.0; Nottingham is GPLv3). EMOPIA's test split was never used.", "",
-              "## Validation (song-level held-out splits)", "", "| dataset | val loss | perplexity |", "|---|---|---|"]
-    for d, v in sorted(m.get("val_loss", {}).items()):
-        lines.append(f"| {d} | {v:.3f} | {math.exp(v):.2f} |")
-    if report:
-        lines += ["", "## Controllability", "",
-                  "Sampling uses decoding guidance from the asked attributes (tempo token, key/mode and tonic-"
-                  "triad bias, velocity window, closed-loop note-density and register feedback); the token "
-                  "baseline gets only its tempo. `selector` = attributes + best of 8 candidates per piece.", "",
-                  f"{report['per_emotion']} pieces per quadrant, {report['bars']} bars, fixed seeds, judged by a "
-                  "feature classifier trained on EMOPIA train only (checkpoints/judge). It never picks a piece; the "
-                  "selector's ranking weights were tuned on its verdicts over other seeds "
-                  f"({TUNING_SEED:,}+), and its 57 attributes include the 9 the ranking's attribute fit measures "
-                  "(see checkpoints/selector).",
-                  "", *summary_table(report)]
-        q = report["methods"].get("attributes", {}).get("quality", {})
-        if q:
-            lines += ["", "| metric (attributes method) | generated | real EMOPIA val | OA (Yang & Lerch) | "
-                      "value overlap |", "|---|---|---|---|---|"]
-            lines += [f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} | "
-                      f"{x.get('value_overlap', float('nan')):.3f} |" for k, x in q.items()]
-    if comparison:
-        lines += comparison_section(comparison)
-    return "\n".join(lines) + "\n"
+    return render_card(
+        "generator", parameters_m=sum(v.numel() for v in ck.state_dict.values()) / 1e6,
+        model_config=json.dumps(cfg["model"]), steps=m.get("step"), batch_size=cfg["train"]["batch_size"],
+        seq_len=cfg["train"]["seq_len"], lr=cfg["train"]["lr"], schedule=_schedule_text(m.get("lr_segments", [])),
+        tokens_m=tokens.get("all", 0) / 1e6,
+        trained_on=f"; trained on {m['trained_on']}" if m.get("trained_on") else "",
+        data_rows="\n".join(f"| {d} | {tokens[d] / 1e6:.2f} | {LICENCES[DATASET_LICENCE.get(d, d)]} |"
+                            for d in datasets),
+        validation_rows="\n".join(f"| {d} | {v:.3f} | {math.exp(v):.2f} |"
+                                  for d, v in sorted(m.get("val_loss", {}).items())),
+        controllability="\n\n" + controllability_section(report) if report else "",
+        comparison="\n\n" + comparison_section(comparison) if comparison else "")
 
 
 def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None, trained_on: str = "") -> Path:
