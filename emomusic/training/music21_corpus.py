@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-# Collection (first folder under music21/corpus) → genre from provenance (DESIGN.md data contracts).
+# Collection (first folder under music21/corpus) → genre from provenance (docs/DESIGN.md, "Data contracts").
 COLLECTION_GENRE = {
     "bach": "classical", "beethoven": "classical", "haydn": "classical", "mozart": "classical",
     "chopin": "classical", "handel": "classical", "cpebach": "classical", "corelli": "classical",

@@ -1,8 +1,9 @@
 """Training windows for the generator: random bar-aligned crops with their own conditions.
 
 Each window is re-decoded after augmentation (transposition, tempo shift) and its control
-attributes are computed on what the model will actually see (DESIGN.md: transposition changes
-pitch attributes, so attributes are recomputed after augmenting).
+attributes are computed on what the model will actually see: transposition changes pitch
+attributes, so they are recomputed after augmenting (docs/DESIGN.md, "Conditioning stays in view":
+every window starts with its own condition prefix).
 """
 
 from __future__ import annotations
