@@ -11,6 +11,7 @@ Why one module: a setting read in two places drifts (the checkpoint folder once 
 | `EMOMUSIC_SOUNDFONT` | the GM soundfont for WAV previews | Debian's FluidR3 / default GM |
 | `EMOMUSIC_WORKERS` | processes a batch of candidates is sampled over | one per available core |
 | `EMOMUSIC_DEBUG` | show tracebacks of internal errors | off |
+| `HF_HUB_OFFLINE`, `TRANSFORMERS_OFFLINE` | set to 1 (unless set) before the text encoder loads | 1 |
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 
 from emomusic.errors import InvalidInputError
 
-__all__ = ["CACHE_ENV", "CHECKPOINTS_ENV", "DATA_ENV", "DEBUG_ENV", "SOUNDFONT_ENV", "WORKERS_ENV", "cache_root",
-           "checkpoints_root", "data_root", "debug", "repository_root", "soundfont_override", "workers"]
+__all__ = ["CACHE_ENV", "CHECKPOINTS_ENV", "DATA_ENV", "DEBUG_ENV", "SOUNDFONT_ENV", "SYSTEM_SOUNDFONTS", "WORKERS_ENV",
+           "cache_root", "checkpoints_root", "data_root", "debug", "offline_models", "repository_root",
+           "soundfont_candidates", "soundfont_override", "workers"]
 
 CHECKPOINTS_ENV = "EMOMUSIC_CHECKPOINTS"
 DATA_ENV = "EMOMUSIC_DATA"
@@ -29,6 +31,10 @@ CACHE_ENV = "EMOMUSIC_CACHE"
 SOUNDFONT_ENV = "EMOMUSIC_SOUNDFONT"
 WORKERS_ENV = "EMOMUSIC_WORKERS"
 DEBUG_ENV = "EMOMUSIC_DEBUG"
+
+SYSTEM_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+                     "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
+"""Where Debian/Ubuntu (`fluid-soundfont-gm`) and Fedora/Arch put a General MIDI soundfont."""
 
 
 def repository_root() -> Path:
@@ -83,6 +89,25 @@ def cache_root() -> Path:
 def soundfont_override() -> str | None:
     """The soundfont named by $EMOMUSIC_SOUNDFONT, if any."""
     return os.environ.get(SOUNDFONT_ENV) or None
+
+
+def soundfont_candidates() -> list[str | Path]:
+    """Soundfont files to try in order: $EMOMUSIC_SOUNDFONT, then the system GM soundfonts.
+
+    Returns:
+        Paths, not checked for existence (the renderer takes the first that exists, then pretty_midi's own).
+    """
+    override = soundfont_override()
+    return [*([override] if override else []), *SYSTEM_SOUNDFONTS]
+
+
+def offline_models() -> None:
+    """Make Hugging Face libraries load only local files (the text encoder ships as a pip package).
+
+    Set as defaults, so a user who exports HF_HUB_OFFLINE=0 on purpose still decides.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def workers() -> int | None:

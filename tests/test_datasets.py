@@ -202,7 +202,7 @@ def test_load_prepared_missing_cache_says_what_to_run(tmp_path) -> None:
 
 
 def test_prepare_encodes_good_files_and_skips_bad_ones(tmp_path) -> None:
-    from emomusic.music.midi import export_midi
+    from emomusic.export.midi import export_midi
     from emomusic.music.tokenizer import MusicTokenizer
 
     folder = tmp_path / "data" / "nottingham" / "MIDI"

@@ -1,4 +1,4 @@
-"""MIDI loading errors and DAW-ready export (emomusic.music.midi, emomusic.io).
+"""MIDI loading errors (emomusic.music.midi) and DAW-ready export (emomusic.export, emomusic.io).
 
 Every fixture is built in code; expected values are worked out by hand in ticks at 480 per quarter.
 """
@@ -12,13 +12,11 @@ import mido
 import pytest
 
 from emomusic.errors import InvalidInputError
+from emomusic.export.midi import export_midi
+from emomusic.export.musicxml import export_musicxml
 from emomusic.io import atomic_write
-from emomusic.music.midi import (
-    estimate_key,
-    export_midi,
-    export_musicxml,
-    load_notes,
-)
+from emomusic.music.attributes import estimate_key
+from emomusic.music.midi import load_notes
 from emomusic.music.notes import Notes
 
 TPQ = 480

@@ -14,7 +14,8 @@ import pytest
 from emomusic.cli import main
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
-from emomusic.prompt.projector import KIND_WEIGHTS, project
+from emomusic.prompt.projector import project
+from emomusic.prompt.registry import PROMPT_KINDS
 from emomusic.vocab.emotions import WORDS
 
 ELEMENT_KEYS = {"emotion", "quadrant", "valence", "arousal", "genre", "tempo", "notes", "sources"}
@@ -105,7 +106,7 @@ def test_several_prompt_kinds_are_averaged_with_their_weights(tmp_path) -> None:
     img = _image(tmp_path, (250, 220, 40))  # bright saturated yellow
     alone = image_elements(img)
     el = project(prompt="sad", image=img)
-    w_t, w_i = KIND_WEIGHTS["tags"], KIND_WEIGHTS["image"]
+    w_t, w_i = PROMPT_KINDS["prompt"].weight, PROMPT_KINDS["image"].weight
     sad = WORDS["sad"]
     assert el.valence == pytest.approx((w_t * sad.valence + w_i * alone.valence) / (w_t + w_i), abs=1e-3)
     assert el.arousal == pytest.approx((w_t * sad.arousal + w_i * alone.arousal) / (w_t + w_i), abs=1e-3)

@@ -17,20 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
+from emomusic import settings
 from emomusic.errors import InvalidInputError
 from emomusic.io import atomic_write
 from emomusic.music.notes import Notes
 
-SOUNDFONT_ENV = "EMOMUSIC_SOUNDFONT"
-SYSTEM_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
-                     "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
+__all__ = ["SAMPLE_RATE", "find_soundfont", "piano_roll_png", "render_wav", "synthesize"]
+
 SAMPLE_RATE = 22_050
 MAX_RENDER_SECONDS = 600.0
 
 
 def find_soundfont(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The soundfont to use: argument, $EMOMUSIC_SOUNDFONT, Debian's GM fonts, pretty_midi's own."""
-    for cand in (explicit, os.environ.get(SOUNDFONT_ENV), *SYSTEM_SOUNDFONTS):
+    """The soundfont to use: the first that exists of `explicit`, the settings' choice, pretty_midi's own.
+
+    Args:
+        explicit: a soundfont file the caller names, or None.
+
+    Returns:
+        The file, or None when no General MIDI soundfont is installed.
+    """
+    for cand in (explicit, *settings.soundfont_candidates()):
         if cand and Path(cand).is_file():
             return Path(cand)
     try:
@@ -44,7 +51,7 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path | None:
 
 def _midi_source(piece: Notes | str | os.PathLike, tmp: Path) -> Path:
     if isinstance(piece, Notes):
-        from emomusic.music.midi import export_midi
+        from emomusic.export.midi import export_midi
 
         return export_midi(piece, tmp / "piece.mid", force=True)
     path = Path(piece)
@@ -67,7 +74,14 @@ def _fluidsynth(midi: Path, wav: Path, soundfont: Path, sample_rate: int, gain: 
 
 def _sine_fallback(midi: Path, wav: Path, sample_rate: int) -> None:
     import pretty_midi
-    import soundfile
+
+    try:
+        import soundfile
+    except ImportError:
+        raise InvalidInputError("writing .wav without the fluidsynth program needs the optional package "
+                                "'soundfile': pip install 'emomusic[audio]' (or install fluidsynth)") from None
+    warnings.warn("fluidsynth or a GM soundfont is missing: the preview uses sine tones "
+                  "(install `fluidsynth` and `fluid-soundfont-gm` for piano sound)", stacklevel=3)
 
     pm = pretty_midi.PrettyMIDI(str(midi))
     if pm.get_end_time() > MAX_RENDER_SECONDS:
@@ -84,6 +98,21 @@ def render_wav(piece: Notes | str | os.PathLike, out: str | os.PathLike, *, samp
 
     Uses fluidsynth with a GM soundfont; falls back to pretty_midi's sine synthesis (with a warning)
     when the `fluidsynth` program or a soundfont is missing.
+
+    Args:
+        piece: the notes, or a MIDI file to render.
+        out: the WAV file to create.
+        sample_rate: samples per second of the WAV.
+        soundfont: a GM soundfont to use instead of `find_soundfont`'s choice.
+        gain: fluidsynth's master gain (0.6 leaves headroom for dense chords).
+        force: replace an existing file.
+
+    Returns:
+        `out` as a Path.
+
+    Raises:
+        InvalidInputError: `out` exists (without force), the MIDI file is missing, rendering fails, or the
+            fallback needs the [audio] extra that is not installed.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -96,14 +125,22 @@ def render_wav(piece: Notes | str | os.PathLike, out: str | os.PathLike, *, samp
         if shutil.which("fluidsynth") and font is not None:
             _fluidsynth(midi, rendered, font, sample_rate, gain)
         else:
-            warnings.warn("fluidsynth or a GM soundfont is missing: the preview uses sine tones "
-                          "(install `fluidsynth` and `fluid-soundfont-gm` for piano sound)", stacklevel=2)
             _sine_fallback(midi, rendered, sample_rate)
         return atomic_write(out, lambda dest: shutil.copyfile(rendered, dest), force=True)
 
 
 def piano_roll_png(notes: Notes, out: str | os.PathLike, *, title: str = "", force: bool = False) -> Path:
-    """Draw the notes as a piano roll (time in bars, pitch, velocity as shade) into a PNG file."""
+    """Draw the notes as a piano roll (time in bars, pitch, velocity as shade) into a PNG file, atomically.
+
+    Args:
+        notes: the piece.
+        out: the PNG file to create.
+        title: drawn above the roll when given.
+        force: replace an existing file.
+
+    Returns:
+        `out` as a Path.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,7 +201,7 @@ def synthesize(notes: Notes, *, seconds: float = 30.0, sample_rate: int = SAMPLE
     font = find_soundfont(soundfont)
     if font is None:
         raise InvalidInputError("no General MIDI soundfont found; install fluid-soundfont-gm or set "
-                                f"${SOUNDFONT_ENV}")
+                                f"${settings.SOUNDFONT_ENV}")
     try:
         synth, sfid = _synth(font, sample_rate)
     except (ImportError, OSError) as exc:

@@ -1,22 +1,19 @@
 """MIDI loading and validation (symusic backend), and conversion to/from `Notes`.
 
 Loading is strict about what a user can get wrong (missing file, not MIDI, no notes, too big)
-and answers with `InvalidInputError`, never a parser traceback.
+and answers with `InvalidInputError`, never a parser traceback. Writing files is the export layer's
+(:mod:`emomusic.export.midi`); the limits both sides check (meter, span) are here.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
-import mido
 import numpy as np
 import symusic
 
 from emomusic.errors import InvalidInputError
-from emomusic.io import atomic_write, check_input_file
-from emomusic.music.attributes import estimate_key  # noqa: F401  (re-exported for exporters)
+from emomusic.io import check_input_file
 from emomusic.music.notes import Notes
 
 MAX_MIDI_BYTES = 16 * 1024 * 1024
@@ -25,7 +22,6 @@ MAX_TRACKS = 256
 # The longest real piece in the training data ends near beat 3,600; 65,536 beats (9 h at 120 BPM) leaves
 # room for any real music while keeping tick counts inside MIDI's 28-bit delta times and int32 ticks.
 MAX_BEATS = 65_536
-MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
 
 def load_score(path: str | os.PathLike, max_bytes: int = MAX_MIDI_BYTES) -> symusic.Score:
@@ -101,7 +97,7 @@ def load_notes(path: str | os.PathLike) -> Notes:
     return score_to_notes(load_score(path), str(path))
 
 
-def _check_span(notes: Notes) -> None:
+def check_span(notes: Notes) -> None:
     """Refuse notes that would overflow MIDI's tick counters (see MAX_BEATS) before any cast to ints."""
     if not len(notes):
         return
@@ -115,7 +111,7 @@ def _check_span(notes: Notes) -> None:
                                 "shorten the piece")
 
 
-def _check_meter(notes: Notes) -> tuple[int, int]:
+def check_meter(notes: Notes) -> tuple[int, int]:
     """The time signature as ints, after checking it and the tempo are ones MIDI can store."""
     num, den = (int(v) for v in notes.time_signature)
     if num < 1 or num > 255 or den < 1 or den > 128 or den & (den - 1):
@@ -131,8 +127,8 @@ def notes_to_score(
     notes: Notes, tpq: int = 480, program: int = 0, track_name: str = "Piano"
 ) -> symusic.Score:
     """One-track symusic Score (tempo and time signature set) from `Notes`."""
-    num, den = _check_meter(notes)
-    _check_span(notes)
+    num, den = check_meter(notes)
+    check_span(notes)
     if len(notes) and not (np.isfinite(notes.start).all() and np.isfinite(notes.duration).all()
                            and notes.start.min() >= 0):
         raise InvalidInputError("notes need finite, non-negative start times and finite durations")
@@ -152,161 +148,18 @@ def notes_to_score(
     return score
 
 
-# --------------------------------------------------------------------------------------------------
-# DAW-ready export
-# --------------------------------------------------------------------------------------------------
-
-EXPORT_TPQ = 480
-
-# Key-signature names as mido spells them, with the conventional (fewest accidentals) spelling.
-_MAJOR_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_MINOR_KEY_NAMES = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
-KEY_MODES = ("major", "minor")
+# TRANSITIONAL (issue 23): writing moved to the export layer. These names resolve there only until the
+# callers that still import them from here switch (emomusic/pipeline.py, emomusic/apps/demo.py,
+# tests/test_bad_input.py, test_demo.py, test_fuzz.py, test_recognizer.py, test_soak.py); then delete
+# this function. It is not an import statement on purpose: music/ sits below export/ and must not
+# depend on it, so nothing in music/ may use these names.
+_MOVED = {"export_midi": "emomusic.export.midi", "build_midi_file": "emomusic.export.midi",
+          "EXPORT_TPQ": "emomusic.export.midi", "export_musicxml": "emomusic.export.musicxml"}
 
 
-def _key_name(key: tuple[int, str]) -> str:
-    """mido key-signature name for (tonic, mode), or InvalidInputError for anything else."""
-    try:
-        tonic, mode = key
-        tonic_ok = isinstance(tonic, (int, np.integer)) and 0 <= int(tonic) <= 11
-    except (TypeError, ValueError):
-        tonic_ok, mode = False, None
-    if not tonic_ok or mode not in KEY_MODES:
-        raise InvalidInputError(f"key {key!r}: give (tonic pitch class 0-11, 'major' or 'minor')")
-    return (_MAJOR_KEY_NAMES if mode == "major" else _MINOR_KEY_NAMES)[int(tonic)]
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-
-def _export_ticks(notes: Notes, tpq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Clean notes on the tick grid: (start, end, pitch, velocity) sorted by (start, pitch).
-
-    Clips pitch to 0..127 and velocity to 1..127, drops notes with a non-finite time or no positive
-    length, gives tiny notes one tick, keeps one note per (pitch, onset) (the longest) and truncates a
-    note at the next onset of the same pitch, so no DAW sees overlapping or zero-length notes.
-    """
-    start_b = np.asarray(notes.start, dtype=np.float64)
-    dur_b = np.asarray(notes.duration, dtype=np.float64)
-    ok = np.isfinite(start_b) & np.isfinite(dur_b) & (dur_b > 0)
-    start = np.maximum(0, np.round(start_b[ok] * tpq)).astype(np.int64)
-    end = np.maximum(start + 1, np.round((start_b[ok] + dur_b[ok]) * tpq).astype(np.int64))
-    pitch = np.clip(np.asarray(notes.pitch)[ok].astype(np.int64), 0, 127)
-    velocity = np.clip(np.asarray(notes.velocity)[ok].astype(np.int64), 1, 127)
-    if len(start) == 0:
-        return start, end, pitch, velocity
-
-    # Per pitch, by onset; for equal onsets the longest note first, so it is the one kept.
-    order = np.lexsort((-end, start, pitch))
-    start, end, pitch, velocity = start[order], end[order], pitch[order], velocity[order]
-    same_pitch_next = pitch[1:] == pitch[:-1]
-    dup = np.zeros(len(start), dtype=bool)
-    dup[1:] = same_pitch_next & (start[1:] == start[:-1])
-    start, end, pitch, velocity = start[~dup], end[~dup], pitch[~dup], velocity[~dup]
-    # Onsets are now distinct per pitch, so truncating at the next onset leaves at least one tick.
-    same_pitch_next = pitch[1:] == pitch[:-1]
-    end[:-1] = np.where(same_pitch_next, np.minimum(end[:-1], start[1:]), end[:-1])
-
-    order = np.lexsort((pitch, start))
-    return start[order], end[order], pitch[order], velocity[order]
-
-
-def _abs_to_delta(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> list:
-    """Messages with mido's delta times from (absolute tick, message) pairs already in order."""
-    out, prev = [], 0
-    for tick, msg in events:
-        out.append(msg.copy(time=int(tick - prev)))
-        prev = tick
-    return out
-
-
-def build_midi_file(
-    notes: Notes,
-    *,
-    key: tuple[int, str] | None = None,
-    track_name: str = "Piano",
-    program: int = 0,
-    tpq: int = EXPORT_TPQ,
-) -> mido.MidiFile:
-    """The DAW-ready type-1 `mido.MidiFile` that `export_midi` writes (kept separate for tests/reuse).
-
-    Track 0 (conductor): tempo, time signature, key signature. Track 1: name, program change, notes.
-    Both tracks end on the bar line after the last note, so the file loops cleanly in a DAW.
-    """
-    if not 0 <= int(program) <= 127:
-        raise InvalidInputError(f"program {program}: give a General MIDI program number 0-127")
-    num, den = _check_meter(notes)
-    _check_span(notes)
-    key_name = _key_name(estimate_key(notes) if key is None else key)
-
-    start, end, pitch, velocity = _export_ticks(notes, tpq)
-    if len(start) == 0:
-        raise InvalidInputError("nothing to export: no notes with a positive length")
-
-    if (num * tpq * 4) % den:  # never at 480 tpq, which every allowed denominator divides
-        raise InvalidInputError(f"time signature {num}/{den}: a bar is not a whole number of ticks")
-    bar = num * tpq * 4 // den
-    last = int(end.max())
-    end_tick = -(-last // bar) * bar  # ceil to the next bar line (a note ending on one stays there)
-
-    # MIDI tempo is an integer number of microseconds per quarter; clip to what the format holds.
-    mspq = int(np.clip(round(mido.bpm2tempo(float(notes.tempo))), 1, 0xFFFFFF))
-    conductor = mido.MidiTrack(_abs_to_delta([
-        (0, mido.MetaMessage("set_tempo", tempo=mspq)),
-        (0, mido.MetaMessage("time_signature", numerator=num, denominator=den,
-                             clocks_per_click=24, notated_32nd_notes_per_beat=8)),
-        (0, mido.MetaMessage("key_signature", key=key_name)),
-        (end_tick, mido.MetaMessage("end_of_track")),
-    ]))
-
-    # Note-offs sort before note-ons at the same tick, so a repeated pitch is not cut short.
-    note_events = [(int(t), 0, int(p), 0) for t, p in zip(end, pitch, strict=True)]
-    note_events += [(int(t), 1, int(p), int(v)) for t, p, v in zip(start, pitch, velocity, strict=True)]
-    note_events.sort()
-    body: list[tuple[int, mido.Message | mido.MetaMessage]] = [
-        (0, mido.MetaMessage("track_name", name=track_name)),
-        (0, mido.Message("program_change", channel=0, program=int(program))),
-    ]
-    body += [
-        (t, mido.Message("note_on", channel=0, note=p, velocity=v) if on
-         else mido.Message("note_off", channel=0, note=p, velocity=0))
-        for t, on, p, v in note_events
-    ]
-    body.append((end_tick, mido.MetaMessage("end_of_track")))
-
-    mid = mido.MidiFile(type=1, ticks_per_beat=tpq)
-    mid.tracks.append(conductor)
-    mid.tracks.append(mido.MidiTrack(_abs_to_delta(body)))
-    return mid
-
-
-def export_midi(
-    notes: Notes,
-    path: str | os.PathLike,
-    *,
-    force: bool = False,
-    key: tuple[int, str] | None = None,
-    track_name: str = "Piano",
-    program: int = 0,
-) -> Path:
-    """Write `notes` as a DAW-ready Standard MIDI File (type 1, 480 tpq), atomically.
-
-    `key` is (tonic pitch class, "major"|"minor"); None estimates it (`estimate_key`). Raises
-    `InvalidInputError` if `path` exists and `force` is False, or its directory does not exist.
-    """
-    mid = build_midi_file(notes, key=key, track_name=track_name, program=program)
-    return atomic_write(path, lambda tmp: mid.save(str(tmp)), force)
-
-
-def export_musicxml(notes: Notes, path: str | os.PathLike, force: bool = False,
-                    key: tuple[int, str] | None = None) -> Path:
-    """Write `notes` as MusicXML (via music21's MIDI import) for notation programs, atomically."""
-    mid = build_midi_file(notes, key=key)
-
-    def write(tmp: Path) -> None:
-        import music21  # heavy import; only this exporter needs it
-
-        with tempfile.TemporaryDirectory(prefix="emomusic-") as tmpdir:
-            midi_path = Path(tmpdir) / "score.mid"
-            mid.save(str(midi_path))
-            score = music21.converter.parse(str(midi_path), format="midi")
-        score.write("musicxml", fp=str(tmp))
-
-    return atomic_write(path, write, force)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

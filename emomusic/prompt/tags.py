@@ -20,6 +20,7 @@ from typing import Final
 
 from emomusic.errors import InvalidInputError
 from emomusic.types import Elements
+from emomusic.vocab.constants import TEMPO_RANGE
 from emomusic.vocab.emotions import (
     _AUTOCORRECT_CUTOFF,
     _QUADRANT_RE,
@@ -34,7 +35,7 @@ from emomusic.vocab.emotions import (
     quadrant_of,
 )
 
-__all__ = ["TEMPO_WORDS", "TEMPO_RANGE", "Cues", "TagError", "add_cues", "cues_emotion", "find_cues", "parse_tags",
+__all__ = ["TEMPO_WORDS", "Cues", "TagError", "add_cues", "cues_emotion", "find_cues", "parse_tags",
            "strip_tempo", "tag_elements"]
 
 TEMPO_WORDS: Final[dict[str, float]] = {
@@ -47,9 +48,6 @@ TEMPO_WORDS: Final[dict[str, float]] = {
     "midtempo": 100, "fast": 140, "quick": 140, "up tempo": 140, "uptempo": 140, "very fast": 170,
 }  # fmt: skip
 """Tempo word → BPM."""
-
-TEMPO_RANGE: Final = (30.0, 260.0)
-"""Tempos the generator accepts (same bounds as `EmoMusic.generate`)."""
 
 # Words a tag list may contain around the tags ("slow jazz music", "a sad song").
 _FILLER: Final = frozenset(

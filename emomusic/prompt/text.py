@@ -21,24 +21,24 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 
+from emomusic import settings
 from emomusic.errors import InvalidInputError
-from emomusic.prompt.tags import add_cues, cues_emotion, find_cues, strip_tempo
+from emomusic.prompt.tags import TagError, add_cues, cues_emotion, find_cues, strip_tempo, tag_elements
 from emomusic.types import Elements
+from emomusic.vocab.constants import MAX_PROMPT_CHARS
 from emomusic.vocab.emotions import QUADRANTS, WORDS, emotion_from_va, quadrant_of
 
-__all__ = ["METHODS", "MAX_CHARS", "embedding_available", "is_english_word", "text_elements", "text_point"]
+__all__ = ["METHODS", "embedding_available", "is_english_word", "prompt_text_elements", "text_elements", "text_point"]
 
 log = logging.getLogger("emomusic")
 
 METHODS: Final = ("auto", "combined", "embedding", "lexicon")
-MAX_CHARS: Final = 2000
 
 # ---------------------------------------------------------------------------------------------- lexicon
 # word → (valence, arousal) in [-1, 1]; hand-set, musical reading (as in emomusic.vocab.emotions).
@@ -193,8 +193,7 @@ def _offline_model_dir() -> Path | None:
 @functools.lru_cache(maxsize=2)
 def _load_encoder(path: str):
     """Load the sentence encoder once per process, offline, quietly, on the CPU."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    settings.offline_models()
     try:
         from transformers.utils import logging as hf_logging
 
@@ -321,8 +320,8 @@ def text_elements(text: str, method: str = "auto") -> Elements:
     """Elements of a free-text prompt: emotion point and word, plus genre/tempo words it contains."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError("empty text prompt; describe the mood, e.g. 'a rainy lonely night'")
-    if len(text) > MAX_CHARS:
-        raise InvalidInputError(f"text prompt is {len(text)} characters; keep it under {MAX_CHARS}")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidInputError(f"text prompt is {len(text)} characters; keep it under {MAX_PROMPT_CHARS}")
     v, a, word, sources = text_point(text, method)
     emo = emotion_from_va(v, a)
     el = Elements(emotion=word or emo.word, quadrant=emo.quadrant, valence=round(v, 3), arousal=round(a, 3),
@@ -344,3 +343,36 @@ def _english_vocabulary() -> frozenset[str]:
 def is_english_word(word: str) -> bool:
     """Whether a word is ordinary English (so not a typo of a tag): used to tell tags from free text."""
     return word.lower() in _english_vocabulary()
+
+
+_MAX_TYPO_PROMPT_WORDS: Final = 3
+
+
+def prompt_text_elements(prompt: str) -> Elements:
+    """A `--prompt` value: tags when every word is a tag (strict, instant), free text otherwise.
+
+    A short prompt whose unknown word looks like a misspelt tag ("sda", "melancolyc": close to a tag and
+    not an English word) is refused with suggestions instead of being read as a sentence.
+
+    Args:
+        prompt: what the user typed.
+
+    Returns:
+        The tag or text Elements; their first `sources` line says which reading was used.
+
+    Raises:
+        InvalidInputError: not text, empty, over MAX_PROMPT_CHARS, or a short prompt with a likely typo.
+    """
+    if not isinstance(prompt, str):
+        raise InvalidInputError(f"--prompt must be text, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InvalidInputError("empty --prompt; give tags such as 'sad, slow' or a sentence")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidInputError(f"--prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}")
+    try:
+        return tag_elements(prompt)
+    except TagError as exc:
+        short = len(prompt.split()) <= _MAX_TYPO_PROMPT_WORDS
+        if short and any(s and not is_english_word(w) for w, s in exc.unknown.items()):
+            raise
+        return text_elements(prompt)

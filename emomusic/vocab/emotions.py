@@ -30,6 +30,7 @@ __all__ = [
     "GENRE_ALIASES",
     "QUADRANTS",
     "QUADRANT_NAMES",
+    "QUADRANT_SIGNS",
     "QUADRANT_VA",
     "WORDS",
     "XMUSIC_GENRES",
@@ -47,13 +48,16 @@ QUADRANTS: Final[tuple[str, ...]] = ("Q1", "Q2", "Q3", "Q4")
 QUADRANT_NAMES: Final[dict[str, str]] = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
 """Display name of each quadrant; used in labels such as ``"calm (Q4)"``."""
 
-QUADRANT_VA: Final[dict[str, tuple[float, float]]] = {
-    "Q1": (0.5, 0.5),
-    "Q2": (-0.5, 0.5),
-    "Q3": (-0.5, -0.5),
-    "Q4": (0.5, -0.5),
-}
-"""Centre (valence, arousal) of each quadrant: the point used when a user asks for "Q3"."""
+QUADRANT_SIGNS: Final[dict[str, tuple[int, int]]] = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
+"""Signs of (valence, arousal) in each quadrant: the one table every quadrant point is derived from.
+
+Used as is (±1) where a 4Q label becomes a training target: EMOPIA's clips then sit on the same ±1 scale
+as VGMIDI's per-piece valence/arousal labels, so one recognizer head learns from both."""
+
+QUADRANT_VA: Final[dict[str, tuple[float, float]]] = {q: (0.5 * v, 0.5 * a) for q, (v, a) in QUADRANT_SIGNS.items()}
+"""Centre (valence, arousal) of each quadrant of the [-1, 1]² plane (±0.5): the point used when a user
+asks for "Q3", and the anchors the clusterer blends quadrant centres around. The centre, not the corner
+(±1), because words live inside the plane: "sad" is (-0.75, -0.4), nearer (-0.5, -0.5) than (-1, -1)."""
 
 XMUSIC_TAGS: Final[tuple[str, ...]] = (
     "angry", "exciting", "fear", "funny", "happy", "lazy",
