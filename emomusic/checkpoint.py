@@ -415,8 +415,9 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
     Every listed file is checked against its SHA-256 before anything is parsed, and weights are read
     with safetensors only (never pickle), so a corrupt or malicious checkpoint fails with a one-line
     :class:`CheckpointError` naming the file. ``kind`` (if given) must equal the saved class name.
-    ``arrays=True`` returns the weights as numpy arrays without importing torch (1.3-2.4 s of a
-    process's start here), for code that reads tensors directly (sampling, the clusterer).
+    ``arrays=True`` returns the weights as numpy arrays without importing torch (whose import is
+    the largest part of a process's start), for code that reads tensors directly (sampling, the
+    clusterer).
     """
     root = Path(directory)
     if not root.exists():

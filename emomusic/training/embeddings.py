@@ -1,7 +1,7 @@
 """Generator-backbone embeddings of every piece of a prepared dataset, computed once and cached.
 
-Why cache: embedding ~1,000 EMOPIA clips with the shipped generator takes minutes on two CPU cores,
-and the recognizer, the selector and their ablations all need the same matrix many times. The cache
+Why cache: embedding ~1,000 EMOPIA clips with the shipped generator takes minutes on a CPU, and
+the recognizer, the selector and their ablations all need the same matrix many times. The cache
 file name carries the generator's weight hash, so retraining the generator never serves stale rows.
 """
 

@@ -28,8 +28,8 @@ COLLECTION_GENRE = {
     "ciconia": "early", "luca": "early", "lusitano": "early",
 }
 SUFFIXES = {".mxl", ".xml", ".musicxml", ".krn", ".abc"}
-# music21 parses about one tune a second here; these caps keep a full conversion near 20 minutes
-# on one core while keeping every collection (tunes per ABC book; every k-th file of big folders).
+# music21 parses slowly (about a tune a second: docs/BENCHMARKS.md); these caps bound a full
+# conversion's time while keeping every collection (tunes per ABC book; every k-th file of big folders).
 MAX_TUNES_PER_BOOK = 20
 EVERY_KTH_FILE = {"ryansMammoth": 4, "palestrina": 8, "beethoven": 3, "mozart": 8, "haydn": 4}
 

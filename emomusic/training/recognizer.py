@@ -7,11 +7,12 @@ only. Recipe (the unified-MER idea):
 1. one teacher per dataset, trained on that dataset alone (the "single dataset" rows of the ablation);
 2. a student on all of them: ground truth where a label exists; where it does not (VGMIDI v1 has no
    arousal and so no quadrant), the soft outputs of the teachers that know that label, with a KL term
-   whose weight and temperature are tuned on the validation sets;
+   whose weight and temperature are chosen by cross-validation over the training songs;
 3. the ablation single vs unified vs unified + distillation on EMOPIA val and the held-out VGMIDI
    pieces, written into the model card of the shipped checkpoint.
 
-Inputs are cached (backbone embeddings, harmony), so a whole run takes minutes on two CPU cores.
+Inputs are cached (backbone embeddings, harmony), so a whole run takes minutes on a CPU (the card
+records how long).
 """
 
 from __future__ import annotations

@@ -43,10 +43,10 @@ PRESETS = {
                        "warmup": 2},
              "model": {"dim": 32, "depth": 2, "heads": 2}},  # smoke tests and CI
     # the shipped architecture with a GPU's batch: 4x the windows per step, dropout for the many epochs
-    # a GPU run goes through (EMOPIA's 0.9 M tokens are drawn ~100 times in 10 minutes of an H100)
+    # a GPU run goes through (a short GPU run draws EMOPIA's 0.9 M tokens many times: docs/BENCHMARKS.md)
     "gpu": {"train": {"batch_size": 64, "val_windows": 64, "eval_every": 500, "save_every": 500, "warmup": 300},
             "model": {"dropout": 0.1}},
-    # prefix vs. summed-embedding conditioning, trained alike in well under an hour each here
+    # prefix vs. summed-embedding conditioning, two small models trained alike (docs/BENCHMARKS.md)
     "compare": {"train": {"steps": 600, "seq_len": 256, "eval_every": 100, "save_every": 50, "warmup": 50},
                 "model": {"dim": 192, "depth": 4, "heads": 4}},
 }
@@ -102,8 +102,8 @@ class _WindowStream(torch.utils.data.IterableDataset):
 def window_batches(sampler: WindowSampler, batch_size: int, seed: list[int], workers: int = 0):
     """Iterator of (ids, mask, dataset names) batches; workers > 0 draws them in worker processes.
 
-    With no workers the batches come from one stream in this process (the CPU default: the 2 cores
-    are busy with the model); a GPU waits on the data unless several processes draw windows.
+    With no workers the batches come from one stream in this process (the CPU default: the
+    cores are busy with the model); a GPU waits on the data unless several processes draw windows.
     """
     if workers <= 0:
         rng = np.random.default_rng(seed)
