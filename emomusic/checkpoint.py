@@ -97,7 +97,14 @@ def _sha256(data: bytes) -> str:
 
 
 def encode_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """Serialise numpy arrays with safetensors, for ``extra_files`` (e.g. a clusterer's centroids)."""
+    """Serialise numpy arrays with safetensors, for ``extra_files`` (e.g. a clusterer's centroids).
+
+    Args:
+        arrays: name → array (made contiguous).
+
+    Returns:
+        safetensors bytes.
+    """
     try:
         return st_numpy.save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
     except (SafetensorError, TypeError, ValueError) as exc:
@@ -105,7 +112,15 @@ def encode_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def decode_arrays(data: bytes, name: str = "<bytes>") -> dict[str, np.ndarray]:
-    """Inverse of :func:`encode_arrays`; ``name`` is used in the error message."""
+    """Inverse of :func:`encode_arrays`; ``name`` is used in the error message.
+
+    Args:
+        data: bytes written by :func:`encode_arrays`.
+        name: the file's name, for the error message.
+
+    Returns:
+        name → numpy array.
+    """
     try:
         return st_numpy.load(data)
     except (SafetensorError, ValueError, TypeError) as exc:
@@ -205,6 +220,21 @@ def save_checkpoint(
     An existing checkpoint of the same kind at ``directory`` is replaced; anything else there (a
     checkpoint of another kind, unrelated files) is left alone and raises, so a typo in a path cannot
     delete someone's data.
+
+    Args:
+        directory: the checkpoint folder to write (replaced only if it holds a checkpoint of ``kind``).
+        kind: the component's class path or short name.
+        config: the component's configuration (JSON-serialisable).
+        state_dict: torch weights, or None for weightless components.
+        tokenizer: the tokenizer's JSON, if the component has one.
+        metrics: measured figures recorded in config.json.
+        model_card: MODEL_CARD.md text (a short default card when empty).
+        extra_files: further artifacts by plain file name.
+        dtype: float16/bfloat16 to halve the weights file, or None to keep float32.
+        versions: package versions to record beside the detected ones.
+
+    Returns:
+        The checkpoint folder's path.
     """
     import torch
     from safetensors.torch import save as safetensors_save
@@ -288,6 +318,14 @@ def update_model_card(directory: str | os.PathLike[str], card: str, metrics: Map
     """Replace a checkpoint's MODEL_CARD.md (and merge `metrics` into its config), leaving the weights'
     bytes untouched: other components pin those by SHA-256, so re-saving them to add new numbers
     (e.g. an evaluation run after shipping) would break the pins.
+
+    Args:
+        directory: a checkpoint folder (verified first).
+        card: the new MODEL_CARD.md text.
+        metrics: figures merged into config.json's metrics.
+
+    Returns:
+        The checkpoint folder's path.
     """
     ck = load_checkpoint(directory)  # verify everything before touching anything
     config_path = ck.path / CONFIG_FILE
@@ -343,14 +381,28 @@ class Checkpoint:
     files: dict[str, str] = field(default_factory=dict)
 
     def read_extra(self, name: str) -> bytes:
-        """Bytes of an extra artifact, verified against its recorded checksum."""
+        """Bytes of an extra artifact, verified against its recorded checksum.
+
+        Args:
+            name: the extra file's name.
+
+        Returns:
+            Its bytes.
+        """
         if name not in self.files:
             known = ", ".join(sorted(set(self.files) - _RESERVED)) or "none"
             raise CheckpointError(f"{self.path / name}: not in this checkpoint (extra files: {known})")
         return _read_verified(self.path, name, self.files[name])
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
-        """An extra artifact written with :func:`encode_arrays`, decoded back to numpy arrays."""
+        """An extra artifact written with :func:`encode_arrays`, decoded back to numpy arrays.
+
+        Args:
+            name: the extra file's name.
+
+        Returns:
+            name → numpy array.
+        """
         return decode_arrays(self.read_extra(name), str(self.path / name))
 
     @property
@@ -359,7 +411,14 @@ class Checkpoint:
         return self.read_extra(MODEL_CARD_FILE).decode("utf-8", errors="replace")
 
     def load_into(self, module: torch.nn.Module) -> torch.nn.Module:
-        """Check keys and shapes (clear error), then ``load_state_dict`` strictly; returns ``module``."""
+        """Check keys and shapes (clear error), then ``load_state_dict`` strictly; returns ``module``.
+
+        Args:
+            module: a torch module built from this checkpoint's config.
+
+        Returns:
+            ``module``, with the weights loaded.
+        """
         check_state_dict(module, self.state_dict, self.path / WEIGHTS_FILE)
         module.load_state_dict(self.state_dict, strict=True)
         return module
@@ -418,6 +477,14 @@ def load_checkpoint(directory: str | os.PathLike[str], *, kind: str | None = Non
     ``arrays=True`` returns the weights as numpy arrays without importing torch (whose import is
     the largest part of a process's start), for code that reads tensors directly (sampling, the
     clusterer).
+
+    Args:
+        directory: the checkpoint folder.
+        kind: the class name the checkpoint must have, or None to accept any.
+        arrays: return the weights as numpy arrays (no torch import).
+
+    Returns:
+        The verified :class:`Checkpoint`.
     """
     root = Path(directory)
     if not root.exists():

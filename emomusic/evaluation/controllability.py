@@ -81,6 +81,20 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
 
     methods default to token, attributes and, when `em` has a selector, "selector" (attributes +
     selector: best of `select_n` candidates per piece).
+
+    Args:
+        em: the pipeline (EmoMusic) to evaluate.
+        per_emotion: pieces per quadrant.
+        methods: which of "token", "attributes", "selector" to run.
+        bars: bars per piece.
+        batch: pieces sampled per call.
+        out: folder for report.json, report.md and the plots, or None to write nothing.
+        judge: the feature judge (default: the shipped one).
+        select_n: candidates per piece for "selector".
+        seed_offset: added to every seed.
+
+    Returns:
+        The report dict.
     """
     from emomusic.settings import checkpoints_root
 
@@ -155,7 +169,14 @@ def _quality(generated: list[float], real: list[float]) -> dict[str, float]:
 
 
 def summary_table(report: dict) -> list[str]:
-    """Markdown rows: accuracy per method beside the judge on real val (report and model card share it)."""
+    """Markdown rows: accuracy per method beside the judge on real val (report and model card share it).
+
+    Args:
+        report: the report :func:`evaluate` returns.
+
+    Returns:
+        Markdown lines.
+    """
     r = report["judge_on_real_val"]
     lines = ["| method | 4Q | arousal | valence | mean quality OA (Yang & Lerch) | s/piece |",
              "|---|---|---|---|---|---|",
@@ -168,7 +189,12 @@ def summary_table(report: dict) -> list[str]:
 
 
 def write_report(report: dict, out: Path) -> None:
-    """report.json, report.md (tables a reader can scan) and the PNG plots it links."""
+    """report.json, report.md (tables a reader can scan) and the PNG plots it links.
+
+    Args:
+        report: the report :func:`evaluate` returns.
+        out: the folder to write into (created).
+    """
     from emomusic.evaluation.report import confusion_png, va_scatter_png
 
     out.mkdir(parents=True, exist_ok=True)

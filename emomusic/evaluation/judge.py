@@ -27,7 +27,15 @@ EXCLUDED = ("tonic", "tempo", "length_beats")
 
 
 def accuracies(pred: list[str], true: list[str]) -> dict[str, float]:
-    """4Q, arousal and valence accuracy of quadrant predictions."""
+    """4Q, arousal and valence accuracy of quadrant predictions.
+
+    Args:
+        pred: predicted quadrants.
+        true: true quadrants, same order.
+
+    Returns:
+        {"4Q", "arousal", "valence"} → accuracy.
+    """
     pred, true = np.asarray(pred), np.asarray(true)
     if not len(true):
         return {"4Q": float("nan"), "arousal": float("nan"), "valence": float("nan")}
@@ -58,7 +66,14 @@ class FeatureJudge:
         return cls(mean, std, clf.coef_, clf.intercept_, cols)
 
     def proba(self, attributes: np.ndarray) -> np.ndarray:
-        """(n, 4) quadrant probabilities."""
+        """(n, 4) quadrant probabilities.
+
+        Args:
+            attributes: (n, 57) attribute rows.
+
+        Returns:
+            (n, 4) probabilities in QUADRANTS order.
+        """
         x = (np.atleast_2d(attributes)[:, self.columns] - self.mean) / self.std
         z = x @ self.coef.T + self.intercept
         z = np.exp(z - z.max(1, keepdims=True))

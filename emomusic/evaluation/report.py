@@ -17,7 +17,14 @@ COLOURS = {"Q1": "#e6550d", "Q2": "#a50f15", "Q3": "#3182bd", "Q4": "#31a354"}
 
 
 def va_from_proba(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 4) quadrant probabilities (Q1..Q4 order) → valence and arousal in [-1, 1]."""
+    """(n, 4) quadrant probabilities (Q1..Q4 order) → valence and arousal in [-1, 1].
+
+    Args:
+        proba: (n, 4) probabilities.
+
+    Returns:
+        (valence (n,), arousal (n,)).
+    """
     p = np.asarray(proba, dtype=float)
     return p[:, 0] + p[:, 3] - p[:, 1] - p[:, 2], p[:, 0] + p[:, 1] - p[:, 2] - p[:, 3]
 
@@ -32,7 +39,15 @@ def _plt():
 
 
 def confusion_png(confusions: dict[str, dict[str, dict[str, int]]], out: Path) -> Path:
-    """One heat map per method (rows: asked quadrant, columns: judged quadrant)."""
+    """One heat map per method (rows: asked quadrant, columns: judged quadrant).
+
+    Args:
+        confusions: method → asked quadrant → judged quadrant → count.
+        out: the PNG to write.
+
+    Returns:
+        ``out``.
+    """
     plt = _plt()
     methods = list(confusions)
     fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.3), squeeze=False)
@@ -55,7 +70,15 @@ def confusion_png(confusions: dict[str, dict[str, dict[str, int]]], out: Path) -
 
 
 def va_scatter_png(points: dict[str, list[tuple[str, float, float]]], out: Path) -> Path:
-    """One panel per method: (asked quadrant, valence, arousal) points on the circumplex plane."""
+    """One panel per method: (asked quadrant, valence, arousal) points on the circumplex plane.
+
+    Args:
+        points: method → (asked quadrant, valence, arousal) points.
+        out: the PNG to write.
+
+    Returns:
+        ``out``.
+    """
     plt = _plt()
     methods = list(points)
     fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.6), squeeze=False)

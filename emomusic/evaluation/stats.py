@@ -20,6 +20,16 @@ def group_bootstrap_ci(correct: np.ndarray, groups: Sequence[str], n_boot: int =
     """Percentile bootstrap interval of the mean of `correct`, resampling whole groups with replacement.
 
     `correct` holds one 0/1 (or any score) per item, `groups` the song each item belongs to.
+
+    Args:
+        correct: one score per item.
+        groups: each item's group (song).
+        n_boot: bootstrap resamples.
+        level: the interval's coverage.
+        seed: the resampling seed.
+
+    Returns:
+        (low, high).
     """
     correct = np.asarray(correct, dtype=np.float64)
     if len(correct) != len(groups):
@@ -42,6 +52,14 @@ def group_folds(groups: Sequence[str], folds: int, seed: int = 0) -> np.ndarray:
 
     Groups are shuffled with `seed`, then dealt largest first to the fold holding the fewest items,
     so folds are balanced even when one song has many clips.
+
+    Args:
+        groups: each item's group (song).
+        folds: number of folds.
+        seed: the shuffle seed.
+
+    Returns:
+        int array of fold indices, one per item.
     """
     if folds < 2:
         raise ValueError(f"folds={folds}: cross-validation needs at least 2 folds")

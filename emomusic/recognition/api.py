@@ -49,6 +49,15 @@ def explain(values: dict[str, float], quadrant: str, stats: dict, top: int = 4) 
     `stats` holds, per attribute, the training mean and std and each quadrant's mean (stored in the
     recognizer's config). Evidence = attributes where the piece and the quadrant both lean the same
     way from the average, ranked by how far the piece leans times how typical that lean is.
+
+    Args:
+        values: the piece's attribute values by name.
+        quadrant: the quadrant to explain.
+        stats: the recognizer's explanation statistics (from its config).
+        top: at most this many phrases.
+
+    Returns:
+        Phrases such as "minor mode" or "slow, about 64 BPM".
     """
     names = stats["names"]
     mean, std = np.array(stats["mean"]), np.maximum(np.array(stats["std"]), 1e-6)
@@ -82,7 +91,14 @@ class SymbolicRecognizer:
 
     @classmethod
     def from_checkpoints(cls, root: str | os.PathLike | None = None) -> SymbolicRecognizer:
-        """Load `<root>/recognizer` and `<root>/generator`; refuse a generator it was not trained on."""
+        """Load `<root>/recognizer` and `<root>/generator`; refuse a generator it was not trained on.
+
+        Args:
+            root: checkpoints folder (default: the settings resolver's).
+
+        Returns:
+            The loaded recognizer.
+        """
         from emomusic.generation.checkpoint import generator_sha, load_float_generator
         from emomusic.recognition.model import load_recognizer
 
@@ -111,7 +127,14 @@ class SymbolicRecognizer:
         return notes, ids
 
     def recognize_many(self, paths: list[str]) -> Iterator[tuple[str, Recognition | InvalidInputError]]:
-        """(path, result or the file's error) in order; readable files are embedded in one batch."""
+        """(path, result or the file's error) in order; readable files are embedded in one batch.
+
+        Args:
+            paths: MIDI files.
+
+        Returns:
+            An iterator of (path, Recognition or InvalidInputError).
+        """
         import torch
 
         from emomusic.generation.embeddings import piece_embeddings
@@ -178,6 +201,12 @@ class EmotionRecognizer:
         """(file, Recognition or the InvalidInputError for that file), in input order.
 
         A bad file does not stop the others: callers decide whether to raise or report and go on.
+
+        Args:
+            files: MIDI or audio files (audio needs the [audio] extra).
+
+        Returns:
+            An iterator of (file, Recognition or Exception).
         """
         paths = [str(f) for f in files]
         for b in range(0, len(paths), self.batch_size):
@@ -194,7 +223,14 @@ class EmotionRecognizer:
                     yield p, exc
 
     def recognize(self, files: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Recognition]:
-        """Results in input order; the first unreadable file raises InvalidInputError naming it."""
+        """Results in input order; the first unreadable file raises InvalidInputError naming it.
+
+        Args:
+            files: one file or several.
+
+        Returns:
+            One Recognition per file.
+        """
         out = []
         for _, res in self.iter_recognize(_as_list(files)):
             if isinstance(res, Exception):
@@ -218,5 +254,13 @@ def recognize(files: str | os.PathLike | Iterable[str | os.PathLike], checkpoint
 
     >>> recognize("song.mid")[0].quadrant  # doctest: +SKIP
     'Q3'
+
+    Args:
+        files: one MIDI/audio file or several.
+        checkpoints: checkpoints folder (default: the settings resolver's).
+        mert: a local MERT model folder for the audio recognizer, if it was trained with one.
+
+    Returns:
+        One Recognition per file, in input order.
     """
     return EmotionRecognizer(checkpoints, mert=mert).recognize(files)

@@ -101,7 +101,15 @@ class MertEmbedder:
         self.sample_rate = int(getattr(self.extractor, "sampling_rate", 24_000) or 24_000)
 
     def embed(self, y: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Mean over time and layers of the hidden states for a mono signal."""
+        """Mean over time and layers of the hidden states for a mono signal.
+
+        Args:
+            y: mono signal.
+            sample_rate: its sample rate (resampled to MERT's).
+
+        Returns:
+            float32 (dim,).
+        """
         import librosa
 
         y = librosa.resample(np.asarray(y, np.float32), orig_sr=sample_rate, target_sr=self.sample_rate)
@@ -157,7 +165,16 @@ class AudioRecognizer:
                                metrics=metrics, model_card=model_card)
 
     def vector(self, y: np.ndarray, sample_rate: int, name: str = "audio"):
-        """(AudioFeatures, model input) of a signal: librosa features, plus MERT when configured."""
+        """(AudioFeatures, model input) of a signal: librosa features, plus MERT when configured.
+
+        Args:
+            y: mono signal.
+            sample_rate: its sample rate.
+            name: the file's name, for error messages.
+
+        Returns:
+            (AudioFeatures, float32 model input).
+        """
         from emomusic.music.audio import extract_features
 
         feats = extract_features(y, sample_rate, name)
@@ -167,13 +184,27 @@ class AudioRecognizer:
         return feats, x
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Quadrant probabilities (n, 4) and valence/arousal (n, 2) for a batch of model inputs."""
+        """Quadrant probabilities (n, 4) and valence/arousal (n, 2) for a batch of model inputs.
+
+        Args:
+            x: (n, n_inputs) model inputs from :meth:`vector`.
+
+        Returns:
+            (probabilities (n, 4), valence/arousal (n, 2)).
+        """
         with torch.inference_mode():
             logits, va = self.net(torch.as_tensor(np.atleast_2d(x), dtype=torch.float32))
         return torch.softmax(logits, -1).numpy(), va.numpy()
 
     def recognize(self, path: str | os.PathLike) -> Recognition:
-        """Quadrant, valence/arousal and the musical evidence for one audio file."""
+        """Quadrant, valence/arousal and the musical evidence for one audio file.
+
+        Args:
+            path: an audio file.
+
+        Returns:
+            The file's Recognition.
+        """
         from emomusic.music.audio import SAMPLE_RATE, load_audio
 
         y = load_audio(path)
@@ -206,6 +237,15 @@ def explain(feats, quadrant: str, net: AudioEmotionNet, top: int = 6) -> list[st
     dynamics, onset density, register, brightness and chord colour only when they stand out
     (|z| ≥ 0.6 against the training audio) and sit closer to the predicted quadrant's training mean
     than to the other quadrants' means.
+
+    Args:
+        feats: the file's AudioFeatures.
+        quadrant: the predicted quadrant.
+        net: the network (its training statistics give the z-scores).
+        top: at most this many phrases.
+
+    Returns:
+        Phrases in plain words.
     """
     v = feats.values
     mean = dict(zip(feats.values, net.mean[: len(v)].tolist(), strict=True))
@@ -248,7 +288,16 @@ def _cached(checkpoint_dir: str | None, mert: str | None) -> AudioRecognizer:
 
 def recognize_audio(path: str | os.PathLike, checkpoint_dir: str | os.PathLike | None = None,
                     mert: str | os.PathLike | MertEmbedder | None = None) -> Recognition:
-    """Recognise the emotion of one audio file (.wav .flac .mp3 .ogg); the model is loaded once and reused."""
+    """Recognise the emotion of one audio file (.wav .flac .mp3 .ogg); the model is loaded once and reused.
+
+    Args:
+        path: an audio file.
+        checkpoint_dir: the audio recognizer's folder (default: the shipped one).
+        mert: a MERT model folder or embedder, if the checkpoint uses one.
+
+    Returns:
+        The file's Recognition.
+    """
     if isinstance(mert, MertEmbedder):
         return AudioRecognizer.from_pretrained(checkpoint_dir, mert).recognize(path)
     return _cached(None if checkpoint_dir is None else str(checkpoint_dir),

@@ -97,6 +97,15 @@ def featurise(notes: Sequence[Notes], embedding: np.ndarray, max_chords: int = 2
     """Features of pieces from their (quantised) notes and backbone embeddings.
 
     `attributes` may be passed when already computed (the prepared caches hold them).
+
+    Args:
+        notes: each piece's notes.
+        embedding: (n, embed_dim) backbone embeddings of the same pieces.
+        max_chords: beat chords kept per piece.
+        attributes: (n, 57) precomputed attributes, or None to compute them.
+
+    Returns:
+        The batch's Features.
     """
     harmonies = [analyse(n) for n in notes]
     rows = [_chord_row(h.roots, h.qualities, max_chords) for h in harmonies]
@@ -109,7 +118,14 @@ def featurise(notes: Sequence[Notes], embedding: np.ndarray, max_chords: int = 2
 
 
 def va_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Valence/arousal in [-1, 1] from the regression head's logits."""
+    """Valence/arousal in [-1, 1] from the regression head's logits.
+
+    Args:
+        logits: (n, 2) head outputs.
+
+    Returns:
+        (n, 2) valence and arousal.
+    """
     return torch.tanh(logits / 2)
 
 
@@ -133,7 +149,11 @@ class Recognizer(nn.Module):
         self.va_head = nn.Linear(c.hidden, 2)
 
     def set_normalisation(self, features: Features) -> None:
-        """Standardise inputs with the training set's statistics (stored as buffers)."""
+        """Standardise inputs with the training set's statistics (stored as buffers).
+
+        Args:
+            features: the training rows.
+        """
         for name in ("embedding", "attributes", "harmony"):
             x = torch.from_numpy(getattr(features, name)).double()
             getattr(self, f"{name}_mean").copy_(x.mean(0).float())
@@ -160,7 +180,14 @@ class Recognizer(nn.Module):
 
 
 def load_recognizer(path: str | os.PathLike) -> Recognizer:
-    """The recognizer of one checkpoint folder (weights checked against the config's shapes)."""
+    """The recognizer of one checkpoint folder (weights checked against the config's shapes).
+
+    Args:
+        path: the recognizer's checkpoint folder.
+
+    Returns:
+        The recognizer, in eval mode.
+    """
     from emomusic.checkpoint import check_state_dict, load_checkpoint
 
     ck = load_checkpoint(Path(path), kind="recognizer")

@@ -77,14 +77,33 @@ class SelectorNet(nn.Module):
 
 
 def metric_features(notes: Sequence[Notes]) -> np.ndarray:
-    """(n, n_metrics) objective metrics; an empty piece gets zeros (and is ranked last anyway)."""
+    """(n, n_metrics) objective metrics; an empty piece gets zeros (and is ranked last anyway).
+
+    Args:
+        notes: one Notes per piece.
+
+    Returns:
+        float32 (n, n_metrics).
+    """
     rows = [list(all_metrics(n).values()) if len(n) else [0.0] * len(METRICS) for n in notes]
     return np.asarray(rows, dtype=np.float32).reshape(len(notes), len(METRICS))
 
 
 def piece_features(generator, tokenizer, tokens: Sequence[np.ndarray], notes: Sequence[Notes],
                    window: int = 512, max_windows: int = 2) -> np.ndarray:
-    """(n, embed_dim + n_metrics): backbone embedding beside the objective metrics."""
+    """(n, embed_dim + n_metrics): backbone embedding beside the objective metrics.
+
+    Args:
+        generator: the generator whose backbone embeds the pieces.
+        tokenizer: its tokenizer.
+        tokens: each piece's token ids.
+        notes: each piece's notes (for the objective metrics).
+        window: tokens per embedding window.
+        max_windows: windows averaged per piece.
+
+    Returns:
+        float32 (n, embed_dim + n_metrics).
+    """
     from emomusic.generation.embeddings import piece_embeddings
 
     emb = piece_embeddings(generator, tokenizer, [np.asarray(t, dtype=np.int64) for t in tokens],
@@ -119,7 +138,18 @@ class Selector:
     def score_features(self, x: np.ndarray, quadrants: Sequence[str | None], genres: Sequence[str | None],
                        weights: dict[str, float] | None = None,
                        control_distance: Sequence[float] | None = None) -> list[dict]:
-        """Per-head scores and the combined score for rows of features (the training code reuses it)."""
+        """Per-head scores and the combined score for rows of features (the training code reuses it).
+
+        Args:
+            x: (n, features) rows from :func:`piece_features`.
+            quadrants: the asked quadrant per row (None: the emotion head is ignored for that row).
+            genres: the asked genre per row (None: the genre head is ignored for that row).
+            weights: head weights (default: the checkpoint's tuned weights).
+            control_distance: each row's distance of measured from asked attribute bins, if known.
+
+        Returns:
+            One dict per row with every head's output and the combined ``score``.
+        """
         w = self._weights(weights)
         out = self.net(torch.as_tensor(x, dtype=torch.float32))
         p_real = torch.sigmoid(out["quality"])
@@ -154,6 +184,16 @@ class Selector:
 
         The asked quadrant defaults to each candidate's own (`candidate.attributes.quadrant`); an empty
         candidate scores -inf so it is never kept.
+
+        Args:
+            candidates: the pipeline's candidates (notes, tokens, attributes).
+            quadrant: the asked quadrant for all candidates (default: each candidate's own).
+            genre: the asked genre (None: the genre head is not used).
+            weights: head weights (default: the checkpoint's tuned weights).
+            control_distance: each candidate's distance of measured from asked attribute bins, if known.
+
+        Returns:
+            One dict per candidate, in input order.
         """
         if not candidates:
             return []
@@ -178,7 +218,16 @@ class Selector:
 
 
 def load_selector(path: str | os.PathLike, generator, tokenizer) -> Selector:
-    """The selector network from a checkpoint folder, wired to the generator whose embeddings it reads."""
+    """The selector network from a checkpoint folder, wired to the generator whose embeddings it reads.
+
+    Args:
+        path: the selector's checkpoint folder.
+        generator: the shipped generator (its backbone gives the embeddings).
+        tokenizer: the generator's tokenizer.
+
+    Returns:
+        A ready :class:`Selector`.
+    """
     from emomusic.checkpoint import CheckpointError, load_checkpoint
 
     ck = load_checkpoint(path, kind="selector")
@@ -191,7 +240,16 @@ def load_selector(path: str | os.PathLike, generator, tokenizer) -> Selector:
 
 
 def debug_selector(generator, tokenizer, seed: int = 0) -> Selector:
-    """A tiny random selector for tests and the "debug" pipeline."""
+    """A tiny random selector for tests and the "debug" pipeline.
+
+    Args:
+        generator: the (debug) generator whose embeddings it reads.
+        tokenizer: its tokenizer.
+        seed: torch seed of the random weights.
+
+    Returns:
+        A :class:`Selector` with untrained heads.
+    """
     torch.manual_seed(seed)
     net = SelectorNet(SelectorConfig(embed_dim=generator.config.dim, hidden=16))
     return Selector(net, generator, tokenizer)
