@@ -128,7 +128,17 @@ def clip_features(recs: list[Record], dataset: str, split: str, variant: int, pr
 
 def build_features(data_root: str | None = None, variants: int = 2, embedder: MertEmbedder | None = None,
                    render: bool = True) -> dict[tuple[str, str, int], dict[str, np.ndarray]]:
-    """Render and analyse: val clean first (needed to evaluate), then train variant 0, 1, ..."""
+    """Render and analyse: val clean first (needed to evaluate), then train variant 0, 1, ...
+
+    Args:
+        data_root: the datasets folder (default: the settings resolver's).
+        variants: renderings per training clip (0 = clean).
+        embedder: a MERT embedder, if used.
+        render: render missing clips (False: use only what the cache holds).
+
+    Returns:
+        (dataset, split, variant) → feature arrays.
+    """
     recs = records(data_root, DATASETS)
     jobs = [(d, "val", 0) for d in DATASETS]
     jobs += [(d, "train", v) for v in range(variants) for d in DATASETS]
@@ -160,7 +170,18 @@ class HeadConfig:
 
 def fit_head(x: np.ndarray, quadrant: np.ndarray, va: np.ndarray, cfg: HeadConfig | None = None,
              n_described: int | None = None) -> AudioEmotionNet:
-    """Full-batch AdamW on cross-entropy (quadrant; -1 = unknown) + MSE (valence/arousal; NaN = unknown)."""
+    """Full-batch AdamW on cross-entropy (quadrant; -1 = unknown) + MSE (valence/arousal; NaN = unknown).
+
+    Args:
+        x: (n, features) inputs.
+        quadrant: (n,) quadrant indices (-1 = unknown).
+        va: (n, 2) valence/arousal (NaN = unknown).
+        cfg: the head's size and regularisation.
+        n_described: how many leading columns are named librosa features.
+
+    Returns:
+        The trained network.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -269,7 +290,19 @@ def logistic_baseline(train: Table, val: Table) -> float:
 
 def train_audio_recognizer(out: str | Path | None = None, data_root: str | None = None,
                            variants: int = 2, mert: str | None = None, folds: int = 5, render: bool = True) -> Path:
-    """Render + analyse (cached), choose the head by grouped CV on train, evaluate on val, save with a card."""
+    """Render + analyse (cached), choose the head by grouped CV on train, evaluate on val, save with a card.
+
+    Args:
+        out: the checkpoint folder (default: the shipped one).
+        data_root: the datasets folder (default: the settings resolver's).
+        variants: renderings per training clip.
+        mert: a MERT model folder to add its embeddings, or None.
+        folds: cross-validation folds.
+        render: render missing clips.
+
+    Returns:
+        The checkpoint folder.
+    """
     import torch
 
     from emomusic.music.audio import FEATURE_NAMES

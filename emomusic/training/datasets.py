@@ -59,7 +59,15 @@ class Record:
 
 
 def hash_split(key: str, val_percent: int = VAL_PERCENT) -> str:
-    """Stable song-level split from a key (md5, so it is the same on every machine)."""
+    """Stable song-level split from a key (md5, so it is the same on every machine).
+
+    Args:
+        key: the song or piece key.
+        val_percent: percentage of keys that go to "val".
+
+    Returns:
+        "train" or "val".
+    """
     h = int(hashlib.md5(key.encode()).hexdigest()[:8], 16)
     return "val" if h % 100 < val_percent else "train"
 
@@ -70,12 +78,27 @@ def vgmidi_group(game: str, piece: str = "") -> str:
     Their spellings differ ("Banjo-Kazooie" + "Boggys Igloo Happy" vs "BanjoKazooie_BoggysIglooHappy"),
     so the key keeps lower-case letters and digits only; every VGMIDI listing is split on it, so no
     piece is in train in one listing and in val in another.
+
+    Args:
+        game: the game's name.
+        piece: the piece's name within the game.
+
+    Returns:
+        The normalised key.
     """
     return "vgmidi/" + re.sub(r"[^a-z0-9]", "", f"{game}{piece}".lower())
 
 
 def quadrant_from_va(valence: float, arousal: float) -> str:
-    """Russell quadrant of a valence/arousal point (ties go to the positive side)."""
+    """Russell quadrant of a valence/arousal point (ties go to the positive side).
+
+    Args:
+        valence: in [-1, 1].
+        arousal: in [-1, 1].
+
+    Returns:
+        "Q1".."Q4".
+    """
     if arousal >= 0:
         return "Q1" if valence >= 0 else "Q2"
     return "Q4" if valence >= 0 else "Q3"
@@ -86,7 +109,14 @@ QUADRANT_VA = {"Q1": (1.0, 1.0), "Q2": (-1.0, 1.0), "Q3": (-1.0, -1.0), "Q4": (1
 
 # ------------------------------------------------------------------------------------ sources
 def emopia(root: Path) -> list[Record]:
-    """EMOPIA 1.0 clips with official song-level train/val splits (test split held back)."""
+    """EMOPIA 1.0 clips with official song-level train/val splits (test split held back).
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "emopia"
     out = []
     for split in ("train", "val"):
@@ -102,7 +132,14 @@ def emopia(root: Path) -> list[Record]:
 
 
 def vgmidi(root: Path) -> list[Record]:
-    """VGMIDI v2 labelled phrases (valence/arousal ±1), split by piece."""
+    """VGMIDI v2 labelled phrases (valence/arousal ±1), split by piece.
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "vgmidi"
     out = []
     with open(base / "vgmidi_labelled.csv") as fh:
@@ -115,7 +152,14 @@ def vgmidi(root: Path) -> list[Record]:
 
 
 def vgmidi_v1(root: Path) -> list[Record]:
-    """VGMIDI v1 sentiment phrases (valence ±1 only), split by piece like every VGMIDI listing."""
+    """VGMIDI v1 sentiment phrases (valence ±1 only), split by piece like every VGMIDI listing.
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "vgmidi" / "v1_commit_ad9c3e94" / "labelled"
     out = []
     for name in ("vgmidi_sent_train.csv", "vgmidi_sent_test.csv"):
@@ -129,21 +173,42 @@ def vgmidi_v1(root: Path) -> list[Record]:
 
 
 def vgmidi_unlabelled(root: Path) -> list[Record]:
-    """VGMIDI v1 unlabelled pieces; not its test/ folder, which duplicates the labelled pieces."""
+    """VGMIDI v1 unlabelled pieces; not its test/ folder, which duplicates the labelled pieces.
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "vgmidi" / "v1_commit_ad9c3e94" / "unlabelled" / "train"
     return [Record(f"vgmidi_unl/{p.stem}", "vgmidi_unl", str(p), "game", hash_split(vgmidi_group(p.stem), 15),
                    vgmidi_group(p.stem)) for p in sorted(base.glob("*.mid"))]
 
 
 def pop909(root: Path) -> list[Record]:
-    """POP909 piano arrangements (three tracks merged into one piano part)."""
+    """POP909 piano arrangements (three tracks merged into one piano part).
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "POP909"
     return [Record(f"pop909/{d.name}", "pop909", str(d / f"{d.name}.mid"), "pop", hash_split(f"pop909/{d.name}"),
                    f"pop909/{d.name}") for d in sorted(base.iterdir()) if (d / f"{d.name}.mid").is_file()]
 
 
 def asap(root: Path) -> list[Record]:
-    """ASAP performances and scores, split by (composer, title) so no piece straddles splits."""
+    """ASAP performances and scores, split by (composer, title) so no piece straddles splits.
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "asap"
     out = []
     for p in sorted(base.rglob("*.mid")):
@@ -154,7 +219,14 @@ def asap(root: Path) -> list[Record]:
 
 
 def nottingham(root: Path) -> list[Record]:
-    """Nottingham folk tunes (melody + chords merged)."""
+    """Nottingham folk tunes (melody + chords merged).
+
+    Args:
+        root: the datasets folder.
+
+    Returns:
+        One Record per clip/piece.
+    """
     base = root / "nottingham" / "MIDI"
     return [Record(f"nottingham/{p.stem}", "nottingham", str(p), "folk", hash_split(p.stem), f"nott/{p.stem}")
             for p in sorted(base.glob("*.mid"))]
@@ -165,6 +237,13 @@ def music21_corpus(_root: Path, convert: bool = True) -> list[Record]:
 
     With convert=False (listings, stats) an unconverted corpus is reported as missing instead
     of starting a long conversion.
+
+    Args:
+        _root: unused (the corpus ships with music21).
+        convert: convert the corpus if it has not been.
+
+    Returns:
+        One Record per converted score.
     """
     from emomusic.training.music21_corpus import convert_corpus
 
@@ -184,7 +263,15 @@ LABELLED = ("emopia", "vgmidi", "vgmidi_v1")
 
 
 def records(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | None = None) -> list[Record]:
-    """All records of the chosen datasets (default: all)."""
+    """All records of the chosen datasets (default: all).
+
+    Args:
+        root: the datasets folder (default: the settings resolver's).
+        datasets: dataset names (default: all).
+
+    Returns:
+        The records, dataset by dataset.
+    """
     r = data_root(root)
     out: list[Record] = []
     for name in datasets or tuple(SOURCES):
@@ -253,7 +340,17 @@ class Prepared:
 
 
 def write_prepared(dest: Path, recs: list[Record], tokens: list[np.ndarray], attributes: list[np.ndarray]) -> Path:
-    """Write one dataset's cache (tokens back to back, offsets, attributes, records) atomically."""
+    """Write one dataset's cache (tokens back to back, offsets, attributes, records) atomically.
+
+    Args:
+        dest: the .npz to write.
+        recs: the dataset's records.
+        tokens: each record's token ids.
+        attributes: each record's attribute vector.
+
+    Returns:
+        ``dest``.
+    """
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
     tmp = dest.with_suffix(".tmp.npz")
     np.savez(tmp, tokens=np.concatenate(tokens).astype(np.uint16), offsets=offsets,
@@ -265,7 +362,17 @@ def write_prepared(dest: Path, recs: list[Record], tokens: list[np.ndarray], att
 
 def prepare(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | None = None,
             workers: int = 2, out: Path | None = None) -> dict[str, int]:
-    """Encode every record of each dataset into `<cache>/prepared/<dataset>.npz` (skips done ones)."""
+    """Encode every record of each dataset into `<cache>/prepared/<dataset>.npz` (skips done ones).
+
+    Args:
+        root: the datasets folder (default: the settings resolver's).
+        datasets: dataset names (default: all).
+        workers: encoding processes.
+        out: the cache folder (default: ``<cache>/prepared``).
+
+    Returns:
+        dataset → pieces in its cache.
+    """
     out = out or cache_root() / "prepared"
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -289,7 +396,15 @@ def prepare(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | N
 
 
 def available_datasets(wanted: tuple[str, ...], cache: Path | None = None) -> tuple[str, ...]:
-    """The wanted datasets whose prepared cache exists (warns about the others)."""
+    """The wanted datasets whose prepared cache exists (warns about the others).
+
+    Args:
+        wanted: dataset names.
+        cache: the prepared folder (default: ``<cache>/prepared``).
+
+    Returns:
+        The wanted names that are prepared, in order.
+    """
     cache = cache or cache_root() / "prepared"
     have = tuple(d for d in wanted if (cache / f"{d}.npz").exists())
     missing = [d for d in wanted if d not in have]
@@ -301,7 +416,15 @@ def available_datasets(wanted: tuple[str, ...], cache: Path | None = None) -> tu
 
 
 def load_prepared(datasets: tuple[str, ...] | None = None, cache: Path | None = None) -> Prepared:
-    """Concatenate prepared caches; a clear error says to run `emomusic data prepare` first."""
+    """Concatenate prepared caches; a clear error says to run `emomusic data prepare` first.
+
+    Args:
+        datasets: dataset names (default: every prepared one).
+        cache: the prepared folder (default: ``<cache>/prepared``).
+
+    Returns:
+        The concatenated Prepared data.
+    """
     cache = cache or cache_root() / "prepared"
     parts = []
     for name in datasets or tuple(SOURCES):
@@ -320,7 +443,14 @@ def load_prepared(datasets: tuple[str, ...] | None = None, cache: Path | None = 
 
 
 def stats(root: str | os.PathLike | None = None) -> list[dict]:
-    """Counts per dataset, split and label (from the raw listings; no MIDI parsing)."""
+    """Counts per dataset, split and label (from the raw listings; no MIDI parsing).
+
+    Args:
+        root: the datasets folder (default: the settings resolver's).
+
+    Returns:
+        One row per (dataset, split): pieces, groups and label counts (or the dataset's error).
+    """
     data_root(root)  # a missing data folder is one error, not one per dataset
     rows = []
     for name in SOURCES:

@@ -29,6 +29,14 @@ def cached_embeddings(dataset: str, generator_dir: str | os.PathLike | None = No
 
     Stored in `cache_root()/embeddings/<dataset>-<generator sha>[-w<max_windows>].npy`; a cache whose
     row count no longer matches the prepared dataset (it was re-prepared) is recomputed.
+
+    Args:
+        dataset: a prepared dataset's name.
+        generator_dir: the generator checkpoint (default: the shipped one).
+        max_windows: windows averaged per piece.
+
+    Returns:
+        float32 (n_records, dim).
     """
     from emomusic.generation.embeddings import piece_embeddings
 

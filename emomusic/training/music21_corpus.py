@@ -91,7 +91,16 @@ def _convert_one(args: tuple[str, str, str]) -> list[dict]:
 
 
 def convert_corpus(out_dir: str | os.PathLike, workers: int = 1, limit: int | None = None) -> list[dict]:
-    """Convert the corpus to MIDI under `out_dir` (cached) and return the index records."""
+    """Convert the corpus to MIDI under `out_dir` (cached) and return the index records.
+
+    Args:
+        out_dir: where the MIDI files and index go.
+        workers: conversion processes.
+        limit: convert at most this many files (tests).
+
+    Returns:
+        One index record per written MIDI file.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     index_path = out_dir / "index.json"

@@ -138,7 +138,16 @@ def _targets(records: list[Record], graded: dict[str, tuple[float, float]]) -> t
 
 
 def load_split(name: str, max_chords: int = 256, graded: dict | None = None) -> Split:
-    """Features (cached embeddings + harmony + prepared attributes) and targets of one labelled set."""
+    """Features (cached embeddings + harmony + prepared attributes) and targets of one labelled set.
+
+    Args:
+        name: "emopia", "vgmidi" or "vgmidi_v1".
+        max_chords: beat chords kept per piece.
+        graded: VGMIDI v2 graded targets (default: read from the data).
+
+    Returns:
+        The set's Split (train and val rows).
+    """
     prepared = load_prepared((name,))
     harm = _harmony_cache(name, max_chords)
     feats = Features(cached_embeddings(name), prepared.attributes.astype(np.float32), harm["harmony"],
@@ -236,7 +245,18 @@ def _teacher_logits(teachers: list[Teacher], inputs: dict[str, torch.Tensor]) ->
 
 def fit(splits: list[Split], cfg: TrainConfig, teachers: list[Teacher] | None = None,
         distill: DistillConfig | None = None, extra: dict | None = None) -> Recognizer:
-    """Train one recognizer on the train rows of `splits` (teachers fill missing labels if given)."""
+    """Train one recognizer on the train rows of `splits` (teachers fill missing labels if given).
+
+    Args:
+        splits: the labelled sets.
+        cfg: training settings.
+        teachers: per-dataset models whose outputs fill missing labels.
+        distill: KL weight and temperature (with teachers).
+        extra: config entries stored with the model (generator hash, explanation statistics).
+
+    Returns:
+        The trained recognizer.
+    """
     torch.manual_seed(cfg.seed)
     data = _batchable(splits)
     model_cfg = RecognizerConfig(**{**cfg.model, **(extra or {})})
@@ -267,7 +287,15 @@ def fit(splits: list[Split], cfg: TrainConfig, teachers: list[Teacher] | None = 
 
 @torch.inference_mode()
 def predict(model: Recognizer, features: Features) -> tuple[np.ndarray, np.ndarray]:
-    """(quadrant probabilities (n, 4), valence/arousal in [-1, 1] (n, 2))."""
+    """(quadrant probabilities (n, 4), valence/arousal in [-1, 1] (n, 2)).
+
+    Args:
+        model: the recognizer.
+        features: the rows to predict.
+
+    Returns:
+        (probabilities, valence/arousal).
+    """
     q, va = model.eval()(**features.tensors())
     return torch.softmax(q, -1).numpy(), va_from_logits(va).numpy()
 
@@ -313,7 +341,15 @@ def largest_group(split: Split) -> tuple[str, int, Split]:
 
 
 def val_report(model: Recognizer, val: dict[str, Split]) -> dict[str, dict]:
-    """Accuracies with song intervals on every validation set, plus EMOPIA val without its largest song."""
+    """Accuracies with song intervals on every validation set, plus EMOPIA val without its largest song.
+
+    Args:
+        model: the recognizer.
+        val: dataset → validation Split.
+
+    Returns:
+        dataset → accuracies (with "_ci" intervals).
+    """
     out: dict = {name: evaluate(model, split, ci=True) for name, split in val.items()}
     group, removed, rest = largest_group(val["emopia"])
     labels = [r.quadrant for r in val["emopia"].records if r.group == group]
@@ -396,7 +432,17 @@ def explanation_stats(splits: list[Split]) -> dict:
 
 def save_recognizer(model: Recognizer, directory: str | os.PathLike, metrics: dict | None = None,
                     model_card: str = "") -> Path:
-    """Write the recognizer checkpoint (safetensors weights + config with explanation statistics)."""
+    """Write the recognizer checkpoint (safetensors weights + config with explanation statistics).
+
+    Args:
+        model: the recognizer.
+        directory: the checkpoint folder.
+        metrics: figures for config.json.
+        model_card: the card text.
+
+    Returns:
+        The checkpoint folder.
+    """
     from emomusic.checkpoint import save_checkpoint
 
     return save_checkpoint(directory, kind="recognizer", config={"model": model.config.to_dict()},
@@ -555,7 +601,19 @@ def model_card(ab: Ablation, shipped: dict, counts: dict, seeds: tuple[int, ...]
 def train_recognizer(out: str | os.PathLike | None = None, seeds: tuple[int, ...] = (0, 1),
                      weights: tuple[float, ...] = (0.5, 2.0), temperatures: tuple[float, ...] = (1.0, 3.0),
                      cfg: TrainConfig | None = None, folds: int = 5) -> Path:
-    """Run the whole recipe and write the shipped checkpoint (default `checkpoints/recognizer`)."""
+    """Run the whole recipe and write the shipped checkpoint (default `checkpoints/recognizer`).
+
+    Args:
+        out: the checkpoint folder (default: the shipped one).
+        seeds: seeds of the ablation (the first is shipped).
+        weights: KL weights of the distillation grid.
+        temperatures: temperatures of the grid.
+        cfg: training settings.
+        folds: cross-validation folds (at least 2).
+
+    Returns:
+        The checkpoint folder.
+    """
     from emomusic.errors import InvalidInputError
     from emomusic.settings import checkpoints_root
 

@@ -56,6 +56,18 @@ def generated_pool(em, name: str, seeds: list[int], n: int, bars: int, quadrants
 
     Cached in data/cache/selector/<name>.npz; one batch per (quadrant, seed) in that order, so a row's
     batch is `row // n`. Generation is the slow part on this CPU, so it is done once.
+
+    Args:
+        em: the pipeline that generates.
+        name: the cache file's name.
+        seeds: seeds per quadrant.
+        n: candidates per batch.
+        bars: bars per piece.
+        quadrants: the quadrants asked.
+        **gen_kwargs: passed to the generator (temperature, guidance).
+
+    Returns:
+        Arrays of tokens and labels, one row per piece.
     """
     dest = selector_cache() / f"{name}.npz"
     if dest.exists():
@@ -172,6 +184,15 @@ def build_features(em, crops_per_split: dict[str, int] | None = None, bars: int 
     Rows: real crops (quality 1, genre), one corrupted copy of each (quality 0, corruption kind),
     the high-temperature generator pool (quality 0), and the labelled sets embedded whole (quality 1,
     genre, quadrant / valence / arousal where labelled).
+
+    Args:
+        em: the pipeline (its generator embeds the pieces).
+        crops_per_split: real crops per split (default: all).
+        bars: bars per crop.
+        seed: crops' and corruptions' seed.
+
+    Returns:
+        Arrays: features, labels per head, split and kind.
     """
     from emomusic.selection.selector import metric_features, piece_features
     from emomusic.training.datasets import load_prepared
@@ -241,7 +262,19 @@ def _masks(f: dict, split: str) -> dict[str, np.ndarray]:
 
 
 def fit_net(f: dict, cfg, epochs: int = 300, lr: float = 2e-3, weight_decay: float = 5e-2, seed: int = 0):
-    """Full-batch AdamW on the summed head losses (each head on the rows it has labels for)."""
+    """Full-batch AdamW on the summed head losses (each head on the rows it has labels for).
+
+    Args:
+        f: the features from :func:`build_features`.
+        cfg: the SelectorConfig.
+        epochs: full-batch epochs.
+        lr: learning rate.
+        weight_decay: AdamW weight decay.
+        seed: torch seed.
+
+    Returns:
+        The trained SelectorNet.
+    """
     import torch
     from torch import nn
 
@@ -360,7 +393,18 @@ def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, n
 
 
 def selection_accuracy(selector, pf: dict, n: int, weights: dict[str, float], genre: str = "pop") -> dict:
-    """Judge's 4Q accuracy of the best-of-n pick, of the first candidate and of a random one."""
+    """Judge's 4Q accuracy of the best-of-n pick, of the first candidate and of a random one.
+
+    Args:
+        selector: the Selector scoring the pool.
+        pf: the pool's features and verdicts (:func:`pool_features`).
+        n: candidates per batch.
+        weights: head weights.
+        genre: the asked genre.
+
+    Returns:
+        {"best", "first", "random"} → accuracy.
+    """
     rows = selector.score_features(pf["x"], list(pf["quadrant"]), [genre] * len(pf["x"]), weights,
                                    control_distance=pf.get("control_distance"))
     score = np.array([-np.inf if e else r["score"] for r, e in zip(rows, pf["empty"], strict=True)])
@@ -373,7 +417,16 @@ def selection_accuracy(selector, pf: dict, n: int, weights: dict[str, float], ge
 
 def tune_weights(selector, pf: dict, n: int) -> tuple[dict[str, float], list[dict]]:
     """The grid's weights with the best judged accuracy of picks; ties go to the more realistic picks
-    (higher mean p(real)), then to the earlier grid row."""
+    (higher mean p(real)), then to the earlier grid row.
+
+    Args:
+        selector: the Selector scoring the pool.
+        pf: the tuning pool's features and verdicts.
+        n: candidates per batch.
+
+    Returns:
+        (the chosen weights, one row per grid setting).
+    """
     grid = WEIGHT_GRID if "control_distance" in pf else [w for w in WEIGHT_GRID if not w["control"]]
     table = [{"weights": w, **selection_accuracy(selector, pf, n, w)} for w in grid]
     best = max(table, key=lambda r: (r["best"], round(r["mean_quality"], 6)))
@@ -383,7 +436,17 @@ def tune_weights(selector, pf: dict, n: int) -> tuple[dict[str, float], list[dic
 # ------------------------------------------------------------------------------------ entry point
 def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.PathLike | None = None,
                    epochs: int = 300, seed: int = 0) -> Path:
-    """Build features (cached), train the heads, measure them on val, tune the head weights, save."""
+    """Build features (cached), train the heads, measure them on val, tune the head weights, save.
+
+    Args:
+        out: the checkpoint folder (default: ``<checkpoints>/selector``).
+        checkpoints: the checkpoints folder the pipeline loads (default: the shipped one).
+        epochs: full-batch epochs.
+        seed: the seed of features, crops and network.
+
+    Returns:
+        The checkpoint folder.
+    """
     import torch
 
     from emomusic.checkpoint import save_checkpoint
@@ -493,7 +556,15 @@ def harness_section(report: dict) -> str:
 
 
 def refresh_card(directory: str | os.PathLike, report_path: str | os.PathLike) -> Path:
-    """Rewrite a shipped selector's card with an evaluation report (weights untouched: they are pinned)."""
+    """Rewrite a shipped selector's card with an evaluation report (weights untouched: they are pinned).
+
+    Args:
+        directory: the shipped selector's folder.
+        report_path: `emomusic evaluate`'s report.json.
+
+    Returns:
+        The checkpoint folder.
+    """
     import json
 
     from emomusic.checkpoint import load_checkpoint, update_model_card

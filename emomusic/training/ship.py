@@ -59,6 +59,12 @@ def lr_segments(log_path: str | Path) -> list[dict]:
 
     A new segment starts where the step count goes back (resumed from an earlier save) or the rate
     jumps up after warm-up (resumed with a new schedule, e.g. `--resume --steps N --lr X`).
+
+    Args:
+        log_path: the run's log.jsonl.
+
+    Returns:
+        One dict per segment: first and last step, peak and final rate.
     """
     rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
     segments: list[dict] = []
@@ -131,6 +137,17 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
 
 
 def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None, trained_on: str = "") -> Path:
+    """Copy a run's last weights to ``out`` as float16 with a model card.
+
+    Args:
+        run: the training run folder (its last/ is shipped).
+        out: the checkpoint folder to write.
+        report_path: `emomusic evaluate`'s report.json for the card, if any.
+        trained_on: a hardware note for the card.
+
+    Returns:
+        The checkpoint folder.
+    """
     ck = load_checkpoint(Path(run) / "last", kind="generator")
     if trained_on:
         ck.metrics["trained_on"] = trained_on
@@ -146,7 +163,16 @@ def ship(run: str | Path, out: str | Path, report_path: str | Path | None = None
 
 
 def refresh_card(shipped: str | Path, report_path: str | Path, comparison_path: str | Path | None = None) -> Path:
-    """New card + controllability metrics for an already shipped generator; weights untouched."""
+    """New card + controllability metrics for an already shipped generator; weights untouched.
+
+    Args:
+        shipped: the shipped generator's folder.
+        report_path: `emomusic evaluate`'s report.json.
+        comparison_path: benchmarks/conditioning.py's JSON, if any.
+
+    Returns:
+        The checkpoint folder.
+    """
     ck = load_checkpoint(shipped, kind="generator")
     report = json.loads(Path(report_path).read_text())
     metrics = {"controllability": {k: v["accuracy"] for k, v in report["methods"].items()}}

@@ -78,7 +78,14 @@ FIT_FROM, FIT_AFTER = 20, 70
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """"auto" = CUDA when present, else CPU; a named device that is missing is a clear error."""
+    """"auto" = CUDA when present, else CPU; a named device that is missing is a clear error.
+
+    Args:
+        name: "auto", "cpu", "cuda" or "cuda:N".
+
+    Returns:
+        The torch device.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -104,6 +111,15 @@ def window_batches(sampler: WindowSampler, batch_size: int, seed: list[int], wor
 
     With no workers the batches come from one stream in this process (the CPU default: the
     cores are busy with the model); a GPU waits on the data unless several processes draw windows.
+
+    Args:
+        sampler: the training windows.
+        batch_size: windows per batch.
+        seed: the random stream's seed entropy (run seed, rank, step: each rank and resume differs).
+        workers: worker processes drawing windows (0: in this process).
+
+    Returns:
+        An endless iterator of (ids, mask, dataset names).
     """
     if workers <= 0:
         rng = np.random.default_rng(seed)
@@ -125,7 +141,17 @@ def _dist() -> tuple[int, int]:
 
 
 def fit_control_bins(data: Prepared, seq_len: int, n: int = 4000, seed: int = 0) -> ControlBins:
-    """Quantile bins of control attributes over random training windows (what the model sees)."""
+    """Quantile bins of control attributes over random training windows (what the model sees).
+
+    Args:
+        data: the prepared training data.
+        seq_len: window length in tokens.
+        n: windows sampled.
+        seed: the sampling seed.
+
+    Returns:
+        The control bins the tokenizer's attribute tokens use.
+    """
     tk = MusicTokenizer()
     rng = np.random.default_rng(seed)
     rows = []
@@ -143,7 +169,15 @@ def fit_control_bins(data: Prepared, seq_len: int, n: int = 4000, seed: int = 0)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up then cosine decay to 10%."""
+    """Linear warm-up then cosine decay to 10%.
+
+    Args:
+        step: the optimiser step (from 1).
+        cfg: the run's schedule (lr, warmup, steps).
+
+    Returns:
+        The learning rate.
+    """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
@@ -155,6 +189,15 @@ def masked_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
     """Next-token cross-entropy on positions whose target is music (mask of targets).
 
     per_sample=True gives each window's mean loss (for per-dataset logging).
+
+    Args:
+        model: the generator network.
+        ids: (B, T) token ids.
+        mask: (B, T) True where the target is music.
+        per_sample: return one loss per window instead of the mean.
+
+    Returns:
+        A scalar loss, or (B,) losses.
     """
     logits = model(ids[:, :-1])
     target = ids[:, 1:]
@@ -167,7 +210,16 @@ def masked_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, val: dict[str, tuple[np.ndarray, np.ndarray]], batch: int = 8) -> dict:
-    """Mean val loss per dataset over fixed windows (on the model's device, in float32)."""
+    """Mean val loss per dataset over fixed windows (on the model's device, in float32).
+
+    Args:
+        model: the generator network.
+        val: dataset → (ids, mask) fixed validation windows.
+        batch: windows per forward pass.
+
+    Returns:
+        dataset → mean loss.
+    """
     model.eval()
     device = next(model.parameters()).device
     out = {}
@@ -249,6 +301,19 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
     training windows in that many worker processes. `tokenizer_from` (a generator checkpoint) reuses
     its tokenizer, control bins included, instead of fitting new bins: runs stay comparable, and the
     new weights read conditions exactly as the model they may replace.
+
+    Args:
+        out: the run folder (last/, best/, log.jsonl).
+        resume: continue from out/last.
+        cfg: training settings (default TrainConfig()).
+        model_cfg: GeneratorConfig overrides.
+        data: prepared data (default: every prepared cache).
+        device: "auto", "cpu" or "cuda[:N]".
+        workers: processes drawing windows.
+        tokenizer_from: a generator checkpoint whose tokenizer (and control bins) to reuse.
+
+    Returns:
+        The run folder.
     """
     cfg = cfg or TrainConfig()
     out = Path(out)

@@ -59,7 +59,17 @@ class WindowSampler:
 
     def window(self, i: int, rng: np.random.Generator, start_bar: int | None = None,
                emotion_prefix: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """One window of piece i: (ids padded to seq_len, mask of positions that carry loss)."""
+        """One window of piece i: (ids padded to seq_len, mask of positions that carry loss).
+
+        Args:
+            i: the piece's index.
+            rng: the random stream.
+            start_bar: the first bar (default: random).
+            emotion_prefix: use the emotion token instead of the attributes (default: at random for labelled pieces).
+
+        Returns:
+            (ids, mask).
+        """
         tk, rec = self.tokenizer, self.data.records[i]
         piece = self.data.piece(i).astype(np.int64)
         bars = self.bars[i]
@@ -92,7 +102,15 @@ class WindowSampler:
         return ids, loss_mask
 
     def batch(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """A batch of windows from datasets drawn by `DATASET_WEIGHTS`, with each one's dataset."""
+        """A batch of windows from datasets drawn by `DATASET_WEIGHTS`, with each one's dataset.
+
+        Args:
+            batch_size: windows.
+            rng: the random stream.
+
+        Returns:
+            (ids (B, T), mask (B, T), dataset names).
+        """
         out_ids, out_mask, names = [], [], []
         for _ in range(batch_size):
             d = self.datasets[rng.choice(len(self.datasets), p=self.dataset_p)]
@@ -104,7 +122,16 @@ class WindowSampler:
         return np.stack(out_ids), np.stack(out_mask), names
 
     def fixed_batches(self, dataset: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Deterministic windows of one dataset (validation): same crops every evaluation."""
+        """Deterministic windows of one dataset (validation): same crops every evaluation.
+
+        Args:
+            dataset: the dataset's name.
+            n: windows.
+            seed: the crops' seed.
+
+        Returns:
+            (ids (n, T), mask (n, T)).
+        """
         rng = np.random.default_rng(seed)
         idx = self.by_dataset[dataset]
         chosen = rng.choice(idx, size=min(n, len(idx)), replace=False)
