@@ -60,8 +60,8 @@ def test_load_audio_rejects_bad_files_with_one_line_errors(tmp_path):
     nan = np.full(3 * SR, 0.1, np.float32)
     nan[100] = np.nan
     sf.write(str(tmp_path / "nan.wav"), nan, SR, subtype="FLOAT")
-    cases = {"absent.wav": "no such audio file", "text.wav": "not a readable audio file",
-             "empty.wav": "empty or shorter", "silent.wav": "silent", "nan.wav": "NaN"}
+    cases = {"absent.wav": "does not exist", "text.wav": "cannot read audio 'text.wav'",
+             "empty.wav": "no samples", "silent.wav": "silent", "nan.wav": "NaN"}
     for name, message in cases.items():
         with pytest.raises(InvalidInputError, match=message) as err:
             load_audio(tmp_path / name)
@@ -92,7 +92,7 @@ def test_load_audio_reads_compressed_formats(tmp_path, suffix):
 
 def test_load_audio_refuses_oversized_files(tmp_path):
     path = _wav(tmp_path / "a.wav", np.full(2 * SR, 0.1, np.float32))
-    with pytest.raises(InvalidInputError, match="larger than"):
+    with pytest.raises(InvalidInputError, match="limit"):
         load_audio(path, max_bytes=1000)
 
 
@@ -243,3 +243,28 @@ def test_shipped_checkpoint_analyses_a_wav(tmp_path, pieces):
     res = recognize_audio(_wav(tmp_path / "a.wav", pieces["major_fast"]))
     assert res.quadrant in res.probabilities and abs(sum(res.probabilities.values()) - 1) < 1e-3
     assert -1 <= res.valence <= 1 and -1 <= res.arousal <= 1 and "major mode (C major)" in res.explanation
+
+
+def test_load_audio_reads_m4a_through_pyav_and_keeps_the_middle(tmp_path):
+    """libsndfile cannot read M4A (phone recordings); PyAV's FFmpeg decodes it, with the same window rule."""
+    av = pytest.importorskip("av")
+    sr, seconds = 44_100, 4.0
+    t = np.arange(int(seconds * sr)) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    path = tmp_path / "phone.m4a"
+    try:
+        with av.open(str(path), "w", format="mp4") as box:
+            stream = box.add_stream("aac", rate=sr, layout="mono")
+            for i in range(0, len(tone), 1024):
+                frame = av.AudioFrame.from_ndarray(tone[None, i:i + 1024], format="flt", layout="mono")
+                frame.sample_rate = sr
+                for packet in stream.encode(frame):
+                    box.mux(packet)
+            for packet in stream.encode(None):
+                box.mux(packet)
+    except (av.error.FFmpegError, ValueError) as exc:
+        pytest.skip(f"this FFmpeg cannot encode AAC ({exc})")
+    y = load_audio(path, max_seconds=2.0)
+    assert len(y) == 2 * SR and 0.2 < np.abs(y).max() < 0.4
+    with pytest.raises(InvalidInputError, match="phone.m4a.*limit"):
+        load_audio(path, max_seconds=2.0, longer="refuse")

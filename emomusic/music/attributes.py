@@ -3,8 +3,8 @@
 In the spirit of EmoGen's jSymbolic features: pitch, key and mode, melody, harmony, rhythm,
 duration, dynamics, polyphony. `compute_attributes` returns them all as one float vector in the
 fixed order of `ATTRIBUTE_NAMES`; `CONTROLS` is the small subset the generator is conditioned on.
-Every function is a plain numpy computation so thousands of pieces (or training windows) can be
-featurised per second.
+Every function is a plain vectorised numpy computation, so featurising whole datasets (or every
+training window) stays cheap.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ tense), tempo, onset density and loudness carry arousal (EMOPIA's and most MER p
 The waveform is peak-normalised first, so a quiet recording and a loud master of the same music
 give the same features; dynamics are measured relative to the loudest passages.
 
-librosa is imported inside the functions (an optional dependency, not needed to generate music).
+librosa and soundfile (the [audio] extra) are imported inside the functions: not needed to generate music.
 Note: librosa's tuning estimation crashes with the numba build installed here, so audio is assumed
 to be tuned to A440 (`tuning=0`), which holds for everything rendered from MIDI.
 """
@@ -18,22 +18,27 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from emomusic.errors import InvalidInputError
+from emomusic.io import check_input_file
 from emomusic.music.attributes import key_correlations
+from emomusic.music.harmony import chord_templates
+from emomusic.vocab.constants import AUDIO_SUFFIXES, PITCH_NAMES, TRIADS, key_label
 
 __all__ = [
     "AUDIO_SUFFIXES",
     "FEATURE_NAMES",
     "MAX_SECONDS",
+    "PITCH_NAMES",
     "SAMPLE_RATE",
     "AudioFeatures",
     "audio_features",
+    "check_audio",
     "extract_features",
     "is_audio_path",
     "load_audio",
@@ -44,10 +49,7 @@ MAX_SECONDS = 30.0
 MIN_SECONDS = 1.0
 MAX_FILE_BYTES = 500 * 2**20
 SILENCE_PEAK = 1e-4
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 HOP = 512
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-CHORD_QUALITIES = {"major": (0, 4, 7), "minor": (0, 3, 7), "diminished": (0, 3, 6), "augmented": (0, 4, 8)}
 N_MEL = 64
 MEL_GROUPS = 16
 CQT_FMIN_MIDI = 24  # C1
@@ -86,89 +88,152 @@ class AudioFeatures:
 
     @property
     def key_name(self) -> str:
-        return f"{PITCH_NAMES[self.key[0]]} {self.key[1]}"
+        return key_label(*self.key)
 
 
 def is_audio_path(path: str | os.PathLike) -> bool:
-    """True for the suffixes the audio recognizer reads (.wav .flac .mp3 .ogg)."""
+    """True for the suffixes the audio loader reads (`AUDIO_SUFFIXES`), in any case."""
     return Path(path).suffix.lower() in AUDIO_SUFFIXES
-
-
-def _duration(path: Path) -> float:
-    import librosa
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(librosa.get_duration(path=str(path)))
-    except Exception as exc:  # soundfile/audioread raise many types for a bad file
-        raise InvalidInputError(f"{path}: not a readable audio file ({_one_line(exc)}); "
-                                f"give a .wav, .flac, .mp3 or .ogg file") from None
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:160] or type(exc).__name__
 
 
+_READ_HINT = "give a WAV, FLAC, OGG, MP3 or M4A file"
+
+
 def load_audio(path: str | os.PathLike, *, sample_rate: int = SAMPLE_RATE, max_seconds: float = MAX_SECONDS,
-               max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
-    """Mono float32 audio: the middle `max_seconds` of the file, resampled to `sample_rate`.
+               max_bytes: int = MAX_FILE_BYTES, longer: Literal["middle", "refuse"] = "middle",
+               what: str = "audio", min_seconds: float = MIN_SECONDS,
+               silence_peak: float = SILENCE_PEAK) -> np.ndarray:
+    """Mono float32 audio at `sample_rate`: every reader of audio files (recognizer, humming) uses this.
 
-    The middle, not the start, because songs often open with a quiet intro that is not their mood.
-    Raises InvalidInputError for a missing, oversized, unreadable, empty, silent or non-finite file.
+    libsndfile reads WAV, FLAC, OGG and MP3; other containers (M4A/AAC from phones, WebM) are decoded by
+    PyAV's bundled FFmpeg when it is installed. Every failure is one line naming the file.
+
+    Args:
+        path: the audio file.
+        sample_rate: the rate to resample to.
+        max_seconds: the most audio returned.
+        max_bytes: the largest file accepted (checked before decoding).
+        longer: for a file over `max_seconds`: "middle" keeps its middle `max_seconds` (songs often open
+            with a quiet intro that is not their mood), "refuse" raises (a hum is one short phrase).
+        what: the file's role in messages ("audio", "humming audio").
+        min_seconds: the least audio accepted.
+        silence_peak: peak amplitude below which the file counts as silent.
+
+    Returns:
+        The samples, 1-D float32, finite, at least `min_seconds` long.
+
+    Raises:
+        InvalidInputError: a missing, oversized, unreadable, too long ("refuse"), too short, silent or
+            non-finite file.
     """
-    import librosa
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such audio file")
-    if path.stat().st_size > max_bytes:
-        raise InvalidInputError(f"{path}: larger than {max_bytes // 2**20} MB; cut an excerpt first")
-    total = _duration(path)
-    offset = max(0.0, (total - max_seconds) / 2)
-    try:
-        with warnings.catch_warnings():  # librosa warns when it falls back to audioread
-            warnings.simplefilter("ignore")
-            y, native = librosa.load(str(path), sr=None, mono=True, offset=offset, duration=max_seconds)
-    except Exception as exc:
-        if "finite" in str(exc):  # librosa refuses NaN/inf while mixing down to mono
-            raise InvalidInputError(f"{path}: contains NaN or infinite samples; re-export the file") from None
-        raise InvalidInputError(f"{path}: not a readable audio file ({_one_line(exc)})") from None
+    p = check_input_file(path, what, max_bytes)
+    label = f"{what} {p.name!r}"
+    y, native = _decode(p, label, sample_rate, max_seconds, longer)
     if len(y) and not np.all(np.isfinite(y)):  # checked before resampling, which refuses NaN
-        raise InvalidInputError(f"{path}: contains NaN or infinite samples; re-export the file")
+        raise InvalidInputError(f"{label}: contains NaN or infinite samples; re-export the file")
     if native != sample_rate and len(y):
+        import librosa
+
         y = librosa.resample(y, orig_sr=native, target_sr=sample_rate)
-    return check_audio(y, str(path), sample_rate)
+    return check_audio(y, label, sample_rate, min_seconds=min_seconds, silence_peak=silence_peak)
 
 
-def check_audio(y: np.ndarray, name: str = "audio", sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """The signal as float32 if it is long enough, finite and not silent; InvalidInputError otherwise."""
+def _decode(p: Path, label: str, sample_rate: int, max_seconds: float, longer: str) -> tuple[np.ndarray, int]:
+    """(mono samples, their rate): libsndfile when it knows the format, PyAV's FFmpeg otherwise."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        return _decode_av(p, label, sample_rate, max_seconds, longer, exc)
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise InvalidInputError(f"{label}: holds no samples; give a recording of a few seconds")
+    seconds = info.frames / info.samplerate
+    _check_length(label, seconds, max_seconds, longer)
+    offset = max(0.0, (seconds - max_seconds) / 2) if longer == "middle" else 0.0
+    start = int(np.round(info.samplerate * offset))
+    frames = int(np.round(max_seconds * info.samplerate))
+    try:
+        data, sr = sf.read(str(p), start=start, frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise InvalidInputError(f"cannot read {label} ({_one_line(exc)}); {_READ_HINT}") from None
+    return data.mean(axis=1), int(sr)
+
+
+def _check_length(label: str, seconds: float, max_seconds: float, longer: str) -> None:
+    if longer == "refuse" and seconds > max_seconds:
+        raise InvalidInputError(f"{label}: lasts {seconds:.0f} s, over the {max_seconds:.0f} s limit; "
+                                "give a shorter recording")
+
+
+def _decode_av(p: Path, label: str, sample_rate: int, max_seconds: float, longer: str,
+               first_error: Exception) -> tuple[np.ndarray, int]:
+    """Decode with PyAV (M4A, AAC, WebM, video soundtracks), resampled to `sample_rate` as it goes."""
+    try:
+        import av
+    except ImportError:
+        raise InvalidInputError(f"cannot read {label} ({_one_line(first_error)}); {_READ_HINT}") from None
+    chunks: list[np.ndarray] = []
+    limit = max_seconds * sample_rate
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.audio:
+                raise InvalidInputError(f"cannot read {label}: it has no audio stream; {_READ_HINT}")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            n = 0
+            for frame in container.decode(container.streams.audio[0]):
+                new = [f.to_ndarray().ravel() for f in resampler.resample(frame)]
+                chunks.extend(new)
+                n += sum(map(len, new))
+                if longer == "refuse" and n > limit:
+                    _check_length(label, n / sample_rate, max_seconds, longer)
+            chunks.extend(f.to_ndarray().ravel() for f in resampler.resample(None))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InvalidInputError(f"cannot read {label} ({_one_line(exc)}); {_READ_HINT}") from None
+    y = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if longer == "middle" and len(y) > limit:
+        start = (len(y) - int(limit)) // 2
+        y = y[start:start + int(limit)]
+    return y, sample_rate
+
+
+def check_audio(y: np.ndarray, name: str = "audio", sample_rate: int = SAMPLE_RATE, *,
+                min_seconds: float = MIN_SECONDS, silence_peak: float = SILENCE_PEAK) -> np.ndarray:
+    """The signal as float32 if it is mono, long enough, finite and not silent.
+
+    Args:
+        y: samples.
+        name: what to call the signal in messages.
+        sample_rate: its rate.
+        min_seconds: the least audio accepted.
+        silence_peak: peak amplitude below which it counts as silent.
+
+    Returns:
+        `y` as float32.
+
+    Raises:
+        InvalidInputError: otherwise, in one line naming `name`.
+    """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise InvalidInputError(f"{name}: expected mono audio, got shape {y.shape}")
-    if len(y) < MIN_SECONDS * sample_rate:
-        raise InvalidInputError(f"{name}: empty or shorter than {MIN_SECONDS:g} s; give at least a few seconds")
+        raise InvalidInputError(f"{name}: expected mono audio, got shape {y.shape}; mix it down to one channel")
+    if len(y) < min_seconds * sample_rate:
+        raise InvalidInputError(f"{name}: empty or shorter than {min_seconds:g} s; give at least a few seconds")
     if not np.all(np.isfinite(y)):
         raise InvalidInputError(f"{name}: contains NaN or infinite samples; re-export the file")
-    if float(np.abs(y).max()) < SILENCE_PEAK:
-        raise InvalidInputError(f"{name}: silent (peak below {SILENCE_PEAK:g}); give a recording with sound")
+    if float(np.abs(y).max()) < silence_peak:
+        raise InvalidInputError(f"{name}: silent (peak below {silence_peak:g}); give a recording with sound")
     return y
 
 
 # ------------------------------------------------------------------------------------------ features
-def _chord_templates() -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """(48, 12) unit-norm triad templates and their (root, quality) labels."""
-    rows, labels = [], []
-    for quality, intervals in CHORD_QUALITIES.items():
-        for root in range(12):
-            t = np.zeros(12)
-            t[[(root + i) % 12 for i in intervals]] = 1.0
-            rows.append(t / np.linalg.norm(t))
-            labels.append((root, quality))
-    return np.array(rows), labels
-
-
-_CHORDS, _CHORD_LABELS = _chord_templates()
+# Triad templates (quality-major rows, as in emomusic.music.harmony) and their (root, quality) labels.
+_CHORDS = chord_templates()[: len(TRIADS) * 12]
+_CHORD_LABELS = [(root, quality) for quality in TRIADS for root in range(12)]
 
 
 def _key_features(chroma_mean: np.ndarray) -> tuple[tuple[int, str], list[float]]:
@@ -214,7 +279,7 @@ def _chord_features(chroma: np.ndarray, frames_per_beat: float, tonic: int) -> l
         return [0.0] * (6 + 12)
     best = scores.argmax(0)
     qualities = [q for _, q in labels]
-    frac = [float(np.mean([q == name for q in qualities])) for name in CHORD_QUALITIES]
+    frac = [float(np.mean([q == name for q in qualities])) for name in TRIADS]
     change = float(np.mean(best[1:] != best[:-1])) if len(best) > 1 else 0.0
     roots = np.bincount([(_CHORD_LABELS[b][0] - tonic) % 12 for b in best], minlength=12) / len(best)
     return frac + [change, float(scores.max(0).mean())] + roots.tolist()

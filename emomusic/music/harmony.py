@@ -6,7 +6,7 @@ pitch classes (duration-weighted) are matched to chord templates, and roots are 
 to the Krumhansl–Schmuckler key (C for major pieces, A for minor ones), so "a I–IV–V song" looks the
 same in every key and the recognizer can embed roots and qualities directly.
 
-Everything is plain numpy over `Notes` (times in beats), fast enough for hundreds of files a second.
+Everything is plain numpy over `Notes` (times in beats), cheap enough to run over whole datasets.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from emomusic.music.attributes import estimate_key, key_correlations, pitch_class_histogram
 from emomusic.music.notes import Notes
+from emomusic.vocab.constants import PITCH_NAMES, TRIADS
 
 __all__ = [
     "N_QUALITIES",
@@ -34,8 +35,8 @@ __all__ = [
 ]
 
 QUALITIES = ("maj", "min", "dim", "aug", "sus4", "7", "maj7", "min7")
-# Intervals above the root of each quality (same order as QUALITIES).
-_INTERVALS = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8), (0, 5, 7), (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10))
+# Intervals above the root of each quality (same order as QUALITIES): the four triads, then sus4 and sevenths.
+_INTERVALS = (*TRIADS.values(), (0, 5, 7), (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10))
 N_ROOTS = 12
 N_QUALITIES = len(QUALITIES)
 NO_CHORD = -1  # root and quality of a beat with too little harmony to name a chord
@@ -45,7 +46,11 @@ _MAX_BEATS = 4096  # guard against absurdly long files (~17 min at 240 BPM)
 
 
 def chord_templates() -> np.ndarray:
-    """(12 * N_QUALITIES, 12) unit-norm binary templates; row = quality * 12 + root."""
+    """(12 * N_QUALITIES, 12) unit-norm binary templates; row = quality * 12 + root.
+
+    The first 4 * 12 rows are the triads of :data:`emomusic.vocab.constants.TRIADS`, which the audio
+    features match chroma against.
+    """
     rows = []
     for intervals in _INTERVALS:
         for root in range(12):
@@ -114,9 +119,8 @@ class Harmony:
 
     def chords(self) -> list[str]:
         """Readable chord names in the normalised key, e.g. ["C:maj", "A:min", "N"]."""
-        names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
         pairs = zip(self.roots.tolist(), self.qualities.tolist(), strict=True)
-        return [f"{names[r]}:{QUALITIES[q]}" if r >= 0 else "N" for r, q in pairs]
+        return [f"{PITCH_NAMES[r]}:{QUALITIES[q]}" if r >= 0 else "N" for r, q in pairs]
 
 
 def analyse(notes: Notes) -> Harmony:

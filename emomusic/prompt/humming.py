@@ -4,7 +4,7 @@ The melody opens the generated piece, so the output continues the hummed tune. S
 
 1. **Pitch track**: librosa's pYIN (Mauch & Dixon 2014), a probabilistic YIN with HMM smoothing that
    also says which frames are voiced. Range C2–E6 covers low and high voices; a 0.2-semitone state
-   grid is 5x faster than the default 0.1 and still resolves semitones.
+   grid halves pYIN's states (the default is 0.1) and still resolves semitones.
 2. **Tuning**: people hum slightly sharp or flat of A440; a circular mean of the pitch track's
    position between semitones finds the offset, so notes round to the semitone the singer meant.
 3. **Notes**: voiced runs split at unvoiced gaps (breaths; gaps under ~30 ms are bridged); inside a run
@@ -23,7 +23,7 @@ The melody opens the generated piece, so the output continues the hummed tune. S
 7. **Mood** (weak cues, explicit emotions win): valence from major vs. minor key fit, arousal from tempo
    and note rate — the two most reliable cues in Gabrielsson & Lindström's (2010) review.
 
-librosa and soundfile are imported inside the functions that need them.
+librosa and soundfile (the [audio] extra) are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ from typing import Final
 import numpy as np
 
 from emomusic.errors import InvalidInputError
-from emomusic.io import check_input_file
 from emomusic.music.attributes import estimate_key, key_correlations, pitch_class_histogram
+from emomusic.music.audio import load_audio
 from emomusic.music.notes import Notes
 from emomusic.types import Elements
+from emomusic.vocab.constants import key_label
 from emomusic.vocab.emotions import emotion_from_va
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
     "beat_grid",
     "estimate_tempo",
     "humming_elements",
-    "load_audio",
+    "load_hum",
     "notes_from_pitch",
     "pitch_track",
     "quantise",
@@ -86,67 +87,20 @@ class HummedNote:
     offset: float
 
 
-def load_audio(path: str | Path) -> np.ndarray:
-    """Mono float32 samples at SAMPLE_RATE; refuses unreadable, too long/short, NaN and silent files."""
-    import soundfile as sf
+def load_hum(path: str | Path) -> np.ndarray:
+    """Mono float32 samples at SAMPLE_RATE; refuses unreadable, too long/short, NaN and silent files.
 
-    p = check_input_file(path, "humming audio", MAX_HUM_BYTES)
-    try:
-        info = sf.info(str(p))
-        if info.samplerate <= 0 or info.frames <= 0:
-            raise InvalidInputError(f"humming audio {p.name!r} holds no samples; record a hum of a few seconds")
-        seconds = info.frames / info.samplerate
-        if seconds > MAX_HUM_SECONDS:
-            raise InvalidInputError(f"humming audio {p.name!r} lasts {seconds:.0f} s, over the "
-                                    f"{MAX_HUM_SECONDS:.0f} s limit; hum a shorter phrase")
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        y, sr = _read_with_av(p, exc)  # phone recordings (M4A/AAC) and other containers
-        return _clean(p, y, sr)
-    return _clean(p, data.mean(axis=1), sr)
+    Args:
+        path: the recording (any format the audio loader reads, M4A from phones included).
 
+    Returns:
+        The samples, at most MAX_HUM_SECONDS of them.
 
-def _read_with_av(p: Path, first_error: Exception) -> tuple[np.ndarray, int]:
-    """Decode with PyAV's bundled FFmpeg (M4A, AAC, WebM, video soundtracks) when libsndfile cannot."""
-    hint = "give a WAV, FLAC, OGG, MP3 or M4A file"
-    try:
-        import av
-    except ImportError:
-        raise InvalidInputError(f"cannot read humming audio {p.name!r} ({first_error}); {hint}") from first_error
-    chunks: list[np.ndarray] = []
-    limit = MAX_HUM_SECONDS * SAMPLE_RATE
-    try:
-        with av.open(str(p)) as container:
-            if not container.streams.audio:
-                raise InvalidInputError(f"cannot read humming audio {p.name!r}: it has no audio stream; {hint}")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            n = 0
-            for frame in container.decode(container.streams.audio[0]):
-                new = [f.to_ndarray().ravel() for f in resampler.resample(frame)]
-                chunks.extend(new)
-                n += sum(map(len, new))
-                if n > limit:
-                    raise InvalidInputError(f"humming audio {p.name!r} runs over the {MAX_HUM_SECONDS:.0f} s "
-                                            "limit; hum a shorter phrase")
-            chunks.extend(f.to_ndarray().ravel() for f in resampler.resample(None))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InvalidInputError(f"cannot read humming audio {p.name!r} ({exc}); {hint}") from exc
-    return (np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)), SAMPLE_RATE
-
-
-def _clean(p: Path, y: np.ndarray, sr: int) -> np.ndarray:
-    """Checked mono samples at SAMPLE_RATE: refuse too short, NaN/inf and silent audio before pYIN."""
-    import librosa
-
-    if len(y) < MIN_HUM_SECONDS * sr:
-        raise InvalidInputError(f"humming audio {p.name!r} is shorter than {MIN_HUM_SECONDS} s; hum a few notes")
-    if not np.isfinite(y).all():
-        raise InvalidInputError(f"humming audio {p.name!r} contains NaN or infinite samples; re-export the file")
-    if np.abs(y).max() < _SILENCE_PEAK:
-        raise InvalidInputError(f"humming audio {p.name!r} is silent (peak below -60 dBFS); record louder")
-    if sr != SAMPLE_RATE:
-        y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE)
-    return np.ascontiguousarray(y, dtype=np.float32)
+    Raises:
+        InvalidInputError: one line naming the file (a hum over MAX_HUM_SECONDS is refused, not cut).
+    """
+    return load_audio(path, sample_rate=SAMPLE_RATE, max_seconds=MAX_HUM_SECONDS, max_bytes=MAX_HUM_BYTES,
+                      longer="refuse", what="humming audio", min_seconds=MIN_HUM_SECONDS, silence_peak=_SILENCE_PEAK)
 
 
 def pitch_track(y: np.ndarray) -> np.ndarray:
@@ -369,9 +323,6 @@ def quantise(notes: list[HummedNote], tempo: float, origin: float | None = None)
                              [e - s for s, e in zip(starts, ends, strict=True)], [VELOCITY] * len(notes), tempo=tempo)
 
 
-_NAMES: Final = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
 def _mood(melody: Notes, tempo: float, rate: float) -> tuple[float, float, str]:
     """Weak valence/arousal cues: key mode clarity and tempo/note rate (Gabrielsson & Lindström 2010)."""
     corr = key_correlations(pitch_class_histogram(melody))
@@ -385,7 +336,7 @@ def _mood(melody: Notes, tempo: float, rate: float) -> tuple[float, float, str]:
 
 def humming_elements(path: str | Path) -> Elements:
     """A hummed melody on the 1/8-beat grid, with tempo, key and mood; each derivation in `sources`."""
-    y = load_audio(path)
+    y = load_hum(path)
     sung, tuning = track_notes(y)
     if len(sung) < 2:
         raise InvalidInputError(f"found {len(sung)} clear note(s) in {Path(path).name!r}; hum at least two "
@@ -394,7 +345,7 @@ def humming_elements(path: str | Path) -> Elements:
     tempo = round(tempo, 1)
     melody = quantise(sung, tempo, origin)
     tonic, mode = estimate_key(melody)
-    key = f"{_NAMES[tonic]} {mode}"
+    key = key_label(tonic, mode)
     melody.meta.update(key=key, tonic=tonic, mode=mode, tuning_cents=round(100 * tuning),
                        onset_seconds=[round(n.onset, 3) for n in sung])
     seconds = sung[-1].offset - sung[0].onset

@@ -55,8 +55,8 @@ MAX_VIDEO_SECONDS: Final = 600.0
 """Videos longer than this (10 minutes) are refused; a music prompt needs no feature film."""
 
 ANALYSED_SECONDS: Final = 60.0
-"""Only the first minute is analysed (4 fps → at most 240 frames): every frame up to there is decoded,
-which takes seconds for 1080p video on one core."""
+"""Only the first minute is analysed (4 fps → at most 240 frames): every frame up to there must be
+decoded, and decoding long high-resolution video dominates the cost of a video prompt."""
 
 SAMPLE_FPS: Final = 4.0
 FRAME_WIDTH: Final = 192  # analysis width in pixels; height keeps the aspect ratio
@@ -64,7 +64,7 @@ FRAME_WIDTH: Final = 192  # analysis width in pixels; height keeps the aspect ra
 CUT_THRESHOLD: Final = 0.4
 _MOTION_FULL: Final = 0.08
 _CUTS_FULL: Final = 30.0
-_TEMPO_MIN, _TEMPO_MAX = 60.0, 160.0
+_TEMPO_MIN, _TEMPO_MAX = 60.0, 160.0  # the span motion maps onto (calm to busy), inside TEMPO_RANGE
 _W_COLOUR_AROUSAL: Final = 0.4
 
 

@@ -223,16 +223,19 @@ def resolve_emotion(word: str) -> Emotion:
         q = f"Q{m.group(1)}"
         v, a = QUADRANT_VA[q]
         return Emotion(word=QUADRANT_NAMES[q], quadrant=q, valence=v, arousal=a)
-    if norm in WORDS:
-        return WORDS[norm]
-    vocabulary = list(WORDS)
+    return _lookup(WORDS, norm, word, "emotion", "or use Q1..Q4 or --valence/--arousal")
+
+
+def _lookup(table: dict, norm: str, word: str, kind: str, hint: str):
+    """`table[norm]`, or the entry of its single obvious typo, or one line listing close matches."""
+    if norm in table:
+        return table[norm]
+    vocabulary = list(table)
     fixed = _autocorrect(norm, vocabulary)
     if fixed is not None:
-        return WORDS[fixed]
-    raise InvalidInputError(
-        f"unknown emotion {word.strip()!r}; close matches: {_suggestions(norm, vocabulary)} "
-        "(or use Q1..Q4 or --valence/--arousal)"
-    )
+        return table[fixed]
+    raise InvalidInputError(f"unknown {kind} {word.strip()!r}; close matches: {_suggestions(norm, vocabulary)} "
+                            f"({hint})")
 
 
 def _check_coordinate(value: object, axis: str) -> float:
@@ -267,13 +270,4 @@ def resolve_genre(word: str) -> str:
     Unknown words raise :class:`InvalidInputError` listing close matches.
     """
     norm = _check_str(word, "genre", "'pop' or 'classical'")
-    if norm in GENRE_ALIASES:
-        return GENRE_ALIASES[norm]
-    vocabulary = list(GENRE_ALIASES)
-    fixed = _autocorrect(norm, vocabulary)
-    if fixed is not None:
-        return GENRE_ALIASES[fixed]
-    raise InvalidInputError(
-        f"unknown genre {word.strip()!r}; close matches: {_suggestions(norm, vocabulary)} "
-        f"(training genres: {', '.join(GENRES)})"
-    )
+    return _lookup(GENRE_ALIASES, norm, word, "genre", f"training genres: {', '.join(GENRES)}")
