@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +22,10 @@ from emomusic.generation.sampling import TOP_P
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
+from emomusic.request import GenerationRequest, ResolvedRequest, check_range
 from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
-from emomusic.vocab.emotions import GENRES, resolve_genre
-
-METHODS = ("attributes", "token")
+from emomusic.vocab.constants import TEMPO_RANGE
 
 
 def _primer_tonic(primer: Notes, mode_bin: int) -> int:
@@ -35,18 +35,6 @@ def _primer_tonic(primer: Notes, mode_bin: int) -> int:
     if mode == want:
         return tonic
     return (tonic + 9) % 12 if want == "minor" else (tonic + 3) % 12
-
-
-def _check_range(name: str, value, lo: float, hi: float, kind=float):
-    if value is None:
-        return None
-    try:
-        v = kind(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not (lo <= v <= hi) or v != v:
-        raise InvalidInputError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
-    return v
 
 
 class EmoMusic:
@@ -148,75 +136,102 @@ class EmoMusic:
         """EmoGen stage 1: the attribute vector of a real piece near the emotion's centre."""
         if emotion is None and (valence is None or arousal is None):
             raise InvalidInputError("give an emotion word (e.g. --emotion calm) or both --valence and --arousal")
-        valence = _check_range("valence", valence, -1, 1)
-        arousal = _check_range("arousal", arousal, -1, 1)
+        valence = check_range("valence", valence, -1, 1)
+        arousal = check_range("arousal", arousal, -1, 1)
         emo, values, source, explanation = self.clusterer.query(emotion, valence, arousal, k=k, seed=seed)
         controls = self.tokenizer.control_bins.to_bins({c: values[c] for c in CONTROLS})
         return Attributes(emo.word, emo.quadrant, emo.valence, emo.arousal, values, controls, explanation, source)
 
     # ------------------------------------------------------------------ stage 2
     def generate(
-        self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
-        genre: str | None = None, tempo: float | None = None, bars: int = 16, candidates: int = 1,
-        seed: int = 0, temperature: float = 1.0, top_p: float = TOP_P, top_k: int = 0,
-        method: str = "attributes", guidance: bool = True, rank: bool = True,
-        select_weights: dict[str, float] | None = None, primer: Notes | None = None,
+        self, request: GenerationRequest | ResolvedRequest | None = None, /, *, emotion: str | None = None,
+        valence: float | None = None, arousal: float | None = None, genre: str | None = None,
+        tempo: float | None = None, bars: int = 16, candidates: int = 1, seed: int = 0, temperature: float = 1.0,
+        top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
+        rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
+        **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
-        rank=False keeps the batch order (evaluation: no selection among candidates).
-        select_weights overrides entries of the selector checkpoint's tuned ranking weights (its card
-        lists them), e.g. {"control": 0, "emotion": 1}.
+        Give either a request (a `GenerationRequest`, or one already resolved: what the CLI and the demo
+        pass, so they can show its notices) or the same settings as keywords; both go through
+        `GenerationRequest.resolve`, so every front end turns the same inputs into the same music.
 
-        method="attributes" conditions on the clusterer's attribute vector (EmoGen);
-        method="token" is the EMOPIA-style baseline that sees only a quadrant token.
+        Args:
+            request: a `GenerationRequest` or `ResolvedRequest`; then no other argument may be given.
+            emotion, valence, arousal, genre, tempo: the mood and style (see `GenerationRequest`);
+                explicit valence/arousal win over `emotion`, and all of them over prompts.
+            bars: the whole piece, primer included. candidates: sampled in one batch, best first.
+            seed, temperature, top_p (None: the sampler's tuned `TOP_P`), top_k (0: off): sampling.
+            method: "attributes" conditions on the clusterer's attribute vector (EmoGen); "token" is the
+                EMOPIA-style baseline that sees only a quadrant token.
+            guidance: attribute-guided decoding. rank: False keeps the batch order (evaluation).
+            select_weights: overrides of the selector checkpoint's tuned ranking weights (its card
+                lists them), e.g. {"control": 0, "emotion": 1}.
+            primer: notes (e.g. a hummed melody) that open every candidate: its tokens follow the
+                condition prefix and the model continues it. Its tempo and metre replace the chosen ones,
+                and the key becomes its own key or that key's relative in the emotion's mode (same
+                notes, so the tune still fits: a C-major hum asked to be sad → A minor).
+            **prompts: prompt kind → input, e.g. prompt="a rainy lonely night", image="sky.png".
 
-        primer (e.g. a hummed melody) opens every candidate: its tokens follow the condition prefix and
-        the model continues it. `bars` counts the whole piece, primer included. The primer's tempo and
-        metre replace the chosen ones, and the key becomes the primer's own key or its relative key in
-        the emotion's mode (same notes, so the tune still fits: a C-major hum asked to be sad → A minor).
+        Returns:
+            The candidates, best first when `rank` and more than one.
+
+        Raises:
+            InvalidInputError: a setting out of range, an unreadable prompt, or no mood named.
         """
+        settings = GenerationRequest(emotion=emotion, valence=valence, arousal=arousal, genre=genre, tempo=tempo,
+                                     prompts=prompts, primer=primer, bars=bars, candidates=candidates, seed=seed,
+                                     temperature=temperature, top_p=top_p, top_k=top_k, method=method,
+                                     guidance=guidance, rank=rank, select_weights=select_weights)
+        if request is None:
+            request = settings
+        elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
+            raise TypeError(f"generate() takes a GenerationRequest or keyword settings, got {type(request).__name__}"
+                            " (e.g. generate(emotion='calm'))")
+        elif settings != GenerationRequest() or primer is not None:
+            raise TypeError("generate(): give either a request or keyword settings, not both")
+        plan = request if isinstance(request, ResolvedRequest) else request.resolve()
+        return self._generate(plan)
+
+    def _generate(self, plan: ResolvedRequest) -> list[Candidate]:
+        """Sample from a resolved request: attributes near its point → condition prefix → batch → rank."""
         from emomusic.generation.sampling import Guidance, sample
 
-        if method not in METHODS:
-            raise InvalidInputError(f"unknown method {method!r}; choose attributes or token")
-        bars = int(_check_range("bars", bars, 1, 128, int))
-        candidates = int(_check_range("candidates", candidates, 1, 64, int))
-        tempo = _check_range("tempo", tempo, 30, 260)
-        temperature = _check_range("temperature", temperature, 0.05, 3.0)
-        top_p = _check_range("top-p", top_p, 0.01, 1.0)
-        seed = int(_check_range("seed", seed, 0, 2**31 - 1, int))
-        genre = resolve_genre(genre) if genre else "pop"
-        if genre not in GENRES:
-            raise InvalidInputError(f"genre {genre!r} is not one the generator was trained on")
-        attrs = self.attributes(emotion, valence, arousal, k=3, seed=seed)
+        req = plan.request
+        bars, seed, method = req.bars, req.seed, req.method
+        attrs = self.attributes(None, plan.valence, plan.arousal, k=3, seed=seed)
+        if attrs.quadrant == plan.quadrant:
+            attrs = replace(attrs, emotion=plan.emotion)  # the word asked or named, not the nearest one
         tk = self.tokenizer
-        primer, primer_ids = self._primer(primer, bars)
+        tempo = plan.tempo
+        primer, primer_ids = self._primer(plan.primer, bars)
         if primer is not None:
-            tempo = tempo or float(np.clip(primer.tempo, 30, 260))
+            tempo = tempo or float(np.clip(primer.tempo, *TEMPO_RANGE))
             attrs = replace(attrs, controls={**attrs.controls, "tonic": _primer_tonic(primer, attrs.controls["mode"])})
         if method == "token":
-            prefix = tk.condition_ids(genre, emotion=attrs.quadrant)
-            guide = Guidance(tempo=tempo) if guidance else Guidance(time_signature=None)
+            prefix = tk.condition_ids(plan.genre, emotion=attrs.quadrant)
+            guide = Guidance(tempo=tempo) if req.guidance else Guidance(time_signature=None)
         else:
             controls = dict(attrs.controls)
             if tempo is not None:
                 controls["tempo"] = tk.control_bins.to_bins({**attrs.values, "tempo": tempo})["tempo"]
             attrs = replace(attrs, controls=controls)
-            prefix = tk.condition_ids(genre, controls=controls)
-            guide = self._guidance(attrs, tempo) if guidance else Guidance(time_signature=None)
+            prefix = tk.condition_ids(plan.genre, controls=controls)
+            guide = self._guidance(attrs, tempo) if req.guidance else Guidance(time_signature=None)
         if primer is not None and guide.time_signature is not None:
             guide = replace(guide, time_signature=primer.time_signature)
         prefix = list(prefix) + primer_ids.tolist()
-        tokens = sample(self.decoder_weights, tk, [prefix] * candidates, n_bars=bars, temperature=temperature,
-                        top_p=top_p, top_k=top_k, guidance=guide, seed=seed)
+        tokens = sample(self.decoder_weights, tk, [prefix] * req.candidates, n_bars=bars,
+                        temperature=req.temperature, top_p=TOP_P if req.top_p is None else req.top_p,
+                        top_k=req.top_k, guidance=guide, seed=seed)
         out = []
         for ids in tokens:
             ids = np.concatenate([primer_ids, ids])
             notes = tk.decode(ids).truncate(bars)
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
-        return self.select(out, genre, select_weights) if rank and candidates > 1 else out
+        return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
 
     def _primer(self, primer: Notes | None, bars: int) -> tuple[Notes | None, np.ndarray]:
         """Validated primer (moved to start in the first bar, piano range) and its music tokens."""
@@ -263,18 +278,53 @@ class EmoMusic:
 
     # ------------------------------------------------------------------ export
     def save(self, cand: Candidate, path: str | os.PathLike, force: bool = False) -> Path:
-        """Write a candidate as a DAW-ready MIDI file (atomic; no overwrite without force)."""
-        from emomusic.music.midi import export_midi
+        """Write a candidate to `path` in the format its suffix names (`emomusic.export.FORMATS`).
 
-        key = None
-        if cand.attributes is not None and cand.method == "attributes":
-            key = (int(cand.attributes.controls["tonic"]), "major" if cand.attributes.controls["mode"] else "minor")
-        return export_midi(cand.notes, path, force=force, key=key)
+        Atomic; an existing file is kept unless `force`. Formats that declare a key (MIDI, MusicXML)
+        get `candidate_key`'s (the asked tonic and mode), so every format of a piece agrees.
+
+        Args:
+            cand: a candidate from `generate`.
+            path: the output file; its suffix picks the format.
+            force: overwrite an existing file.
+
+        Returns:
+            The path written.
+
+        Raises:
+            InvalidInputError: an unknown suffix, an existing file without `force`, an unwritable folder.
+        """
+        from emomusic.export import write
+
+        return write(cand.notes, path, force=force, key=candidate_key(cand))
+
+
+def candidate_key(cand: Candidate) -> tuple[int, str] | None:
+    """The key signature a candidate's files carry: (tonic pitch class, "major"/"minor"), or None.
+
+    Only the attributes method asks for a tonic and mode (the token baseline asks for a quadrant), so
+    only its pieces get a key signature; every writer (MIDI, MusicXML) and front end uses this one rule.
+    """
+    a = cand.attributes
+    if a is None or cand.method != "attributes":
+        return None
+    return int(a.controls["tonic"]), "major" if a.controls["mode"] else "minor"
 
 
 def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *, checkpoints=None,
              force: bool = False, **kwargs) -> Candidate:
-    """One-call API: generate the best candidate and optionally write it to `out`."""
+    """One-call API: load the checkpoints, generate, and optionally write the best candidate to `out`.
+
+    Args:
+        emotion: the mood word (or give valence/arousal, prompts, … as in `EmoMusic.generate`).
+        out: a file to write (its suffix picks the format), or None.
+        checkpoints: the checkpoint folder (None: the shipped ones; "debug": a tiny random model).
+        force: overwrite `out` if it exists.
+        **kwargs: any other `EmoMusic.generate` keyword.
+
+    Returns:
+        The best candidate; `scores["seconds"]` holds the generation time.
+    """
     em = EmoMusic.from_pretrained(checkpoints)
     t0 = time.perf_counter()
     best = em.generate(emotion=emotion, **kwargs)[0]
@@ -286,7 +336,17 @@ def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *
 
 def attributes_for(emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
                    checkpoints=None) -> Attributes:
-    """EmoGen stage 1 only: the attributes the generator would be given for an emotion."""
+    """EmoGen stage 1 only: the attributes the generator would be given for an emotion.
+
+    Loads only the clusterer (no generator), so it answers quickly.
+
+    Args:
+        emotion: a mood word or quadrant; or give `valence` and `arousal` (they win over the word).
+        checkpoints: the checkpoint folder (None: the shipped ones).
+
+    Returns:
+        The `Attributes` of the real piece nearest the emotion's centre (`controls` left empty).
+    """
     from emomusic.conditioning.clusterer import Clusterer
 
     root = checkpoints_root(checkpoints)

@@ -24,7 +24,9 @@ import numpy as np
 import pytest
 
 from emomusic import InvalidInputError
-from emomusic.cli import _default_out, main, safe_stem
+from emomusic.cli import main
+from emomusic.cli.generate import default_out
+from emomusic.export.names import safe_stem
 from emomusic.music.midi import MAX_BEATS, export_midi, load_notes
 from emomusic.music.notes import Notes
 from emomusic.settings import checkpoints_root
@@ -402,7 +404,7 @@ def test_hostile_words_give_one_clean_line(capsys, in_tmp: Path, word: str) -> N
 @pytest.mark.parametrize("prompt", ["../../../../tmp/evil", "/etc/passwd", "a\x00b\nc\x1b[31m", "..", ".",
                                     "café au lait ☕", "CON", "x" * 10_000, "", "   ", "\\\\server\\share"])
 def test_default_names_from_prompts_stay_in_the_folder(in_tmp: Path, prompt: str) -> None:
-    path = _default_out("calm", 3, prompt=prompt)
+    path = default_out("calm", 3, prompt=prompt)
     assert path.parent == Path(".")
     name = path.name
     assert name.startswith("emomusic-") and name.endswith("-seed3.mid")
@@ -410,7 +412,7 @@ def test_default_names_from_prompts_stay_in_the_folder(in_tmp: Path, prompt: str
     assert all(c.isascii() and (c.isalnum() or c in "-_.") for c in name), name
     assert ".." not in name.removesuffix(".mid")
     path.write_bytes(b"x")
-    assert _default_out("calm", 3, prompt=prompt) != path  # unique: never the existing file
+    assert default_out("calm", 3, prompt=prompt) != path  # unique: never the existing file
 
 
 def test_safe_stem_keeps_meaning_where_it_can() -> None:
@@ -418,7 +420,7 @@ def test_safe_stem_keeps_meaning_where_it_can() -> None:
     assert safe_stem("café") == "cafe"
     assert safe_stem("../../x") == "x"
     assert len(safe_stem("word " * 100, 80)) <= 80
-    assert safe_stem("\x00\x1b\n") == ""
+    assert safe_stem("\x00\x1b\n") == "piece" and safe_stem("..", fallback="") == ""
 
 
 @pytest.mark.parametrize("argv", [

@@ -44,7 +44,7 @@ def _shipped_clusterer() -> None:
 
 # ------------------------------------------------------------------ generate
 def test_generate_with_the_shipped_model_never_imports_torch(tmp_path) -> None:
-    """Sampling reads the checkpoint's tensors as numpy arrays: torch (1.3-2.4 s of a cold start here) and the
+    """Sampling reads the checkpoint's tensors as numpy arrays: torch (most of a cold start) and the
     x-transformers/torch._dynamo import are left to training, embeddings and the selector (lazy start-up)."""
     if not (checkpoints_root() / "generator" / "config.json").is_file():
         pytest.skip(f"no shipped generator in {checkpoints_root()}")
@@ -238,3 +238,131 @@ def test_console_script_generate(tmp_path) -> None:
                            cwd=tmp_path, env=env, timeout=120)
     assert again.returncode == 2 and again.stdout == ""
     assert again.stderr.startswith("emomusic: error:") and len(again.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ conventions (issue 23)
+def _parsers(parser, path=("emomusic",)):
+    """(command path, parser) for the top parser and every (nested) subcommand."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_every_flag_has_help_and_shows_its_default() -> None:
+    from emomusic.cli import build_parser
+
+    seen = 0
+    for path, parser in _parsers(build_parser()):
+        text = parser.format_help()
+        for action in parser._actions:
+            if not action.option_strings or action.dest in ("help", "version"):
+                continue
+            seen += 1
+            assert action.help, f"{' '.join(path)} {action.option_strings[0]} has no help"
+            if action.default not in (None, False):
+                assert f"(default: {action.default})" in " ".join(text.split()), (path, action.dest)
+    assert seen > 50
+
+
+def test_train_components_have_only_their_own_flags(capsys) -> None:
+    for argv in (["train", "selector", "--steps", "3"], ["train", "generator", "--epochs", "3"],
+                 ["train", "recognizer", "--preset", "tiny"], ["train", "clusterer", "--folds", "2"],
+                 ["train", "generator", "--fit-steps"], ["train", "selector", "--epochs", "0"],
+                 ["data", "prepare", "--bogus"], ["data", "frobnicate"]):
+        _assert_clean_error(*_run(capsys, argv))
+
+
+def test_words_prints_the_vocabulary(capsys) -> None:
+    from emomusic.vocab.emotions import GENRES, WORDS
+
+    rc, stdout, _ = _run(capsys, ["words"])
+    assert rc == 0 and all(w in stdout for w in WORDS) and all(g in stdout for g in GENRES)
+    assert "lonely       valence -0.65  arousal -0.35" in stdout
+    rc, stdout, _ = _run(capsys, ["words", "--json"])
+    vocab = json.loads(stdout)
+    assert {e["word"]: e["quadrant"] for e in vocab["emotions"]} == {w: e.quadrant for w, e in WORDS.items()}
+    assert vocab["genres"] == list(GENRES) and vocab["genre_aliases"]["jazz"] == "pop"
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    (["--emotion", "sadd"], "emotion 'sadd' read as 'sad'"),
+    (["--emotion", "sad", "--valence", "0.9"], "valence/arousal win over emotion 'sad'"),
+])
+def test_a_corrected_typo_or_a_conflict_is_one_stderr_line(capsys, tmp_path, extra, says) -> None:
+    rc, stdout, err = _run(capsys, [*GENERATE[:3], *extra, "--bars", "1", "--out", str(tmp_path / "x.mid"), "--json"])
+    assert rc == 0 and json.loads(stdout)["out"]
+    assert err.splitlines() == [line for line in err.splitlines() if line.startswith("emomusic: note:")]
+    assert len(err.splitlines()) == 1 and says in err
+
+
+@pytest.mark.parametrize("suffix", [".musicxml", ".wav"])
+def test_out_suffix_picks_the_format(capsys, tmp_path, suffix) -> None:
+    out = tmp_path / f"calm{suffix}"
+    rc, stdout, err = _run(capsys, [*GENERATE, "--out", str(out)])
+    assert rc == 0, err
+    assert out.read_bytes()[:4] == b"RIFF" if suffix == ".wav" else "<score-partwise" in out.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_unknown_out_suffix_lists_the_formats(capsys, tmp_path) -> None:
+    rc, stdout, err = _run(capsys, [*GENERATE, "--out", str(tmp_path / "calm.mp3")])
+    _assert_clean_error(rc, stdout, err)
+    assert all(s in err for s in (".mid", ".musicxml", ".wav"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_all_writes_each_candidate_once_best_as_out(capsys, tmp_path) -> None:
+    out = tmp_path / "calm.mid"
+    rc, stdout, err = _run(capsys, [*GENERATE, "--candidates", "3", "--keep-all", "--out", str(out), "--json"])
+    assert rc == 0, err
+    cands = json.loads(stdout)["candidates"]
+    assert [c["out"] for c in cands] == [str(tmp_path / n) for n in ("calm.mid", "calm-2.mid", "calm-3.mid")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calm-2.mid", "calm-3.mid", "calm.mid"]
+    alone = tmp_path / "alone" / "calm.mid"
+    alone.parent.mkdir()
+    assert _run(capsys, [*GENERATE, "--candidates", "3", "--out", str(alone)])[0] == 0
+    assert alone.read_bytes() == out.read_bytes()  # --keep-all does not change the best
+
+
+def test_summary_separates_the_piece_from_the_generation_time(capsys, tmp_path) -> None:
+    out = tmp_path / "calm.mid"
+    rc, stdout, _ = _run(capsys, [*GENERATE, "--out", str(out), "--json"])
+    result = json.loads(stdout)
+    held = sum(1 for t in mido.MidiFile(str(out)).tracks for m in t if m.type == "note_on" and m.velocity > 0)
+    assert rc == 0 and result["notes"] == held
+    assert 1 <= result["piece_bars"] <= 2 and result["tempo"] > 0
+    assert result["music_seconds"] == pytest.approx(result["piece_bars"] * 4 * 60 / result["tempo"], abs=0.01)
+    rc, stdout, _ = _run(capsys, [*GENERATE, "--out", str(tmp_path / "b.mid")])
+    assert " s of music at " in stdout and "notes in the file; generated in " in stdout
+
+
+def test_analyze_audio_without_the_audio_extra_says_what_to_install(capsys, tmp_path, monkeypatch) -> None:
+    import wave
+
+    path = tmp_path / "song.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(32000))
+    monkeypatch.setitem(sys.modules, "librosa", None)  # `import librosa` raises ModuleNotFoundError
+    rc, stdout, err = _run(capsys, ["analyze", str(path)])
+    _assert_clean_error(rc, stdout, err)
+    assert "emomusic[audio]" in err and "internal error" not in err
+
+
+def test_evaluate_accepts_data_root(capsys, tmp_path) -> None:
+    rc, stdout, err = _run(capsys, ["evaluate", "--checkpoints", "debug", "--per-emotion", "1", "--bars", "1",
+                                    "--data-root", str(tmp_path / "typo"), "--out", str(tmp_path / "r")])
+    _assert_clean_error(rc, stdout, err)
+    assert "typo" in err and "--data-root" in err
+
+
+def test_python_dash_m_runs_the_same_command(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "emomusic.cli", "words", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["emotions"]

@@ -28,10 +28,10 @@ from emomusic.apps.demo import (  # noqa: E402  (after the importorskip guards)
     available,
     build_app,
     not_available,
-    safe_name,
     serve,
 )
 from emomusic.errors import InvalidInputError  # noqa: E402
+from emomusic.export.names import safe_stem  # noqa: E402
 from emomusic.music.notes import Notes  # noqa: E402
 from emomusic.pipeline import EmoMusic  # noqa: E402
 
@@ -215,22 +215,13 @@ def test_hostile_names_cannot_leave_the_output_folder(server: Server, tmp_path: 
 
 
 @pytest.mark.parametrize("text", ["../../etc/passwd", "..", "/", "a b\nc", "\0", "", "emomusic-calm-seed1"])
-def test_safe_name_keeps_only_plain_characters(text: str) -> None:
-    name = safe_name(text)
+def test_safe_stem_keeps_only_plain_characters(text: str) -> None:
+    name = safe_stem(text)
     assert name and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
 
 
 # ------------------------------------------------------------------------------------ stages from other issues
-def test_text_prompt_without_the_projector_says_not_available(server: Server) -> None:
-    if available("projector"):
-        pytest.skip("emomusic.prompt.projector has landed; the prompt path is tested below")
-    with pytest.raises(gradio_client.exceptions.AppError, match="not available in this version yet"):
-        _generate(server.client(), prompt="a rainy, lonely night").result(timeout=120)
-
-
 def test_text_prompt_generates_through_the_projector(server: Server) -> None:
-    if not available("projector"):
-        pytest.skip("needs emomusic.prompt.projector (the prompt projector), not available yet")
     result = _generate(server.client(), emotion="", prompt="a rainy, lonely night").result(timeout=300)
     assert mido.MidiFile(result[3]).type == 1
     assert "prompt →" in result[6]
@@ -249,8 +240,6 @@ def _hum(path: Path) -> Path:
 
 
 def test_humming_upload_opens_the_piece(server: Server, tmp_path: Path) -> None:
-    if not available("projector"):
-        pytest.skip("needs emomusic.prompt.projector (humming prompts), not available yet")
     pytest.importorskip("librosa", reason="humming needs the [audio] extra (librosa)")
     hum = gradio_client.handle_file(str(_hum(tmp_path / "hum.wav")))
     result = _generate(server.client(), humming=hum, bars=4).result(timeout=300)
@@ -282,8 +271,6 @@ def _video(path: Path) -> Path:
 
 @pytest.mark.parametrize("kind", ["image", "video"])
 def test_image_and_video_uploads_steer_the_mood(server: Server, tmp_path: Path, kind: str) -> None:
-    if not available("projector"):
-        pytest.skip("needs emomusic.prompt.projector (image/video prompts), not available yet")
     pytest.importorskip("PIL" if kind == "image" else "av", reason="needs the [vision] extra")
     made = _image(tmp_path / "warm.png") if kind == "image" else _video(tmp_path / "clip.mp4")
     result = _generate(server.client(), emotion="", **{kind: gradio_client.handle_file(str(made))}).result(timeout=300)

@@ -12,7 +12,8 @@ import pytest
 
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
-from emomusic.pipeline import EmoMusic
+from emomusic.pipeline import EmoMusic, candidate_key
+from emomusic.request import GenerationRequest, ResolvedRequest
 
 BARS = 2
 
@@ -132,6 +133,89 @@ def test_invalid_arguments_raise_one_line(em: EmoMusic, kwargs) -> None:
         em.generate(**args)
     msg = str(err.value)
     assert msg and "\n" not in msg
+
+
+# ------------------------------------------------------------------ one request, every front end
+PROMPT = "a rainy lonely night"  # free text: its point (-0.29, -0.55) is not the word "lonely"'s own
+
+
+def test_cli_demo_and_api_give_the_same_music_for_the_same_prompt(em: EmoMusic, tmp_path, capsys) -> None:
+    """The CLI used to pass the projected point and the demo the projected word: different music."""
+    from emomusic.apps.demo import DemoService, Workspace
+    from emomusic.cli import main
+
+    cli = tmp_path / "cli.mid"
+    assert main(["generate", "--checkpoints", "debug", "--prompt", PROMPT, "--seed", "6", "--bars", str(BARS),
+                 "--candidates", "2", "--out", str(cli)]) == 0, capsys.readouterr().err
+    demo = DemoService(em, Workspace.create(tmp_path / "demo")).generate(
+        emotion="", prompt=PROMPT, seed=6, bars=BARS, candidates=2)
+    api = em.generate(prompt=PROMPT, seed=6, bars=BARS, candidates=2)
+    assert [c.tokens for c in demo["candidates"]] == [c.tokens for c in api]
+    assert api[0].attributes.emotion == "lonely" and api[0].attributes.valence == pytest.approx(-0.292)
+    em.save(api[0], tmp_path / "api.mid")
+    assert cli.read_bytes() == demo["files"]["mid"].read_bytes() == (tmp_path / "api.mid").read_bytes()
+
+
+def test_a_word_and_its_own_point_give_the_same_music(em: EmoMusic) -> None:
+    word = em.generate(emotion="sad", bars=BARS, seed=2)[0]
+    point = em.generate(valence=-0.75, arousal=-0.4, bars=BARS, seed=2)[0]
+    assert word.tokens == point.tokens and word.attributes.emotion == point.attributes.emotion == "sad"
+
+
+def test_generate_takes_a_request_or_keywords_not_both(em: EmoMusic) -> None:
+    req = GenerationRequest(emotion="calm", bars=BARS, seed=3, candidates=2)
+    plan = req.resolve()
+    assert isinstance(plan, ResolvedRequest) and (plan.emotion, plan.quadrant) == ("calm", "Q4")
+    by_keywords = [c.tokens for c in em.generate(emotion="calm", bars=BARS, seed=3, candidates=2)]
+    assert [c.tokens for c in em.generate(req)] == [c.tokens for c in em.generate(plan)] == by_keywords
+    with pytest.raises(TypeError, match="not both"):
+        em.generate(req, seed=4)
+    with pytest.raises(TypeError):
+        em.generate("calm")
+
+
+@pytest.mark.parametrize(("request_kwargs", "says"), [
+    ({"emotion": "sadd"}, "emotion 'sadd' read as 'sad'"),
+    ({"emotion": "sad", "valence": 0.9}, "valence/arousal win over emotion 'sad'"),
+    ({"emotion": "calm", "genre": "jaz"}, "genre 'jaz' read as 'pop'"),
+    ({"emotion": "happy", "prompts": {"prompt": "sad, slow"}}, "emotion 'happy' wins over the mood of the prompt"),
+])
+def test_typos_and_conflicts_give_one_notice_each(request_kwargs, says) -> None:
+    notices = GenerationRequest(**request_kwargs).resolve().notices
+    assert len(notices) == 1 and says in notices[0] and "\n" not in notices[0]
+
+
+def test_no_notice_for_plain_input_and_the_point_wins_over_the_word() -> None:
+    assert GenerationRequest(emotion=" Calm ", genre="Video-Game").resolve().notices == ()
+    plan = GenerationRequest(emotion="sad", valence=0.9).resolve()
+    assert (plan.valence, plan.arousal, plan.quadrant) == (0.9, -0.4, "Q4")  # the word fills the missing axis
+
+
+def test_the_fallback_mood_is_used_only_when_nothing_names_one() -> None:
+    assert GenerationRequest(fallback_mood=(0.7, 0.6)).resolve().quadrant == "Q1"
+    assert GenerationRequest(emotion="sad", fallback_mood=(0.7, 0.6)).resolve().quadrant == "Q3"
+    plan = GenerationRequest(prompts={"prompt": "fast, jazz"}, fallback_mood=(-0.5, 0.5)).resolve()
+    assert plan.quadrant == "Q2" and plan.tempo is not None and "names no mood" in plan.notices[0]
+    with pytest.raises(InvalidInputError, match="names no emotion"):
+        GenerationRequest(prompts={"prompt": "fast, jazz"}).resolve()
+    with pytest.raises(InvalidInputError, match="emotion word"):
+        GenerationRequest(genre="folk").resolve()
+
+
+def test_save_dispatches_on_the_suffix_with_one_key_rule(em: EmoMusic, calm, tmp_path) -> None:
+    import music21
+
+    key = candidate_key(calm[0])
+    assert key is not None and candidate_key(em.generate(emotion="sad", bars=1, method="token")[0]) is None
+    xml = em.save(calm[0], tmp_path / "calm.musicxml")
+    mid = em.save(calm[0], tmp_path / "calm.mid")
+    sig = {m.key for t in mido.MidiFile(str(mid)).tracks for m in t if m.type == "key_signature"}
+    assert len(sig) == 1
+    parsed = music21.converter.parse(str(xml)).recurse().getElementsByClass("KeySignature")
+    assert parsed and parsed[0].asKey(key[1]).tonic.pitchClass == key[0]
+    with pytest.raises(InvalidInputError, match=r"\.mid"):
+        em.save(calm[0], tmp_path / "calm.doc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calm.mid", "calm.musicxml"]
 
 
 # ------------------------------------------------------------------ truncate_to_bars

@@ -1,13 +1,14 @@
 """The emomusic Gradio demo: make mood music and judge it without a terminal.
 
-A thin caller of the public Python API (`EmoMusic.generate/save`, `emomusic.project`,
-`emomusic.recognize`, `emomusic.export.render`, `emomusic.music.midi.export_musicxml`). There is no
-module-level state: `launch` loads the model and `build_app` closes over it, so tests can build
+A thin caller of the public Python API: the form fills the same `GenerationRequest` the CLI fills
+(so the same prompt and seed give the same music here and there), `EmoMusic.save` writes every
+format, `emomusic.recognize` analyses uploads. The prompt widgets are built from the prompt-kind
+registry (`emomusic.prompt.registry.PROMPT_KINDS`), so a new kind appears here without an edit. There
+is no module-level state: `launch` loads the model and `build_app` closes over it, so tests can build
 several apps side by side.
 
-Parts that other stages provide (the prompt projector, the recognizer, the selector) are looked up
-when a request needs them, so the demo enables them as soon as they land and otherwise answers with
-a clear "not available in this version yet" message.
+The recognizer and the selector are looked up when a request needs them; without one the demo says
+"not available in this version yet" instead of failing.
 
 Safety: every file the app writes lives in a fresh per-request folder under the app's output folder,
 with names built from sanitised words; uploads over `max_upload_mb` are refused (by Gradio at upload
@@ -31,22 +32,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emomusic.errors import InvalidInputError
+from emomusic.export.names import safe_stem
+from emomusic.vocab.constants import AUDIO_SUFFIXES, MIDI_SUFFIXES, TEMPO_RANGE
 
 if TYPE_CHECKING:  # pragma: no cover
     import gradio as gr
 
     from emomusic.pipeline import EmoMusic
+    from emomusic.prompt.registry import PromptKind
+    from emomusic.request import GenerationRequest, ResolvedRequest
     from emomusic.types import Candidate, Recognition
 
-__all__ = ["DemoService", "Workspace", "build_app", "launch", "serve", "safe_name", "available"]
+__all__ = ["DemoService", "Workspace", "build_app", "launch", "serve", "available"]
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_CONCURRENCY = 4
 KEEP_REQUEST_SECONDS = 24 * 3600  # request folders older than this are removed (bounded disk use)
-MIDI_SUFFIXES = (".mid", ".midi")
-AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 OPTIONAL = {
-    "projector": "emomusic.prompt.projector",
     "recognizer": "emomusic.recognition.api",
     "selector": "emomusic.selection.selector",
 }
@@ -65,12 +67,6 @@ def available(part: str) -> bool:
 def not_available(part: str) -> str:
     """The one-line message shown where a stage is missing."""
     return f"the {part} ({OPTIONAL[part]}) is not available in this version yet"
-
-
-def safe_name(text: str, fallback: str = "piece", max_len: int = 60) -> str:
-    """A file-name stem with only letters, digits, '-' and '_' (no separators, dots or traversal)."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-_")[:max_len].strip("-_")
-    return stem or fallback
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ class Workspace:
 
     def file(self, folder: Path, stem: str, suffix: str) -> Path:
         """`folder/<sanitised stem><suffix>`, checked to lie inside the output folder."""
-        path = (folder / f"{safe_name(stem)}{suffix}").resolve()
+        path = (folder / f"{safe_stem(stem, 60)}{suffix}").resolve()
         if not path.is_relative_to(self.root) or path.parent == self.root:
             raise InvalidInputError(f"refusing to write {path}: outside the demo's output folder")
         return path
@@ -121,14 +117,6 @@ class Workspace:
             raise InvalidInputError(f"{what}: {size / 1e6:.1f} MB is over the {self.max_upload_mb:g} MB upload "
                                     "limit; upload a smaller file")
         return p
-
-
-def _candidate_key(cand: Candidate) -> tuple[int, str] | None:
-    """The key EmoMusic.save writes, so the MusicXML agrees with the MIDI's key signature."""
-    a = cand.attributes
-    if a is None or cand.method != "attributes":
-        return None
-    return int(a.controls["tonic"]), "major" if a.controls["mode"] else "minor"
 
 
 def _va_plot(rec: Recognition, out: Path) -> Path:
@@ -161,76 +149,75 @@ class DemoService:
         self._draw_lock = threading.Lock()  # pyplot (piano roll) and music21 are not thread-safe
 
     # ------------------------------------------------------------------ generate
-    def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, prompt: str = "",
-                 image: str | None = None, video: str | None = None, humming: str | None = None,
-                 genre: str = "", tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0,
-                 progress=None) -> dict[str, Any]:
-        """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it."""
+    def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
+                 tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0, progress=None,
+                 **prompts: str | None) -> dict[str, Any]:
+        """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it.
+
+        Args:
+            emotion: a word or quadrant from the dropdown; "" lets the prompts (else the sliders) decide.
+            valence, arousal: the sliders, used when neither the emotion nor a prompt names a mood.
+            genre: a genre word or "" (from the prompt, else pop). tempo: BPM, 0 = from the emotion.
+            bars, candidates, seed: as `emomusic generate`.
+            progress: Gradio's progress callback, or None.
+            **prompts: prompt kind → text or uploaded file path (None or "" = not given).
+
+        Returns:
+            {"files": {"mid", "wav", "musicxml", "roll"} paths, "table": the candidates' scores,
+            "summary": Markdown, "candidates": the candidates}.
+        """
         step = progress or (lambda *a, **k: None)
-        uploads = {k: self.ws.upload(v, k) for k, v in (("image", image), ("video", video), ("humming", humming))}
         step(0.05, desc="reading the prompt")
-        kwargs, notes = self._prompt_kwargs(emotion, valence, arousal, (prompt or "").strip(), uploads, genre, tempo)
-        step(0.15, desc=f"generating {int(candidates or 1)} candidate(s)")
-        cands = self.em.generate(bars=bars, candidates=candidates, seed=seed, **kwargs)
+        plan = self.request(emotion, valence, arousal, genre, tempo, bars, candidates, seed, **prompts).resolve()
+        step(0.15, desc=f"generating {plan.request.candidates} candidate(s)")
+        cands = self.em.generate(plan)
         best = cands[0]
         if not len(best.notes):
             raise InvalidInputError(f"seed {seed} gave no notes in {bars} bar(s); try another seed, more bars or "
                                     "more candidates")
         folder = self.ws.request_dir()
-        stem = f"emomusic-{best.attributes.emotion if best.attributes else 'piece'}-seed{int(seed)}"
+        stem = f"emomusic-{best.attributes.emotion if best.attributes else 'piece'}-seed{plan.request.seed}"
         files = self._export(best, folder, stem, step)
         step(1.0, desc="done")
-        return {"files": files, "table": self.scores_table(cands), "summary": self._summary(best, notes),
+        return {"files": files, "table": self.scores_table(cands), "summary": self._summary(best, plan),
                 "candidates": cands}
 
-    def _prompt_kwargs(self, emotion: str, valence: float, arousal: float, prompt: str,
-                       uploads: dict[str, Path | None], genre: str, tempo: float) -> tuple[dict, list[str]]:
-        """EmoMusic.generate arguments from the controls; the projector reads free prompts."""
-        emotion = (emotion or "").strip() or None
-        genre = (genre or "").strip() or None
-        tempo = float(tempo) if tempo else None
-        if not prompt and not any(uploads.values()):
-            va = {} if emotion else {"valence": valence, "arousal": arousal}
-            return {"emotion": emotion, **va, "genre": genre, "tempo": tempo}, []
-        if not available("projector"):
-            raise InvalidInputError(f"text, image, video and humming prompts need the prompt projector: "
-                                    f"{not_available('projector')}; pick an emotion or use the sliders")
-        import emomusic
+    def request(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
+                tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0,
+                **prompts: str | None) -> GenerationRequest:
+        """The form's values as the `GenerationRequest` the CLI would build from the same inputs.
 
-        given = {"prompt": prompt or None, **{k: str(v) if v else None for k, v in uploads.items()},
-                 "emotion": emotion, "genre": genre, "tempo": tempo}
-        el = emomusic.project(**{k: v for k, v in given.items() if v is not None})
-        kwargs: dict[str, Any] = {"genre": el.genre or genre, "tempo": el.tempo or tempo}
-        notes = [f"prompt → {s}" for s in el.sources]
-        if el.emotion or el.quadrant:
-            kwargs["emotion"] = el.emotion or el.quadrant
-        elif el.valence is not None and el.arousal is not None:
-            kwargs.update(valence=el.valence, arousal=el.arousal)
-        else:  # e.g. "fast, jazz": the prompt names no mood, so the sliders give it
-            kwargs.update(valence=valence, arousal=arousal)
-            notes.append("emotion: the valence/arousal sliders (the prompt names no mood)")
-        if el.notes is not None and len(el.notes):
-            if "primer" in inspect.signature(self.em.generate).parameters:
-                kwargs["primer"] = el.notes
-                notes.append(f"the piece opens with the hummed melody ({len(el.notes)} notes)")
-            else:
-                notes.append("the hummed melody is not used: primed generation is not available in this "
-                             "version yet")
-        return kwargs, notes
+        Empty fields mean "not given"; uploads are checked against the size limit; the sliders are the
+        request's fallback mood, so a prompt or an emotion word wins over them, as on the command line.
+        """
+        from emomusic.prompt.registry import PROMPT_KINDS
+        from emomusic.request import GenerationRequest
+
+        given: dict[str, Any] = {}
+        for name, value in prompts.items():
+            kind = PROMPT_KINDS.get(name)
+            if kind is None:
+                raise TypeError(f"generate() got an unexpected keyword argument {name!r}")
+            if kind.is_file:
+                value = self.ws.upload(value, name)
+            elif isinstance(value, str):
+                value = value.strip() or None
+            if value is not None:
+                given[name] = str(value)
+        return GenerationRequest(emotion=(emotion or "").strip() or None, genre=(genre or "").strip() or None,
+                                 tempo=float(tempo) if tempo else None, prompts=given,
+                                 fallback_mood=(valence, arousal), bars=bars, candidates=candidates, seed=seed)
 
     def _export(self, cand: Candidate, folder: Path, stem: str, step) -> dict[str, Path]:
-        """Write the best candidate as MIDI, WAV preview, MusicXML and a piano-roll picture."""
-        from emomusic.export.render import piano_roll_png, render_wav
-        from emomusic.music.midi import export_musicxml
-
+        """Write the best candidate as MIDI, WAV preview, MusicXML and a piano-roll picture (`EmoMusic.save`)."""
         step(0.6, desc="writing the MIDI file")
         mid = self.em.save(cand, self.ws.file(folder, stem, ".mid"))
         step(0.7, desc="rendering the audio preview")
-        wav = render_wav(mid, self.ws.file(folder, stem, ".wav"))
+        wav = self.em.save(cand, self.ws.file(folder, stem, ".wav"))
         step(0.8, desc="writing MusicXML and the piano roll")
         with self._draw_lock:
-            xml = export_musicxml(cand.notes, self.ws.file(folder, stem, ".musicxml"), key=_candidate_key(cand))
-            roll = piano_roll_png(cand.notes, self.ws.file(folder, f"{stem}-roll", ".png"), title=stem)
+            xml = self.em.save(cand, self.ws.file(folder, stem, ".musicxml"))
+            roll = self.em.save(cand, self.ws.file(folder, f"{stem}-roll", ".png"))
         return {"mid": mid, "wav": wav, "musicxml": xml, "roll": roll}
 
     @staticmethod
@@ -247,8 +234,8 @@ class DemoService:
             rows = [[i + 1, len(c.notes), why] for i, c in enumerate(cands)]
         return {"headers": headers, "data": rows}
 
-    def _summary(self, best: Candidate, notes: list[str]) -> str:
-        """Markdown: what was asked, what the clusterer chose and why."""
+    def _summary(self, best: Candidate, plan: ResolvedRequest) -> str:
+        """Markdown: what was asked, what the clusterer chose and why, and how the prompt was read."""
         from emomusic.export.render import find_soundfont
 
         a = best.attributes
@@ -258,7 +245,11 @@ class DemoService:
                          f"{len(best.notes)} notes · method {best.method}")
             if a.explanation:
                 lines.append("What sets it apart: " + ", ".join(a.explanation))
-        lines += notes
+        if plan.request.prompts:
+            lines += [f"prompt → {s}" for s in plan.elements.sources]
+            if plan.primer is not None:
+                lines.append(f"the piece opens with the hummed melody ({len(plan.primer)} notes)")
+        lines += [f"note: {n}" for n in plan.notices]
         if not (shutil.which("fluidsynth") and find_soundfont()):
             lines.append("Audio preview uses sine tones: install `fluidsynth` and `fluid-soundfont-gm` for piano.")
         return "\n\n".join(lines)
@@ -270,7 +261,7 @@ class DemoService:
         if path is None:
             raise InvalidInputError("upload a MIDI (.mid) or audio (.wav, .mp3, .flac, .ogg) file to analyze")
         if path.suffix.lower() not in MIDI_SUFFIXES + AUDIO_SUFFIXES:
-            raise InvalidInputError(f"{safe_name(path.name)}: not a MIDI or audio file; upload .mid, .wav, .mp3, "
+            raise InvalidInputError(f"{safe_stem(path.name)}: not a MIDI or audio file; upload .mid, .wav, .mp3, "
                                     ".flac or .ogg")
         if not available("recognizer"):
             raise InvalidInputError(not_available("recognizer"))
@@ -279,7 +270,7 @@ class DemoService:
         root = Path(self.em.name) if self.em.name and Path(self.em.name).is_dir() else None
         rec = (emomusic.recognize([str(path)], checkpoints=root) if root else emomusic.recognize([str(path)]))[0]
         folder = self.ws.request_dir()
-        plot = _va_plot(rec, self.ws.file(folder, f"{safe_name(path.stem)}-va", ".png"))
+        plot = _va_plot(rec, self.ws.file(folder, f"{safe_stem(path.stem)}-va", ".png"))
         probs = ", ".join(f"{q} {p:.0%}" for q, p in sorted(rec.probabilities.items()))
         headline = (f"**{rec.quadrant}** · valence {rec.valence:+.2f} · arousal {rec.arousal:+.2f}\n\n"
                     f"probabilities: {probs}")
@@ -309,23 +300,41 @@ def _ui_error(exc: InvalidInputError):
     return gr.Error(str(exc).splitlines()[0] if str(exc) else "invalid input", print_exception=False)
 
 
+FORM_BEFORE = {"emotion": "calm", "valence": 0.5, "arousal": -0.5}
+FORM_AFTER = {"genre": "", "tempo": 0.0, "bars": 8, "candidates": 2, "seed": 0}
+"""The generate form's fields around the prompt widgets, with their defaults (the API's parameters)."""
+
+
+def _form_fields() -> dict[str, Any]:
+    """Every input of the generate endpoint, in order: mood, one per prompt kind, then the rest."""
+    from emomusic.prompt.registry import PROMPT_KINDS
+
+    return {**FORM_BEFORE, **dict.fromkeys(PROMPT_KINDS), **FORM_AFTER}
+
+
 def _generate_handler(service: DemoService):
+    """The `generate` endpoint; its parameters (named for gradio_client) follow the prompt-kind registry."""
     import gradio as gr
 
-    def generate(emotion: str = "calm", valence: float = 0.5, arousal: float = -0.5, prompt: str | None = None,
-                 image: str | None = None, video: str | None = None, humming: str | None = None, genre: str = "",
-                 tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0,
-                 progress=gr.Progress()):  # noqa: B008  (Gradio's documented progress idiom)
+    fields = _form_fields()
+    names = list(fields)
+
+    def generate(*values):
         """Generate a piece in the asked mood; returns piano roll, audio, scores, .mid, .wav, MusicXML."""
+        form = dict(zip(names, values, strict=False))
+        progress = values[len(names)] if len(values) > len(names) else None
         try:
-            r = service.generate(emotion, valence, arousal, prompt, image, video, humming, genre, tempo,
-                                 bars, candidates, seed, progress=progress)
+            r = service.generate(**form, progress=progress)
         except InvalidInputError as exc:
             raise _ui_error(exc) from None
         f = r["files"]
         return (str(f["roll"]), str(f["wav"]), r["table"], str(f["mid"]), str(f["wav"]), str(f["musicxml"]),
                 r["summary"])
 
+    param = inspect.Parameter
+    generate.__signature__ = inspect.Signature(  # Gradio names the API's parameters from the signature
+        [param(n, param.POSITIONAL_OR_KEYWORD, default=d) for n, d in fields.items()]
+        + [param("progress", param.POSITIONAL_OR_KEYWORD, default=gr.Progress())])
     return generate
 
 
@@ -346,28 +355,47 @@ def _status() -> str:
     return "Stages — " + " · ".join(parts)
 
 
+def _prompt_widget(kind: PromptKind):
+    """The input widget of one prompt kind: a recorder/preview for the media kinds, else a file or text box."""
+    import gradio as gr
+
+    media = {"image": lambda: gr.Image(type="filepath", sources=["upload"], label=kind.label),
+             "video": lambda: gr.Video(sources=["upload"], include_audio=True, label=kind.label),
+             "humming": lambda: gr.Audio(sources=["upload", "microphone"], type="filepath", label=kind.label)}
+    if kind.name in media:
+        return media[kind.name]()
+    if kind.is_file:
+        return gr.File(type="filepath", label=kind.label)
+    return gr.Textbox(label=kind.label, placeholder=kind.help)
+
+
 def _generate_tab(service: DemoService) -> None:
     import gradio as gr
 
+    from emomusic.prompt.registry import PROMPT_KINDS
+
+    text_kinds = [k for k in PROMPT_KINDS.values() if not k.is_file]
+    file_kinds = [k for k in PROMPT_KINDS.values() if k.is_file]
     with gr.Row():
         with gr.Column():
-            emotion = gr.Dropdown(_emotion_choices(), value="calm", label="emotion", allow_custom_value=True,
-                                  info="a quadrant or a word; pick the first entry to use the sliders or a prompt")
+            emotion = gr.Dropdown(_emotion_choices(), value=FORM_BEFORE["emotion"], label="emotion",
+                                  allow_custom_value=True,
+                                  info="a quadrant or a word; pick the first entry to use the prompt or the sliders")
             with gr.Row():
-                valence = gr.Slider(-1, 1, value=0.5, step=0.05, label="valence (unpleasant → pleasant)")
-                arousal = gr.Slider(-1, 1, value=-0.5, step=0.05, label="arousal (calm → energetic)")
-            prompt = gr.Textbox(label="text prompt", placeholder="a rainy, lonely night (needs the projector)")
+                valence = gr.Slider(-1, 1, value=FORM_BEFORE["valence"], step=0.05,
+                                    label="valence (unpleasant → pleasant)")
+                arousal = gr.Slider(-1, 1, value=FORM_BEFORE["arousal"], step=0.05, label="arousal (calm → energetic)")
+            prompts = {k.name: _prompt_widget(k) for k in text_kinds}
             with gr.Row():
-                image = gr.Image(type="filepath", sources=["upload"], label="image prompt")
-                video = gr.Video(sources=["upload"], include_audio=True, label="video prompt")
-                humming = gr.Audio(sources=["upload", "microphone"], type="filepath", label="humming")
+                prompts |= {k.name: _prompt_widget(k) for k in file_kinds}
             with gr.Row():
-                genre = gr.Dropdown(_genre_choices(), value="", label="genre", allow_custom_value=True)
-                tempo = gr.Number(value=0, label="tempo (BPM, 0 = from the emotion)", minimum=0, maximum=260)
+                genre = gr.Dropdown(_genre_choices(), value=FORM_AFTER["genre"], label="genre", allow_custom_value=True)
+                tempo = gr.Number(value=FORM_AFTER["tempo"], label="tempo (BPM, 0 = from the emotion)", minimum=0,
+                                  maximum=TEMPO_RANGE[1])
             with gr.Row():
-                bars = gr.Slider(1, 64, value=8, step=1, label="bars")
-                candidates = gr.Slider(1, 8, value=2, step=1, label="candidates")
-                seed = gr.Number(value=0, precision=0, label="seed", minimum=0)
+                bars = gr.Slider(1, 64, value=FORM_AFTER["bars"], step=1, label="bars")
+                candidates = gr.Slider(1, 8, value=FORM_AFTER["candidates"], step=1, label="candidates")
+                seed = gr.Number(value=FORM_AFTER["seed"], precision=0, label="seed", minimum=0)
             button = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column():
             roll = gr.Image(type="filepath", label="piano roll", interactive=False, elem_id="piano-roll")
@@ -378,9 +406,9 @@ def _generate_tab(service: DemoService) -> None:
                 mid = gr.File(label="MIDI (.mid)", interactive=False, elem_id="download-mid")
                 wav = gr.File(label="audio (.wav)", interactive=False, elem_id="download-wav")
                 xml = gr.File(label="MusicXML", interactive=False, elem_id="download-musicxml")
-    button.click(_generate_handler(service),
-                 inputs=[emotion, valence, arousal, prompt, image, video, humming, genre, tempo, bars, candidates,
-                         seed],
+    widgets = {"emotion": emotion, "valence": valence, "arousal": arousal, **prompts, "genre": genre, "tempo": tempo,
+               "bars": bars, "candidates": candidates, "seed": seed}
+    button.click(_generate_handler(service), inputs=[widgets[name] for name in _form_fields()],
                  outputs=[roll, audio, table, mid, wav, xml, summary], api_name="generate")
 
 
@@ -423,8 +451,8 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     """Keep the server's memory near its baseline after bursts of requests (glibc only; best effort).
 
     Gradio runs each request in a worker thread and glibc gives threads their own malloc arenas, which
-    keep freed memory: RSS then creeps up with every burst. Measured here with the debug model, per
-    burst of 20 concurrent requests: +16..+29 MB each time without this, +5..+8 MB with two arenas.
+    keep freed memory: RSS then creeps up with every burst (docs/BENCHMARKS.md has the measured growth
+    with and without the cap).
     An explicit $MALLOC_ARENA_MAX wins.
     """
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):

@@ -1,0 +1,195 @@
+"""`emomusic generate`: write a new piece in the mood you ask for.
+
+The flags fill one `GenerationRequest` (the API and the demo fill the same object), so the same inputs
+give the same music everywhere. `--out`'s suffix picks the format (`emomusic.export.FORMATS`).
+`--keep-all` writes the best candidate to OUT and the others, ranked, to OUT-2 … OUT-N (each piece once).
+The summary line separates the piece (bars, seconds of music at its tempo, the notes the written file
+holds, read back) from the generation time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+from emomusic.cli._common import (
+    add_checkpoints,
+    add_json,
+    add_mood_flags,
+    add_prompt_flags,
+    check_new_file,
+    command,
+    note,
+    output_formats,
+    prompt_values,
+)
+from emomusic.errors import InvalidInputError
+from emomusic.export.names import safe_stem
+
+MIDI = (".mid", ".midi")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    g = command(sub, "generate", "write a new piece in the mood you ask for")
+    add_mood_flags(g)
+    add_prompt_flags(g)
+    add_json(g)
+    g.add_argument("--bars", type=int, default=16, help="length of the piece in bars (a hummed melody included)")
+    g.add_argument("--candidates", type=int, default=1, help="generate N in one batch and keep the best")
+    g.add_argument("--seed", type=int, default=0, help="random seed: the same seed and settings give the same file")
+    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (higher: more surprising)")
+    g.add_argument("--top-p", type=float, default=None,
+                   help="nucleus size (default: the sampler's tuned value, emomusic.generation.sampling.TOP_P)")
+    g.add_argument("--top-k", type=int, default=0, help="sample only from the k most likely tokens (0: off)")
+    g.add_argument("--method", choices=("attributes", "token"), default="attributes",
+                   help="attributes: condition on the emotion's musical attributes (EmoGen); token: the "
+                        "emotion-token baseline")
+    g.add_argument("--no-guidance", action="store_true", help="sample without attribute-guided decoding")
+    g.add_argument("--out", help=f"output file; its suffix picks the format ({output_formats()}) "
+                   "(default: a unique .mid name in the current folder)")
+    g.add_argument("--wav", action="store_true", help="also write a .wav audio preview next to --out "
+                   "(needs the [audio] extra for FluidSynth; sine tones otherwise)")
+    g.add_argument("--force", action="store_true", help="overwrite existing files")
+    g.add_argument("--keep-all", action="store_true",
+                   help="also write the other candidates, ranked, as OUT-2, OUT-3, … next to --out "
+                        "(--out itself is the best)")
+    g.add_argument("--select-weights", help="ranking weights, e.g. control=1,quality=0.5,emotion=1,genre=0 "
+                   "(default: the ones tuned for the selector, listed in checkpoints/selector's card)")
+    add_checkpoints(g)
+    g.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the request, check every output path, generate, write, and print the summary."""
+    from emomusic.export import FORMATS
+    from emomusic.pipeline import EmoMusic
+    from emomusic.request import GenerationRequest
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in FORMATS:
+        got = f"suffix {out.suffix!r}" if out.suffix else "no suffix"
+        raise InvalidInputError(f"{out}: {got} is not an output format; use one of {output_formats()}")
+    prompts = prompt_values(args)
+    request = GenerationRequest(
+        emotion=args.emotion, valence=args.valence, arousal=args.arousal, genre=args.genre, tempo=args.tempo,
+        prompts=prompts, bars=args.bars, candidates=args.candidates, seed=args.seed,
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
+        guidance=not args.no_guidance, select_weights=_select_weights(args.select_weights))
+    plan = request.resolve()
+    for line in plan.notices:
+        note(line)
+    out = out or default_out(plan.emotion, plan.request.seed, prompts.get("prompt"))
+    others = _numbered(out, plan.request.candidates) if args.keep_all else []
+    wav = out.with_suffix(".wav") if args.wav and out.suffix.lower() != ".wav" else None
+    for path in (out, *others, *([wav] if wav else [])):
+        check_new_file(path, args.force)
+
+    em = EmoMusic.from_pretrained(args.checkpoints)
+    t0 = time.perf_counter()
+    cands = em.generate(plan)
+    seconds = time.perf_counter() - t0
+    best = cands[0]
+    em.save(best, out, force=args.force)
+    for cand, path in zip(cands[1:], others, strict=False):  # others is empty without --keep-all
+        em.save(cand, path, force=args.force)
+    if wav is not None:
+        em.save(best, wav, force=args.force)
+
+    a = best.attributes
+    piece = _piece_length(best)
+    held = notes_in_file(out)
+    notes = len(best.notes) if held is None else held
+    result = {"out": str(out), "emotion": a.emotion, "quadrant": a.quadrant, "valence": a.valence,
+              "arousal": a.arousal, "attributes": {k: a.values[k] for k in best.measured} | {"controls": a.controls},
+              "measured": best.measured, "method": best.method, "bars": plan.request.bars, "seed": plan.request.seed,
+              "notes": notes, "piece_bars": piece["bars"], "tempo": piece["tempo"],
+              "music_seconds": piece["seconds"], "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {})
+    if prompts:
+        el = plan.elements
+        result["prompt"] = el.to_dict() | {"notes": None if el.notes is None else len(el.notes)}
+    if args.json:
+        paths = [out, *others] if args.keep_all else [out]
+        result["candidates"] = [{"rank": i + 1, "out": str(paths[i]) if i < len(paths) else None,
+                                 "notes": len(c.notes),
+                                 "scores": {k: v for k, v in c.scores.items() if v == v and abs(v) != float("inf")}}
+                                for i, c in enumerate(cands)]
+        print(json.dumps(result))
+    else:
+        what = "notes in the file" if held is not None else "notes"
+        line = (f"wrote {out}: {a.emotion} ({a.quadrant}), {piece['bars']} bars = {piece['seconds']:.1f} s of music "
+                f"at {piece['tempo']:.0f} BPM, {notes} {what}; generated in {seconds:.1f} s [{best.method}]")
+        if others:
+            line += f"; the other {len(others)} candidates, ranked, as {others[0].name} … {others[-1].name}"
+        if wav is not None:
+            line += f"; preview {wav.name}"
+        print(line)
+    return 0
+
+
+def default_out(emotion: str, seed: int, prompt: str | None = None, suffix: str = ".mid") -> Path:
+    """A unique, sanitised file name in the current folder (never a path elsewhere, whatever the prompt).
+
+    Args:
+        emotion: the piece's emotion label.
+        seed: the generation seed.
+        prompt: the text prompt, if any (its words make the name more telling).
+        suffix: the file suffix.
+
+    Returns:
+        `emomusic-<words>-seed<seed><suffix>`, with -1, -2, … added until no file has the name.
+    """
+    words = safe_stem(f"{emotion}-{prompt}" if prompt else emotion, 60)
+    stem = f"emomusic-{words}-seed{int(seed)}"
+    path = Path(f"{stem}{suffix}")
+    i = 1
+    while path.exists():
+        path = Path(f"{stem}-{i}{suffix}")
+        i += 1
+    return path
+
+
+def _numbered(out: Path, n: int) -> list[Path]:
+    """OUT-2 … OUT-n next to `out`, for the candidates after the best (which is `out` itself)."""
+    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, n + 1)]
+
+
+def _select_weights(text: str | None) -> dict[str, float] | None:
+    """`quality=0.5,emotion=1` → {"quality": 0.5, "emotion": 1.0} (the selector checks the names)."""
+    if not text:
+        return None
+    try:
+        return {k.strip(): float(v) for k, v in (item.split("=", 1) for item in text.split(","))}
+    except ValueError:
+        raise InvalidInputError(f"--select-weights {text!r}: write head=weight pairs, e.g. "
+                                "quality=0.5,emotion=1,genre=0") from None
+
+
+def _piece_length(cand) -> dict[str, float]:
+    """The piece's length: whole bars up to its last note, and those bars' seconds at its tempo."""
+    n = cand.notes
+    end = float((n.start + n.duration).max()) if len(n) else 0.0
+    bars = max(1, math.ceil(end / n.beats_per_bar - 1e-9))
+    return {"bars": bars, "tempo": round(float(n.tempo), 2),
+            "seconds": round(bars * n.beats_per_bar * 60.0 / float(n.tempo), 2)}
+
+
+def notes_in_file(path: Path) -> int | None:
+    """How many notes the written file holds, read back (MIDI, MusicXML); None for other formats.
+
+    Why read back: the writer cleans the piece (overlapping repeats of one pitch merge, notes past the
+    last bar go), so the file can hold fewer notes than the sampled piece; the summary reports the file.
+    """
+    suffix = path.suffix.lower()
+    if suffix in MIDI:
+        import mido
+
+        return sum(1 for track in mido.MidiFile(str(path)).tracks for m in track
+                   if m.type == "note_on" and m.velocity > 0)
+    if suffix == ".musicxml":
+        import music21
+
+        return sum(len(n.pitches) for n in music21.converter.parse(str(path)).recurse().notes)
+    return None

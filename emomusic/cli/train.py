@@ -1,0 +1,130 @@
+"""`emomusic train <component>`: train one component; each component has only the flags it uses.
+
+    emomusic train clusterer         [--data-root DIR] [--out CHECKPOINTS]
+    emomusic train generator         [--preset small] [--steps N] [--max-minutes M] [--resume] …
+    emomusic train selector          [--epochs N] [--checkpoints DIR] [--out CHECKPOINTS]
+    emomusic train recognizer        [--folds K] [--out CHECKPOINTS]
+    emomusic train audio-recognizer  [--data-root DIR] [--mert DIR] [--out CHECKPOINTS]
+
+Why nested: one flat `train` parser gave every component every flag, and `--steps` meant optimiser
+steps for the generator but epochs for the selector. Training modules import torch: only the handler
+that runs imports its module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from emomusic.cli._common import command, subcommands
+from emomusic.errors import InvalidInputError
+
+CHECKPOINTS_OUT = "checkpoints folder to write {}/ into (default: $EMOMUSIC_CHECKPOINTS, else the shipped one)"
+DATA_ROOT_HELP = "datasets folder (default: $EMOMUSIC_DATA, else ../shared/data)"
+PRESETS = ("small", "gpu", "compare", "tiny")  # emomusic.training.train.PRESETS (not imported here: torch)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    t = command(sub, "train", "train a component (clusterer, generator, selector, recognizer, audio-recognizer)",
+                "train one component; `emomusic train <component> --help` lists its flags")
+    components = subcommands(t, "component", "{clusterer,generator,selector,recognizer,audio-recognizer}")
+
+    c = command(components, "clusterer", "fit the emotion → attributes clusterer and the feature judge")
+    c.add_argument("--data-root", help=DATA_ROOT_HELP)
+    c.add_argument("--out", help=CHECKPOINTS_OUT.format("clusterer/ and judge"))
+    c.set_defaults(handler=clusterer)
+
+    g = command(components, "generator", "train the music generator (prepare the data first: emomusic data prepare)")
+    g.add_argument("--out", default="runs/generator", help="run folder (checkpoints in OUT/last and OUT/best)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g.add_argument("--preset", choices=PRESETS, default="small",
+                   help="model/batch size: small = the shipped model, gpu = the same model with a GPU's batch, "
+                        "compare = the conditioning comparison's smaller model, tiny = smoke tests")
+    g.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
+    g.add_argument("--max-minutes", type=float, help="stop cleanly (and save) after this much time (default: no limit)")
+    g.add_argument("--fit-steps", action="store_true",
+                   help="with --max-minutes: fit the step count (the cosine schedule) to the time")
+    g.add_argument("--lr", type=float, help="peak learning rate, e.g. lower when extending a run (default: the "
+                   "preset's)")
+    g.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when present)")
+    g.add_argument("--workers", type=int, default=0, help="processes drawing training windows (0: the training "
+                   "process itself)")
+    g.add_argument("--tokenizer-from", help="start with this generator checkpoint's tokenizer (its control bins; "
+                   "default: fit new bins on the data)")
+    g.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
+                   help="condition tokens as a prefix (shipped) or EmoGen's summed embedding")
+    g.set_defaults(handler=generator)
+
+    s = command(components, "selector", "train the candidate selector on pieces the generator writes")
+    s.add_argument("--epochs", type=int, default=300, help="passes over the scored candidates")
+    s.add_argument("--checkpoints", help="checkpoints with the generator whose pieces it learns to rank "
+                   "(default: $EMOMUSIC_CHECKPOINTS, else the shipped ones)")
+    s.add_argument("--out", help=CHECKPOINTS_OUT.format("selector"))
+    s.set_defaults(handler=selector)
+
+    r = command(components, "recognizer", "train the symbolic (MIDI) emotion recognizer")
+    r.add_argument("--folds", type=int, default=5,
+                   help="song-level cross-validation folds that choose the distillation setting")
+    r.add_argument("--out", help=CHECKPOINTS_OUT.format("recognizer"))
+    r.set_defaults(handler=recognizer)
+
+    a = command(components, "audio-recognizer", "train the audio emotion recognizer on rendered MIDI")
+    a.add_argument("--data-root", help=DATA_ROOT_HELP)
+    a.add_argument("--mert", help="also use this local MERT model folder's embeddings (never downloaded)")
+    a.add_argument("--out", help=CHECKPOINTS_OUT.format("audio_recognizer"))
+    a.set_defaults(handler=audio_recognizer)
+
+
+def clusterer(args: argparse.Namespace) -> int:
+    from emomusic.training.clusterer import fit_clusterer
+
+    print(f"wrote {fit_clusterer(data_root=args.data_root, out=args.out)}")
+    return 0
+
+
+def generator(args: argparse.Namespace) -> int:
+    if args.fit_steps and not args.max_minutes:
+        raise InvalidInputError("--fit-steps needs --max-minutes (the time to fit the schedule to)")
+    from emomusic.training.train import PRESETS as TRAIN_PRESETS
+    from emomusic.training.train import TrainConfig, train_generator
+
+    preset = TRAIN_PRESETS[args.preset]
+    cfg = TrainConfig(**preset.get("train", {}))
+    if args.steps:
+        cfg.steps = args.steps
+    if args.lr:
+        cfg.lr = args.lr
+    cfg.max_minutes = args.max_minutes
+    cfg.fit_steps = args.fit_steps
+    model_cfg = {**preset.get("model", {}), "conditioning": args.conditioning}
+    out = train_generator(args.out, resume=args.resume, cfg=cfg, model_cfg=model_cfg, device=args.device,
+                          workers=args.workers, tokenizer_from=args.tokenizer_from)
+    print(f"checkpoint in {out}/last")
+    return 0
+
+
+def selector(args: argparse.Namespace) -> int:
+    if args.epochs < 1:
+        raise InvalidInputError(f"--epochs must be at least 1, got {args.epochs}")
+    from emomusic.training.selector import train_selector
+
+    out = train_selector(out=Path(args.out) / "selector" if args.out else None, checkpoints=args.checkpoints,
+                         epochs=args.epochs)
+    print(f"wrote {out}")
+    return 0
+
+
+def recognizer(args: argparse.Namespace) -> int:
+    from emomusic.training.recognizer import train_recognizer
+
+    print(f"wrote {train_recognizer(out=Path(args.out) / 'recognizer' if args.out else None, folds=args.folds)}")
+    return 0
+
+
+def audio_recognizer(args: argparse.Namespace) -> int:
+    from emomusic.training.audio_recognizer import train_audio_recognizer
+
+    out = train_audio_recognizer(out=Path(args.out) / "audio_recognizer" if args.out else None,
+                                 data_root=args.data_root, mert=args.mert)
+    print(f"wrote {out}")
+    return 0

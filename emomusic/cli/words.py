@@ -1,0 +1,41 @@
+"""`emomusic words`: the vocabulary the other commands accept (emotion words, quadrants, genres).
+
+Read from `emomusic.vocab.emotions`, the one place that defines them, so this list cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from emomusic.cli._common import add_json, command
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    w = command(sub, "words", "list the emotion words, quadrants and genres you can ask for")
+    add_json(w, "the vocabulary")
+    w.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from emomusic.vocab.emotions import GENRE_ALIASES, GENRES, QUADRANT_NAMES, QUADRANT_VA, QUADRANTS, WORDS
+
+    by_quadrant = {q: sorted((e for e in WORDS.values() if e.quadrant == q), key=lambda e: e.word) for q in QUADRANTS}
+    aliases = {g: t for g, t in GENRE_ALIASES.items() if g != t}
+    if args.json:
+        print(json.dumps({
+            "emotions": [{"word": e.word, "quadrant": e.quadrant, "valence": e.valence, "arousal": e.arousal}
+                         for q in QUADRANTS for e in by_quadrant[q]],
+            "quadrants": {q: {"name": QUADRANT_NAMES[q], "valence": QUADRANT_VA[q][0], "arousal": QUADRANT_VA[q][1]}
+                          for q in QUADRANTS},
+            "genres": list(GENRES), "genre_aliases": aliases}))
+        return 0
+    print("emotions (--emotion WORD; a typo close to one word is corrected, with a note):")
+    for q in QUADRANTS:
+        v, a = QUADRANT_VA[q]
+        print(f"  {q} {QUADRANT_NAMES[q]} (--emotion {q}: valence {v:+.2f}, arousal {a:+.2f})")
+        for e in by_quadrant[q]:
+            print(f"      {e.word:<12} valence {e.valence:+.2f}  arousal {e.arousal:+.2f}")
+    print("genres (--genre WORD): " + ", ".join(GENRES))
+    print("  also accepted: " + ", ".join(f"{g} → {t}" for g, t in aliases.items()))
+    return 0

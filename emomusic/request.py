@@ -1,0 +1,227 @@
+"""One generation request for every front end: prompt elements + explicit settings → generation settings.
+
+Why one object: the CLI, the Python API and the demo each used to turn their inputs into
+`EmoMusic.generate` arguments on their own, and they disagreed (the CLI passed a prompt's projected
+valence/arousal point, the demo the word the projector named, whose point differs), so the same prompt
+and seed gave different music. Now each front end fills a `GenerationRequest`, `resolve()` turns it
+into a `ResolvedRequest` in one way, and `EmoMusic.generate` samples from that:
+
+    >>> from emomusic.request import GenerationRequest
+    >>> plan = GenerationRequest(prompts={"prompt": "a rainy lonely night"}, bars=8, seed=6).resolve()
+    >>> plan.emotion, plan.quadrant, plan.notices          # doctest: +SKIP
+    ('lonely', 'Q3', ())
+
+The rules (the prompt projector's, applied here for every front end):
+- prompts of any kind are projected together (`emomusic.prompt.projector.project`); explicit
+  emotion / valence / arousal / genre / tempo win over what the prompts say;
+- explicit valence/arousal win over an explicit emotion word (the word fills a missing axis);
+- the music is conditioned on the resulting valence/arousal point; the word only labels it
+  (a word and its own point give the same music);
+- `fallback_mood` (the demo's sliders) is used only when nothing else names a mood.
+Typo corrections and conflicts are reported in `ResolvedRequest.notices`, one line each.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from emomusic.errors import InvalidInputError
+from emomusic.vocab.emotions import GENRE_ALIASES, GENRES, emotion_from_va, resolve_emotion, resolve_genre
+
+if TYPE_CHECKING:  # pragma: no cover
+    from emomusic.music.notes import Notes
+    from emomusic.types import Elements
+
+__all__ = ["METHODS", "GenerationRequest", "ResolvedRequest", "check_range"]
+
+METHODS = ("attributes", "token")
+"""attributes: condition on the clusterer's attribute vector (EmoGen); token: the EMOPIA-style baseline."""
+
+BARS_RANGE = (1, 128)
+CANDIDATES_RANGE = (1, 64)
+TEMPERATURE_RANGE = (0.05, 3.0)
+TOP_P_RANGE = (0.01, 1.0)
+SEED_RANGE = (0, 2**31 - 1)
+_QUADRANT_CODE = re.compile(r"^\s*[qQ][1-4]\s*$")
+
+
+def check_range(name: str, value: Any, lo: float, hi: float, kind: type = float) -> Any:
+    """`value` converted with `kind` and checked to lie in [lo, hi]; None passes through.
+
+    Args:
+        name: the setting's name, for the error message.
+        value: what the user gave (a string from a form field is fine when it converts).
+        lo, hi: the inclusive bounds.
+        kind: float or int.
+
+    Returns:
+        The converted value, or None when `value` is None.
+
+    Raises:
+        InvalidInputError: not a number (NaN included) or out of range; one line.
+    """
+    if value is None:
+        return None
+    try:
+        v = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if not (lo <= v <= hi) or v != v:
+        raise InvalidInputError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
+    return v
+
+
+@dataclass
+class GenerationRequest:
+    """Everything a user can ask of one generation, in the user's terms (words, files, numbers).
+
+    Mood and style (all optional, but something must name a mood):
+        emotion: a vocabulary word ("calm", typos corrected) or a quadrant "Q1".."Q4".
+        valence, arousal: a point in [-1, 1]²; wins over `emotion` (which fills a missing axis).
+        genre: a genre word ("jazz" → the nearest training genre); default pop.
+        tempo: beats per minute; default: the chosen attributes' tempo (or a hummed melody's).
+        prompts: prompt kind → input, e.g. {"prompt": "a rainy lonely night", "image": "sky.png"}
+            (kinds as `emomusic.project` names them); explicit settings above win over them.
+        primer: notes that open every candidate (a hummed melody's notes win otherwise).
+        fallback_mood: (valence, arousal) used only when nothing above names a mood.
+    Sampling:
+        bars (the whole piece, primer included), candidates (sampled in one batch, best first),
+        seed, temperature, top_p (None: the sampler's tuned nucleus), top_k (0: off), method
+        ("attributes" or "token"), guidance (attribute-guided decoding), rank (False keeps batch
+        order), select_weights (overrides of the selector's ranking weights).
+    """
+
+    emotion: str | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    genre: str | None = None
+    tempo: float | None = None
+    prompts: dict[str, Any] = field(default_factory=dict)
+    primer: Notes | None = field(default=None, compare=False)
+    fallback_mood: tuple[float, float] | None = None
+    bars: int = 16
+    candidates: int = 1
+    seed: int = 0
+    temperature: float = 1.0
+    top_p: float | None = None
+    top_k: int = 0
+    method: str = "attributes"
+    guidance: bool = True
+    rank: bool = True
+    select_weights: dict[str, float] | None = None
+
+    def resolve(self) -> ResolvedRequest:
+        """Check the settings and project the prompts: the one way inputs become generation settings.
+
+        Returns:
+            A `ResolvedRequest`: the checked sampling settings, the mood point and its label, genre,
+            tempo, primer, the projector's `Elements` and one-line notices (typos, conflicts).
+
+        Raises:
+            InvalidInputError: a setting out of range, an unreadable prompt, or no mood named anywhere.
+        """
+        checked = self._checked()
+        prompts = {k: v for k, v in self.prompts.items() if v is not None}
+        explicit_mood = self.emotion is not None or self.valence is not None or self.arousal is not None
+        valence, arousal, fallback_used = self.valence, self.arousal, False
+        if not prompts and not explicit_mood and self.fallback_mood is not None:
+            (valence, arousal), fallback_used = self.fallback_mood, True
+        if not prompts and not explicit_mood and not fallback_used:
+            raise InvalidInputError("give an emotion word (e.g. --emotion calm), both --valence and --arousal, "
+                                    "or a prompt")
+        from emomusic.prompt.projector import project
+
+        el = project(**prompts, emotion=self.emotion, valence=valence, arousal=arousal, genre=self.genre,
+                     tempo=self.tempo)
+        notices = self.notices(el)
+        if el.valence is None or el.arousal is None:
+            if self.fallback_mood is None:
+                raise InvalidInputError("the prompt names no emotion; add a mood word (e.g. 'calm') or pass --emotion")
+            emo = emotion_from_va(*self.fallback_mood)
+            el.emotion, el.quadrant, el.valence, el.arousal = emo.word, emo.quadrant, emo.valence, emo.arousal
+            el.sources.append("emotion: the fallback valence/arousal (the prompt names no mood)")
+            notices.append(f"the prompt names no mood: using valence {emo.valence:+.2f}, arousal "
+                           f"{emo.arousal:+.2f} ({emo.word}, {emo.quadrant})")
+        point = emotion_from_va(el.valence, el.arousal)
+        label = el.emotion if el.emotion and el.quadrant == point.quadrant else point.word
+        genre = resolve_genre(el.genre) if el.genre else "pop"
+        if genre not in GENRES:
+            raise InvalidInputError(f"genre {genre!r} is not one the generator was trained on")
+        primer = self.primer if self.primer is not None else el.notes
+        if self.primer is not None and el.notes is not None:
+            notices.append("the given primer opens the piece; the hummed melody is not used")
+        return ResolvedRequest(checked, label, point.quadrant, point.valence, point.arousal, genre, el.tempo,
+                               primer, el, tuple(notices))
+
+    # ------------------------------------------------------------------ helpers
+    def _checked(self) -> GenerationRequest:
+        """A copy with every sampling setting converted and range-checked (cheap: before any prompt)."""
+        if self.method not in METHODS:
+            raise InvalidInputError(f"unknown method {self.method!r}; choose {' or '.join(METHODS)}")
+        top_k = check_range("top-k", self.top_k, 0, 10**6, int)
+        return replace(
+            self, bars=check_range("bars", self.bars, *BARS_RANGE, int),
+            candidates=check_range("candidates", self.candidates, *CANDIDATES_RANGE, int),
+            seed=check_range("seed", self.seed, *SEED_RANGE, int),
+            temperature=check_range("temperature", self.temperature, *TEMPERATURE_RANGE),
+            top_p=check_range("top-p", self.top_p, *TOP_P_RANGE), top_k=top_k)
+
+    def notices(self, el: Elements) -> list[str]:
+        """One line per typo corrected or conflict settled, saying what was read and what wins.
+
+        Args:
+            el: the projector's Elements for this request's prompts and explicit settings.
+
+        Returns:
+            The lines, for the front end to show (CLI: stderr; demo: the summary).
+        """
+        prompts = [k for k, v in self.prompts.items() if v is not None]
+        notes = []
+        if self.emotion is not None and not _QUADRANT_CODE.match(self.emotion):
+            word = resolve_emotion(self.emotion).word
+            if self.emotion.strip().lower() != word:
+                notes.append(f"emotion {self.emotion.strip()!r} read as {word!r}")
+        if self.genre is not None and _normal_genre(self.genre) not in GENRE_ALIASES:
+            notes.append(f"genre {self.genre.strip()!r} read as {resolve_genre(self.genre)!r}")
+        given_va = self.valence is not None or self.arousal is not None
+        if self.emotion is not None and given_va:
+            word = resolve_emotion(self.emotion)
+            if (word.valence, word.arousal) != (el.valence, el.arousal):
+                notes.append(f"valence/arousal win over emotion {word.word!r}: the point ({el.valence:+.2f}, "
+                             f"{el.arousal:+.2f}) is {el.emotion} ({el.quadrant})")
+        if prompts and (self.emotion is not None or given_va):
+            what = f"emotion {self.emotion.strip()!r}" if self.emotion is not None and not given_va else \
+                "valence/arousal"
+            notes.append(f"{what} wins over the mood of the {'/'.join(prompts)} prompt")
+        return notes
+
+
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A request after `GenerationRequest.resolve()`: what the pipeline samples from.
+
+    request: the sampling settings, checked and converted (bars an int, …).
+    emotion: the label (a vocabulary word: the one asked or named by the prompt, else the word nearest
+        the point in its quadrant); quadrant, valence, arousal: the point the music is conditioned on.
+    genre: a training genre; tempo: BPM or None (the attributes' tempo); primer: opening notes or None.
+    elements: the projector's output (its `sources` say how each value was derived).
+    notices: one line per typo corrected or conflict settled, for the front end to show.
+    """
+
+    request: GenerationRequest
+    emotion: str
+    quadrant: str
+    valence: float
+    arousal: float
+    genre: str
+    tempo: float | None
+    primer: Notes | None
+    elements: Elements
+    notices: tuple[str, ...] = ()
+
+
+def _normal_genre(word: str) -> str:
+    """A genre word as the vocabulary spells its keys (lower case, '-'/'_' as spaces, single spaces)."""
+    return " ".join(re.sub(r"[-_]", " ", str(word)).lower().split())
