@@ -234,9 +234,9 @@ def test_keep_all_writes_every_candidate_and_json_lists_their_scores(capsys, tmp
     result = json.loads(capsys.readouterr().out)
     cands = result["candidates"]
     assert [c["rank"] for c in cands] == [1, 2, 3]
-    assert [c["out"] for c in cands] == [str(tmp_path / f"calm-{i}.mid") for i in (1, 2, 3)]
-    assert all((tmp_path / f"calm-{i}.mid").is_file() for i in (1, 2, 3)) and out.is_file()
-    assert (tmp_path / "calm-1.mid").read_bytes() == out.read_bytes()  # the best is also --out
+    assert [c["out"] for c in cands] == [str(out)] + [str(tmp_path / f"calm-{i}.mid") for i in (2, 3)]
+    # each piece once: the best is --out itself, the others OUT-2, OUT-3 (no OUT-1 copy of the best)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calm-2.mid", "calm-3.mid", "calm.mid"]
     scores = [c["scores"]["score"] for c in cands]
     assert scores == sorted(scores, reverse=True)
 
