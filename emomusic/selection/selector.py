@@ -1,7 +1,7 @@
 """The selector (XMusic's XComposer): one shared trunk, three heads — quality, emotion, genre.
 
-Input per piece: the generator-backbone embedding (`models.backbone.piece_embeddings`) and the
-objective metrics of `evaluation.metrics` (pitch-class entropy, scale/groove consistency, …). It never
+Input per piece: the generator-backbone embedding (`generation.embeddings.piece_embeddings`) and the
+objective metrics of `music.metrics` (pitch-class entropy, scale/groove consistency, …). It never
 sees the 57 musical attributes: those are the independent judge's input, and a selector that
 shared them would pick candidates the judge agrees with by construction.
 

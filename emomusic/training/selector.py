@@ -7,8 +7,8 @@ Data (all built here from the prepared caches, nothing copied):
 - emotion: EMOPIA train (quadrant), VGMIDI v2 train (valence/arousal) and VGMIDI v1 train (valence);
 - genre: provenance (pop / game / classical / folk / early) of the real pieces.
 
-Inputs are the generator-backbone embedding (`models.backbone.piece_embeddings`, shared cache from
-`training.embeddings` where it exists) plus the objective metrics of `evaluation.metrics` — never
+Inputs are the generator-backbone embedding (`generation.embeddings.piece_embeddings`, shared cache from
+`training.embeddings` where it exists) plus the objective metrics of `music.metrics` — never
 the 57 musical attributes, which are what the independent judge (`evaluation.judge`) sees.
 
 The default ranking weights (the three heads and the attribute fit, EmoGen's "control") are tuned on
