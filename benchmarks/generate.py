@@ -152,7 +152,7 @@ def main() -> None:
     res["batch8_one_process_time_ratio"] = res["ours_batch8_one_process_seconds"] / res["ours_batch1_seconds"]
     cfg, params = em.generator.config, em.generator.num_parameters()
     w = em.decoder_weights
-    weight_bytes = sum(a.nbytes for a in w.step_layers) + w.step_logits.nbytes
+    weight_bytes = sum(a.nbytes for a in w.step)
     res["step_weight_mb"] = weight_bytes / 2**20
     res.update(machine_bounds(params))
     context = len(prefix) + res["ours_batch1_tokens"] / 2  # mean context over a piece

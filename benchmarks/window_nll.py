@@ -36,10 +36,10 @@ def _control(checkpoints: str | None, per_emotion: int, bars: int) -> dict:
     from emomusic.generation import fast
     from emomusic.pipeline import EmoMusic
 
-    em, out, init = EmoMusic.from_pretrained(checkpoints), {}, fast.KVCacheDecoder.__init__
+    em, out, init = EmoMusic.from_pretrained(checkpoints), {}, fast.FastEngine.__init__
     try:
         for name, window in (("window", None), ("full", 0)):
-            fast.KVCacheDecoder.__init__ = lambda self, m, b, n, _w=None, w=window: init(self, m, b, n, w)
+            fast.FastEngine.__init__ = lambda self, m, b, n, _w=None, w=window: init(self, m, b, n, w)
             r = evaluate(em, per_emotion=per_emotion, methods=("attributes",), bars=bars,
                          seed_offset=600_000)["methods"]["attributes"]
             acc = r["accuracy"]
@@ -47,7 +47,7 @@ def _control(checkpoints: str | None, per_emotion: int, bars: int) -> dict:
             print(f"{bars} bars, {name}: judge 4Q / arousal / valence {acc['4Q']:.3f} / {acc['arousal']:.3f} / "
                   f"{acc['valence']:.3f}, quality OA {r['mean_overlap']:.3f}")
     finally:
-        fast.KVCacheDecoder.__init__ = init
+        fast.FastEngine.__init__ = init
     return out
 
 

@@ -1,8 +1,8 @@
 """A generator as saved: its config and tensors, and the tokenizer, without torch.
 
-Sampling reads the tensors straight into `models.fast`'s numpy decoder, so `emomusic generate`
+Sampling reads the tensors straight into the fast engine (`generation.fast`), so `emomusic generate`
 never builds the x-transformers network and, with the weights loaded as numpy arrays, never imports
-torch (1.3-2.4 s of a cold start here). The network itself is `models.generator.Generator`, built
+torch (a large share of a cold start). The network itself is `generation.network.Generator`, built
 from a `GeneratorCheckpoint` on demand.
 """
 
@@ -30,6 +30,7 @@ class GeneratorConfig:
     dim: int = 256
     depth: int = 6
     heads: int = 4
+    dim_head: int = 64  # channels per attention head (x-transformers' `attn_dim_head`; its default)
     max_seq_len: int = 1024
     ff_mult: int = 4
     # Dropout halves CPU training speed (measured: 3,100 vs 1,460 tokens/s at 4x256) and the runs
@@ -45,6 +46,8 @@ class GeneratorConfig:
         if self.conditioning == "prefix":  # keep prefix checkpoints' configs as they were
             for k in ("conditioning", "cond_token_ids", "bos_id"):
                 d.pop(k)
+        if self.dim_head == 64:  # written only when it differs: configs saved before the key existed stay as they were
+            d.pop("dim_head")
         return d
 
     @classmethod
@@ -59,8 +62,8 @@ class GeneratorConfig:
 class GeneratorCheckpoint:
     """A loaded generator checkpoint: config and tensors now, the x-transformers network on demand.
 
-    Sampling reads the tensors through `models.fast.DecoderWeights`; embeddings, the reference
-    decoder and training need the network (`module()`), which costs the x-transformers import.
+    Sampling reads the tensors through `generation.fast.DecoderWeights`; embeddings, the reference
+    engine and training need the network (`module()`), which costs the x-transformers import.
     """
 
     def __init__(self, config: GeneratorConfig, state_dict: dict[str, Any], source: str = "") -> None:
@@ -93,8 +96,6 @@ def load_generator_checkpoint(path) -> tuple[GeneratorCheckpoint, MusicTokenizer
     config = GeneratorConfig.from_dict(ck.config["model"])
     return (GeneratorCheckpoint(config, ck.state_dict, str(ck.path / "model.safetensors")),
             MusicTokenizer.from_dict(ck.tokenizer))
-
-
 
 
 def generator_sha(generator_dir: str | os.PathLike | None = None) -> str:

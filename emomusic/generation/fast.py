@@ -1,24 +1,27 @@
-"""Fast KV-cached inference for `Generator`: the same weights, a preallocated cache, few ops.
+"""The fast engine: KV-cached inference for `Generator` over its tensors, a preallocated cache, few ops.
 
 x-transformers' generic forward spends most of a decoding step in Python (einops, options,
 cache concatenation). This module reruns exactly the network `Generator` builds — pre-norm
 LayerNorm (gamma only), multi-head attention with interleaved rotary embeddings on the first
 `rot_dim` channels of each head, GELU feed-forward, final norm — with the keys and values written
 into arrays allocated once: the prefill in numpy, each later token in one compiled call
-(`kernels.decode_step`). `tests/test_sampling.py` checks its logits equal a full recompute.
+(`kernels.decode_step`). `tests/test_engines.py` checks its logits equal a full recompute. It runs
+the configurations `supports` accepts; `engines.select_engine` falls back to the reference engine
+(x-transformers' own forward) for the others. `DecoderWeights` holds the only map from the network's
+parameter names to the engine's arrays.
 
 Attention is a sliding window of the training length (`max_seq_len`), as x-transformers' own
 `AutoregressiveWrapper.generate` does when it crops its cache: every query sees at most the last
-`max_seq_len` keys. The model never saw a longer context in training, and it shows: on real val
-pieces the NLL of tokens 513-1023 is 1.67 with the window and 2.29 with full attention (EMOPIA;
-POP909 1.43 vs 1.94, ASAP 1.75 vs 2.08, VGMIDI 0.95 vs 1.56). Rotary positions make the window a
+`max_seq_len` keys. The model never saw a longer context in training, and it shows: real val pieces'
+tokens past the first window are predicted clearly worse with full attention than with the window
+(`benchmarks/window_nll.py`). Rotary positions make the window a
 ring buffer: keys are rotated at their absolute positions before they are stored, attention depends
 only on relative distance, and softmax does not care about slot order.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -27,31 +30,118 @@ from emomusic.generation.checkpoint import GeneratorCheckpoint, GeneratorConfig
 if TYPE_CHECKING:
     from emomusic.generation.network import Generator
 
-# x-transformers' LayerNorm stores gamma around this offset (its `unit_offset`, checked against a
-# built network in tests/test_sampling.py)
-GAMMA_OFFSET = 1.0
-DIM_HEAD = 64  # x-transformers' default head size (the generator does not change it)
-ROTARY = "net.attn_layers.rotary_pos_emb.inv_freq"
 INITIAL_CACHE = 512  # KV positions allocated up front (the cache doubles when a sequence outgrows it)
 
 
+def unsupported(config: GeneratorConfig) -> str | None:
+    """What in `config` this engine does not run (one phrase), or None if it runs all of it.
+
+    The engine reruns the network `Generator` builds: pre-norm LayerNorm, rotary attention over
+    `dim_head`-channel heads (x-transformers rotates the first `dim_head // 2` channels, in pairs),
+    GELU feed-forward, prefix or sum conditioning. It has no dropout: sampling is inference.
+    """
+    if config.conditioning not in ("prefix", "sum"):
+        return f"conditioning={config.conditioning!r}"
+    if config.dim_head <= 0 or config.dim_head % 4:
+        return f"dim_head={config.dim_head} (rotary pairs need a multiple of 4)"
+    return None
+
+
+def supports(config: GeneratorConfig) -> bool:
+    """Whether this engine runs `config` (else the sampler falls back to the reference engine)."""
+    return unsupported(config) is None
+
+
+class StepWeights(NamedTuple):
+    """Every array a decoding step reads, stacked over the layers: one bundle per precision.
+
+    The matrices are stored transposed (`x @ W`); in `DecoderWeights.step` they may be float16 bit
+    patterns (uint16), which `kernels.decode_step` widens as it reads them.
+    """
+
+    g1: np.ndarray  # (layers, dim) attention pre-norm gain (offset added)
+    wqkv: np.ndarray  # (layers, dim, 3 * heads * dim_head) query, key, value projections side by side
+    wo: np.ndarray  # (layers, heads * dim_head, dim)
+    g2: np.ndarray  # (layers, dim) feed-forward pre-norm gain
+    w1: np.ndarray  # (layers, dim, ff_mult * dim)
+    b1: np.ndarray  # (layers, ff_mult * dim)
+    w2: np.ndarray  # (layers, ff_mult * dim, dim)
+    b2: np.ndarray  # (layers, dim)
+    final_gamma: np.ndarray  # (dim,)
+    to_logits: np.ndarray  # (dim, vocab)
+
+
+class Rotary(NamedTuple):
+    """x-transformers' interleaved rotary embedding as tables: x·cos[p] + x[swap]·sin[p] at position p."""
+
+    cos: np.ndarray  # (positions, dim_head) float32
+    sin: np.ndarray  # (positions, dim_head) float32, the pair's sign folded in
+    swap: np.ndarray  # (dim_head,) int64: each channel's pair partner
+
+
+# ---- the one map from the network's parameter names to the engine's arrays -------------------------
+# x-transformers' `Decoder` alternates attention and feed-forward blocks in `attn_layers.layers`:
+# block 2i is layer i's attention, 2i + 1 its feed-forward; each is (norms, the block, residual).
+_LAYERS = "net.attn_layers.layers"
+_NAMES = {"emb": "net.token_emb.emb.weight", "final_gamma": "net.attn_layers.final_norm.gamma",
+          "to_logits": "net.to_logits.weight", "inv_freq": "net.attn_layers.rotary_pos_emb.inv_freq",
+          "cond_emb": "cond_emb.weight", "cond_proj_w": "cond_proj.weight", "cond_proj_b": "cond_proj.bias"}
+ROTARY = _NAMES["inv_freq"]
+# x-transformers' norms (its default `norm_add_unit_offset=True`) store gamma - 1 and add the 1 back in
+# forward, so weights decay towards a unit gain. A network says so itself (`unit_offset`, read by
+# `DecoderWeights.from_module`); a checkpoint holds only tensors, saved by a network built with that
+# default, so it is read with this offset (tests/test_sampling.py pins it against a built network).
+CHECKPOINT_GAMMA_OFFSET = 1.0
+
+
+def _layer_names(i: int) -> dict[str, str]:
+    """x-transformers' names of layer i's parameters, by role."""
+    a, f = f"{_LAYERS}.{2 * i}", f"{_LAYERS}.{2 * i + 1}"
+    return {"g1": f"{a}.0.0.gamma", "q": f"{a}.1.to_q.weight", "k": f"{a}.1.to_k.weight", "v": f"{a}.1.to_v.weight",
+            "wo": f"{a}.1.to_out.weight", "g2": f"{f}.0.0.gamma", "w1": f"{f}.1.ff.0.0.weight",
+            "b1": f"{f}.1.ff.0.0.bias", "w2": f"{f}.1.ff.2.weight", "b2": f"{f}.1.ff.2.bias"}
+
+
+def _expected_shapes(c: GeneratorConfig) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors the fast engine reads (torch's (out, in) layout)."""
+    d, inner, hidden = c.dim, c.heads * c.dim_head, c.dim * c.ff_mult
+    out = {_NAMES["emb"]: (c.vocab_size, d), _NAMES["to_logits"]: (c.vocab_size, d), _NAMES["final_gamma"]: (d,),
+           _NAMES["inv_freq"]: (c.dim_head // 4,)}  # rotary over dim_head // 2 channels, one frequency a pair
+    per_role = {"g1": (d,), "q": (inner, d), "k": (inner, d), "v": (inner, d), "wo": (d, inner), "g2": (d,),
+                "w1": (hidden, d), "b1": (hidden,), "w2": (d, hidden), "b2": (d,)}
+    for i in range(c.depth):
+        out.update({name: per_role[role] for role, name in _layer_names(i).items()})
+    if c.conditioning == "sum":
+        out.update({_NAMES["cond_emb"]: (c.vocab_size, d), _NAMES["cond_proj_w"]: (d, d), _NAMES["cond_proj_b"]: (d,)})
+    return out
+
+
 class DecoderWeights:
-    """The tensors the fast decoder reads, laid out for it once, from a state dict or a network.
+    """The tensors the fast engine reads, laid out for it once, from a state dict or a network.
 
     Built straight from the checkpoint's tensors (x-transformers parameter names; numpy arrays or torch
     tensors), so sampling never constructs the x-transformers module, and from numpy arrays never
-    imports torch. Projections are stored transposed (`x @ W`).
+    imports torch. `arrays` are float32 (the numpy prefill reads them); `step` is what the compiled step
+    reads: the same, with the weight matrices as float16 bits when float16 holds them exactly.
     """
 
-    def __init__(self, config: GeneratorConfig, state: dict, gamma_offset: float = GAMMA_OFFSET,
+    def __init__(self, config: GeneratorConfig, state: dict, gamma_offset: float = CHECKPOINT_GAMMA_OFFSET,
                  source: str = "") -> None:
+        """Args:
+            config: the network's configuration (must be one `supports` accepts).
+            state: its parameters by x-transformers name (numpy arrays or torch tensors).
+            gamma_offset: what the norms add to their stored gain (see `CHECKPOINT_GAMMA_OFFSET`).
+            source: the file the tensors came from, for error messages.
+        """
         from emomusic.checkpoint import check_tensors
 
+        why = unsupported(config)
+        if why is not None:
+            raise ValueError(f"the fast engine does not support {why}; sample with the reference engine")
         check_tensors(_expected_shapes(config), state, source, "Generator", allow_unexpected=True)
         self.config = config
         self.heads = config.heads
-        self.dim_head = DIM_HEAD
-        pre = "net.attn_layers.layers"
+        self.dim_head = config.dim_head
 
         def f(name: str) -> np.ndarray:
             return _float32(state[name])
@@ -62,45 +152,41 @@ class DecoderWeights:
         def g(name: str) -> np.ndarray:
             return f(name) + np.float32(gamma_offset)
 
-        self.emb = f("net.token_emb.emb.weight")
-        blocks = []
-        for i in range(0, 2 * config.depth, 2):
-            a, b = f"{pre}.{i}", f"{pre}.{i + 1}"
-            wqkv = np.concatenate([f(f"{a}.1.to_{x}.weight") for x in "qkv"])
-            blocks.append((g(f"{a}.0.0.gamma"), wqkv.T, t(f"{a}.1.to_out.weight"), g(f"{b}.0.0.gamma"),
-                           t(f"{b}.1.ff.0.0.weight"), f(f"{b}.1.ff.0.0.bias"), t(f"{b}.1.ff.2.weight"),
-                           f(f"{b}.1.ff.2.bias")))
-        # (g1, wqkv, wo, g2, w1, b1, w2, b2), each stacked over the layers: the compiled step reads every
-        # layer from one array; the numpy path takes per-layer views
-        self.layers = tuple(np.ascontiguousarray(np.stack(kind)) for kind in zip(*blocks, strict=True))
-        self.final_gamma = g("net.attn_layers.final_norm.gamma")
-        self.to_logits = t("net.to_logits.weight")
-        # what the compiled step reads: the weight matrices as float16 bits when float16 holds them exactly
-        # (a checkpoint saved in float16, as the shipped one is), so each step streams half the bytes for the
-        # same products; float32 otherwise. The numpy prefill keeps the float32 copies.
-        matrices = (1, 2, 4, 6)  # wqkv, wo, w1, w2 in `layers`; all or none as float16 (the kernel's signatures)
-        half = [_half_bits(self.layers[i]) for i in matrices] + [_half_bits(self.to_logits)]
-        if any(h is None for h in half):
-            self.step_layers, self.step_logits = self.layers, self.to_logits
-        else:
-            bits = dict(zip(matrices, half[:-1], strict=True))
-            self.step_layers = tuple(bits.get(i, kind) for i, kind in enumerate(self.layers))
-            self.step_logits = half[-1]
+        def stack(role: str, read) -> np.ndarray:  # one array over the layers: the compiled step reads one
+            return np.ascontiguousarray(np.stack([read(_layer_names(i)[role]) for i in range(config.depth)]))
+
+        def qkv(i: int) -> np.ndarray:
+            names = _layer_names(i)
+            return np.concatenate([f(names[x]) for x in "qkv"]).T
+
+        self.emb = f(_NAMES["emb"])
+        self.arrays = StepWeights(
+            g1=stack("g1", g), wqkv=np.ascontiguousarray(np.stack([qkv(i) for i in range(config.depth)])),
+            wo=stack("wo", t), g2=stack("g2", g), w1=stack("w1", t), b1=stack("b1", f), w2=stack("w2", t),
+            b2=stack("b2", f), final_gamma=g(_NAMES["final_gamma"]), to_logits=t(_NAMES["to_logits"]))
+        # the weight matrices as float16 bits when float16 holds them exactly (a checkpoint saved in float16, as
+        # the shipped one is), so each step streams half the bytes for the same products; all or none (the
+        # kernel's signatures)
+        matrices = ("wqkv", "wo", "w1", "w2", "to_logits")
+        half = {m: _half_bits(getattr(self.arrays, m)) for m in matrices}
+        self.step = self.arrays if any(h is None for h in half.values()) else self.arrays._replace(**half)
         self.inv_freq = f(ROTARY)  # saved with the weights: use it, never recompute
         self.cond = None
         if config.conditioning == "sum":
             is_cond = np.zeros(config.vocab_size, dtype=bool)
             is_cond[list(config.cond_token_ids)] = True
-            self.cond = (is_cond, f("cond_emb.weight"), f("cond_proj.weight"), f("cond_proj.bias"))
+            self.cond = (is_cond, f(_NAMES["cond_emb"]), f(_NAMES["cond_proj_w"]), f(_NAMES["cond_proj_b"]))
 
     @classmethod
     def from_module(cls, model: Generator) -> DecoderWeights:
+        """The weights of a built network (its norms say their own gain offset)."""
         norm = model.net.attn_layers.layers[0][0][0]
         offset = float(getattr(norm, "unit_offset", 0.0))
         return cls(model.config, model.state_dict(), gamma_offset=offset)
 
     @classmethod
     def from_checkpoint(cls, ck: GeneratorCheckpoint) -> DecoderWeights:
+        """The weights of a loaded checkpoint, without building the network."""
         return cls(ck.config, ck.state_dict, source=ck.source)
 
     def split_conditions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -127,38 +213,24 @@ def _half_bits(w: np.ndarray) -> np.ndarray | None:
     return half.view(np.uint16) if np.array_equal(half.astype(np.float32), w) else None
 
 
-def _expected_shapes(c: GeneratorConfig) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the tensors the fast decoder reads (x-transformers' parameter names)."""
-    d, inner, pre = c.dim, c.heads * DIM_HEAD, "net.attn_layers.layers"
-    out = {"net.token_emb.emb.weight": (c.vocab_size, d), "net.to_logits.weight": (c.vocab_size, d),
-           "net.attn_layers.final_norm.gamma": (d,), ROTARY: (max(DIM_HEAD // 2, 32) // 2,)}
-    for i in range(0, 2 * c.depth, 2):
-        a, f = f"{pre}.{i}", f"{pre}.{i + 1}"
-        out.update({f"{a}.0.0.gamma": (d,), f"{f}.0.0.gamma": (d,), f"{a}.1.to_out.weight": (d, inner),
-                    f"{f}.1.ff.0.0.weight": (d * c.ff_mult, d), f"{f}.1.ff.0.0.bias": (d * c.ff_mult,),
-                    f"{f}.1.ff.2.weight": (d, d * c.ff_mult), f"{f}.1.ff.2.bias": (d,)})
-        out.update({f"{a}.1.to_{x}.weight": (inner, d) for x in "qkv"})
-    if c.conditioning == "sum":
-        out.update({"cond_emb.weight": (c.vocab_size, d), "cond_proj.weight": (d, d), "cond_proj.bias": (d,)})
-    return out
-
-
-class KVCacheDecoder:
+class FastEngine:
     """Incremental decoding of a batch: `prefill(ids)` once, then `step(tokens)` per token.
 
     The prefill is numpy over the checkpoint's tensors (zero-copy views): a whole prefix is a few large
     products, which BLAS does well. Each later step is one call of the compiled `kernels.decode_step`:
     a step is dozens of tiny operations per layer, and as numpy calls their dispatch cost more than
-    their arithmetic (on the 2-core VM we measured, 1.2-1.8x faster than the same step in numpy at
-    batch 1-8, logits equal to 1e-5).
+    their arithmetic (logits equal to the numpy path's to float32 rounding).
     Rotary embedding is a precomputed cos/sin pair over queries and keys; keys and values go into one
     preallocated ring of `window` positions (default the training length; `window=0` keeps every
     position). Logits come back as numpy (rows, vocab).
     """
 
+    fork_safe = True  # numpy and numba only: a forked sampling worker may run it
+
     def __init__(self, model: Generator | DecoderWeights, batch: int, max_len: int, window: int | None = None) -> None:
-        # imported here: numba's import, registries and cached kernels cost ~0.75 s, paid only where something
-        # is sampled; the kernels are compiled (or loaded from numba's cache) at import, before any fork
+        # imported here: numba's import, registries and cached kernels are a noticeable share of a cold
+        # start, paid only where something is sampled; the kernels are compiled (or loaded from numba's
+        # cache) at import, before any fork
         from emomusic.generation.kernels import decode_step
 
         self._step = decode_step
@@ -168,12 +240,15 @@ class KVCacheDecoder:
         # length unless asked otherwise (0 = every position); never more than the sequence can reach
         self.window = min(max_len, w.config.max_seq_len if window is None else (window or max_len))
         self.heads, self.dim_head = w.heads, w.dim_head
-        self.emb, self.final_gamma, self.to_logits = w.emb, w.final_gamma, w.to_logits
-        self.blocks = [tuple(kind[i] for kind in w.layers) for i in range(w.config.depth)]  # views, no copy
-        self.cos, self.sin, self.swap = _rotary_tables(w.inv_freq, self.dim_head, max_len)
+        self.emb, self.final_gamma, self.to_logits = w.emb, w.arrays.final_gamma, w.arrays.to_logits
+        layers = w.arrays[:8]  # (g1, wqkv, wo, g2, w1, b1, w2, b2), per-layer views for the numpy prefill
+        self.blocks = [tuple(kind[i] for kind in layers) for i in range(w.config.depth)]
+        self.rotary = Rotary(*_rotary_tables(w.inv_freq, self.dim_head, max_len))
+        self.cos, self.sin, self.swap = self.rotary
+        self._step_args = (tuple(w.step), tuple(self.rotary))  # as `decode_step` takes its bundles
         # preallocated, but grown by doubling from INITIAL_CACHE positions up to the ring: with transparent
         # huge pages one touched slot commits 2 MB, so a cache sized for the worst case (n_bars × 200
-        # tokens) cost ~270 MB of resident memory at batch 8 for pieces that use a fifth of it
+        # tokens) held hundreds of MB resident at batch 8 for pieces that use a fifth of it
         self.max_len = max_len
         self.kv = self._alloc(batch, min(self.window, INITIAL_CACHE))
         self.rows = batch  # rows still computed: the first `rows` of the cache (see `keep`)
@@ -214,7 +289,7 @@ class KVCacheDecoder:
             ring_k[:, :, slots] = k[:, :, n - keep:]
             ring_v[:, :, slots] = v[:, :, n - keep:]
             # every operand a strided view BLAS takes as is (a matrix numpy cannot hand to BLAS
-            # goes through its generic loop, ~20x slower at batch 8)
+            # goes through its generic loop, far slower)
             q = qk[:, :, 0].transpose(0, 2, 1, 3)  # (b, h, n, dh)
             s = np.matmul(q, k.swapaxes(-1, -2))  # (b, h, n, n): the prefix's own keys
             s *= self.scale
@@ -231,7 +306,7 @@ class KVCacheDecoder:
 
     def _layer_norm(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         """LayerNorm over the last axis with a gain only (x-transformers' has no bias). Row means are a
-        matrix product: one BLAS call instead of numpy's mean machinery, ~2x faster on these rows."""
+        matrix product: one BLAS call instead of numpy's mean machinery, faster on these short rows."""
         d = x - x @ self.mean_of
         return d * (gamma / np.sqrt((d * d) @ self.mean_of + np.float32(1e-5)))
 
@@ -267,9 +342,8 @@ class KVCacheDecoder:
         if self.cond is not None:
             x += self.cond
         logits = np.empty((self.rows, self.to_logits.shape[1]), dtype=np.float32)
-        w = self.weights
-        self._step(x, *w.step_layers, self.final_gamma, w.step_logits, self.kv, pos % self.window,
-                   min(pos + 1, self.window), self.cos[pos], self.sin[pos], self.swap, self.scale, logits)
+        self._step(x, self._step_args[0], self.kv, pos % self.window, min(pos + 1, self.window), self._step_args[1],
+                   pos, self.scale, logits)
         self.length = pos + 1
         return logits
 
@@ -291,10 +365,10 @@ class KVCacheDecoder:
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     """Exact (erf) GELU as nn.GELU, with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
-    below float32 resolution near 1). Numpy has no erf; scipy's import costs ~0.7 s of cold start,
-    and torch's erf between OpenBLAS calls fought OpenBLAS's threads (5 ms a call at batch 8) and may
-    not run in a forked sampling worker. In place on three buffers (10-20% faster than a temporary per
-    operation); bitwise equal to the plain expression
+    below float32 resolution near 1). Numpy has no erf; scipy's import is a large share of a cold
+    start, and torch's erf between OpenBLAS calls fought OpenBLAS's threads and may not run in a forked
+    sampling worker. In place on three buffers (faster than a temporary per operation); bitwise equal to
+    the plain expression
     0.5·x·(1 + sign(x)·(1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−z²))), z = |x|/√2, t = 1/(1 + p·z).
     """
     z = np.abs(x)
@@ -343,38 +417,3 @@ def _rotary_tables(inv_freq: np.ndarray, dim_head: int, max_len: int) -> tuple[n
     swap[0:r:2] += 1
     swap[1:r:2] -= 1
     return cos, sin, swap
-
-
-class ReferenceDecoder:
-    """The same interface over x-transformers' own cached forward (baseline and test oracle).
-
-    Past the training length its cache is cropped to the last `max_seq_len - 1` keys after each step,
-    as `AutoregressiveWrapper.generate` does: the same sliding window as `KVCacheDecoder`.
-    """
-
-    def __init__(self, model: Generator) -> None:
-        self.model = model
-        self.window = model.config.max_seq_len
-        self.ids = None
-        self.cache = None
-
-    def prefill(self, ids) -> np.ndarray:
-        import torch
-
-        self.ids, self.cache = torch.as_tensor(np.asarray(ids)), None
-        if self.ids.shape[1] > self.window:
-            raise ValueError(f"the reference decoder prefills at most {self.window} tokens")
-        with torch.inference_mode():
-            logits, self.cache = self.model.step(self.ids, None)
-        return logits.numpy()
-
-    def step(self, tokens) -> np.ndarray:
-        import torch
-        from x_transformers.autoregressive_wrapper import modify_cached_kv
-
-        if self.ids.shape[1] >= self.window:
-            modify_cached_kv(self.cache, lambda t: t[..., -(self.window - 1):, :])
-        self.ids = torch.cat([self.ids, torch.as_tensor(np.asarray(tokens))[:, None]], dim=1)
-        with torch.inference_mode():
-            logits, self.cache = self.model.step(self.ids, self.cache)
-        return logits.numpy()

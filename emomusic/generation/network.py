@@ -23,11 +23,11 @@ __all__ = ["Generator", "GeneratorCheckpoint", "GeneratorConfig", "load_generato
 
 
 class Generator(nn.Module):
-    """Token logits for next-token prediction; sampling lives in `models.sampling`."""
+    """Token logits for next-token prediction; sampling lives in `generation.sampling`."""
 
     def __init__(self, config: GeneratorConfig) -> None:
-        # imported here: x-transformers pulls in torch._dynamo (~1.5 s), and sampling from a
-        # checkpoint never builds this module (models.fast reads the tensors directly)
+        # imported here: x-transformers pulls in torch._dynamo (slow to import), and sampling from a
+        # checkpoint never builds this module (the fast engine reads the tensors directly)
         from x_transformers import Decoder, TransformerWrapper
 
         super().__init__()
@@ -37,7 +37,8 @@ class Generator(nn.Module):
             max_seq_len=config.max_seq_len,
             use_abs_pos_emb=False,
             attn_layers=Decoder(
-                dim=config.dim, depth=config.depth, heads=config.heads, rotary_pos_emb=True, attn_flash=True,
+                dim=config.dim, depth=config.depth, heads=config.heads, attn_dim_head=config.dim_head,
+                rotary_pos_emb=True, attn_flash=True,
                 ff_mult=config.ff_mult, attn_dropout=config.dropout, ff_dropout=config.dropout,
             ),
         )

@@ -1,0 +1,42 @@
+"""What a request asks of the sampler beyond the network: hard limits, biases and feedback targets.
+
+`Guidance` is settings only; `processors.build_processors` turns a batch's guidance into the logits
+processors that enforce it, each rule in its own module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Guidance:
+    """Decoding constraints derived from the requested attributes (all optional)."""
+
+    tempo: float | None = None  # force this tempo (nearest tempo token) once, at the start
+    time_signature: tuple[int, int] | None = (4, 4)
+    tonic: int | None = None
+    mode: str | None = None  # "major" | "minor"
+    # logit bonus for in-scale pitches (penalty for the others). 0.6, not 1.0: on tuning seeds 500/600
+    # (8 bars, 64 pieces) 1.0 made pieces more diatonic than real music (quality overlap 0.72 vs 0.77)
+    # at the same judge 4Q accuracy (0.70); 0.4 raised the overlap further but cost 4Q (0.47)
+    key_bias: float = 0.6
+    # extra bonus for the tonic triad: tells the relative major and minor apart. 0.45, not 0.3, for the
+    # GPU-trained generator: on tuning seeds (offset 500,000, 100 pieces per quadrant, 8 bars; never used by
+    # the harness or its checks) judge 4Q / arousal / valence and mean quality OA were 0.818 / 0.960 / 0.843,
+    # 0.837 at 0.3; 0.863 / 0.970 / 0.875, 0.822 at 0.45; 0.870 / 0.955 / 0.903, 0.817 at 0.6 (key_bias 1.0
+    # instead: 0.835 / 0.970 / 0.848, 0.830). 0.6 buys valence with more pitch-class-entropy overlap lost.
+    triad_bias: float = 0.45
+    # duration tilt per octave of length: tonic-triad notes held longer, the others shorter. Key finding
+    # (Krumhansl-Schmuckler, as `music.attributes` measures mode) weighs pitch classes by duration, and in
+    # tonal music the chord tones are the long ones; 0 leaves durations to the model. Off by default: a sweep of
+    # 0 / 0.5 / 1.0 on two seed sets moved the judge's 4Q accuracy both ways (0.695 -> 0.773 on one, 0.648 -> 0.688
+    # on the other, with quality overlap down on both)
+    triad_hold: float = 0.0
+    pitch_mean: float | None = None
+    pitch_sigma: float = 18.0  # a wide static window; the running-mean feedback below does the steering
+    register_gain: float = 1.0  # feedback: tilt pitch logits toward the target when the running mean drifts
+    velocity: float | None = None
+    velocity_window: float = 20.0
+    density: float | None = None  # target notes per beat (feedback on chord size and onset spacing)
+    density_gain: float = 1.5

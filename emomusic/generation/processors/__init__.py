@@ -1,0 +1,56 @@
+"""Sampling rules as logits processors: one module per rule, one list built here.
+
+Each step the sampler takes the engine's logits (divided by the temperature) and runs every processor
+of `build_processors` on them in order, then draws (`draw.TopKTopP`):
+
+| processor | module | rule |
+|---|---|---|
+| `PitchBias` | bias | key / tonic-triad bias and register window (static) |
+| `DensityFeedback` | feedback | notes per beat toward a target (closed loop) |
+| `RegisterFeedback` | feedback | mean pitch toward a target (closed loop) |
+| `TriadHold` | feedback | tonic-triad notes held longer |
+| `VocabularyLimits` | limits | velocity window, one tempo, time signature (hard) |
+| `GrammarMask` | grammar | REMI grammar and bar positions (hard; always last) |
+
+A new rule is one `LogitsProcessor` subclass in its own module (a numpy `spec`; a compiled twin only
+where a benchmark shows it matters), one line in `build_processors`, and its test in
+tests/test_processors.py. Processors that change nothing for a batch (`active` False) are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emomusic.generation.guidance import Guidance
+from emomusic.generation.processors.base import LogitsProcessor
+from emomusic.generation.processors.bias import PitchBias
+from emomusic.generation.processors.draw import TOP_P, TopKTopP
+from emomusic.generation.processors.feedback import DensityFeedback, RegisterFeedback, TriadHold
+from emomusic.generation.processors.grammar import GrammarMask, grammar_table
+from emomusic.generation.processors.limits import VocabularyLimits
+from emomusic.generation.processors.state import RemiState, RemiTables
+from emomusic.music.tokenizer import MusicTokenizer
+
+__all__ = ["TOP_P", "DensityFeedback", "GrammarMask", "LogitsProcessor", "PitchBias", "RegisterFeedback", "RemiState",
+           "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits", "build_processors", "grammar_table"]
+
+
+def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
+                     n_bars: int) -> list[LogitsProcessor]:
+    """The processors for a batch, in the order they run.
+
+    Args:
+        tk: the tokenizer.
+        tables: its `RemiTables`.
+        guides: one `Guidance` per row.
+        n_bars: bars each piece must reach.
+
+    Returns:
+        The tilts first (they add to logits), then the hard limits, the grammar last: it sees what every
+        other rule left and keeps at least one token per row.
+    """
+    rules = [PitchBias(tk, guides), DensityFeedback(tk, tables, guides), RegisterFeedback(tk, tables, guides),
+             TriadHold(tk, tables, guides), VocabularyLimits(tk, guides)]
+    grammar = GrammarMask(tk, tables, n_bars, np.array([g.tempo is not None for g in guides]),
+                          np.array([g.time_signature is not None for g in guides]))
+    return [p for p in rules if p.active] + [grammar]

@@ -1,0 +1,29 @@
+"""The logits-processor contract every sampling rule follows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emomusic.generation.processors.state import RemiState
+
+
+class LogitsProcessor:
+    """One sampling rule, applied to a step's (rows, vocab) float32 logits in place.
+
+    `spec` is the rule's one readable statement, in numpy. `__call__` is what the sampler runs: the
+    spec itself, or, where a benchmark showed numpy's per-step dispatch dominating, a compiled twin
+    (`compiled = True`) that tests/test_processors.py checks equal to the spec. Forbidden tokens are
+    -inf; a rule never turns a -inf back into a number (except the grammar's last resort, see
+    `GrammarMask`). Processors are built once per batch, from its rows' `Guidance`, so per-row settings
+    are arrays over the rows.
+    """
+
+    compiled = False  # True where `__call__` runs a compiled twin of `spec`
+
+    def spec(self, state: RemiState, logits: np.ndarray) -> None:
+        """Apply the rule to `logits` (rows, vocab) float32 in place, given each row's `state`."""
+        raise NotImplementedError
+
+    def __call__(self, state: RemiState, logits: np.ndarray) -> None:
+        """Apply the rule in place (the spec, unless a subclass runs a compiled twin)."""
+        self.spec(state, logits)

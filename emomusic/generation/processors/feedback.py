@@ -1,0 +1,145 @@
+"""Closed-loop guidance for what a running count can steer: note density, register, held chord tones.
+
+A static bias cannot hit a notes-per-beat target (the model decides chord sizes and onset gaps one
+token at a time), so each step compares what has been written so far with the target and tilts the
+next choice: too dense -> fewer notes per onset and longer gaps; register too high -> pitch logits
+tilted downward, and the reverse. With a key asked and `triad_hold` set, a note's duration is tilted
+by its pitch: tonic-triad notes longer, others shorter. Density and register have compiled twins
+(each is ~15 numpy calls a step otherwise); the duration tilt, off by default, is numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from emomusic.generation.guidance import Guidance
+from emomusic.generation.processors.base import LogitsProcessor
+from emomusic.generation.processors.state import STATE_TYPE, TABLES_TYPE, RemiState, RemiTables
+from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
+from emomusic.music.tokenizer import DURATION, PITCH, POSITION, MusicTokenizer
+
+
+def _span(tk: MusicTokenizer, kind: int) -> slice:
+    """The ids of a token type as a slice (they are contiguous: slices write in place without index arrays)."""
+    ids = tk.ids_of_type(kind)
+    span = slice(int(ids[0]), int(ids[-1]) + 1)
+    if span.stop - span.start != len(ids):
+        raise ValueError(f"the tokenizer's {tk.itos[int(ids[0])].split('_')[0]} ids must be a contiguous range")
+    return span
+
+
+class DensityFeedback(LogitsProcessor):
+    """Steer notes per beat to each row's `density`: lr = clip(log((notes + 1) / (target·beats + 1)), ±2)·gain.
+
+    After a note's Duration, another Pitch (a larger chord) gets -lr; where time may move on, a Position
+    `gap` beats ahead (clipped to 0..4) gets +lr·gap. Beats so far count at least 1.
+    """
+
+    compiled = True
+
+    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance]) -> None:
+        self.tables, self.table_args = tables, tuple(tables)  # the compiled twin takes plain tuples (see state)
+        has = np.array([bool(g.density) for g in guides])
+        self.target = np.array([g.density if g.density else 1.0 for g in guides], dtype=np.float64)
+        self.gain = np.where(has, [g.density_gain for g in guides], 0.0).astype(np.float64)
+        self.active = bool(has.any())
+        self.pitches, self.positions = _span(tk, PITCH), _span(tk, POSITION)
+        self.beats = tk.values[tk.ids_of_type(POSITION)].astype(np.float64)  # Position tokens' beats in the bar
+
+    def spec(self, state: RemiState, logits: np.ndarray) -> None:
+        t, s = self.tables, state
+        cur = np.maximum(s.pos, 0) / t.positions_per_beat
+        beats = np.maximum(s.beats_before + cur, 1.0)
+        lr = np.clip(np.log((s.n_notes + 1) / (self.target * beats + 1)), -2, 2) * self.gain
+        chord = s.prev_type == t.duration_type  # another Pitch here = one more note at this onset
+        if chord.any():
+            logits[chord, self.pitches] -= lr[chord, None]
+        advance = t.advances[s.prev_type]
+        if advance.any():
+            gap = np.clip(self.beats[None, :] - cur[advance, None], 0, 4)
+            logits[advance, self.positions] += lr[advance, None] * gap
+
+    def __call__(self, state: RemiState, logits: np.ndarray) -> None:
+        _density(logits, self.target, self.gain, self.pitches.start, self.pitches.stop - self.pitches.start,
+                 self.positions.start, self.beats, self.table_args, tuple(state))
+
+
+class RegisterFeedback(LogitsProcessor):
+    """Steer each row's mean pitch to its `pitch_mean`: pitch p gets λ·(p - target)/12 with
+    λ = clip(gain/4 · (target - running mean), ±3), the running mean starting from 8 notes at the target."""
+
+    compiled = True
+
+    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance]) -> None:
+        self.tables = tables
+        has = np.array([bool(g.pitch_mean) for g in guides])
+        self.target = np.array([g.pitch_mean if g.pitch_mean else 60.0 for g in guides], dtype=np.float64)
+        self.gain = (np.where(has, [g.register_gain for g in guides], 0.0) / 4).astype(np.float64)
+        self.active = bool(has.any())
+        self.pitches = _span(tk, PITCH)
+        self.pitch_vals = tk.values[tk.ids_of_type(PITCH)].astype(np.float64)
+
+    def spec(self, state: RemiState, logits: np.ndarray) -> None:
+        running = (state.pitch_sum + 8 * self.target) / (state.n_notes + 8)  # a prior of 8 notes at the target
+        lam = np.clip(self.gain * (self.target - running), -3, 3)
+        logits[:, self.pitches] += lam[:, None] * (self.pitch_vals[None, :] - self.target[:, None]) / 12
+
+    def __call__(self, state: RemiState, logits: np.ndarray) -> None:
+        _register(logits, self.target, self.gain, self.pitches.start, self.pitch_vals, tuple(state))
+
+
+class TriadHold(LogitsProcessor):
+    """After a note's Velocity (its Duration comes next), tilt durations by `triad_hold` per octave of
+    length (log2 beats, clipped to 1/4..4): longer after a tonic-triad pitch, shorter otherwise."""
+
+    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance]) -> None:
+        self.tables = tables
+        self.hold = np.array([g.triad_hold if g.tonic is not None and g.mode is not None else 0.0 for g in guides])
+        self.triad = np.zeros((len(guides), 12), dtype=bool)  # tonic-triad pitch classes per row
+        for i, g in enumerate(guides):
+            if self.hold[i]:
+                scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
+                self.triad[i, scale[[0, 2, 4]] % 12] = True
+        self.active = bool(self.hold.any())
+        self.durations = _span(tk, DURATION)
+        self.log_dur = np.clip(np.log2(tk.values[tk.ids_of_type(DURATION)].astype(float)), -2, 2)
+
+    def spec(self, state: RemiState, logits: np.ndarray) -> None:
+        rows = np.flatnonzero(state.prev_type == self.tables.velocity_type)
+        if len(rows):
+            sign = np.where(self.triad[rows, state.last_pitch[rows] % 12], 1.0, -1.0)
+            logits[rows, self.durations] += (self.hold[rows] * sign)[:, None] * self.log_dur[None, :]
+
+
+# ---- compiled twins: the same float64 arithmetic, each term rounded into the float32 logits once -------
+@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.int64, nb.int64, nb.int64,
+                 nb.float64[::1], TABLES_TYPE, STATE_TYPE), cache=True)
+def _density(out, target, gain, p0, n_pitch, q0, beats, tables, state):  # pragma: no cover - compiled
+    """`DensityFeedback.spec`, one row at a time."""
+    t, s = RemiTables(*tables), RemiState(*state)
+    for r in range(out.shape[0]):
+        cur = max(s.pos[r], 0) / t.positions_per_beat
+        so_far = max(s.beats_before[r] + cur, 1.0)
+        lr = min(max(math.log((s.n_notes[r] + 1) / (target[r] * so_far + 1)), -2.0), 2.0) * gain[r]
+        if s.prev_type[r] == t.duration_type:
+            for k in range(n_pitch):
+                out[r, p0 + k] = out[r, p0 + k] - lr
+        if t.advances[s.prev_type[r]]:
+            for k in range(beats.shape[0]):
+                gap = min(max(beats[k] - cur, 0.0), 4.0)
+                out[r, q0 + k] = out[r, q0 + k] + lr * gap
+
+
+@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.int64, nb.float64[::1], STATE_TYPE),
+         cache=True)
+def _register(out, target, gain, p0, pitch_vals, state):  # pragma: no cover - compiled
+    """`RegisterFeedback.spec`, one row at a time."""
+    s = RemiState(*state)
+    for r in range(out.shape[0]):
+        running = (s.pitch_sum[r] + 8 * target[r]) / (s.n_notes[r] + 8)
+        lam = min(max(gain[r] * (target[r] - running), -3.0), 3.0)
+        for k in range(pitch_vals.shape[0]):
+            out[r, p0 + k] = out[r, p0 + k] + lam * (pitch_vals[k] - target[r]) / 12
