@@ -33,8 +33,8 @@ class GeneratorConfig:
     dim_head: int = 64  # channels per attention head (x-transformers' `attn_dim_head`; its default)
     max_seq_len: int = 1024
     ff_mult: int = 4
-    # Dropout halves CPU training speed (measured: 3,100 vs 1,460 tokens/s at 4x256) and the runs
-    # here see each token about once, so it is off by default.
+    # Dropout about halves CPU training speed (docs/BENCHMARKS.md) and the runs here see each token
+    # about once, so it is off by default.
     dropout: float = 0.0
     conditioning: str = "prefix"  # "prefix" | "sum" (EmoGen: embedded attributes added to every token)
     cond_token_ids: tuple[int, ...] = ()  # ids that carry conditions (sum mode only)
