@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import mir_eval  # noqa: F401
     except ImportError:
-        print("error: this benchmark needs mir_eval; pip install mir_eval==0.8.2", file=sys.stderr)
+        print("error: this benchmark needs mir_eval; pip install 'emomusic[bench]'", file=sys.stderr)
         return 2
     root = data_root(args.data_root)
     t0 = time.perf_counter()

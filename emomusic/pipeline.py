@@ -44,7 +44,7 @@ class EmoMusic:
                  selector_path: Path | None = None) -> None:
         """generator: a `Generator` network or a `GeneratorCheckpoint` (network built on first need).
 
-        selector: a `models.selector.Selector`, or None with `selector_path` to load it when first
+        selector: a `selection.selector.Selector`, or None with `selector_path` to load it when first
         needed, or neither: rank candidates by attribute distance.
         """
         # a network goes to eval mode; a checkpoint stays tensors (no torch needed to sample from it)
@@ -65,7 +65,7 @@ class EmoMusic:
 
     @property
     def decoder_weights(self):
-        """What sampling reads: the checkpoint's tensors laid out for `models.fast` (made once)."""
+        """What sampling reads: the checkpoint's tensors laid out for `generation.fast` (made once)."""
         if self._decoder_weights is None:
             from emomusic.generation.fast import DecoderWeights
 
@@ -73,6 +73,16 @@ class EmoMusic:
             self._decoder_weights = (DecoderWeights.from_checkpoint(g) if isinstance(g, GeneratorCheckpoint)
                                      else DecoderWeights.from_module(g))
         return self._decoder_weights
+
+    @property
+    def decoding_model(self):
+        """What `sample` decodes: the fast engine's weights where it supports the configuration, else
+        the network itself (sampling then falls back to the reference engine, with its notice)."""
+        from emomusic.generation.fast import unsupported
+
+        if unsupported(self._generator.config) is None:
+            return self.decoder_weights
+        return self._generator
 
     @property
     def selector(self):
@@ -83,6 +93,11 @@ class EmoMusic:
             self._selector = load_selector(self._selector_path, self.generator, self.tokenizer)
             self._selector_path = None
         return self._selector
+
+    @property
+    def has_selector(self) -> bool:
+        """Whether `select` will rank by the selector (answered without loading it)."""
+        return self._selector is not None or self._selector_path is not None
 
     @selector.setter
     def selector(self, value) -> None:
@@ -222,7 +237,7 @@ class EmoMusic:
         if primer is not None and guide.time_signature is not None:
             guide = replace(guide, time_signature=primer.time_signature)
         prefix = list(prefix) + primer_ids.tolist()
-        tokens = sample(self.decoder_weights, tk, [prefix] * req.candidates, n_bars=bars,
+        tokens = sample(self.decoding_model, tk, [prefix] * req.candidates, n_bars=bars,
                         temperature=req.temperature, top_p=TOP_P if req.top_p is None else req.top_p,
                         top_k=req.top_k, guidance=guide, seed=seed)
         out = []
@@ -260,7 +275,7 @@ class EmoMusic:
         return sorted(cands, key=lambda c: -c.scores["score"])
 
     def _guidance(self, attrs: Attributes, tempo: float | None):
-        """Decoding guidance from the attribute values (see DESIGN.md, notes for the generator)."""
+        """Decoding guidance from the attribute values (docs/DESIGN.md, notes for the generator)."""
         from emomusic.generation.sampling import Guidance
 
         v = attrs.values

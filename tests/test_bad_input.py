@@ -26,8 +26,9 @@ import pytest
 from emomusic import InvalidInputError
 from emomusic.cli import main
 from emomusic.cli.generate import default_out
+from emomusic.export.midi import export_midi
 from emomusic.export.names import safe_stem
-from emomusic.music.midi import MAX_BEATS, export_midi, load_notes
+from emomusic.music.midi import MAX_BEATS, load_notes
 from emomusic.music.notes import Notes
 from emomusic.settings import checkpoints_root
 
@@ -52,7 +53,7 @@ BIG_DELTA = b"\x8f\xff\xff\x7f"  # the largest MIDI delta time, 0x0FFFFFFF ticks
 def _good_midi() -> bytes:
     notes = Notes.from_arrays([60, 64, 67, 72], [0, 1, 2, 3], [1, 1, 1, 1], [80, 80, 80, 80])
     buf = io.BytesIO()
-    from emomusic.music.midi import build_midi_file
+    from emomusic.export.midi import build_midi_file
 
     build_midi_file(notes).save(file=buf)
     return buf.getvalue()

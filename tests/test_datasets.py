@@ -19,7 +19,6 @@ from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
 from emomusic.training import datasets
 from emomusic.training.datasets import (
-    QUADRANT_VA,
     SOURCES,
     Prepared,
     Record,
@@ -31,7 +30,7 @@ from emomusic.training.datasets import (
     records,
     stats,
 )
-from emomusic.vocab.emotions import quadrant_of
+from emomusic.vocab.emotions import QUADRANT_SIGNS, quadrant_of
 
 
 # ------------------------------------------------------------------ hash_split
@@ -75,7 +74,7 @@ def test_quadrant_from_va_agrees_with_the_emotion_vocabulary() -> None:
     for v in grid:
         for a in grid:
             assert quadrant_from_va(v, a) == quadrant_of(v, a)
-    for q, (v, a) in QUADRANT_VA.items():
+    for q, (v, a) in QUADRANT_SIGNS.items():
         assert quadrant_from_va(v, a) == q
 
 
@@ -245,7 +244,7 @@ def test_emopia_records(data_root_or_skip) -> None:
     assert Counter(r.split for r in recs) == {"train": 767, "val": 198}
     for r in recs:
         assert r.quadrant in ("Q1", "Q2", "Q3", "Q4") and r.genre == "pop"
-        assert (r.valence, r.arousal) == QUADRANT_VA[r.quadrant]
+        assert (r.valence, r.arousal) == QUADRANT_SIGNS[r.quadrant]
         assert r.id.split("/")[1].startswith(r.quadrant + "_")
     assert all(Path(r.path).is_file() for r in recs)
 

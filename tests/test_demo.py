@@ -25,9 +25,7 @@ httpx = pytest.importorskip("httpx")
 from emomusic.apps.demo import (  # noqa: E402  (after the importorskip guards)
     DemoService,
     Workspace,
-    available,
     build_app,
-    not_available,
     serve,
 )
 from emomusic.errors import InvalidInputError  # noqa: E402
@@ -87,7 +85,7 @@ def _rss_mb() -> float:
 
 def _midi_file(path: Path) -> Path:
     notes = Notes.from_arrays([60, 64, 67, 72], [0, 1, 2, 3], [1, 1, 1, 1], [80, 80, 80, 80], tempo=100)
-    from emomusic.music.midi import export_midi
+    from emomusic.export.midi import export_midi
 
     return export_midi(notes, path)
 
@@ -115,7 +113,7 @@ def test_generate_endpoint_returns_a_valid_midi_and_previews(server: Server) -> 
     assert Path(roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<score-partwise" in Path(xml).read_text(errors="replace")
     assert len(table["data"]) == 2 and table["headers"][:2] == ["rank", "notes"]
-    if available("selector"):  # the selector scored both candidates, best (highest score) first
+    if server.app.emomusic_service.em.has_selector:  # the selector scored both candidates, best (highest score) first
         scores = [row[table["headers"].index("score")] for row in table["data"]]
         assert scores == sorted(scores, reverse=True)
     assert "calm" in summary and "Q4" in summary
@@ -278,17 +276,7 @@ def test_image_and_video_uploads_steer_the_mood(server: Server, tmp_path: Path, 
     assert "prompt → quadrant" in result[6] and kind in result[6]
 
 
-def test_analyze_without_the_recognizer_says_not_available(server: Server, tmp_path: Path) -> None:
-    if available("recognizer"):
-        pytest.skip("emomusic.recognition.api has landed; analysis is tested below")
-    midi = _midi_file(tmp_path / "piece.mid")
-    with pytest.raises(gradio_client.exceptions.AppError, match="not available in this version yet"):
-        server.client().predict(file=gradio_client.handle_file(str(midi)), api_name="/analyze")
-
-
 def test_analyze_a_midi_upload(server: Server, tmp_path: Path) -> None:
-    if not available("recognizer"):
-        pytest.skip(f"needs emomusic.recognition.api: {not_available('recognizer')}")
     midi = _midi_file(tmp_path / "piece.mid")
     try:
         headline, plot, explanation = server.client().predict(file=gradio_client.handle_file(str(midi)),
@@ -304,8 +292,6 @@ def test_analyze_a_midi_upload(server: Server, tmp_path: Path) -> None:
 
 def test_analyze_tab_shows_quadrant_plot_and_explanation(server: Server, tmp_path: Path, monkeypatch) -> None:
     """The tab's own work (plot, wording, folder) around whatever the recognizer answers."""
-    if not available("recognizer"):
-        pytest.skip(f"needs emomusic.recognition.api: {not_available('recognizer')}")
     import emomusic.recognition.api
     from emomusic.types import Recognition
 
@@ -374,3 +360,14 @@ def test_browser_clicks_generate_and_sees_audio_and_piano_roll(server: Server, t
         assert httpx.get(link.get_attribute("href"), timeout=30).content[:4] == b"RIFF"
     finally:
         driver.quit()
+
+
+def test_status_line_names_the_checkpoints_present(tmp_path: Path) -> None:
+    from emomusic.apps.demo import _status
+
+    em = EmoMusic.from_pretrained("debug")
+    em.name = str(tmp_path)  # a folder without a recognizer
+    assert _status(em) == "Stages — selector: ready · recognizer: no checkpoint"
+    em.selector = None
+    (tmp_path / "recognizer").mkdir()
+    assert _status(em) == "Stages — selector: no checkpoint · recognizer: ready"

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emomusic.errors import InvalidInputError
-from emomusic.music.midi import MAX_NOTES, build_midi_file, export_midi, load_notes
+from emomusic.export.midi import build_midi_file, export_midi
+from emomusic.music.midi import MAX_NOTES, load_notes
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import MusicTokenizer
 

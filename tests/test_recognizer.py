@@ -19,8 +19,8 @@ import torch
 from emomusic.checkpoint import save_checkpoint
 from emomusic.cli import main
 from emomusic.errors import CheckpointError, InvalidInputError
+from emomusic.export.midi import export_midi
 from emomusic.generation.network import Generator, GeneratorConfig
-from emomusic.music.midi import export_midi
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import MusicTokenizer
 from emomusic.recognition.api import EmotionRecognizer, explain, recognize

@@ -186,7 +186,7 @@ def test_recognition_is_identical_after_resaving_every_checkpoint(tmp_path: Path
     shipped = _shipped()
     if not (shipped / "recognizer" / CONFIG_FILE).is_file():
         pytest.skip("no shipped recognizer")
-    from emomusic.music.midi import export_midi
+    from emomusic.export.midi import export_midi
     from emomusic.music.notes import Notes
     from emomusic.recognition.api import recognize
 

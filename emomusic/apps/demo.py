@@ -7,8 +7,9 @@ registry (`emomusic.prompt.registry.PROMPT_KINDS`), so a new kind appears here w
 is no module-level state: `launch` loads the model and `build_app` closes over it, so tests can build
 several apps side by side.
 
-The recognizer and the selector are looked up when a request needs them; without one the demo says
-"not available in this version yet" instead of failing.
+The selector and the recognizer are loaded when a request needs them; a checkpoints folder without
+one ranks candidates by attribute distance (selector) or answers the upload with the recognizer's
+one-line checkpoint error, and the status line says which are present.
 
 Safety: every file the app writes lives in a fresh per-request folder under the app's output folder,
 with names built from sanitised words; uploads over `max_upload_mb` are refused (by Gradio at upload
@@ -17,7 +18,6 @@ time and again here); the server binds to 127.0.0.1 unless told otherwise.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import os
 import re
@@ -43,32 +43,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from emomusic.request import GenerationRequest, ResolvedRequest
     from emomusic.types import Candidate, Recognition
 
-__all__ = ["DemoService", "Workspace", "build_app", "launch", "serve", "available"]
+__all__ = ["DemoService", "Workspace", "build_app", "launch", "serve"]
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_CONCURRENCY = 4
 KEEP_REQUEST_SECONDS = 24 * 3600  # request folders older than this are removed (bounded disk use)
-OPTIONAL = {
-    "recognizer": "emomusic.recognition.api",
-    "selector": "emomusic.selection.selector",
-}
 _REQUEST_DIR = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def available(part: str) -> bool:
-    """Whether an optional stage has landed (checked at call time, so a new module is picked up)."""
-    try:
-        return importlib.util.find_spec(OPTIONAL[part]) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def not_available(part: str) -> str:
-    """The one-line message shown where a stage is missing."""
-    return f"the {part} ({OPTIONAL[part]}) is not available in this version yet"
-
-
 @dataclass(frozen=True)
 class Workspace:
     """The app's output folder: one fresh sub-folder per request, nothing written outside it."""
@@ -230,7 +213,7 @@ class DemoService:
                     for i, c in enumerate(cands)]
         else:
             why = ("one candidate: nothing to select" if len(cands) == 1
-                   else ("no scores returned" if available("selector") else "not available in this version yet"))
+                   else "no selector checkpoint: ranked by attribute distance")
             rows = [[i + 1, len(c.notes), why] for i, c in enumerate(cands)]
         return {"headers": headers, "data": rows}
 
@@ -263,8 +246,6 @@ class DemoService:
         if path.suffix.lower() not in MIDI_SUFFIXES + AUDIO_SUFFIXES:
             raise InvalidInputError(f"{safe_stem(path.name)}: not a MIDI or audio file; upload .mid, .wav, .mp3, "
                                     ".flac or .ogg")
-        if not available("recognizer"):
-            raise InvalidInputError(not_available("recognizer"))
         import emomusic
 
         root = Path(self.em.name) if self.em.name and Path(self.em.name).is_dir() else None
@@ -350,9 +331,13 @@ def _analyze_handler(service: DemoService):
     return analyze
 
 
-def _status() -> str:
-    parts = [f"{k}: {'ready' if available(k) else 'not available in this version yet'}" for k in OPTIONAL]
-    return "Stages — " + " · ".join(parts)
+def _status(em: EmoMusic) -> str:
+    """Which optional checkpoints the loaded folder holds (read from disk, nothing is loaded)."""
+    from emomusic.settings import checkpoints_root
+
+    root = Path(em.name) if em.name and Path(em.name).is_dir() else checkpoints_root(None)
+    has = {"selector": em.has_selector, "recognizer": (root / "recognizer").is_dir()}
+    return "Stages — " + " · ".join(f"{k}: {'ready' if v else 'no checkpoint'}" for k, v in has.items())
 
 
 def _prompt_widget(kind: PromptKind):
@@ -441,7 +426,7 @@ def build_app(em: EmoMusic, out_dir: str | os.PathLike, max_upload_mb: float = D
             _generate_tab(service)
         with gr.Tab("Analyze"):
             _analyze_tab(service)
-        app.load(_status, outputs=status, api_visibility="private")
+        app.load(lambda: _status(service.em), outputs=status, api_visibility="private")
     app.queue(default_concurrency_limit=int(concurrency), max_size=256)
     app.emomusic_service = service  # read by `serve` for the output folder and the upload limit
     return app

@@ -146,20 +146,3 @@ def notes_to_score(
         )
     score.tracks.append(track)
     return score
-
-
-# TRANSITIONAL (issue 23): writing moved to the export layer. These names resolve there only until the
-# callers that still import them from here switch (emomusic/pipeline.py, emomusic/apps/demo.py,
-# tests/test_bad_input.py, test_demo.py, test_fuzz.py, test_recognizer.py, test_soak.py); then delete
-# this function. It is not an import statement on purpose: music/ sits below export/ and must not
-# depend on it, so nothing in music/ may use these names.
-_MOVED = {"export_midi": "emomusic.export.midi", "build_midi_file": "emomusic.export.midi",
-          "EXPORT_TPQ": "emomusic.export.midi", "export_musicxml": "emomusic.export.musicxml"}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

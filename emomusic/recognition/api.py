@@ -21,12 +21,11 @@ import numpy as np
 from emomusic.errors import CheckpointError, InvalidInputError
 from emomusic.settings import checkpoints_root
 from emomusic.types import Recognition
+from emomusic.vocab.constants import AUDIO_SUFFIXES, PITCH_NAMES
 from emomusic.vocab.emotions import QUADRANTS
 
-__all__ = ["AUDIO_SUFFIXES", "EmotionRecognizer", "SymbolicRecognizer", "explain", "recognize"]
+__all__ = ["EmotionRecognizer", "SymbolicRecognizer", "explain", "recognize"]
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
-_PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 def _phrase(name: str, value: float, high: bool) -> str:
@@ -37,7 +36,7 @@ def _phrase(name: str, value: float, high: bool) -> str:
         return f"{'fast' if high else 'slow'}, about {value:.0f} BPM"
     if name == "pitch_mean":
         octave = int(value) // 12 - 1
-        return f"{'high' if high else 'low'} register (around {_PITCH_NAMES[int(value) % 12]}{octave})"
+        return f"{'high' if high else 'low'} register (around {PITCH_NAMES[int(value) % 12]}{octave})"
     if name == "velocity_mean":
         return f"{'loud' if high else 'soft'} dynamics (velocity {value:.0f})"
     return PHRASES[name][0 if high else 1]

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from emomusic.errors import InvalidInputError
 from emomusic.settings import CACHE_ENV, DATA_ENV, cache_root, data_root  # noqa: F401 (re-exported)
+from emomusic.vocab.emotions import QUADRANT_SIGNS
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,6 @@ def quadrant_from_va(valence: float, arousal: float) -> str:
     return "Q4" if valence >= 0 else "Q3"
 
 
-QUADRANT_VA = {"Q1": (1.0, 1.0), "Q2": (-1.0, 1.0), "Q3": (-1.0, -1.0), "Q4": (1.0, -1.0)}
-
-
 # ------------------------------------------------------------------------------------ sources
 def emopia(root: Path) -> list[Record]:
     """EMOPIA 1.0 clips with official song-level train/val splits (test split held back).
@@ -125,7 +123,7 @@ def emopia(root: Path) -> list[Record]:
                 name = row["fname"]
                 q = row["label"]
                 song = re.sub(r"^Q\d_", "", name).rsplit("_", 1)[0]
-                v, a = QUADRANT_VA[q]
+                v, a = map(float, QUADRANT_SIGNS[q])  # a quadrant label is the corner of the V/A square
                 out.append(Record(f"emopia/{name}", "emopia", str(base / "EMOPIA_1.0" / "midis" / f"{name}.mid"),
                                   "pop", split, f"emopia/{song}", q, v, a))
     return out

@@ -69,7 +69,7 @@ XMUSIC_GENRES: Final[tuple[str, ...]] = ("classical", "country", "folk", "jazz",
 """XMusic's 6 genres; all are accepted by :func:`resolve_genre`."""
 
 GENRES: Final[tuple[str, ...]] = ("pop", "game", "classical", "folk", "early")
-"""The genres the models are trained on (from dataset provenance; see DESIGN.md "Data contracts")."""
+"""The genres the models are trained on (from dataset provenance; see docs/DESIGN.md "Data contracts")."""
 
 GENRE_ALIASES: Final[dict[str, str]] = {
     **{g: g for g in GENRES},
