@@ -234,8 +234,9 @@ class EmoMusic:
             attrs = replace(attrs, controls=controls)
             prefix = tk.condition_ids(plan.genre, controls=controls)
             guide = self._guidance(attrs, tempo) if req.guidance else Guidance(time_signature=None)
-        if primer is not None and guide.time_signature is not None:
-            guide = replace(guide, time_signature=primer.time_signature)
+        metre = plan.time_signature or (primer.time_signature if primer is not None else None)
+        if metre is not None and (guide.time_signature is not None or plan.time_signature is not None):
+            guide = replace(guide, time_signature=metre)  # an asked metre holds even without guidance
         prefix = list(prefix) + primer_ids.tolist()
         tokens = sample(self.decoding_model, tk, [prefix] * req.candidates, n_bars=bars,
                         temperature=req.temperature, top_p=TOP_P if req.top_p is None else req.top_p,
@@ -244,6 +245,8 @@ class EmoMusic:
         for ids in tokens:
             ids = np.concatenate([primer_ids, ids])
             notes = tk.decode(ids).truncate(bars)
+            if tempo is not None:  # the tempo token is the nearest of the vocabulary's; the file says what was asked
+                notes = replace(notes, tempo=float(tempo))
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
         return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
@@ -296,7 +299,8 @@ class EmoMusic:
         """Write a candidate to `path` in the format its suffix names (`emomusic.export.FORMATS`).
 
         Atomic; an existing file is kept unless `force`. Formats that declare a key (MIDI, MusicXML)
-        get `candidate_key`'s (the asked tonic and mode), so every format of a piece agrees.
+        declare the key the notes are in (`export.midi.written_key`), not the one asked for: the
+        sampler only leans towards the asked key, and notation software spells by the signature.
 
         Args:
             cand: a candidate from `generate`.
@@ -311,19 +315,7 @@ class EmoMusic:
         """
         from emomusic.export import write
 
-        return write(cand.notes, path, force=force, key=candidate_key(cand))
-
-
-def candidate_key(cand: Candidate) -> tuple[int, str] | None:
-    """The key signature a candidate's files carry: (tonic pitch class, "major"/"minor"), or None.
-
-    Only the attributes method asks for a tonic and mode (the token baseline asks for a quadrant), so
-    only its pieces get a key signature; every writer (MIDI, MusicXML) and front end uses this one rule.
-    """
-    a = cand.attributes
-    if a is None or cand.method != "attributes":
-        return None
-    return int(a.controls["tonic"]), "major" if a.controls["mode"] else "minor"
+        return write(cand.notes, path, force=force)
 
 
 def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *, checkpoints=None,

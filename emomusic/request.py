@@ -81,7 +81,10 @@ class GenerationRequest:
         emotion: a vocabulary word ("calm", typos corrected) or a quadrant "Q1".."Q4".
         valence, arousal: a point in [-1, 1]²; wins over `emotion` (which fills a missing axis).
         genre: a genre word ("jazz" → the nearest training genre); default pop.
-        tempo: beats per minute; default: the chosen attributes' tempo (or a hummed melody's).
+        tempo: beats per minute, written exactly; default: the chosen attributes' tempo (or a hummed
+            melody's).
+        time_signature: "3/4", "6/8", … (`vocab.constants.TIME_SIGNATURES`); default: the prompt's
+            ("waltz", "in 3/4"), a primer's, else 4/4.
         prompts: prompt kind → input, e.g. {"prompt": "a rainy lonely night", "image": "sky.png"}
             (kinds as `emomusic.project` names them); explicit settings above win over them.
         primer: notes that open every candidate (a hummed melody's notes win otherwise).
@@ -98,6 +101,7 @@ class GenerationRequest:
     arousal: float | None = None
     genre: str | None = None
     tempo: float | None = None
+    time_signature: str | tuple[int, int] | None = None
     prompts: dict[str, Any] = field(default_factory=dict)
     primer: Notes | None = field(default=None, compare=False)
     fallback_mood: tuple[float, float] | None = None
@@ -134,7 +138,7 @@ class GenerationRequest:
         from emomusic.prompt.projector import project
 
         el = project(**prompts, emotion=self.emotion, valence=valence, arousal=arousal, genre=self.genre,
-                     tempo=self.tempo)
+                     tempo=self.tempo, time_signature=self.time_signature)
         notices = self.notices(el)
         if el.valence is None or el.arousal is None:
             if self.fallback_mood is None:
@@ -153,7 +157,7 @@ class GenerationRequest:
         if self.primer is not None and el.notes is not None:
             notices.append("the given primer opens the piece; the hummed melody is not used")
         return ResolvedRequest(checked, label, point.quadrant, point.valence, point.arousal, genre, el.tempo,
-                               primer, el, tuple(notices))
+                               primer, el, tuple(notices), el.time_signature)
 
     # ------------------------------------------------------------------ helpers
     def _checked(self) -> GenerationRequest:
@@ -205,7 +209,8 @@ class ResolvedRequest:
     request: the sampling settings, checked and converted (bars an int, …).
     emotion: the label (a vocabulary word: the one asked or named by the prompt, else the word nearest
         the point in its quadrant); quadrant, valence, arousal: the point the music is conditioned on.
-    genre: a training genre; tempo: BPM or None (the attributes' tempo); primer: opening notes or None.
+    genre: a training genre; tempo: BPM or None (the attributes' tempo); primer: opening notes or None;
+    time_signature: (numerator, denominator) or None (the primer's, else 4/4).
     elements: the projector's output (its `sources` say how each value was derived).
     notices: one line per typo corrected or conflict settled, for the front end to show.
     """
@@ -220,6 +225,7 @@ class ResolvedRequest:
     primer: Notes | None
     elements: Elements
     notices: tuple[str, ...] = ()
+    time_signature: tuple[int, int] | None = None
 
 
 def _normal_genre(word: str) -> str:

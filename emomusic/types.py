@@ -66,12 +66,14 @@ class Elements:
     arousal: float | None = None
     genre: str | None = None
     tempo: float | None = None
+    time_signature: tuple[int, int] | None = None  # a metre the prompt names ("3/4", "waltz")
     notes: Notes | None = None  # a melody to open the piece with (humming)
     sources: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-friendly: the melody becomes a list of [pitch, start_beat, duration_beats]."""
         d = {k: getattr(self, k) for k in ("emotion", "quadrant", "valence", "arousal", "genre", "tempo", "sources")}
+        d["time_signature"] = None if self.time_signature is None else "{}/{}".format(*self.time_signature)
         d["notes"] = None if self.notes is None else [
             [int(p), round(float(s), 4), round(float(u), 4)]
             for p, s, u in zip(self.notes.pitch, self.notes.start, self.notes.duration, strict=True)]

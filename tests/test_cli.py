@@ -366,3 +366,35 @@ def test_python_dash_m_runs_the_same_command(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "emomusic.cli", "words", "--json"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and json.loads(proc.stdout)["emotions"]
+
+
+# ------------------------------------------------------------------ tempo and metre as asked
+def test_asked_tempo_and_metre_are_what_the_file_and_json_say(capsys, tmp_path) -> None:
+    import symusic
+
+    out = tmp_path / "waltz.mid"
+    rc, stdout, _ = _run(capsys, [*GENERATE, "--tempo", "70", "--time-signature", "3/4", "--out", str(out),
+                                  "--json"])
+    assert rc == 0
+    result = json.loads(stdout)
+    score = symusic.Score(str(out))
+    assert result["tempo"] == 70 and abs(score.tempos[0].qpm - 70) < 1e-3  # not the tempo token's 72.37
+    assert result["time_signature"] == "3/4"
+    assert [(t.numerator, t.denominator) for t in score.time_signatures] == [(3, 4)]
+
+
+def test_a_waltz_prompt_writes_three_four(capsys, tmp_path) -> None:
+    import symusic
+
+    out = tmp_path / "w.mid"
+    rc, _, _ = _run(capsys, ["generate", "--checkpoints", "debug", "--prompt", "happy waltz", "--bars", "2",
+                             "--out", str(out)])
+    assert rc == 0 and [(t.numerator, t.denominator) for t in symusic.Score(str(out)).time_signatures] == [(3, 4)]
+
+
+@pytest.mark.parametrize("flags", [["--tempo", "0"], ["--time-signature", "5/0"], ["--time-signature", "7/4"],
+                                   ["--time-signature", "three"]])
+def test_bad_tempo_or_metre_is_one_line_and_exit_2(capsys, tmp_path, flags) -> None:
+    out = tmp_path / "x.mid"
+    _assert_clean_error(*_run(capsys, [*GENERATE, *flags, "--out", str(out)]))
+    assert not out.exists()

@@ -212,3 +212,17 @@ def test_cli_generate_continues_a_hummed_melody(capsys, tmp_path) -> None:
     opening = [set(notes.pitch[notes.start == t].tolist()) for t in onsets[:5]]
     assert opening[:4] == [{60}, {62}, {64}, {65}] and 67 in opening[4]  # the piece opens with the hum
     assert notes.n_bars <= 4
+
+
+def test_metre_from_tags_words_and_numbers() -> None:
+    from emomusic.prompt.tags import find_cues, parse_tags
+
+    assert parse_tags("happy, waltz").metre == ("waltz", (3, 4))
+    assert parse_tags("sad 6/8 slow").metre[1] == (6, 8) and parse_tags("sad 6/8 slow").tempo[1] == 70
+    assert find_cues("a lilting tune in 6 / 8 for a summer evening").metre[1] == (6, 8)
+    assert find_cues("open 24/7, on the 3rd of march").metre is None  # not metres in a sentence
+    with pytest.raises(InvalidInputError, match="7/4"):
+        parse_tags("sad 7/4")
+    el = project("calm, waltz")
+    assert el.time_signature == (3, 4) and el.to_dict()["time_signature"] == "3/4"
+    assert project("calm, waltz", time_signature="6/8").time_signature == (6, 8)  # the flag wins

@@ -160,6 +160,26 @@ def test_duplicated_notes_are_removed(tk) -> None:
     np.testing.assert_allclose(back.start, [0, 1])
 
 
+def test_a_pitch_sampled_twice_at_one_position_decodes_to_one_note(tk) -> None:
+    """A generator can write Pitch_60 twice after one Position; the piece (and its count) holds one."""
+    ids = tk.encode(Notes.from_arrays([60, 64], [0, 0], [1, 1], [63, 63]))
+    dur = ids[-1]  # the last note's Duration token
+    names = [tk.token_id(n) for n in ("Pitch_60", f"Velocity_{int(tk.values[ids[-2]])}", "Position_0")]
+    longer = next(i for i in tk.ids_of_type(DURATION) if tk.values[i] > tk.values[dur])
+    doubled = np.concatenate([ids, [names[0], names[1], longer]])  # Pitch_60 again, held longer
+    back = tk.decode(doubled)
+    np.testing.assert_array_equal(back.pitch, [60, 64])
+    assert back.duration[0] == tk.values[longer]  # the longest of the two is the one kept
+
+
+def test_deduplicate_keeps_the_longest_then_loudest() -> None:
+    notes = Notes.from_arrays([60, 60, 60, 62], [0, 0, 0, 0], [1, 2, 2, 1], [50, 40, 90, 70])
+    out = notes.deduplicate()
+    assert list(zip(out.pitch.tolist(), out.duration.tolist(), out.velocity.tolist(), strict=True)) == [
+        (60, 2, 90), (62, 1, 70)]
+    assert out.deduplicate() is out
+
+
 def test_empty_piece_gives_no_tokens_and_back(tk) -> None:
     empty = Notes.from_arrays([], [], [], [])
     assert tk.encode(empty).shape == (0,)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from emomusic.errors import InvalidInputError
 from emomusic.export.names import safe_stem
-from emomusic.vocab.constants import AUDIO_SUFFIXES, MIDI_SUFFIXES, TEMPO_RANGE
+from emomusic.vocab.constants import AUDIO_SUFFIXES, MIDI_SUFFIXES, TEMPO_RANGE, TIME_SIGNATURES
 
 if TYPE_CHECKING:  # pragma: no cover
     import gradio as gr
@@ -133,14 +133,15 @@ class DemoService:
 
     # ------------------------------------------------------------------ generate
     def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
-                 tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0, progress=None,
-                 **prompts: str | None) -> dict[str, Any]:
+                 tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
+                 progress=None, **prompts: str | None) -> dict[str, Any]:
         """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it.
 
         Args:
             emotion: a word or quadrant from the dropdown; "" lets the prompts (else the sliders) decide.
             valence, arousal: the sliders, used when neither the emotion nor a prompt names a mood.
             genre: a genre word or "" (from the prompt, else pop). tempo: BPM, 0 = from the emotion.
+            time_signature: "3/4", … or "" (from the prompt, else 4/4).
             bars, candidates, seed: as `emomusic generate`.
             progress: Gradio's progress callback, or None.
             **prompts: prompt kind → text or uploaded file path (None or "" = not given).
@@ -151,7 +152,8 @@ class DemoService:
         """
         step = progress or (lambda *a, **k: None)
         step(0.05, desc="reading the prompt")
-        plan = self.request(emotion, valence, arousal, genre, tempo, bars, candidates, seed, **prompts).resolve()
+        plan = self.request(emotion, valence, arousal, genre, tempo, time_signature, bars, candidates, seed,
+                            **prompts).resolve()
         step(0.15, desc=f"generating {plan.request.candidates} candidate(s)")
         cands = self.em.generate(plan)
         best = cands[0]
@@ -166,7 +168,7 @@ class DemoService:
                 "candidates": cands}
 
     def request(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
-                tempo: float = 0.0, bars: int = 8, candidates: int = 2, seed: int = 0,
+                tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
                 **prompts: str | None) -> GenerationRequest:
         """The form's values as the `GenerationRequest` the CLI would build from the same inputs.
 
@@ -188,7 +190,8 @@ class DemoService:
             if value is not None:
                 given[name] = str(value)
         return GenerationRequest(emotion=(emotion or "").strip() or None, genre=(genre or "").strip() or None,
-                                 tempo=float(tempo) if tempo else None, prompts=given,
+                                 tempo=float(tempo) if tempo else None,
+                                 time_signature=(time_signature or "").strip() or None, prompts=given,
                                  fallback_mood=(valence, arousal), bars=bars, candidates=candidates, seed=seed)
 
     def _export(self, cand: Candidate, folder: Path, stem: str, step) -> dict[str, Path]:
@@ -282,7 +285,7 @@ def _ui_error(exc: InvalidInputError):
 
 
 FORM_BEFORE = {"emotion": "calm", "valence": 0.5, "arousal": -0.5}
-FORM_AFTER = {"genre": "", "tempo": 0.0, "bars": 8, "candidates": 2, "seed": 0}
+FORM_AFTER = {"genre": "", "tempo": 0.0, "time_signature": "", "bars": 8, "candidates": 2, "seed": 0}
 """The generate form's fields around the prompt widgets, with their defaults (the API's parameters)."""
 
 
@@ -377,6 +380,8 @@ def _generate_tab(service: DemoService) -> None:
                 genre = gr.Dropdown(_genre_choices(), value=FORM_AFTER["genre"], label="genre", allow_custom_value=True)
                 tempo = gr.Number(value=FORM_AFTER["tempo"], label="tempo (BPM, 0 = from the emotion)", minimum=0,
                                   maximum=TEMPO_RANGE[1])
+                metre = gr.Dropdown([("automatic (4/4)", ""), *((f"{n}/{d}", f"{n}/{d}") for n, d in TIME_SIGNATURES)],
+                                    value=FORM_AFTER["time_signature"], label="time signature")
             with gr.Row():
                 bars = gr.Slider(1, 64, value=FORM_AFTER["bars"], step=1, label="bars")
                 candidates = gr.Slider(1, 8, value=FORM_AFTER["candidates"], step=1, label="candidates")
@@ -392,6 +397,7 @@ def _generate_tab(service: DemoService) -> None:
                 wav = gr.File(label="audio (.wav)", interactive=False, elem_id="download-wav")
                 xml = gr.File(label="MusicXML", interactive=False, elem_id="download-musicxml")
     widgets = {"emotion": emotion, "valence": valence, "arousal": arousal, **prompts, "genre": genre, "tempo": tempo,
+               "time_signature": metre,
                "bars": bars, "candidates": candidates, "seed": seed}
     button.click(_generate_handler(service), inputs=[widgets[name] for name in _form_fields()],
                  outputs=[roll, audio, table, mid, wav, xml, summary], api_name="generate")

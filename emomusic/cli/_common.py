@@ -87,8 +87,10 @@ def add_mood_flags(p: argparse.ArgumentParser) -> None:
                    "and prompts")
     p.add_argument("--genre", help="pop, game, classical, folk, early (or country, jazz, rock; see `emomusic "
                    "words`); wins over prompts (default: from the prompt, else pop)")
-    p.add_argument("--tempo", type=float, help="tempo in BPM; wins over prompts (default: the chosen "
-                   "attributes' tempo)")
+    p.add_argument("--tempo", type=float, help="tempo in BPM, written exactly; wins over prompts (default: "
+                   "the chosen attributes' tempo)")
+    p.add_argument("--time-signature", metavar="N/D", help="metre: 2/4 3/4 4/4 5/4 6/4 3/8 6/8 12/8; wins over "
+                   "prompts (default: the prompt's, e.g. 'waltz', else 4/4)")
 
 
 def add_prompt_flags(p: argparse.ArgumentParser) -> None:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     prompts = prompt_values(args)
     request = GenerationRequest(
         emotion=args.emotion, valence=args.valence, arousal=args.arousal, genre=args.genre, tempo=args.tempo,
-        prompts=prompts, bars=args.bars, candidates=args.candidates, seed=args.seed,
+        time_signature=args.time_signature, prompts=prompts, bars=args.bars, candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
               "arousal": a.arousal, "attributes": {k: a.values[k] for k in best.measured} | {"controls": a.controls},
               "measured": best.measured, "method": best.method, "bars": plan.request.bars, "seed": plan.request.seed,
               "notes": notes, "piece_bars": piece["bars"], "tempo": piece["tempo"],
-              "music_seconds": piece["seconds"], "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {})
+              "time_signature": piece["time_signature"], "music_seconds": piece["seconds"],
+              "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {})
     if prompts:
         el = plan.elements
         result["prompt"] = el.to_dict() | {"notes": None if el.notes is None else len(el.notes)}
@@ -120,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         what = "notes in the file" if held is not None else "notes"
         line = (f"wrote {out}: {a.emotion} ({a.quadrant}), {piece['bars']} bars = {piece['seconds']:.1f} s of music "
-                f"at {piece['tempo']:.0f} BPM, {notes} {what}; generated in {seconds:.1f} s [{best.method}]")
+                f"at {piece['tempo']:g} BPM in {piece['time_signature']}, {notes} {what}; "
+                f"generated in {seconds:.1f} s [{best.method}]")
         if others:
             line += f"; the other {len(others)} candidates, ranked, as {others[0].name} … {others[-1].name}"
         if wav is not None:
@@ -172,7 +174,7 @@ def _piece_length(cand) -> dict[str, float]:
     n = cand.notes
     end = float((n.start + n.duration).max()) if len(n) else 0.0
     bars = max(1, math.ceil(end / n.beats_per_bar - 1e-9))
-    return {"bars": bars, "tempo": round(float(n.tempo), 2),
+    return {"bars": bars, "tempo": round(float(n.tempo), 2), "time_signature": "{}/{}".format(*n.time_signature),
             "seconds": round(bars * n.beats_per_bar * 60.0 / float(n.tempo), 2)}
 
 

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("give a prompt (e.g. --prompt 'sad, slow'), --emotion WORD, "
                                 "or both --valence and --arousal")
     explicit = {"emotion": args.emotion, "valence": args.valence, "arousal": args.arousal, "genre": args.genre,
-                "tempo": args.tempo}
+                "tempo": args.tempo, "time_signature": args.time_signature}
     el = project(**prompts, **explicit)
     for line in GenerationRequest(**explicit, prompts=prompts).notices(el):
         note(line)

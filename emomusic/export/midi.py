@@ -17,10 +17,9 @@ from emomusic.io import atomic_write
 from emomusic.music.attributes import estimate_key
 from emomusic.music.midi import check_meter, check_span
 from emomusic.music.notes import Notes
-from emomusic.types import Candidate
 from emomusic.vocab.constants import KEY_MODES, MAJOR_KEY_NAMES, MINOR_KEY_NAMES
 
-__all__ = ["EXPORT_TPQ", "build_midi_file", "candidate_key", "export_midi", "key_signature_name", "written_key"]
+__all__ = ["EXPORT_TPQ", "build_midi_file", "export_midi", "key_signature_name", "written_key"]
 
 EXPORT_TPQ = 480
 """Ticks per quarter note of exported files: every allowed time-signature denominator divides it, and
@@ -58,24 +57,6 @@ def key_signature_name(key: tuple[int, str]) -> str:
     """mido's key-signature name of a checked (tonic, mode), e.g. (9, "minor") -> "Am"."""
     tonic, mode = key
     return (MAJOR_KEY_NAMES if mode == "major" else MINOR_KEY_NAMES)[int(tonic)]
-
-
-def candidate_key(cand: Candidate) -> tuple[int, str] | None:
-    """The key a generated candidate was asked in, or None to estimate it from its notes.
-
-    An attribute-conditioned candidate was steered towards its tonic/mode controls, so those are the
-    key it is in; other candidates (the emotion-token baseline) carry no key and are estimated.
-
-    Args:
-        cand: a generated candidate.
-
-    Returns:
-        (tonic, mode) from the candidate's controls, or None.
-    """
-    a = cand.attributes
-    if a is None or cand.method != "attributes":
-        return None
-    return int(a.controls["tonic"]), "major" if a.controls["mode"] else "minor"
 
 
 def _export_ticks(notes: Notes, tpq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -79,6 +79,27 @@ class Notes:
         return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
                      dict(self.meta))
 
+    def deduplicate(self) -> Notes:
+        """One note per (pitch, onset): the longest (then loudest) of each group is kept.
+
+        A piano cannot strike one key twice at once, and a MIDI file cannot hold two such notes
+        faithfully (writers drop one), so counts reported about a piece must not include them.
+
+        Returns:
+            This piece when it has no duplicates, else a new `Notes` without them (same order rule).
+        """
+        if len(self) < 2:
+            return self
+        order = np.lexsort((-self.velocity, -self.duration, np.round(self.start, 6), self.pitch))
+        p, s = self.pitch[order], np.round(self.start[order], 6)
+        dup = np.zeros(len(self), dtype=bool)
+        dup[1:] = (p[1:] == p[:-1]) & (s[1:] == s[:-1])
+        if not dup.any():
+            return self
+        keep = np.sort(order[~dup])  # the arrays are already sorted by (start, pitch)
+        return Notes(self.pitch[keep], self.start[keep], self.duration[keep], self.velocity[keep], self.tempo,
+                     self.time_signature, dict(self.meta))
+
     def truncate(self, n_bars: int) -> Notes:
         """The first `n_bars` bars: later notes dropped, notes ringing past the end cut (a loopable length).
 

@@ -25,6 +25,7 @@ from emomusic.music._miditok import REMI, TokenizerConfig
 from emomusic.music.attributes import CATEGORICAL_CONTROLS, CONTROLS
 from emomusic.music.midi import notes_to_score
 from emomusic.music.notes import Notes
+from emomusic.vocab.constants import TIME_SIGNATURES
 
 GENRES = ("pop", "game", "classical", "folk", "early")
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
@@ -49,7 +50,7 @@ def _remi_config(special_tokens: list[str]) -> TokenizerConfig:
         log_tempos=True,
         delete_equal_successive_tempo_changes=True,
         use_time_signatures=True,
-        time_signature_range={8: [3, 6, 12], 4: [2, 3, 4, 5, 6]},
+        time_signature_range={den: [n for n, d in TIME_SIGNATURES if d == den] for den in (8, 4)},
         delete_equal_successive_time_sig_changes=True,
         use_programs=False,
         remove_duplicated_notes=True,
@@ -182,7 +183,9 @@ class MusicTokenizer:
         """Notes from a (possibly partial) token sequence; malformed groups are skipped.
 
         A plain loop over a precomputed type table: faster than building miditok TokSequences and
-        tolerant of truncated windows, which training and guided sampling both need.
+        tolerant of truncated windows, which training and guided sampling both need. A pitch written
+        twice at one position becomes one note (`Notes.deduplicate`), so a piece's note count is the
+        count of notes a MIDI file of it holds.
         """
         types, values = self.types, self.values
         bar_start, bar_len, pos, tempo, ts = -1.0, 4.0, 0.0, None, (4, 4)
@@ -216,7 +219,7 @@ class MusicTokenizer:
             elif t == EOS:
                 break
         return Notes.from_arrays(out_p, out_s, out_d, out_v, tempo=tempo or 120.0,
-                                 time_signature=first_ts or (4, 4))
+                                 time_signature=first_ts or (4, 4)).deduplicate()
 
     def _checked_ids(self, ids) -> np.ndarray:
         """`ids` as a flat int64 array of vocabulary ids; anything else is InvalidInputError, not an IndexError.

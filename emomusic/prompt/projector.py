@@ -14,13 +14,13 @@ from typing import Final
 from emomusic.errors import InvalidInputError
 from emomusic.prompt.registry import PROMPT_KINDS, by_priority
 from emomusic.types import Elements
-from emomusic.vocab.constants import TEMPO_RANGE
+from emomusic.vocab.constants import TEMPO_RANGE, parse_time_signature
 from emomusic.vocab.emotions import emotion_from_va, resolve_emotion, resolve_genre
 
 __all__ = ["check_tempo", "project", "prompt_elements"]
 
 # Elements fields that come from one kind (the first by that kind's priority) rather than a mean.
-_SINGLE_SOURCE: Final = ("tempo", "genre", "notes")
+_SINGLE_SOURCE: Final = ("tempo", "time_signature", "genre", "notes")
 
 
 def prompt_elements(**prompts: object) -> dict[str, Elements]:
@@ -61,7 +61,7 @@ def _combine_point(parts: dict[str, Elements], el: Elements) -> None:
         el.sources.append(f"emotion: weighted mean of valence/arousal ({mix}) → {el.emotion} ({el.quadrant})")
 
 
-def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo) -> None:
+def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo, time_signature=None) -> None:
     """Explicit arguments override whatever the prompts projected (and say so in `sources`)."""
     if emotion is not None:
         emo = resolve_emotion(emotion)
@@ -83,6 +83,9 @@ def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo) -> No
     if tempo is not None:
         el.tempo = check_tempo(tempo)
         el.sources.append("tempo: --tempo")
+    if time_signature is not None:
+        el.time_signature = parse_time_signature(time_signature)
+        el.sources.append("time signature: --time-signature")
 
 
 def check_tempo(tempo: object) -> float:
@@ -99,7 +102,7 @@ def check_tempo(tempo: object) -> float:
 
 def project(prompt: str | None = None, *, emotion: str | None = None, valence: float | None = None,
             arousal: float | None = None, genre: str | None = None, tempo: float | None = None,
-            **prompts: object) -> Elements:
+            time_signature: str | tuple[int, int] | None = None, **prompts: object) -> Elements:
     """Project any mix of prompts and explicit settings to Elements.
 
     Args:
@@ -109,6 +112,7 @@ def project(prompt: str | None = None, *, emotion: str | None = None, valence: f
         valence, arousal: a point in [-1, 1] that overrides it (one axis may come from the prompts).
         genre: a genre word that overrides the prompts' genre.
         tempo: BPM that overrides the prompts' tempo.
+        time_signature: "3/4" (or a pair) that overrides the prompts' metre.
 
     Returns:
         The combined Elements. A prompt that yields no emotion (e.g. "fast, jazz") leaves
@@ -119,7 +123,7 @@ def project(prompt: str | None = None, *, emotion: str | None = None, valence: f
     """
     prompts = {"prompt": prompt, **prompts}
     given = {k: v for k, v in prompts.items() if v is not None}
-    if not given and all(x is None for x in (emotion, valence, arousal, genre, tempo)):
+    if not given and all(x is None for x in (emotion, valence, arousal, genre, tempo, time_signature)):
         flags = "/".join(kind.flag for kind in PROMPT_KINDS.values())
         raise InvalidInputError(f"give a prompt ({flags}) or --emotion/--valence/--arousal")
     parts = prompt_elements(**given)
@@ -136,5 +140,5 @@ def project(prompt: str | None = None, *, emotion: str | None = None, valence: f
                 el.sources.append(f"{field}: from {hit} (first of {', '.join(order)})")
     if el.genre is not None:
         el.genre = resolve_genre(el.genre)
-    _apply_explicit(el, emotion, valence, arousal, genre, tempo)
+    _apply_explicit(el, emotion, valence, arousal, genre, tempo, time_signature)
     return el

@@ -108,7 +108,7 @@ PROMPT_KINDS: dict[str, PromptKind] = {
     "prompt": PromptKind(
         "prompt", "--prompt", "tags ('sad, slow, jazz', 'Q1 allegro') or a sentence ('a rainy lonely night')",
         "text prompt", "emomusic.prompt.text:prompt_text_elements",
-        weight=1.0, priority={"tempo": 0, "genre": 0}),
+        weight=1.0, priority={"tempo": 0, "genre": 0, "time_signature": 0}),
     "image": PromptKind(
         "image", "--image", "an image whose colours set the mood (PNG, JPEG, WebP, ...)",
         "image", "emomusic.prompt.image:image_elements", is_file=True, max_bytes_name="MAX_IMAGE_BYTES",

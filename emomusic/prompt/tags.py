@@ -1,4 +1,4 @@
-"""Tag prompts: emotion words, genre words and tempo words or numbers → music elements.
+"""Tag prompts: emotion, genre, tempo and metre words or numbers → music elements.
 
 A tag prompt is what a user types when they already know the vocabulary: ``"sad, slow, jazz"``,
 ``"Q1 allegro pop"``, ``"calm 72 bpm"``. It is parsed strictly and instantly (no model): every word must
@@ -20,7 +20,7 @@ from typing import Final
 
 from emomusic.errors import InvalidInputError
 from emomusic.types import Elements
-from emomusic.vocab.constants import TEMPO_RANGE
+from emomusic.vocab.constants import METRE_WORDS, TEMPO_RANGE, TIME_SIGNATURES
 from emomusic.vocab.emotions import (
     _AUTOCORRECT_CUTOFF,
     _QUADRANT_RE,
@@ -57,9 +57,10 @@ _FILLER: Final = frozenset(
 _BPM_RE: Final = re.compile(
     r"\b(?:(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute)|(?:tempo|bpm)\s*[:=]?\s*(\d{2,3}(?:\.\d+)?))\b"
 )
+_METRE_RE: Final = re.compile(r"\b(\d{1,2})\s*/\s*(\d{1,2})\b")  # "3/4", "6 / 8": before "/" splits tags
 _SPLIT_RE: Final = re.compile(r"[,;/|+]+")
 # Tempo words that are ordinary English in a sentence ("at his grave"): tags only, never free-text cues.
-_AMBIGUOUS_IN_TEXT: Final = frozenset({"grave", "medium", "quick"})
+_AMBIGUOUS_IN_TEXT: Final = frozenset({"grave", "medium", "quick", "march"})
 _MAX_NGRAM: Final = 3
 
 
@@ -70,6 +71,7 @@ class Cues:
     emotions: list[tuple[str, Emotion]] = field(default_factory=list)
     genres: list[tuple[str, str]] = field(default_factory=list)  # (phrase, training genre)
     tempo: tuple[str, float] | None = None
+    metre: tuple[str, tuple[int, int]] | None = None  # (phrase, time signature)
 
 
 class TagError(InvalidInputError):
@@ -85,6 +87,7 @@ def _vocabulary() -> dict[str, str]:
     vocab = {w: "emotion" for w in WORDS}
     vocab.update({g: "genre" for g in GENRE_ALIASES})
     vocab.update({t: "tempo" for t in TEMPO_WORDS})
+    vocab.update({m: "metre" for m in METRE_WORDS})
     return vocab
 
 
@@ -105,6 +108,8 @@ def _add(cues: Cues, phrase: str, word: str) -> None:
         cues.emotions.append((phrase, WORDS[word]))
     elif kind == "genre":
         cues.genres.append((phrase, GENRE_ALIASES[word]))
+    elif kind == "metre":
+        cues.metre = cues.metre or (phrase, METRE_WORDS[word])
     elif cues.tempo is None:
         cues.tempo = (phrase, float(TEMPO_WORDS[word]))
 
@@ -115,6 +120,22 @@ def _take_bpm(text: str, cues: Cues) -> str:
         if cues.tempo is None:
             cues.tempo = (m.group(0), _tempo_in_range(m.group(0), float(m.group(1) or m.group(2))))
     return _BPM_RE.sub(" ", text)
+
+
+def _take_metre(text: str, cues: Cues, strict: bool) -> str:
+    """Record the first "3/4"-style time signature the generator can write; return the text without any.
+
+    strict (tags): any other "N/D" is an error naming the metres there are; free text keeps quiet about
+    numbers that are not metres ("24/7").
+    """
+    for m in _METRE_RE.finditer(text):
+        ts = (int(m.group(1)), int(m.group(2)))
+        if ts in TIME_SIGNATURES:
+            cues.metre = cues.metre or (m.group(0), ts)
+        elif strict:
+            allowed = " ".join(f"{n}/{d}" for n, d in TIME_SIGNATURES)
+            raise InvalidInputError(f"time signature {m.group(0)!r} is not one the generator writes; use {allowed}")
+    return _METRE_RE.sub(" ", text)
 
 
 def strip_tempo(text: str) -> str:
@@ -173,7 +194,7 @@ def parse_tags(prompt: str) -> Cues:
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidInputError("empty prompt; give tags such as 'sad, slow, jazz' or a sentence")
     cues = Cues()
-    text = _take_bpm(prompt.lower(), cues)
+    text = _take_metre(_take_bpm(prompt.lower(), cues), cues, strict=True)
     unknown: dict[str, list[str]] = {}
     for chunk in _SPLIT_RE.split(text):
         norm = _normalise(re.sub(r"[^\w\s'-]", " ", chunk))
@@ -182,15 +203,15 @@ def parse_tags(prompt: str) -> Cues:
     if unknown:
         parts = [f"{w!r} (close matches: {', '.join(s) or 'none'})" for w, s in unknown.items()]
         raise TagError(f"unknown word(s) in prompt: {'; '.join(parts)}", unknown)
-    if not (cues.emotions or cues.genres or cues.tempo):
-        raise TagError(f"prompt {prompt.strip()!r} names no emotion, genre or tempo", {})
+    if not (cues.emotions or cues.genres or cues.tempo or cues.metre):
+        raise TagError(f"prompt {prompt.strip()!r} names no emotion, genre, tempo or metre", {})
     return cues
 
 
 def find_cues(text: str) -> Cues:
     """Exact vocabulary words and tempo numbers found in free text (no typo correction: no false hits)."""
     cues = Cues()
-    norm = _normalise(re.sub(r"[^\w\s'-]", " ", _take_bpm(text.lower(), cues)))
+    norm = _normalise(re.sub(r"[^\w\s'-]", " ", _take_metre(_take_bpm(text.lower(), cues), cues, strict=False)))
     words = norm.split()
     i = 0
     while i < len(words):
@@ -233,10 +254,13 @@ def tag_elements(prompt: str) -> Elements:
 
 
 def add_cues(el: Elements, cues: Cues, origin: str) -> None:
-    """Set the genre and tempo the cues name, with a source line each (`origin` formats the phrase)."""
+    """Set the genre, tempo and metre the cues name, with a source line each (`origin` formats the phrase)."""
     if cues.genres:
         phrase, el.genre = cues.genres[0]
         el.sources.append(f"genre: {origin.format(phrase)} → {el.genre}")
     if cues.tempo is not None:
         phrase, el.tempo = cues.tempo
         el.sources.append(f"tempo: {origin.format(phrase)} → {el.tempo:g} BPM")
+    if cues.metre is not None:
+        phrase, el.time_signature = cues.metre
+        el.sources.append(f"time signature: {origin.format(phrase)} → {el.time_signature[0]}/{el.time_signature[1]}")

@@ -19,9 +19,12 @@ __all__ = [
     "MIDI_SUFFIXES",
     "MINOR_KEY_NAMES",
     "PITCH_NAMES",
+    "METRE_WORDS",
     "TEMPO_RANGE",
+    "TIME_SIGNATURES",
     "TRIADS",
     "key_label",
+    "parse_time_signature",
 ]
 
 PITCH_NAMES: Final[tuple[str, ...]] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -55,6 +58,45 @@ the `MThd` header, not the name; these are for routing a file to it and for uplo
 AUDIO_SUFFIXES: Final[tuple[str, ...]] = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 """Suffixes the audio loader reads: libsndfile's formats (WAV, FLAC, OGG, MP3), then PyAV's FFmpeg for
 M4A/AAC (the [vision] extra; without it an M4A file gets a one-line error)."""
+
+
+TIME_SIGNATURES: Final[tuple[tuple[int, int], ...]] = (
+    (2, 4), (3, 4), (4, 4), (5, 4), (6, 4), (3, 8), (6, 8), (12, 8))
+"""Metres the generator's vocabulary holds (a TimeSig token each), so the ones a user may ask for."""
+
+METRE_WORDS: Final[dict[str, tuple[int, int]]] = {
+    "waltz": (3, 4), "minuet": (3, 4), "mazurka": (3, 4), "sarabande": (3, 4),
+    "jig": (6, 8), "barcarolle": (6, 8), "siciliana": (6, 8), "tarantella": (6, 8),
+    "march": (2, 4), "polka": (2, 4),
+}
+"""Dance and form names that imply a metre (the metre they are written in, conventionally)."""
+
+
+def parse_time_signature(value: object) -> tuple[int, int]:
+    """A time signature from "3/4" (or (3, 4)), checked against `TIME_SIGNATURES`.
+
+    Args:
+        value: "N/D" text (spaces allowed) or a (numerator, denominator) pair.
+
+    Returns:
+        (numerator, denominator).
+
+    Raises:
+        InvalidInputError: malformed, or a metre the generator cannot write; one line listing those it can.
+    """
+    from emomusic.errors import InvalidInputError
+
+    allowed = " ".join(f"{n}/{d}" for n, d in TIME_SIGNATURES)
+    try:
+        if isinstance(value, str):
+            num, den = (int(x) for x in value.replace(" ", "").split("/"))
+        else:
+            num, den = (int(x) for x in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"time signature {value!r}: give it as N/D, one of {allowed}") from None
+    if (num, den) not in TIME_SIGNATURES:
+        raise InvalidInputError(f"time signature {value!r} is not one the generator writes; use one of {allowed}")
+    return num, den
 
 
 def key_label(tonic: int, mode: str) -> str:
