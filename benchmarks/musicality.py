@@ -133,18 +133,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:>22} {r.low:9.3f} {r.high:9.3f} {r.real_median:9.3f} {r.generated_median:9.3f}  "
               f"{'yes' if r.inside else 'NO'}")
     print("tempo per quadrant (BPM, median [10-90%]):")
+    from emomusic.training.clusterer import tracked_tempi
+
     tempo = {}
     emopia_q = [r.quadrant for r in real_recs["emopia"]]
+    emopia_tracked = tracked_tempi([r.path for r in real_recs["emopia"]])  # the clusterer's tempo attribute
     vg_q = [r.quadrant for r in real_recs["vgmidi"]]
     for q in QUADRANTS:
         g = [m["tempo"] for m in gen[q]]
         v = [m["tempo"] for m, lab in zip(real["vgmidi"], vg_q, strict=True) if lab == q]
-        e = [m["tempo"] for m, lab in zip(real["emopia"], emopia_q, strict=True) if lab == q]
+        e = [t for t, lab in zip(emopia_tracked, emopia_q, strict=True) if lab == q and np.isfinite(t)]
         tempo[q] = {"generated": float(np.median(g)), "generated_distinct": len(set(np.round(g, 2))),
-                    "vgmidi": float(np.median(v)) if v else None, "emopia_nominal": float(np.median(e)) if e else None}
+                    "vgmidi": float(np.median(v)) if v else None, "emopia_tracked": float(np.median(e)) if e else None}
         vr = f"{np.median(v):.1f} [{np.percentile(v, 10):.0f}-{np.percentile(v, 90):.0f}]" if v else "-"
         print(f"  {q} {QUADRANT_NAMES[q]:>5}: generated {np.median(g):.2f} ({len(set(np.round(g, 2)))} distinct), "
-              f"VGMIDI val {vr} (n={len(v)}), EMOPIA val {np.median(e) if e else float('nan'):.1f} (nominal)")
+              f"VGMIDI val {vr} (n={len(v)}, nominal 120 in the file), EMOPIA val tracked "
+              f"{np.median(e) if e else float('nan'):.1f} [{np.percentile(e, 10):.0f}-{np.percentile(e, 90):.0f}]")
+    all_tempi = [m["tempo"] for q in QUADRANTS for m in gen[q]]
+    high = [m["tempo"] for q in ("Q1", "Q2") for m in gen[q]]
+    low = [m["tempo"] for q in ("Q3", "Q4") for m in gen[q]]
+    arousal_gap = float(np.median(high) - np.median(low))
+    print(f"  high- minus low-arousal median: {arousal_gap:+.1f} BPM (target >= 20); "
+          f"{len(set(np.round(all_tempi, 1)))} distinct tempi in {len(all_tempi)} pieces")
     hits = {q: sum(h == q for h in heard[q]) / len(heard[q]) for q in QUADRANTS}
     print("recognizer hears the asked quadrant: " + ", ".join(f"{q} {hits[q]:.2f}" for q in QUADRANTS))
     no_c5 = float(np.mean([m["above_c5"] == 0 for m in all_gen]))
@@ -155,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "statistics": {k: {"low": r.low, "high": r.high, "real_median": r.real_median,
                            "generated_median": r.generated_median, "inside": r.inside} for k, r in ranges.items()},
-        "inside": inside, "of": len(ranges), "tempo": tempo, "recognizer_hits": hits, "key_signature_agrees": key_share,
+        "inside": inside, "of": len(ranges), "tempo": tempo, "tempo_arousal_gap": arousal_gap,
+        "recognizer_hits": hits, "key_signature_agrees": key_share,
         "no_note_above_c5": no_c5,
         "distinct_pieces": distinct, "words": words, "per_quadrant": args.per_quadrant, "bars": args.bars,
         "seed_offset": args.seed_offset, "statistics_described": STATISTICS}))

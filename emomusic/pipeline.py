@@ -242,11 +242,14 @@ class EmoMusic:
                         temperature=req.temperature, top_p=TOP_P if req.top_p is None else req.top_p,
                         top_k=req.top_k, guidance=guide, seed=seed)
         out = []
+        # The tempo token is the vocabulary's nearest (24 log bins); the file states the tempo asked for,
+        # or the one the attributes chose, exactly.
+        written_tempo = tempo if tempo is not None else guide.tempo
         for ids in tokens:
             ids = np.concatenate([primer_ids, ids])
             notes = tk.decode(ids).truncate(bars)
-            if tempo is not None:  # the tempo token is the nearest of the vocabulary's; the file says what was asked
-                notes = replace(notes, tempo=float(tempo))
+            if written_tempo is not None:
+                notes = replace(notes, tempo=round(float(written_tempo), 2))
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
         return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out

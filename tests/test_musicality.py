@@ -8,6 +8,7 @@ import mido
 import pytest
 
 from emomusic.evaluation.musicality import Range, compare, musicality, real_range
+from emomusic.music.notes import Notes
 
 TPQ = 480
 
@@ -101,3 +102,14 @@ def test_real_range_and_compare():
     out = compare([{"tempo": 100.0} | dict.fromkeys(("pedal",), 1.0)] * 3, [{"tempo": 140.0, "pedal": 0.0}])
     assert not out["tempo"].inside and not out["pedal"].inside
     assert math.isnan(out["dissonance"].generated_median)
+
+
+def test_signature_judge_is_a_different_profile_with_the_same_accidentals() -> None:
+    from emomusic.evaluation.musicality import fifths, judged_signature
+
+    assert [fifths(0, "major"), fifths(9, "minor"), fifths(2, "major"), fifths(6, "minor"), fifths(5, "major")] == \
+        [0, 0, 2, 3, -1]
+    # D major scale and a D major chord held: two sharps, whichever profile
+    notes = Notes.from_arrays([62, 64, 66, 67, 69, 71, 73, 74, 62, 66, 69], [0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8],
+                              [1] * 8 + [4] * 3, [80] * 11)
+    assert judged_signature(notes) == 2

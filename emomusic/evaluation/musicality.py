@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emomusic.music.attributes import estimate_key
+from emomusic.music.attributes import estimate_key, pitch_class_histogram
 from emomusic.music.notes import Notes
 
 __all__ = ["STATISTICS", "Range", "compare", "musicality", "real_range"]
@@ -38,7 +38,8 @@ STATISTICS: dict[str, str] = {
     "lowest_pitch": "lowest MIDI pitch in the span",
     "above_c5": "1 if any note is above C5 (MIDI 72)",
     "dissonance": "share of simultaneous pitch-class pairs a minor second/major seventh or tritone apart",
-    "key_signature_agrees": "1 if the written key signature is the notes' estimated key (none written: missing)",
+    "key_signature_agrees": "1 if the written key signature has the accidentals of the notes' key by a second "
+                            "judge, Temperley-Kostka-Payne profiles (none written: missing)",
     "duplicate_notes": "notes repeating a same-pitch, same-onset note",
     "returning_bars": "share of bars (after the first) that repeat or nearly repeat an earlier bar",
     "ends_on_tonic": "1 if the lowest note of the last onset is the estimated tonic",
@@ -89,6 +90,32 @@ def _read(path: str | os.PathLike):
     ts = score.time_signatures[0] if len(score.time_signatures) else None
     bar = 4.0 * ts.numerator / ts.denominator if ts is not None else 4.0
     return notes, np.asarray(pedals, dtype=np.float64), tempo, key, bar
+
+
+def fifths(tonic: int, mode: str) -> int:
+    """Sharps (positive) or flats (negative) of a key's signature, -6..5 (F# and Gb major share 6)."""
+    major = (tonic + 3) % 12 if mode == "minor" else tonic % 12
+    return (7 * major + 6) % 12 - 6
+
+
+def judged_signature(notes: Notes) -> int:
+    """The signature (`fifths`) of the notes' key by Temperley-Kostka-Payne profiles (music21's weights).
+
+    A second judge, deliberately not the Krumhansl-Schmuckler estimate the writer uses: agreement with
+    the writer's own estimator would be 1 by construction and say nothing about the music.
+    """
+    from music21.analysis.discrete import TemperleyKostkaPayne
+
+    tkp = TemperleyKostkaPayne()
+    hist = pitch_class_histogram(notes)
+    best, key = -np.inf, (0, "major")
+    for mode in ("major", "minor"):
+        w = np.asarray(tkp.getWeights(mode), dtype=np.float64)
+        for tonic in range(12):
+            r = np.corrcoef(np.roll(w, tonic), hist)[0, 1] if hist.std() > 0 else 0.0
+            if r > best:
+                best, key = r, (tonic, mode)
+    return fifths(*key)
 
 
 def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -186,7 +213,8 @@ def musicality(path: str | os.PathLike, beats: float = SPAN_BEATS, tail: bool = 
         "lowest_pitch": float(pitch.min()),
         "above_c5": float(pitch.max() > C5),
         "dissonance": _dissonance(pitch, start, end),
-        "key_signature_agrees": float("nan") if key is None else float(key == (tonic, mode)),
+        "key_signature_agrees": float("nan") if key is None else float(
+            (fifths(*key) - judged_signature(notes)) % 12 == 0),
         "duplicate_notes": float(len(pairs) - len(np.unique(pairs, axis=0))),
         "returning_bars": _returning_bars(pitch, start, bar, max(1, int(round(span_end / bar)))),
         "ends_on_tonic": float(pitch[last].min() % 12 == tonic),

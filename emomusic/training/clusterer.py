@@ -5,6 +5,15 @@
 Reads the prepared caches (`emomusic data prepare`), fits the clusterer on the labelled train
 splits (EMOPIA quadrants, VGMIDI quadrants from valence/arousal), fits the judge on EMOPIA train
 only, and measures how well attributes separate the quadrants on EMOPIA val.
+
+Tempo: EMOPIA's MIDI are audio transcriptions and VGMIDI's labelled pieces are all written at a
+nominal 120 BPM, so the tempo attribute of every piece was the same number and could not follow
+emotion. Pieces whose file holds that one nominal tempo get the tempo their notes imply instead:
+beats tracked from the notes (`music.beats.track`) with librosa's default tempo prior (centred on
+120 BPM, one octave wide: the perceptual-tempo prior). The ASAP-tuned settings (`beats.TUNED`) find
+beats better but often lock slow, arpeggiated pieces to the subdivision (docs/BENCHMARKS.md, beat
+tracking), which is the error that matters for a tempo attribute. Only the attribute changes: the
+generator's training data keep their nominal grid.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ def clusterer_card(metrics: dict) -> str:
         The card text.
     """
     return render_card("clusterer", emopia_licence=LICENCES["emopia"], vgmidi_licence=LICENCES["vgmidi"],
-                       n_train=metrics["n_train_pieces"], metric_rows=_metric_rows(metrics))
+                       n_train=metrics["n_train_pieces"], metric_rows=_metric_rows(metrics),
+                       **{k: metrics.get(k, 0) for k in ("tempo_tracked", "tempo_untrackable", "tempo_kept")})
 
 
 def judge_card(metrics: dict) -> str:
@@ -47,6 +57,70 @@ def judge_card(metrics: dict) -> str:
     """
     return render_card("judge", n_train=metrics["n_emopia_train"], emopia_licence=LICENCES["emopia"],
                        metric_rows=_metric_rows(metrics))
+
+
+NOMINAL_BPM = 120.0
+
+
+def has_nominal_tempo(path: str) -> bool:
+    """Whether a MIDI file's only tempo is the nominal 120 BPM transcribers and exporters write.
+
+    Args:
+        path: a MIDI file.
+
+    Returns:
+        True for one tempo event at 120 BPM (or none: the MIDI default), False for any other tempo map.
+    """
+    import symusic
+
+    tempos = symusic.Score(path).tempos
+    return len(tempos) == 0 or (len(tempos) == 1 and abs(tempos[0].qpm - NOMINAL_BPM) < 0.01)
+
+
+def tracked_tempi(paths: list[str]) -> np.ndarray:
+    """Quarter notes per minute from each file's tracked beats (librosa's default prior; see above).
+
+    Args:
+        paths: MIDI files of performances on a nominal grid.
+
+    Returns:
+        One tempo per file; NaN where too few notes to find a beat.
+    """
+    from emomusic.errors import InvalidInputError
+    from emomusic.music import beats
+
+    out = np.full(len(paths), np.nan)
+    for i, p in enumerate(paths):
+        try:
+            grid = beats.track(p, beats.DEFAULTS)
+        except InvalidInputError:
+            continue
+        # the least-squares beat period, not the median interval: tracked beats sit on envelope frames
+        # (20 ms), so the median interval only takes a few values (120, 125, 130.4, ... BPM)
+        period = np.polyfit(np.arange(len(grid.beats)), grid.beats, 1)[0]
+        out[i] = 60.0 / period * grid.beat_unit
+    return out
+
+
+def real_tempo_attributes(attributes: np.ndarray, paths: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """The attribute rows with `tempo` replaced by the tracked tempo where the file's tempo is nominal.
+
+    Args:
+        attributes: (pieces, ATTRIBUTE_NAMES) raw attribute values.
+        paths: each row's MIDI file.
+
+    Returns:
+        (new array, counts {"tracked", "kept", "untrackable"}); an untrackable nominal piece keeps 120.
+    """
+    from emomusic.music.attributes import ATTRIBUTE_NAMES
+
+    col = ATTRIBUTE_NAMES.index("tempo")
+    nominal = [i for i, p in enumerate(paths) if has_nominal_tempo(p)]
+    tempi = tracked_tempi([paths[i] for i in nominal])
+    out = np.array(attributes, dtype=np.float64, copy=True)
+    ok = np.isfinite(tempi)
+    out[np.asarray(nominal, dtype=int)[ok], col] = tempi[ok]
+    return out, {"tracked": int(ok.sum()), "kept": len(paths) - len(nominal), "untrackable": int((~ok).sum())}
 
 
 def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -> Path:
@@ -68,22 +142,24 @@ def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -
     emopia = data.mask(dataset="emopia")
     q = [r.quadrant for r in data.records]
     ids = [r.id for r in data.records]
+    attributes, tempo_counts = real_tempo_attributes(data.attributes, [r.path for r in data.records])
 
     tr = np.flatnonzero(train)
-    clus = Clusterer.fit(data.attributes[tr], [q[i] for i in tr], [ids[i] for i in tr])
+    clus = Clusterer.fit(attributes[tr], [q[i] for i in tr], [ids[i] for i in tr])
 
     jt = np.flatnonzero(train & emopia)
     jv = np.flatnonzero(~train & emopia)
-    judge = FeatureJudge.fit(data.attributes[jt], [q[i] for i in jt])
-    val = accuracies(judge.predict(data.attributes[jv]), [q[i] for i in jv])
+    judge = FeatureJudge.fit(attributes[jt], [q[i] for i in jt])
+    val = accuracies(judge.predict(attributes[jv]), [q[i] for i in jv])
     vg = np.flatnonzero(~train & data.mask(dataset="vgmidi"))
-    val_vg = accuracies(judge.predict(data.attributes[vg]), [q[i] for i in vg])
+    val_vg = accuracies(judge.predict(attributes[vg]), [q[i] for i in vg])
     # EmoGen-style separability: the same classifier on attributes binarised at the medians.
-    bin_judge = FeatureJudge.fit(clus.binarise(data.attributes[jt]), [q[i] for i in jt])
-    val_bin = accuracies(bin_judge.predict(clus.binarise(data.attributes[jv])), [q[i] for i in jv])
+    bin_judge = FeatureJudge.fit(clus.binarise(attributes[jt]), [q[i] for i in jt])
+    val_bin = accuracies(bin_judge.predict(clus.binarise(attributes[jv])), [q[i] for i in jv])
     metrics = {f"emopia_val_{k}": v for k, v in val.items()}
     metrics |= {f"emopia_val_binarised_{k}": v for k, v in val_bin.items()}
     metrics |= {f"vgmidi_val_{k}": v for k, v in val_vg.items()}
+    metrics |= {f"tempo_{k}": v for k, v in tempo_counts.items()}
     metrics |= {"n_train_pieces": int(len(tr)), "n_emopia_train": int(len(jt)), "n_emopia_val": int(len(jv))}
 
     clus.save(out / "clusterer", metrics, clusterer_card(metrics))
