@@ -30,7 +30,9 @@ from emomusic.evaluation.musicality import STATISTICS, compare, musicality, real
 from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS, WORDS
 
 ENDING = ("ends_on_tonic", "cut_off_at_end")  # compared with real pieces' last spans
-TEMPO_SETS = ("vgmidi",)  # labelled data whose MIDI carry a real tempo
+TEMPO_SETS = ("vgmidi",)  # labelled by valence/arousal; its files hold a nominal 120 BPM (tempo shown, not judged)
+# statistics of how a piece is played: judged against performances only (an ASAP score has one velocity, no pedal)
+EXPRESSIVE = ("distinct_velocities", "pedal", "top_voice_excess")
 
 
 def _real_files(datasets: tuple[str, ...], per_set: int, data_root: str | None) -> dict[str, list]:
@@ -121,13 +123,18 @@ def main(argv: list[str] | None = None) -> int:
                                           [g["returning_bars"] for g in all_gen])
     for k in ENDING:
         ranges[k] = real_range([t[k] for t in tails], [g[k] for g in all_gen])
+    performed = emopia_sample + real["pop909"] + [m for m, r in zip(real["asap"], real_recs["asap"], strict=True)
+                                                  if not _is_score(r)]
+    for k in EXPRESSIVE:
+        ranges[k] = real_range([m[k] for m in performed], [g[k] for g in all_gen])
     key_share = float(np.nanmean([g["key_signature_agrees"] for g in all_gen]))
     del ranges["key_signature_agrees"]  # real files rarely write one: an absolute share, target >= 0.95
 
     print(f"{len(all_gen)} generated pieces ({args.bars} bars, seeds from {args.seed_offset}) vs "
           f"{len(openings)} real val openings (EMOPIA {len(emopia_sample)}, POP909 {len(real['pop909'])}, "
           f"ASAP {len(real['asap'])}); tempo vs POP909; returning bars vs {len(gridded)} gridded openings "
-          f"(POP909, ASAP scores); endings vs {len(tails)} real endings (POP909, ASAP scores)")
+          f"(POP909, ASAP scores); endings vs {len(tails)} real endings (POP909, ASAP scores); "
+          f"{', '.join(EXPRESSIVE)} vs {len(performed)} performances")
     print(f"{'statistic':>22} {'real 10%':>9} {'real 90%':>9} {'real med':>9} {'gen med':>9}  inside")
     for k, r in ranges.items():
         print(f"{k:>22} {r.low:9.3f} {r.high:9.3f} {r.real_median:9.3f} {r.generated_median:9.3f}  "
