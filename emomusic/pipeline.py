@@ -26,6 +26,7 @@ from emomusic.request import GenerationRequest, ResolvedRequest, check_range
 from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
 from emomusic.vocab.constants import TEMPO_RANGE
+from emomusic.vocab.emotions import INTENSITY_RANGE
 
 
 def _primer_tonic(primer: Notes, mode_bin: int) -> int:
@@ -147,13 +148,25 @@ class EmoMusic:
 
     # ------------------------------------------------------------------ stage 1
     def attributes(self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
-                   k: int = 1, seed: int | None = None) -> Attributes:
-        """EmoGen stage 1: the attribute vector of a real piece near the emotion's centre."""
+                   k: int = 1, seed: int | None = None, intensity: float = 1.0) -> Attributes:
+        """EmoGen stage 1: the attributes of a real piece near the emotion's centre, moved to its point.
+
+        Args:
+            emotion: a vocabulary word or quadrant; or give both `valence` and `arousal` (they win).
+            k, seed: pick among the k nearest pieces of the quadrant with this seed (k=1: the nearest).
+            intensity: how strongly (0 neutral, 1 the point as it is, 2 extreme); the attributes aim at
+                `vocab.emotions.intensify(valence, arousal, intensity)` (`Clusterer.query`).
+
+        Returns:
+            The Attributes: the word's or point's emotion, the moved values and their control bins.
+        """
         if emotion is None and (valence is None or arousal is None):
             raise InvalidInputError("give an emotion word (e.g. --emotion calm) or both --valence and --arousal")
         valence = check_range("valence", valence, -1, 1)
         arousal = check_range("arousal", arousal, -1, 1)
-        emo, values, source, explanation = self.clusterer.query(emotion, valence, arousal, k=k, seed=seed)
+        intensity = check_range("intensity", intensity, *INTENSITY_RANGE)
+        emo, values, source, explanation = self.clusterer.query(emotion, valence, arousal, k=k, seed=seed,
+                                                                intensity=intensity)
         controls = self.tokenizer.control_bins.to_bins({c: values[c] for c in CONTROLS})
         return Attributes(emo.word, emo.quadrant, emo.valence, emo.arousal, values, controls, explanation, source)
 
@@ -161,7 +174,8 @@ class EmoMusic:
     def generate(
         self, request: GenerationRequest | ResolvedRequest | None = None, /, *, emotion: str | None = None,
         valence: float | None = None, arousal: float | None = None, genre: str | None = None,
-        tempo: float | None = None, bars: int = 16, candidates: int = 1, seed: int = 0, temperature: float = 1.0,
+        tempo: float | None = None, intensity: float | None = None, bars: int = 16, candidates: int = 1,
+        seed: int = 0, temperature: float = 1.0,
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         **prompts: Any,
@@ -176,6 +190,8 @@ class EmoMusic:
             request: a `GenerationRequest` or `ResolvedRequest`; then no other argument may be given.
             emotion, valence, arousal, genre, tempo: the mood and style (see `GenerationRequest`);
                 explicit valence/arousal win over `emotion`, and all of them over prompts.
+            intensity: how strongly the mood is meant (0 neutral, 1 as named, 2 extreme; default: a
+                prompt's degree word such as "very", else 1).
             bars: the whole piece, primer included. candidates: sampled in one batch, best first.
             seed, temperature, top_p (None: the sampler's tuned `TOP_P`), top_k (0: off): sampling.
             method: "attributes" conditions on the clusterer's attribute vector (EmoGen); "token" is the
@@ -196,7 +212,8 @@ class EmoMusic:
             InvalidInputError: a setting out of range, an unreadable prompt, or no mood named.
         """
         settings = GenerationRequest(emotion=emotion, valence=valence, arousal=arousal, genre=genre, tempo=tempo,
-                                     prompts=prompts, primer=primer, bars=bars, candidates=candidates, seed=seed,
+                                     intensity=intensity, prompts=prompts, primer=primer, bars=bars,
+                                     candidates=candidates, seed=seed,
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights)
         if request is None:
@@ -215,7 +232,7 @@ class EmoMusic:
 
         req = plan.request
         bars, seed, method = req.bars, req.seed, req.method
-        attrs = self.attributes(None, plan.valence, plan.arousal, k=3, seed=seed)
+        attrs = self.attributes(None, plan.valence, plan.arousal, k=3, seed=seed, intensity=plan.intensity)
         if attrs.quadrant == plan.quadrant:
             attrs = replace(attrs, emotion=plan.emotion)  # the word asked or named, not the nearest one
         tk = self.tokenizer
@@ -345,7 +362,7 @@ def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *
 
 
 def attributes_for(emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
-                   checkpoints=None) -> Attributes:
+                   checkpoints=None, intensity: float = 1.0) -> Attributes:
     """EmoGen stage 1 only: the attributes the generator would be given for an emotion.
 
     Loads only the clusterer (no generator), so it answers quickly.
@@ -353,13 +370,16 @@ def attributes_for(emotion: str | None = None, valence: float | None = None, aro
     Args:
         emotion: a mood word or quadrant; or give `valence` and `arousal` (they win over the word).
         checkpoints: the checkpoint folder (None: the shipped ones).
+        intensity: how strongly (0 neutral, 1 the point as it is, 2 extreme).
 
     Returns:
-        The `Attributes` of the real piece nearest the emotion's centre (`controls` left empty).
+        The `Attributes` of the real piece nearest the emotion's centre, moved to the emotion's point
+        (`controls` left empty).
     """
     from emomusic.conditioning.clusterer import Clusterer
 
+    intensity = check_range("intensity", intensity, *INTENSITY_RANGE)  # before any loading
     root = checkpoints_root(checkpoints)
     clus = Clusterer.load(root / "clusterer")
-    emo, values, source, explanation = clus.query(emotion, valence, arousal)
+    emo, values, source, explanation = clus.query(emotion, valence, arousal, intensity=intensity)
     return Attributes(emo.word, emo.quadrant, emo.valence, emo.arousal, values, {}, explanation, source)

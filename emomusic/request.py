@@ -17,8 +17,12 @@ The rules (the prompt projector's, applied here for every front end):
 - explicit valence/arousal win over an explicit emotion word (the word fills a missing axis);
 - the music is conditioned on the resulting valence/arousal point; the word only labels it
   (a word and its own point give the same music);
-- `fallback_mood` (the demo's sliders) is used only when nothing else names a mood.
-Typo corrections and conflicts are reported in `ResolvedRequest.notices`, one line each.
+- `fallback_mood` (the demo's sliders) is used only when nothing else names a mood;
+- `intensity` (explicit, else a prompt's degree word such as "very") says how far from the neutral
+  centre the attributes aim along the point's direction; 1 = the point itself;
+- a genre without training data (jazz, rock, country) is generated as the nearest training genre,
+  and a notice says so.
+Typo corrections, stand-in genres and conflicts are reported in `ResolvedRequest.notices`, one line each.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from emomusic.errors import InvalidInputError
-from emomusic.vocab.emotions import GENRE_ALIASES, GENRES, emotion_from_va, resolve_emotion, resolve_genre
+from emomusic.vocab.emotions import (
+    GENRE_ALIASES,
+    GENRE_STANDINS,
+    GENRES,
+    INTENSITY_RANGE,
+    emotion_from_va,
+    resolve_emotion,
+    resolve_genre,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from emomusic.music.notes import Notes
@@ -80,7 +92,10 @@ class GenerationRequest:
     Mood and style (all optional, but something must name a mood):
         emotion: a vocabulary word ("calm", typos corrected) or a quadrant "Q1".."Q4".
         valence, arousal: a point in [-1, 1]²; wins over `emotion` (which fills a missing axis).
-        genre: a genre word ("jazz" → the nearest training genre); default pop.
+        intensity: how strongly the mood is meant, in `INTENSITY_RANGE` (0 = the neutral centre, 1 = the
+            word or point as it is, 2 = as far along its direction as the plane goes); default: a
+            prompt's degree word ("very sad": 1.5), else 1.
+        genre: a genre word ("jazz" → the nearest training genre, with a notice); default pop.
         tempo: beats per minute, written exactly; default: the chosen attributes' tempo (or a hummed
             melody's).
         time_signature: "3/4", "6/8", … (`vocab.constants.TIME_SIGNATURES`); default: the prompt's
@@ -105,6 +120,7 @@ class GenerationRequest:
     prompts: dict[str, Any] = field(default_factory=dict)
     primer: Notes | None = field(default=None, compare=False)
     fallback_mood: tuple[float, float] | None = None
+    intensity: float | None = None
     bars: int = 16
     candidates: int = 1
     seed: int = 0
@@ -138,7 +154,7 @@ class GenerationRequest:
         from emomusic.prompt.projector import project
 
         el = project(**prompts, emotion=self.emotion, valence=valence, arousal=arousal, genre=self.genre,
-                     tempo=self.tempo, time_signature=self.time_signature)
+                     tempo=self.tempo, time_signature=self.time_signature, intensity=checked.intensity)
         notices = self.notices(el)
         if el.valence is None or el.arousal is None:
             if self.fallback_mood is None:
@@ -156,8 +172,12 @@ class GenerationRequest:
         primer = self.primer if self.primer is not None else el.notes
         if self.primer is not None and el.notes is not None:
             notices.append("the given primer opens the piece; the hummed melody is not used")
+        intensity = 1.0 if el.intensity is None else float(el.intensity)
+        if intensity != 1.0 and checked.method == "token":
+            notices.append("intensity has no effect with method 'token' (it conditions on the quadrant alone)")
         return ResolvedRequest(checked, label, point.quadrant, point.valence, point.arousal, genre, el.tempo,
-                               primer, el, tuple(notices), el.time_signature)
+                               primer, el, tuple(notices), el.time_signature, intensity,
+                               el.genre_asked if el.genre is not None else None)
 
     # ------------------------------------------------------------------ helpers
     def _checked(self) -> GenerationRequest:
@@ -170,7 +190,8 @@ class GenerationRequest:
             candidates=check_range("candidates", self.candidates, *CANDIDATES_RANGE, int),
             seed=check_range("seed", self.seed, *SEED_RANGE, int),
             temperature=check_range("temperature", self.temperature, *TEMPERATURE_RANGE),
-            top_p=check_range("top-p", self.top_p, *TOP_P_RANGE), top_k=top_k)
+            top_p=check_range("top-p", self.top_p, *TOP_P_RANGE), top_k=top_k,
+            intensity=check_range("intensity", self.intensity, *INTENSITY_RANGE))
 
     def notices(self, el: Elements) -> list[str]:
         """One line per typo corrected or conflict settled, saying what was read and what wins.
@@ -187,8 +208,15 @@ class GenerationRequest:
             word = resolve_emotion(self.emotion).word
             if self.emotion.strip().lower() != word:
                 notes.append(f"emotion {self.emotion.strip()!r} read as {word!r}")
-        if self.genre is not None and _normal_genre(self.genre) not in GENRE_ALIASES:
+        typo = self.genre is not None and _normal_genre(self.genre) not in GENRE_ALIASES
+        standin = el.genre_asked if el.genre_asked in GENRE_STANDINS else None
+        if typo and standin:
+            notes.append(f"genre {self.genre.strip()!r} read as {standin!r}, which has no training data: "
+                         f"generating {GENRE_STANDINS[standin]}")
+        elif typo:
             notes.append(f"genre {self.genre.strip()!r} read as {resolve_genre(self.genre)!r}")
+        elif standin:
+            notes.append(f"genre {standin!r} has no training data: generating {GENRE_STANDINS[standin]}")
         given_va = self.valence is not None or self.arousal is not None
         if self.emotion is not None and given_va:
             word = resolve_emotion(self.emotion)
@@ -211,6 +239,9 @@ class ResolvedRequest:
         the point in its quadrant); quadrant, valence, arousal: the point the music is conditioned on.
     genre: a training genre; tempo: BPM or None (the attributes' tempo); primer: opening notes or None;
     time_signature: (numerator, denominator) or None (the primer's, else 4/4).
+    intensity: how strongly the mood is meant (1 = the point as it is; see `vocab.emotions.intensify`).
+    genre_asked: the genre word named ("jazz"; the vocabulary's spelling), or None when none was named;
+        `genre` is what is generated (they differ for the genres without training data).
     elements: the projector's output (its `sources` say how each value was derived).
     notices: one line per typo corrected or conflict settled, for the front end to show.
     """
@@ -226,6 +257,8 @@ class ResolvedRequest:
     elements: Elements
     notices: tuple[str, ...] = ()
     time_signature: tuple[int, int] | None = None
+    intensity: float = 1.0
+    genre_asked: str | None = None
 
 
 def _normal_genre(word: str) -> str:

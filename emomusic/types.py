@@ -69,10 +69,13 @@ class Elements:
     time_signature: tuple[int, int] | None = None  # a metre the prompt names ("3/4", "waltz")
     notes: Notes | None = None  # a melody to open the piece with (humming)
     sources: list[str] = field(default_factory=list)
+    intensity: float | None = None  # how strongly the emotion is meant ("very sad": 1.5); None = as named
+    genre_asked: str | None = None  # the genre word named ("jazz") when `genre` is what stands in for it
 
     def to_dict(self) -> dict:
         """JSON-friendly: the melody becomes a list of [pitch, start_beat, duration_beats]."""
-        d = {k: getattr(self, k) for k in ("emotion", "quadrant", "valence", "arousal", "genre", "tempo", "sources")}
+        d = {k: getattr(self, k) for k in ("emotion", "quadrant", "valence", "arousal", "intensity", "genre",
+                                           "genre_asked", "tempo", "sources")}
         d["time_signature"] = None if self.time_signature is None else "{}/{}".format(*self.time_signature)
         d["notes"] = None if self.notes is None else [
             [int(p), round(float(s), 4), round(float(u), 4)]

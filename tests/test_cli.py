@@ -154,6 +154,34 @@ def test_bad_usage_is_one_line(capsys, argv) -> None:
     _assert_clean_error(*_run(capsys, argv))
 
 
+@pytest.mark.parametrize("argv", [
+    [*GENERATE, "--intensity", "7"],
+    [*GENERATE, "--intensity", "-1"],
+    [*GENERATE, "--intensity", "nan"],
+    [*GENERATE, "--intensity", "very"],
+    ["project", "--emotion", "sad", "--intensity", "7"],
+    ["attributes", "--emotion", "sad", "--intensity", "7"],
+])
+def test_bad_intensity_is_a_one_line_error(capsys, tmp_path, monkeypatch, argv) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, stdout, err = _run(capsys, argv)
+    _assert_clean_error(rc, stdout, err)
+    assert "intensity" in err and list(tmp_path.iterdir()) == []
+
+
+def test_json_says_the_genre_generated_the_genre_asked_and_the_intensity(capsys, tmp_path) -> None:
+    argv = [*GENERATE, "--genre", "rock", "--intensity", "1.5", "--out", str(tmp_path / "x.mid"), "--json"]
+    rc, stdout, err = _run(capsys, argv)
+    assert rc == 0, err
+    r = json.loads(stdout)
+    assert (r["genre"], r["genre_asked"], r["intensity"]) == ("pop", "rock", 1.5)
+    assert err == "emomusic: note: genre 'rock' has no training data: generating pop\n"
+    rc, stdout, err = _run(capsys, ["project", "--prompt", "very sad, jazz", "--json"])
+    r = json.loads(stdout)
+    assert rc == 0 and (r["intensity"], r["genre"], r["genre_asked"]) == (1.5, "pop", "jazz")
+    assert "no training data" in err
+
+
 # ------------------------------------------------------------------ attributes / project
 def test_attributes_calm_json(capsys) -> None:
     _shipped_clusterer()
@@ -291,6 +319,7 @@ def test_words_prints_the_vocabulary(capsys) -> None:
 @pytest.mark.parametrize(("extra", "says"), [
     (["--emotion", "sadd"], "emotion 'sadd' read as 'sad'"),
     (["--emotion", "sad", "--valence", "0.9"], "valence/arousal win over emotion 'sad'"),
+    (["--emotion", "sad", "--genre", "jazz"], "genre 'jazz' has no training data: generating pop"),
 ])
 def test_a_corrected_typo_or_a_conflict_is_one_stderr_line(capsys, tmp_path, extra, says) -> None:
     rc, stdout, err = _run(capsys, [*GENERATE[:3], *extra, "--bars", "1", "--out", str(tmp_path / "x.mid"), "--json"])

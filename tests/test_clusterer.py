@@ -13,7 +13,8 @@ import pytest
 from emomusic.conditioning.clusterer import PHRASES, Clusterer
 from emomusic.evaluation.judge import EXCLUDED, FeatureJudge, accuracies
 from emomusic.music.attributes import ATTRIBUTE_NAMES
-from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS
+from emomusic.settings import checkpoints_root
+from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS, WORDS
 
 PER_QUADRANT = 15
 COL = {n: i for i, n in enumerate(ATTRIBUTE_NAMES)}
@@ -148,6 +149,58 @@ def test_nearest_across_quadrants(clus: Clusterer) -> None:
     i = clus.nearest(1.0, -1.0, same_quadrant=False)
     dist = np.abs(clus.binarise(clus.bank) - clus.centres[QUADRANTS.index("Q4")]).sum(1)
     assert dist[i] == dist.min()
+
+
+# ------------------------------------------------------------------ every word its own point
+def test_slopes_are_learned_from_the_bank(clus: Clusterer, bank) -> None:
+    per_arousal = clus.slopes[1]
+    assert per_arousal[COL["velocity_mean"]] > 0 and per_arousal[COL["note_density"]] > 0  # Q1/Q2 loud, dense
+    assert (clus.slopes[:, [COL["mode"], COL["tonic"]]] == 0).all()  # categories do not move
+    x, quads, ids = bank
+    flipped = x.copy()
+    flipped[:, COL["velocity_mean"]] *= -1  # a bank where aroused pieces are soft: the slope follows the data
+    back = Clusterer.fit(flipped, quads, ids)
+    assert back.slopes[1, COL["velocity_mean"]] == pytest.approx(-per_arousal[COL["velocity_mean"]])
+
+
+def test_a_piece_moves_from_its_quadrant_point_and_stays_in_the_banks_range(clus: Clusterer) -> None:
+    i = int(np.flatnonzero(clus.bank_quadrant == QUADRANTS.index("Q4"))[0])
+    at_centre = clus.moved(i, *QUADRANT_VA["Q4"])
+    np.testing.assert_allclose(list(at_centre.values()), clus.bank[i])  # the quadrant's own point: unchanged
+    romantic, lazy = WORDS["romantic"], WORDS["lazy"]
+    lively, sleepy = clus.moved(i, romantic.valence, romantic.arousal), clus.moved(i, lazy.valence, lazy.arousal)
+    assert lively["velocity_mean"] > at_centre["velocity_mean"] > sleepy["velocity_mean"]
+    assert lively["note_density"] > at_centre["note_density"] > sleepy["note_density"]
+    assert lively["mode"] == sleepy["mode"] == clus.bank[i, COL["mode"]]
+    far = np.array(list(clus.moved(i, 1.0, -1.0).values()))
+    assert (far >= clus.bank.min(0)).all() and (far <= clus.bank.max(0)).all()
+
+
+@pytest.mark.parametrize("quadrant", QUADRANTS)
+def test_words_of_one_quadrant_get_their_own_attributes(clus: Clusterer, quadrant: str) -> None:
+    words = [w for w, e in WORDS.items() if e.quadrant == quadrant]
+    values = {tuple(clus.query(w, k=3, seed=0)[1].values()) for w in words}
+    assert len(values) == len(words)
+
+
+@pytest.mark.parametrize("word", ["angry", "calm", "happy", "sad", "energetic", "lazy"])
+def test_intensity_moves_every_attribute_one_way(clus: Clusterer, word: str) -> None:
+    steps = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+    rows = np.array([list(clus.query(word, k=3, seed=1, intensity=t)[1].values()) for t in steps])
+    assert len({clus.query(word, k=3, seed=1, intensity=t)[2] for t in steps}) == 1  # one piece, moved
+    step = np.diff(rows, axis=0)
+    assert ((step >= -1e-9).all(0) | (step <= 1e-9).all(0)).all()  # monotone, attribute by attribute
+    # the loudness the bank ties to arousal: louder for an aroused word, softer for a quiet one
+    loud = step[:, COL["velocity_mean"]] * np.sign(WORDS[word].arousal)
+    assert (loud >= 0).all() and (loud[:3] > 0).all()
+
+
+def test_every_word_gets_its_own_attributes_from_the_shipped_clusterer() -> None:
+    root = checkpoints_root() / "clusterer"
+    if not (root / "config.json").is_file():
+        pytest.skip(f"no shipped clusterer in {root}")
+    clus = Clusterer.load(root)
+    assert len({tuple(clus.query(w, k=3, seed=0)[1].values()) for w in WORDS}) == len(WORDS)
 
 
 # ------------------------------------------------------------------ persistence

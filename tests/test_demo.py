@@ -123,6 +123,24 @@ def test_generate_endpoint_returns_a_valid_midi_and_previews(server: Server) -> 
     assert sorted(p.suffix for p in next(iter(new)).iterdir()) == [".mid", ".musicxml", ".png", ".wav"]
 
 
+def test_intensity_and_a_genre_without_data_show_in_the_summary(server: Server) -> None:
+    *_, summary = _generate(server.client(), emotion="angry", genre="jazz", intensity=1.7).result(timeout=300)
+    assert "intensity 1.7" in summary and "genre 'jazz' has no training data: generating pop" in summary
+    with pytest.raises(gradio_client.exceptions.AppError, match="greater than maximum"):  # the slider's limit
+        _generate(server.client(), intensity=7).result(timeout=120)
+
+
+def test_the_intensity_slider_at_one_leaves_the_prompts_degree_word(tmp_path: Path) -> None:
+    from emomusic.apps.demo import FORM_AFTER, _form_fields
+
+    assert FORM_AFTER["intensity"] == 1.0 and list(_form_fields())[-1] == "intensity"  # old positional calls hold
+    service = DemoService(EmoMusic.from_pretrained("debug"), Workspace.create(tmp_path))
+    assert service.request(emotion="", prompt="very sad", intensity=1.0).resolve().intensity == 1.5
+    assert service.request(emotion="", prompt="very sad", intensity=0.4).resolve().intensity == 0.4
+    with pytest.raises(InvalidInputError, match="intensity must be between 0 and 2"):  # the API's own check
+        service.generate(emotion="sad", intensity=7)
+
+
 def test_bad_input_is_a_one_line_error_and_writes_nothing(server: Server) -> None:
     before = server.request_dirs()
     with pytest.raises(gradio_client.exceptions.AppError, match="unknown|close|emotion") as info:

@@ -7,7 +7,10 @@ import pytest
 
 from emomusic.errors import InvalidInputError
 from emomusic.vocab.emotions import (
+    GENRE_STANDINS,
     GENRES,
+    INTENSIFIERS,
+    INTENSITY_RANGE,
     QUADRANT_NAMES,
     QUADRANT_VA,
     QUADRANTS,
@@ -16,6 +19,8 @@ from emomusic.vocab.emotions import (
     XMUSIC_TAGS,
     Emotion,
     emotion_from_va,
+    genre_word,
+    intensify,
     quadrant_of,
     resolve_emotion,
     resolve_genre,
@@ -204,3 +209,30 @@ def test_unknown_genre_error() -> None:
     assert "pop, game, classical, folk, early" in msg
     with pytest.raises(InvalidInputError):
         resolve_genre("")
+
+
+# ------------------------------------------------------------------ intensity
+@pytest.mark.parametrize("word", sorted(WORDS))
+def test_intensify_moves_along_the_words_direction_inside_the_plane(word: str) -> None:
+    e = WORDS[word]
+    assert intensify(e.valence, e.arousal, 1.0) == (e.valence, e.arousal)
+    assert intensify(e.valence, e.arousal, 0.0) == (0.0, 0.0)
+    steps = np.linspace(*INTENSITY_RANGE, 17)
+    points = np.array([intensify(e.valence, e.arousal, t) for t in steps])
+    assert (np.abs(points) <= 1 + 1e-12).all()
+    assert max(abs(x) for x in points[-1]) == pytest.approx(1.0)  # 2 = where the direction leaves the plane
+    scale = np.linalg.norm(points, axis=1) / np.hypot(e.valence, e.arousal)
+    np.testing.assert_allclose(points, scale[:, None] * np.array([e.valence, e.arousal]), atol=1e-12)
+    assert (np.diff(scale) > 0).all()  # every step a different, stronger point
+
+
+def test_intensifiers_are_ordered_and_inside_the_range() -> None:
+    lo, hi = INTENSITY_RANGE
+    assert all(lo < x <= hi for x in INTENSIFIERS.values())
+    assert INTENSIFIERS["slightly"] < INTENSIFIERS["somewhat"] < 1 < INTENSIFIERS["very"] < INTENSIFIERS["extremely"]
+
+
+def test_genres_without_data_are_named_and_still_resolve() -> None:
+    assert set(GENRE_STANDINS) == set(XMUSIC_GENRES) - set(GENRES)
+    assert all(GENRE_STANDINS[g] == resolve_genre(g) and resolve_genre(g) in GENRES for g in GENRE_STANDINS)
+    assert genre_word(" Jaz ") == "jazz" and genre_word("Video-Game") == "video game"

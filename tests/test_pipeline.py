@@ -179,7 +179,8 @@ def test_generate_takes_a_request_or_keywords_not_both(em: EmoMusic) -> None:
 @pytest.mark.parametrize(("request_kwargs", "says"), [
     ({"emotion": "sadd"}, "emotion 'sadd' read as 'sad'"),
     ({"emotion": "sad", "valence": 0.9}, "valence/arousal win over emotion 'sad'"),
-    ({"emotion": "calm", "genre": "jaz"}, "genre 'jaz' read as 'pop'"),
+    ({"emotion": "calm", "genre": "clasical"}, "genre 'clasical' read as 'classical'"),
+    ({"emotion": "calm", "genre": "jaz"}, "genre 'jaz' read as 'jazz', which has no training data: generating pop"),
     ({"emotion": "happy", "prompts": {"prompt": "sad, slow"}}, "emotion 'happy' wins over the mood of the prompt"),
 ])
 def test_typos_and_conflicts_give_one_notice_each(request_kwargs, says) -> None:
@@ -197,11 +198,60 @@ def test_the_fallback_mood_is_used_only_when_nothing_names_one() -> None:
     assert GenerationRequest(fallback_mood=(0.7, 0.6)).resolve().quadrant == "Q1"
     assert GenerationRequest(emotion="sad", fallback_mood=(0.7, 0.6)).resolve().quadrant == "Q3"
     plan = GenerationRequest(prompts={"prompt": "fast, jazz"}, fallback_mood=(-0.5, 0.5)).resolve()
-    assert plan.quadrant == "Q2" and plan.tempo is not None and "names no mood" in plan.notices[0]
+    assert plan.quadrant == "Q2" and plan.tempo is not None
+    assert plan.notices == ("genre 'jazz' has no training data: generating pop", plan.notices[1])
+    assert "names no mood" in plan.notices[1]
     with pytest.raises(InvalidInputError, match="names no emotion"):
         GenerationRequest(prompts={"prompt": "fast, jazz"}).resolve()
     with pytest.raises(InvalidInputError, match="emotion word"):
         GenerationRequest(genre="folk").resolve()
+
+
+@pytest.mark.parametrize(("request_kwargs", "genre", "asked"), [
+    ({"emotion": "calm", "genre": "rock"}, "pop", "rock"),
+    ({"emotion": "calm", "genre": " Jazz "}, "pop", "jazz"),
+    ({"prompts": {"prompt": "sad, country"}}, "folk", "country"),
+])
+def test_a_genre_without_data_says_what_is_generated(request_kwargs, genre, asked) -> None:
+    plan = GenerationRequest(**request_kwargs).resolve()
+    assert (plan.genre, plan.genre_asked) == (genre, asked)
+    assert plan.notices == (f"genre {asked!r} has no training data: generating {genre}",)
+
+
+def test_genres_with_data_and_their_synonyms_need_no_notice() -> None:
+    for word, genre in (("folk", "folk"), ("baroque", "classical"), ("video game", "game")):
+        plan = GenerationRequest(emotion="calm", genre=word).resolve()
+        assert (plan.genre, plan.genre_asked, plan.notices) == (genre, word, ())
+    assert GenerationRequest(emotion="calm").resolve().genre_asked is None
+
+
+def test_intensity_comes_from_the_request_or_the_prompts_degree_word() -> None:
+    def strength(**kwargs) -> float:
+        return GenerationRequest(**kwargs).resolve().intensity
+
+    assert strength(prompts={"prompt": "very sad"}) > strength(prompts={"prompt": "sad"}) == 1.0 \
+        > strength(prompts={"prompt": "slightly sad"})
+    assert strength(prompts={"prompt": "very sad"}, intensity=0.25) == 0.25
+    for bad in (7, -0.1, float("nan"), "much"):
+        with pytest.raises(InvalidInputError, match="intensity"):
+            GenerationRequest(emotion="sad", intensity=bad).resolve()
+    plan = GenerationRequest(emotion="sad", intensity=1.5, method="token").resolve()
+    assert plan.notices == ("intensity has no effect with method 'token' (it conditions on the quadrant alone)",)
+
+
+def test_intensity_moves_the_asked_attributes_and_the_music(em: EmoMusic) -> None:
+    def piece(t: float):
+        return em.generate(emotion="angry", intensity=t, bars=BARS, seed=1)[0]
+
+    pieces = [piece(t) for t in (0.0, 1.0, 2.0)]
+    e = pieces[1].attributes
+    assert (e.emotion, e.valence, e.arousal) == ("angry", -0.7, 0.75)  # the label stays the word's
+    assert len({c.attributes.source for c in pieces}) == 1  # the same real piece, moved
+    for c, t in zip(pieces, (0.0, 1.0, 2.0), strict=True):
+        assert c.attributes.values == em.attributes("angry", k=3, seed=1, intensity=t).values
+    step = np.diff([[c.attributes.values[k] for k in e.values] for c in pieces], axis=0)
+    assert ((step >= 0).all(0) | (step <= 0).all(0)).all() and np.abs(step).sum() > 0
+    assert piece(1.0).tokens == em.generate(emotion="angry", bars=BARS, seed=1)[0].tokens  # 1 = as the word is
 
 
 def test_save_dispatches_on_the_suffix_and_writes_the_notes_key(em: EmoMusic, calm, tmp_path) -> None:

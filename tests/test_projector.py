@@ -70,6 +70,16 @@ def test_explicit_settings_win_over_the_prompt() -> None:
     assert (el.valence, el.arousal, el.quadrant) == (WORDS["happy"].valence, -0.6, "Q4")
 
 
+def test_intensity_from_the_prompt_or_explicit_and_genre_as_asked() -> None:
+    el = project(prompt="very sad, jazz")
+    assert (el.intensity, el.genre, el.genre_asked) == (1.5, "pop", "jazz")
+    assert project(prompt="very sad", intensity=0.5).intensity == 0.5  # explicit wins
+    el = project(prompt="very sad", emotion="calm")  # the prompt's "very" went with its mood
+    assert el.intensity is None and el.emotion == "calm" and "degree word" in el.sources[-1]
+    assert project(emotion="calm", genre="Jaz").genre_asked == "jazz"
+    assert {"intensity", "genre_asked"} <= set(project(prompt="sad").to_dict())
+
+
 def test_a_prompt_without_an_emotion_leaves_it_open() -> None:
     el = project(prompt="fast, rock")
     assert el.quadrant is None and el.valence is None and (el.genre, el.tempo) == ("pop", 140)
@@ -90,6 +100,9 @@ def test_free_text_goes_to_the_text_projector(no_text_extra) -> None:
     ({"valence": 0.5}, "both --valence and --arousal"),
     ({"prompt": "sad", "tempo": 900}, "tempo"),
     ({"prompt": "sad", "genre": "polka"}, "unknown genre"),
+    ({"prompt": "sad", "intensity": 7}, "intensity must be between 0 .* and 2"),
+    ({"prompt": "sad", "intensity": "lots"}, "intensity must be a number"),
+    ({"prompt": "sad", "intensity": float("nan")}, "intensity must be between"),
     ({"image": "/no/such/file.png"}, "no such file"),
     ({"humming": "."}, "not a regular file"),
 ])

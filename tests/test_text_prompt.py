@@ -107,6 +107,33 @@ def test_find_cues_picks_exact_words_from_a_sentence() -> None:
     assert find_cues("breakfast with folks").tempo is None and not find_cues("breakfast with folks").genres
 
 
+# ------------------------------------------------------------------ degree words
+def test_very_sad_is_stronger_than_sad_which_is_stronger_than_slightly_sad() -> None:
+    strength = {p: tag_elements(p).intensity for p in ("very sad", "sad", "slightly sad", "a little sad",
+                                                         "extremely sad", "somewhat sad")}
+    assert strength["sad"] is None  # as named: the request reads None as 1
+    assert strength["extremely sad"] > strength["very sad"] > 1 > strength["somewhat sad"] > strength["slightly sad"]
+    assert strength["a little sad"] == strength["slightly sad"]
+    el = tag_elements("very sad, slow")
+    assert (el.emotion, el.valence, el.tempo) == ("sad", WORDS["sad"].valence, 70)  # the word's own point
+    assert "intensity: tag 'very sad' → 1.5" in el.sources
+
+
+def test_a_degree_word_goes_with_an_emotion_word_only() -> None:
+    assert tag_elements("very slow, calm").tempo == 50 and tag_elements("very slow, calm").intensity is None
+    assert tag_elements("very sad, lonely").intensity == 1.25  # each named emotion counts once
+    with pytest.raises(TagError, match="'very' .*right before an emotion word"):
+        tag_elements("very jazz")
+    with pytest.raises(TagError, match="'extremely'"):
+        tag_elements("sad extremely")
+
+
+def test_free_text_reads_a_degree_word_right_before_an_emotion_word() -> None:
+    cues = find_cues("I feel really lonely tonight, and a little happy; a very slow song")
+    assert cues.degrees == [("really", 1.5), ("a little", 0.5)] and cues.tempo == ("very slow", 50.0)
+    assert find_cues("a very rainy, lonely night").degrees == [None]  # "very" modifies "rainy", not a word
+
+
 # ------------------------------------------------------------------ lexicon (always available)
 def test_lexicon_reads_clear_sentences_and_negation() -> None:
     v, a, _, _ = text.text_point("an angry furious fight", "lexicon")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from emomusic.errors import InvalidInputError
 from emomusic.export.names import safe_stem
 from emomusic.vocab.constants import AUDIO_SUFFIXES, MIDI_SUFFIXES, TEMPO_RANGE, TIME_SIGNATURES
+from emomusic.vocab.emotions import INTENSITY_RANGE
 
 if TYPE_CHECKING:  # pragma: no cover
     import gradio as gr
@@ -134,7 +135,7 @@ class DemoService:
     # ------------------------------------------------------------------ generate
     def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
                  tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
-                 progress=None, **prompts: str | None) -> dict[str, Any]:
+                 intensity: float = 1.0, progress=None, **prompts: str | None) -> dict[str, Any]:
         """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it.
 
         Args:
@@ -143,6 +144,7 @@ class DemoService:
             genre: a genre word or "" (from the prompt, else pop). tempo: BPM, 0 = from the emotion.
             time_signature: "3/4", … or "" (from the prompt, else 4/4).
             bars, candidates, seed: as `emomusic generate`.
+            intensity: 0 (neutral) … 2 (extreme); 1 = as the word or the prompt says ("very sad").
             progress: Gradio's progress callback, or None.
             **prompts: prompt kind → text or uploaded file path (None or "" = not given).
 
@@ -153,7 +155,7 @@ class DemoService:
         step = progress or (lambda *a, **k: None)
         step(0.05, desc="reading the prompt")
         plan = self.request(emotion, valence, arousal, genre, tempo, time_signature, bars, candidates, seed,
-                            **prompts).resolve()
+                            intensity, **prompts).resolve()
         step(0.15, desc=f"generating {plan.request.candidates} candidate(s)")
         cands = self.em.generate(plan)
         best = cands[0]
@@ -169,11 +171,12 @@ class DemoService:
 
     def request(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
                 tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
-                **prompts: str | None) -> GenerationRequest:
+                intensity: float = 1.0, **prompts: str | None) -> GenerationRequest:
         """The form's values as the `GenerationRequest` the CLI would build from the same inputs.
 
         Empty fields mean "not given"; uploads are checked against the size limit; the sliders are the
         request's fallback mood, so a prompt or an emotion word wins over them, as on the command line.
+        The intensity slider at 1 is "not given" too (as tempo 0 is), so a prompt's "very sad" still counts.
         """
         from emomusic.prompt.registry import PROMPT_KINDS
         from emomusic.request import GenerationRequest
@@ -191,6 +194,7 @@ class DemoService:
                 given[name] = str(value)
         return GenerationRequest(emotion=(emotion or "").strip() or None, genre=(genre or "").strip() or None,
                                  tempo=float(tempo) if tempo else None,
+                                 intensity=None if intensity is None or intensity == 1 else intensity,
                                  time_signature=(time_signature or "").strip() or None, prompts=given,
                                  fallback_mood=(valence, arousal), bars=bars, candidates=candidates, seed=seed)
 
@@ -227,8 +231,9 @@ class DemoService:
         a = best.attributes
         lines = []
         if a is not None:
-            lines.append(f"**{a.emotion}** ({a.quadrant}) · valence {a.valence:+.2f} · arousal {a.arousal:+.2f} · "
-                         f"{len(best.notes)} notes · method {best.method}")
+            degree = "" if plan.intensity == 1 else f" · intensity {plan.intensity:g}"
+            lines.append(f"**{a.emotion}** ({a.quadrant}) · valence {a.valence:+.2f} · arousal {a.arousal:+.2f}"
+                         f"{degree} · {len(best.notes)} notes · method {best.method}")
             if a.explanation:
                 lines.append("What sets it apart: " + ", ".join(a.explanation))
         if plan.request.prompts:
@@ -272,9 +277,9 @@ def _emotion_choices() -> list[tuple[str, str]]:
 
 
 def _genre_choices() -> list[tuple[str, str]]:
-    from emomusic.vocab.emotions import GENRE_ALIASES, GENRES, XMUSIC_GENRES
+    from emomusic.vocab.emotions import GENRE_STANDINS, GENRES
 
-    extra = [(f"{g} (→ {GENRE_ALIASES[g]})", g) for g in XMUSIC_GENRES if g not in GENRES]
+    extra = [(f"{g} (no training data: generates {t})", g) for g, t in GENRE_STANDINS.items()]
     return [("automatic (pop)", ""), *[(g, g) for g in GENRES], *extra]
 
 
@@ -285,7 +290,8 @@ def _ui_error(exc: InvalidInputError):
 
 
 FORM_BEFORE = {"emotion": "calm", "valence": 0.5, "arousal": -0.5}
-FORM_AFTER = {"genre": "", "tempo": 0.0, "time_signature": "", "bars": 8, "candidates": 2, "seed": 0}
+FORM_AFTER = {"genre": "", "tempo": 0.0, "time_signature": "", "bars": 8, "candidates": 2, "seed": 0,
+              "intensity": 1.0}
 """The generate form's fields around the prompt widgets, with their defaults (the API's parameters)."""
 
 
@@ -373,6 +379,8 @@ def _generate_tab(service: DemoService) -> None:
                 valence = gr.Slider(-1, 1, value=FORM_BEFORE["valence"], step=0.05,
                                     label="valence (unpleasant → pleasant)")
                 arousal = gr.Slider(-1, 1, value=FORM_BEFORE["arousal"], step=0.05, label="arousal (calm → energetic)")
+            intensity = gr.Slider(*INTENSITY_RANGE, value=FORM_AFTER["intensity"], step=0.05,
+                                  label="intensity (0 = neutral, 1 = as the word or prompt says, 2 = extreme)")
             prompts = {k.name: _prompt_widget(k) for k in text_kinds}
             with gr.Row():
                 prompts |= {k.name: _prompt_widget(k) for k in file_kinds}
@@ -398,7 +406,7 @@ def _generate_tab(service: DemoService) -> None:
                 xml = gr.File(label="MusicXML", interactive=False, elem_id="download-musicxml")
     widgets = {"emotion": emotion, "valence": valence, "arousal": arousal, **prompts, "genre": genre, "tempo": tempo,
                "time_signature": metre,
-               "bars": bars, "candidates": candidates, "seed": seed}
+               "bars": bars, "candidates": candidates, "seed": seed, "intensity": intensity}
     button.click(_generate_handler(service), inputs=[widgets[name] for name in _form_fields()],
                  outputs=[roll, audio, table, mid, wav, xml, summary], api_name="generate")
 

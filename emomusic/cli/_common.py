@@ -78,15 +78,23 @@ def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
 
 
 def add_mood_flags(p: argparse.ArgumentParser) -> None:
-    """--emotion/--valence/--arousal/--genre/--tempo: the explicit settings, which win over prompts."""
+    """--emotion/--valence/--arousal/--intensity/--genre/--tempo: the explicit settings, which win over prompts."""
     p.add_argument("--emotion", help="emotion word (calm, sad, happy, angry, …; see `emomusic words`) or Q1..Q4; "
                    "wins over prompts")
     p.add_argument("--valence", type=float, help="valence in [-1, 1], with --arousal; wins over --emotion "
                    "(which fills a missing axis) and prompts")
     p.add_argument("--arousal", type=float, help="arousal in [-1, 1], with --valence; wins over --emotion "
                    "and prompts")
-    p.add_argument("--genre", help="pop, game, classical, folk, early (or country, jazz, rock; see `emomusic "
-                   "words`); wins over prompts (default: from the prompt, else pop)")
+    from emomusic.vocab.emotions import GENRE_STANDINS, GENRES, INTENSIFIERS, INTENSITY_RANGE
+
+    standins = ", ".join(f"{g} → {t}" for g, t in GENRE_STANDINS.items())
+    p.add_argument("--intensity", type=float, metavar="X", help=f"how strongly the mood is meant, "
+                   f"{INTENSITY_RANGE[0]:g}–{INTENSITY_RANGE[1]:g}: 0 = neutral, 1 = the word as it is, 2 = as "
+                   "extreme as its direction goes; wins over a prompt's degree word "
+                   f"({', '.join(INTENSIFIERS)}) (default: the prompt's, else 1)")
+    p.add_argument("--genre", help=f"{', '.join(GENRES)}; also {standins}: no training data, so the genre after "
+                   "the arrow is generated and a note says so (see `emomusic words`); wins over prompts "
+                   "(default: from the prompt, else pop)")
     p.add_argument("--tempo", type=float, help="tempo in BPM, written exactly; wins over prompts (default: "
                    "the chosen attributes' tempo)")
     p.add_argument("--time-signature", metavar="N/D", help="metre: 2/4 3/4 4/4 5/4 6/4 3/8 6/8 12/8; wins over "

@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"{out}: {got} is not an output format; use one of {output_formats()}")
     prompts = prompt_values(args)
     request = GenerationRequest(
-        emotion=args.emotion, valence=args.valence, arousal=args.arousal, genre=args.genre, tempo=args.tempo,
-        time_signature=args.time_signature, prompts=prompts, bars=args.bars, candidates=args.candidates, seed=args.seed,
+        emotion=args.emotion, valence=args.valence, arousal=args.arousal, intensity=args.intensity, genre=args.genre,
+        tempo=args.tempo, time_signature=args.time_signature, prompts=prompts, bars=args.bars,
+        candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     held = notes_in_file(out)
     notes = len(best.notes) if held is None else held
     result = {"out": str(out), "emotion": a.emotion, "quadrant": a.quadrant, "valence": a.valence,
-              "arousal": a.arousal, "attributes": {k: a.values[k] for k in best.measured} | {"controls": a.controls},
+              "arousal": a.arousal, "intensity": plan.intensity, "genre": plan.genre, "genre_asked": plan.genre_asked,
+              "attributes": {k: a.values[k] for k in best.measured} | {"controls": a.controls},
               "measured": best.measured, "method": best.method, "bars": plan.request.bars, "seed": plan.request.seed,
               "notes": notes, "piece_bars": piece["bars"], "tempo": piece["tempo"],
               "time_signature": piece["time_signature"], "music_seconds": piece["seconds"],

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("give a prompt (e.g. --prompt 'sad, slow'), --emotion WORD, "
                                 "or both --valence and --arousal")
     explicit = {"emotion": args.emotion, "valence": args.valence, "arousal": args.arousal, "genre": args.genre,
-                "tempo": args.tempo, "time_signature": args.time_signature}
+                "tempo": args.tempo, "time_signature": args.time_signature, "intensity": args.intensity}
     el = project(**prompts, **explicit)
     for line in GenerationRequest(**explicit, prompts=prompts).notices(el):
         note(line)
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         notes = "none" if el.notes is None else f"{len(el.notes)} notes, {el.notes.n_bars} bars"
         mood = f"{el.emotion} ({el.quadrant}), valence {el.valence}, arousal {el.arousal}" if el.quadrant else \
             "no emotion named"
-        print(f"{mood}, genre {el.genre}, tempo {el.tempo}, melody: {notes}")
+        intensity = "" if el.intensity is None else f", intensity {el.intensity:g}"
+        print(f"{mood}{intensity}, genre {el.genre}, tempo {el.tempo}, melody: {notes}")
         for line in el.sources:
             print(f"  {line}")
     return 0

@@ -18,7 +18,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emomusic.vocab.emotions import GENRE_ALIASES, GENRES, QUADRANT_NAMES, QUADRANT_VA, QUADRANTS, WORDS
+    from emomusic.vocab.emotions import (
+        GENRE_ALIASES,
+        GENRE_STANDINS,
+        GENRES,
+        INTENSIFIERS,
+        QUADRANT_NAMES,
+        QUADRANT_VA,
+        QUADRANTS,
+        WORDS,
+    )
 
     by_quadrant = {q: sorted((e for e in WORDS.values() if e.quadrant == q), key=lambda e: e.word) for q in QUADRANTS}
     aliases = {g: t for g, t in GENRE_ALIASES.items() if g != t}
@@ -28,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
                          for q in QUADRANTS for e in by_quadrant[q]],
             "quadrants": {q: {"name": QUADRANT_NAMES[q], "valence": QUADRANT_VA[q][0], "arousal": QUADRANT_VA[q][1]}
                           for q in QUADRANTS},
-            "genres": list(GENRES), "genre_aliases": aliases}))
+            "genres": list(GENRES), "genre_aliases": aliases, "genres_without_data": dict(GENRE_STANDINS),
+            "intensifiers": dict(INTENSIFIERS)}))
         return 0
     print("emotions (--emotion WORD; a typo close to one word is corrected, with a note):")
     for q in QUADRANTS:
@@ -37,5 +47,9 @@ def run(args: argparse.Namespace) -> int:
         for e in by_quadrant[q]:
             print(f"      {e.word:<12} valence {e.valence:+.2f}  arousal {e.arousal:+.2f}")
     print("genres (--genre WORD): " + ", ".join(GENRES))
-    print("  also accepted: " + ", ".join(f"{g} → {t}" for g, t in aliases.items()))
+    print("  also accepted: " + ", ".join(f"{g} → {t}" for g, t in aliases.items() if g not in GENRE_STANDINS))
+    print("  no training data, generated as: " + ", ".join(f"{g} → {t}" for g, t in GENRE_STANDINS.items())
+          + " (with a note)")
+    print("degree words before an emotion in a prompt (--intensity X): "
+          + ", ".join(f"{w} {x:g}" for w, x in INTENSIFIERS.items()))
     return 0

@@ -7,19 +7,36 @@ musically coherent, and using the centre (not one annotator's label) removes sub
 
 Extras here: seeded sampling among the k nearest pieces for variety, and interpolation between
 quadrant centres for any valence/arousal point.
+
+Every word its own point. The labels are quadrants, so a nearest-piece lookup alone gives every word
+of a quadrant the same few pieces: "calm" and "romantic", "angry" and "tense" sounded alike. The
+words' coordinates inside the quadrant carry what sets them apart (romantic is livelier than lazy),
+and the labelled bank says how attributes follow valence and arousal: a least-squares fit of each
+attribute on the pieces' quadrant points (`QUADRANT_VA`, ±0.5: the point that stands for a labelled
+piece whose exact place in its quadrant is unknown) gives one slope per axis (`Clusterer.slopes`;
+per column, the same as fitting standardised attributes and scaling back). A query then takes the
+real piece as before and moves its continuous attributes by slope · (target point − the piece's
+quadrant point), so a word at higher arousal than its quadrant's centre gets a denser, louder version
+of the piece, and intensity (`emotion.intensify`) moves the target along the word's direction.
+Why shift a real piece rather than predict attributes from the point: the piece keeps the
+correlations a linear map cannot hold (between register and range, density and duration), and
+the shift is only the part the labels explain. Moved values stay inside the range the bank spans,
+so the generator is never asked for something no real piece has. Mode and tonic are categories,
+not quantities, and stay the piece's. The slopes are fitted when the clusterer is built (or loaded),
+from the saved bank: the checkpoint format does not change.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
-from emomusic.music.attributes import ATTRIBUTE_NAMES
-from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS, emotion_from_va, resolve_emotion
+from emomusic.music.attributes import ATTRIBUTE_NAMES, CATEGORICAL_CONTROLS
+from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS, emotion_from_va, intensify, resolve_emotion
 
 # Plain words for an attribute that is high / low against the other emotions.
 PHRASES: dict[str, tuple[str, str]] = {
@@ -67,6 +84,11 @@ class Clusterer:
     mean: np.ndarray
     std: np.ndarray
     names: tuple[str, ...] = ATTRIBUTE_NAMES
+    # (2, n_attr): change of each attribute per unit of valence (row 0) and arousal (row 1); see fit_slopes
+    slopes: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.slopes = fit_slopes(self.bank, self.bank_quadrant, self.names)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -123,14 +145,44 @@ class Clusterer:
         return out
 
     def query(self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
-              k: int = 1, seed: int | None = None) -> tuple[object, dict[str, float], str, list[str]]:
-        """(Emotion, attribute values, source piece id, explanation) for a word or a V/A point."""
+              k: int = 1, seed: int | None = None, intensity: float = 1.0,
+              ) -> tuple[object, dict[str, float], str, list[str]]:
+        """(Emotion, attribute values, source piece id, explanation) for a word or a V/A point.
+
+        Args:
+            emotion: a vocabulary word or quadrant; or give `valence` and `arousal` (they win).
+            k, seed: pick among the k nearest same-quadrant pieces with this seed (k=1: the nearest).
+            intensity: how strongly (`vocab.emotions.INTENSITY_RANGE`; 1 = the point as it is): the
+                attributes aim at `intensify(valence, arousal, intensity)`; the piece is still chosen
+                by the point itself, so its quadrant never changes.
+
+        Returns:
+            The Emotion (the word's or the point's; not intensified), the chosen piece's attributes
+            moved to the target point (`moved`), the piece's id and the quadrant's explanation.
+        """
         emo = resolve_emotion(emotion) if emotion is not None else emotion_from_va(valence, arousal)
         if emotion is not None and valence is not None and arousal is not None:
             emo = emotion_from_va(valence, arousal)
         i = self.nearest(emo.valence, emo.arousal, k=k, seed=seed)
-        values = dict(zip(self.names, (float(v) for v in self.bank[i]), strict=True))
+        values = self.moved(i, *intensify(emo.valence, emo.arousal, intensity))
         return emo, values, self.bank_ids[i], self.explain(emo.quadrant)
+
+    def moved(self, index: int, valence: float, arousal: float) -> dict[str, float]:
+        """Bank piece `index`'s attributes moved from its quadrant's point to (valence, arousal).
+
+        Args:
+            index: a row of the bank.
+            valence, arousal: the target point (a word's, or intensified).
+
+        Returns:
+            Attribute name → value: the piece's own plus slope · (target − its quadrant's point), kept
+            inside the range the bank spans; mode and tonic unchanged.
+        """
+        here = np.array(QUADRANT_VA[QUADRANTS[int(self.bank_quadrant[index])]])
+        delta = np.array([valence, arousal], dtype=np.float64) - here
+        lo, hi = self.bank.min(0), self.bank.max(0)
+        row = np.clip(self.bank[index] + delta @ self.slopes, lo, hi)
+        return dict(zip(self.names, (float(v) for v in row), strict=True))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike, metrics: dict | None = None, model_card: str = "") -> Path:
@@ -148,3 +200,28 @@ class Clusterer:
         sd = ck.state_dict
         return cls(sd["medians"], sd["centres"], sd["bank"], sd["bank_quadrant"], ck.config["ids"],
                    sd["mean"], sd["std"], tuple(ck.config["names"]))
+
+
+def fit_slopes(bank: np.ndarray, bank_quadrant: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Least-squares slopes of every attribute on the labelled pieces' (valence, arousal).
+
+    Each piece stands at its quadrant's point (`QUADRANT_VA`); the fit is attribute ≈ b0 + bv·v + ba·a.
+    Categorical attributes (mode, tonic) and attributes that do not vary get zero slopes.
+
+    Args:
+        bank: (n_pieces, n_attr) raw attribute values.
+        bank_quadrant: (n_pieces,) index into QUADRANTS.
+        names: the attribute names of the bank's columns.
+
+    Returns:
+        (2, n_attr): the change per unit valence (row 0) and per unit arousal (row 1), in raw units.
+    """
+    bank = np.asarray(bank, dtype=np.float64)
+    points = np.array([QUADRANT_VA[q] for q in QUADRANTS])[np.asarray(bank_quadrant, dtype=np.int64)]
+    design = np.column_stack([np.ones(len(bank)), points])
+    if len(bank) < 3 or np.linalg.matrix_rank(design) < 3:
+        return np.zeros((2, bank.shape[1]))  # the labels do not span both axes: nothing to learn
+    coef = np.linalg.lstsq(design, bank, rcond=None)[0][1:]
+    fixed = [i for i, n in enumerate(names) if n in CATEGORICAL_CONTROLS] + list(np.flatnonzero(np.ptp(bank, 0) == 0))
+    coef[:, fixed] = 0.0
+    return coef

@@ -3,7 +3,8 @@
 Each prompt kind has its own module and one entry in :data:`emomusic.prompt.registry.PROMPT_KINDS`;
 this module only combines what the kinds say, so it names no kind. When several kinds are given, their
 valence/arousal points are averaged with the kinds' weights; genre, tempo and melody come from the kind
-that ranks first for each; explicit `emotion`/`valence`/`arousal`/`genre`/`tempo` arguments always win.
+that ranks first for each, and so does the intensity a degree word gives ("very sad"); explicit
+`emotion`/`valence`/`arousal`/`intensity`/`genre`/`tempo` arguments always win.
 `Elements.sources` records every step.
 """
 
@@ -15,12 +16,12 @@ from emomusic.errors import InvalidInputError
 from emomusic.prompt.registry import PROMPT_KINDS, by_priority
 from emomusic.types import Elements
 from emomusic.vocab.constants import TEMPO_RANGE, parse_time_signature
-from emomusic.vocab.emotions import emotion_from_va, resolve_emotion, resolve_genre
+from emomusic.vocab.emotions import INTENSITY_RANGE, emotion_from_va, genre_word, resolve_emotion, resolve_genre
 
-__all__ = ["check_tempo", "project", "prompt_elements"]
+__all__ = ["check_intensity", "check_tempo", "project", "prompt_elements"]
 
 # Elements fields that come from one kind (the first by that kind's priority) rather than a mean.
-_SINGLE_SOURCE: Final = ("tempo", "time_signature", "genre", "notes")
+_SINGLE_SOURCE: Final = ("tempo", "time_signature", "genre", "notes", "intensity")
 
 
 def prompt_elements(**prompts: object) -> dict[str, Elements]:
@@ -61,7 +62,8 @@ def _combine_point(parts: dict[str, Elements], el: Elements) -> None:
         el.sources.append(f"emotion: weighted mean of valence/arousal ({mix}) → {el.emotion} ({el.quadrant})")
 
 
-def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo, time_signature=None) -> None:
+def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo, time_signature=None,
+                    intensity=None) -> None:
     """Explicit arguments override whatever the prompts projected (and say so in `sources`)."""
     if emotion is not None:
         emo = resolve_emotion(emotion)
@@ -77,8 +79,14 @@ def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo, time_
         el.emotion, el.quadrant, el.valence, el.arousal = keep, emo.quadrant, emo.valence, emo.arousal
         given = " and ".join(f"--{n}" for n, x in (("valence", valence), ("arousal", arousal)) if x is not None)
         el.sources.append(f"valence/arousal: {given}")
+    if intensity is not None:
+        el.intensity = check_intensity(intensity)
+        el.sources.append("intensity: --intensity")
+    elif el.intensity is not None and (emotion is not None or valence is not None or arousal is not None):
+        el.intensity = None  # the prompt's "very" went with the prompt's mood, which the explicit one replaces
+        el.sources.append("intensity: 1 (the prompt's degree word went with its mood)")
     if genre is not None:
-        el.genre = resolve_genre(genre)
+        el.genre, el.genre_asked = resolve_genre(genre), genre_word(genre)
         el.sources.append(f"genre: --genre {genre!r} → {el.genre}")
     if tempo is not None:
         el.tempo = check_tempo(tempo)
@@ -100,9 +108,29 @@ def check_tempo(tempo: object) -> float:
     return t
 
 
+def check_intensity(intensity: object) -> float:
+    """`intensity` as a float inside INTENSITY_RANGE, or InvalidInputError saying the range.
+
+    Args:
+        intensity: what the user gave (a number, or a string that converts).
+
+    Returns:
+        The intensity.
+    """
+    lo, hi = INTENSITY_RANGE
+    try:
+        x = float(intensity)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"intensity must be a number, got {intensity!r}") from None
+    if not lo <= x <= hi:  # NaN fails too
+        raise InvalidInputError(f"intensity must be between {lo:g} (neutral) and {hi:g} (extreme), got {intensity!r}")
+    return x
+
+
 def project(prompt: str | None = None, *, emotion: str | None = None, valence: float | None = None,
             arousal: float | None = None, genre: str | None = None, tempo: float | None = None,
-            time_signature: str | tuple[int, int] | None = None, **prompts: object) -> Elements:
+            time_signature: str | tuple[int, int] | None = None, intensity: float | None = None,
+            **prompts: object) -> Elements:
     """Project any mix of prompts and explicit settings to Elements.
 
     Args:
@@ -113,6 +141,8 @@ def project(prompt: str | None = None, *, emotion: str | None = None, valence: f
         genre: a genre word that overrides the prompts' genre.
         tempo: BPM that overrides the prompts' tempo.
         time_signature: "3/4" (or a pair) that overrides the prompts' metre.
+        intensity: how strongly the emotion is meant (0 neutral, 1 as named, 2 extreme); overrides a
+            prompt's degree word ("very sad").
 
     Returns:
         The combined Elements. A prompt that yields no emotion (e.g. "fast, jazz") leaves
@@ -123,7 +153,7 @@ def project(prompt: str | None = None, *, emotion: str | None = None, valence: f
     """
     prompts = {"prompt": prompt, **prompts}
     given = {k: v for k, v in prompts.items() if v is not None}
-    if not given and all(x is None for x in (emotion, valence, arousal, genre, tempo, time_signature)):
+    if not given and all(x is None for x in (emotion, valence, arousal, genre, tempo, time_signature, intensity)):
         flags = "/".join(kind.flag for kind in PROMPT_KINDS.values())
         raise InvalidInputError(f"give a prompt ({flags}) or --emotion/--valence/--arousal")
     parts = prompt_elements(**given)
@@ -136,9 +166,11 @@ def project(prompt: str | None = None, *, emotion: str | None = None, valence: f
         hit = next((k for k in order if getattr(parts[k], field) is not None), None)
         if hit is not None:
             setattr(el, field, getattr(parts[hit], field))
+            if field == "genre":  # the word named comes with the genre it stands for
+                el.genre_asked = parts[hit].genre_asked
             if sum(getattr(p, field) is not None for p in parts.values()) > 1:
                 el.sources.append(f"{field}: from {hit} (first of {', '.join(order)})")
     if el.genre is not None:
         el.genre = resolve_genre(el.genre)
-    _apply_explicit(el, emotion, valence, arousal, genre, tempo, time_signature)
+    _apply_explicit(el, emotion, valence, arousal, genre, tempo, time_signature, intensity)
     return el

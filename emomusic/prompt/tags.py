@@ -4,8 +4,11 @@ A tag prompt is what a user types when they already know the vocabulary: ``"sad,
 ``"Q1 allegro pop"``, ``"calm 72 bpm"``. It is parsed strictly and instantly (no model): every word must
 be an emotion or genre word of :mod:`emomusic.vocab.emotions` (case and single obvious typos tolerated, as
 there), a tempo word (English or an Italian tempo marking) or a tempo number; an unknown word is an
-error that lists close matches. :func:`find_cues` does the lenient counterpart for free text: it only
-picks out the exact vocabulary words a sentence contains, for :mod:`emomusic.prompt.text`.
+error that lists close matches. A degree word right before an emotion word ("very sad", "a little
+calm"; :data:`emomusic.vocab.emotions.INTENSIFIERS`) sets how strongly it is meant
+(`Elements.intensity`). :func:`find_cues` does the lenient counterpart for free text: it only picks out
+the exact vocabulary words a sentence contains (and a degree word right before one), for
+:mod:`emomusic.prompt.text`.
 
 Italian markings map to the middle of the BPM ranges that metronome tables conventionally give them
 (e.g. adagio 66–76 → 70, allegro 120–156 → 135); English words to round values on the same scale.
@@ -26,6 +29,7 @@ from emomusic.vocab.emotions import (
     _QUADRANT_RE,
     _SUGGEST_CUTOFF,
     GENRE_ALIASES,
+    INTENSIFIERS,
     QUADRANT_NAMES,
     QUADRANT_VA,
     WORDS,
@@ -35,8 +39,8 @@ from emomusic.vocab.emotions import (
     quadrant_of,
 )
 
-__all__ = ["TEMPO_WORDS", "Cues", "TagError", "add_cues", "cues_emotion", "find_cues", "parse_tags",
-           "strip_tempo", "tag_elements"]
+__all__ = ["TEMPO_WORDS", "Cues", "TagError", "add_cues", "cues_emotion", "cues_intensity", "find_cues",
+           "parse_tags", "strip_tempo", "tag_elements"]
 
 TEMPO_WORDS: Final[dict[str, float]] = {
     # Italian tempo markings
@@ -69,6 +73,7 @@ class Cues:
     """What a prompt names: emotion words, genres and a tempo, each with the phrase that named it."""
 
     emotions: list[tuple[str, Emotion]] = field(default_factory=list)
+    degrees: list[tuple[str, float] | None] = field(default_factory=list)  # per emotion: ("very", 1.5) or None
     genres: list[tuple[str, str]] = field(default_factory=list)  # (phrase, training genre)
     tempo: tuple[str, float] | None = None
     metre: tuple[str, tuple[int, int]] | None = None  # (phrase, time signature)
@@ -101,11 +106,12 @@ def _tempo_in_range(phrase: str, bpm: float) -> float:
     return bpm
 
 
-def _add(cues: Cues, phrase: str, word: str) -> None:
-    """Record vocabulary `word` (found as `phrase`) in the cue of its kind."""
+def _add(cues: Cues, phrase: str, word: str, degree: tuple[str, float] | None = None) -> None:
+    """Record vocabulary `word` (found as `phrase`) in the cue of its kind; `degree` goes with an emotion."""
     kind = _VOCAB[word]
     if kind == "emotion":
         cues.emotions.append((phrase, WORDS[word]))
+        cues.degrees.append(degree)
     elif kind == "genre":
         cues.genres.append((phrase, GENRE_ALIASES[word]))
     elif kind == "metre":
@@ -155,17 +161,37 @@ def _match_word(word: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def _degree_at(words: list[str], i: int) -> tuple[str, float, int] | None:
+    """(phrase, intensity, words used) of a degree word starting at `i` ("a little", "very"), unless the
+    words there form a vocabulary phrase of their own ("very slow" is a tempo)."""
+    if any(" ".join(words[i:i + n]) in _VOCAB for n in range(1, _MAX_NGRAM + 1)):
+        return None
+    for n in (2, 1):
+        phrase = " ".join(words[i:i + n])
+        if len(words) - i >= n and phrase in INTENSIFIERS:
+            return phrase, INTENSIFIERS[phrase], n
+    return None
+
+
 def _parse_chunk(chunk: str, cues: Cues, unknown: dict[str, list[str]]) -> None:
-    """Greedy longest-phrase match of one comma-separated chunk ("very slow sad jazz")."""
+    """Greedy longest-phrase match of one comma-separated chunk ("very slow sad jazz", "very sad")."""
     m = _QUADRANT_RE.match(chunk)
     if m:
         q = f"Q{m.group(1)}"
         v, a = QUADRANT_VA[q]
         cues.emotions.append((chunk, Emotion(QUADRANT_NAMES[q], q, v, a)))
+        cues.degrees.append(None)
         return
     words = chunk.split()
     i = 0
+    pending: tuple[str, float] | None = None  # a degree word waiting for its emotion word
     while i < len(words):
+        degree = _degree_at(words, i)
+        if degree is not None:  # before the filler words: "a little" starts with one
+            if pending is not None:
+                unknown[pending[0]] = []
+            pending, i = degree[:2], i + degree[2]
+            continue
         if words[i] in _FILLER:  # before typo correction, so a filler word is never "corrected"
             i += 1
             continue
@@ -173,16 +199,23 @@ def _parse_chunk(chunk: str, cues: Cues, unknown: dict[str, list[str]]) -> None:
             phrase = " ".join(words[i:i + n])
             hit = phrase if phrase in _VOCAB else (_match_word(phrase) if n == 1 else None)
             if hit is not None:
-                _add(cues, phrase, hit)
+                if pending is not None and _VOCAB[hit] != "emotion":
+                    unknown[pending[0]] = []  # a degree word says how much of an emotion, nothing else
+                _add(cues, phrase, hit, pending if _VOCAB[hit] == "emotion" else None)
+                pending = None
                 i += n
                 break
         else:  # no phrase starting here matched
             word = words[i]
             if _QUADRANT_RE.match(word):
                 _parse_chunk(word, cues, unknown)
+                if pending is not None:
+                    cues.degrees[-1], pending = pending, None
             else:
                 unknown[word] = _suggest(word)
             i += 1
+    if pending is not None:
+        unknown[pending[0]] = []
 
 
 def parse_tags(prompt: str) -> Cues:
@@ -201,7 +234,9 @@ def parse_tags(prompt: str) -> Cues:
         if norm:
             _parse_chunk(norm, cues, unknown)
     if unknown:
-        parts = [f"{w!r} (close matches: {', '.join(s) or 'none'})" for w, s in unknown.items()]
+        parts = [f"{w!r} (close matches: {', '.join(s) or 'none'})" if w not in INTENSIFIERS else
+                 f"{w!r} (a degree word: put it right before an emotion word, e.g. '{w} sad')"
+                 for w, s in unknown.items()]
         raise TagError(f"unknown word(s) in prompt: {'; '.join(parts)}", unknown)
     if not (cues.emotions or cues.genres or cues.tempo or cues.metre):
         raise TagError(f"prompt {prompt.strip()!r} names no emotion, genre, tempo or metre", {})
@@ -214,15 +249,21 @@ def find_cues(text: str) -> Cues:
     norm = _normalise(re.sub(r"[^\w\s'-]", " ", _take_metre(_take_bpm(text.lower(), cues), cues, strict=False)))
     words = norm.split()
     i = 0
+    pending: tuple[str, float] | None = None  # a degree word right before this position
     while i < len(words):
+        degree = _degree_at(words, i)
+        if degree is not None:
+            pending, i = degree[:2], i + degree[2]
+            continue
         for n in range(min(_MAX_NGRAM, len(words) - i), 0, -1):
             phrase = " ".join(words[i:i + n])
             if phrase in _VOCAB and phrase not in _AMBIGUOUS_IN_TEXT:
-                _add(cues, phrase, phrase)
+                _add(cues, phrase, phrase, pending if _VOCAB[phrase] == "emotion" else None)
                 i += n
                 break
         else:
             i += 1
+        pending = None  # in free text a degree word counts only right before the emotion word
     return cues
 
 
@@ -237,6 +278,20 @@ def cues_emotion(cues: Cues) -> Emotion | None:
     q = quadrant_of(v, a)
     named = [e.word for _, e in cues.emotions if e.quadrant == q]
     return Emotion(named[0], q, v, a) if named else emotion_from_va(v, a)
+
+
+def cues_intensity(cues: Cues) -> tuple[float, str] | None:
+    """(Intensity, the degree phrases) of the named emotions, or None when no degree word was used.
+
+    Each emotion word counts once, 1 when it has no degree word; the intensity is their mean, so
+    "very sad" gives 1.5 and "very sad, lonely" 1.25.
+    """
+    named = [d for d in cues.degrees if d is not None]
+    if not named:
+        return None
+    factors = [1.0 if d is None else d[1] for d in cues.degrees]
+    phrases = ", ".join(f"{d[0]} {p}" for (p, _), d in zip(cues.emotions, cues.degrees, strict=True) if d)
+    return sum(factors) / len(factors), phrases
 
 
 def tag_elements(prompt: str) -> Elements:
@@ -254,9 +309,15 @@ def tag_elements(prompt: str) -> Elements:
 
 
 def add_cues(el: Elements, cues: Cues, origin: str) -> None:
-    """Set the genre, tempo and metre the cues name, with a source line each (`origin` formats the phrase)."""
+    """Set the intensity, genre, tempo and metre the cues name, with a source line each (`origin` formats
+    the phrase)."""
+    degree = cues_intensity(cues)
+    if degree is not None:
+        el.intensity = round(degree[0], 3)
+        el.sources.append(f"intensity: {origin.format(degree[1])} → {el.intensity:g}")
     if cues.genres:
         phrase, el.genre = cues.genres[0]
+        el.genre_asked = phrase if phrase in GENRE_ALIASES else _match_word(phrase)
         el.sources.append(f"genre: {origin.format(phrase)} → {el.genre}")
     if cues.tempo is not None:
         phrase, el.tempo = cues.tempo

@@ -28,6 +28,9 @@ from emomusic.errors import InvalidInputError
 __all__ = [
     "GENRES",
     "GENRE_ALIASES",
+    "GENRE_STANDINS",
+    "INTENSIFIERS",
+    "INTENSITY_RANGE",
     "QUADRANTS",
     "QUADRANT_NAMES",
     "QUADRANT_SIGNS",
@@ -37,6 +40,8 @@ __all__ = [
     "XMUSIC_TAGS",
     "Emotion",
     "emotion_from_va",
+    "genre_word",
+    "intensify",
     "quadrant_of",
     "resolve_emotion",
     "resolve_genre",
@@ -71,14 +76,21 @@ XMUSIC_GENRES: Final[tuple[str, ...]] = ("classical", "country", "folk", "jazz",
 GENRES: Final[tuple[str, ...]] = ("pop", "game", "classical", "folk", "early")
 """The genres the models are trained on (from dataset provenance; see docs/DESIGN.md "Data contracts")."""
 
-GENRE_ALIASES: Final[dict[str, str]] = {
-    **{g: g for g in GENRES},
-    # XMusic genres we have no training data for go to the nearest training genre:
+GENRE_STANDINS: Final[dict[str, str]] = {
     # country is song-form, diatonic and guitar-idiomatic like the folk collections;
     # jazz and rock share pop's song forms, backbeat and chord vocabulary more than any other.
     "country": "folk",
     "jazz": "pop",
     "rock": "pop",
+}
+"""XMusic genres with no training data → the training genre generated in their place.
+
+Accepted so XMusic-style prompts work, but never silently: the request says which genre it generates
+(a notice, and `genre_asked` in the CLI's JSON)."""
+
+GENRE_ALIASES: Final[dict[str, str]] = {
+    **{g: g for g in GENRES},
+    **GENRE_STANDINS,  # no training data: the nearest training genre stands in (with a notice)
     "popular": "pop",
     "game music": "game",
     "video game": "game",
@@ -92,7 +104,20 @@ GENRE_ALIASES: Final[dict[str, str]] = {
     "medieval": "early",
     "traditional": "folk",
 }
-"""Normalised genre word → training genre."""
+"""Normalised genre word → training genre (synonyms and sub-styles of a training genre, and the
+:data:`GENRE_STANDINS`)."""
+
+INTENSITY_RANGE: Final[tuple[float, float]] = (0.0, 2.0)
+"""How strongly an emotion is asked for: 0 = the neutral centre of the plane, 1 = the word as it is,
+2 = as far along the word's direction as the plane goes (see :func:`intensify`)."""
+
+INTENSIFIERS: Final[dict[str, float]] = {
+    "slightly": 0.5, "a little": 0.5, "a bit": 0.5, "somewhat": 0.75,
+    "very": 1.5, "really": 1.5, "extremely": 2.0,
+}  # fmt: skip
+"""Degree words that may come right before an emotion word in a prompt ("very sad") → intensity.
+
+"slightly" halves the distance from the neutral centre; "extremely" is the top of the range."""
 
 
 @dataclass(frozen=True)
@@ -262,11 +287,55 @@ def emotion_from_va(valence: float, arousal: float) -> Emotion:
     return Emotion(word=nearest.word, quadrant=q, valence=v, arousal=a)
 
 
+def intensify(valence: float, arousal: float, intensity: float) -> tuple[float, float]:
+    """The point `intensity` times as strong as (valence, arousal), along the same direction.
+
+    Why piecewise: plain scaling clipped to the square would saturate most words well before 2 (angry,
+    at arousal 0.75, reaches the edge at 1.33), so the top of the range would say nothing. Instead
+    0 → 1 scales from the neutral centre to the point, and 1 → 2 moves on from the point to where its
+    ray leaves [-1, 1]²: every intensity is a different point and each coordinate moves monotonically.
+
+    Args:
+        valence, arousal: the point in [-1, 1]² (the asked word's or the user's own).
+        intensity: in :data:`INTENSITY_RANGE`; 1 returns the point itself.
+
+    Returns:
+        The (valence, arousal) to aim the attributes at; inside [-1, 1]².
+    """
+    t = min(max(float(intensity), INTENSITY_RANGE[0]), INTENSITY_RANGE[1])
+    v, a = float(valence), float(arousal)
+    if t <= 1.0:
+        return t * v, t * a
+    reach = max(abs(v), abs(a))
+    if reach == 0.0:
+        return 0.0, 0.0  # the centre has no direction
+    edge = (v / reach, a / reach)
+    return v + (t - 1.0) * (edge[0] - v), a + (t - 1.0) * (edge[1] - a)
+
+
+def genre_word(word: str) -> str:
+    """The vocabulary's spelling of a user genre word (a key of :data:`GENRE_ALIASES`), typos corrected.
+
+    Args:
+        word: what the user typed ("Jaz", "video-game").
+
+    Returns:
+        The alias it names ("jazz", "video game"), so a caller can tell a stand-in genre from a real one.
+
+    Raises:
+        InvalidInputError: not a genre word; one line with close matches.
+    """
+    norm = _check_str(word, "genre", "'pop' or 'classical'")
+    keys = {k: k for k in GENRE_ALIASES}
+    return _lookup(keys, norm, word, "genre", f"training genres: {', '.join(GENRES)}")
+
+
 def resolve_genre(word: str) -> str:
     """Map a user genre word to the nearest training genre (one of :data:`GENRES`).
 
     The generator only knows the genres it was trained on; XMusic's other genres are routed to the
-    closest one (country → folk, jazz/rock → pop) rather than rejected, so XMusic-style prompts work.
+    closest one (country → folk, jazz/rock → pop, :data:`GENRE_STANDINS`) rather than rejected, so
+    XMusic-style prompts work; the request layer says so in a notice.
     Unknown words raise :class:`InvalidInputError` listing close matches.
     """
     norm = _check_str(word, "genre", "'pop' or 'classical'")
