@@ -42,11 +42,14 @@ class EmoMusic:
     """Emotion → attributes → generated MIDI. Build with `from_pretrained`."""
 
     def __init__(self, generator, tokenizer: MusicTokenizer, clusterer, name: str = "", selector=None,
-                 selector_path: Path | None = None) -> None:
+                 selector_path: Path | None = None, expression=None, expression_path: Path | None = None) -> None:
         """generator: a `Generator` network or a `GeneratorCheckpoint` (network built on first need).
 
         selector: a `selection.selector.Selector`, or None with `selector_path` to load it when first
         needed, or neither: rank candidates by attribute distance.
+
+        expression: an `expression.ExpressionModel`, or None with `expression_path` to load it when first
+        needed, or neither: pieces keep the generator's velocities and have no pedal.
         """
         # a network goes to eval mode; a checkpoint stays tensors (no torch needed to sample from it)
         self._generator = generator if isinstance(generator, GeneratorCheckpoint) else generator.eval()
@@ -56,6 +59,22 @@ class EmoMusic:
         self.name = name
         self._selector = selector
         self._selector_path = selector_path
+        self._expression = expression
+        self._expression_path = expression_path
+
+    @property
+    def expression(self):
+        """The performance layer (velocities, pedal), loaded on first use; None without a checkpoint."""
+        if self._expression is None and self._expression_path is not None:
+            from emomusic.expression import load_expression
+
+            self._expression = load_expression(self._expression_path)
+            self._expression_path = None
+        return self._expression
+
+    @expression.setter
+    def expression(self, value) -> None:
+        self._expression, self._expression_path = value, None
 
     @property
     def generator(self):
@@ -114,9 +133,10 @@ class EmoMusic:
 
         root = checkpoints_root(path)
         gen, tk = load_generator_checkpoint(root / "generator")
-        selector = root / "selector"
+        selector, expression = root / "selector", root / "expression"
         return cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
-                   selector_path=selector if selector.is_dir() else None)
+                   selector_path=selector if selector.is_dir() else None,
+                   expression_path=expression if expression.is_dir() else None)
 
     @classmethod
     def _debug(cls, seed: int = 0) -> EmoMusic:
@@ -178,7 +198,7 @@ class EmoMusic:
         seed: int = 0, temperature: float = 1.0,
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
-        **prompts: Any,
+        time_signature: str | tuple[int, int] | None = None, expression: bool = True, **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
@@ -199,6 +219,9 @@ class EmoMusic:
             guidance: attribute-guided decoding. rank: False keeps the batch order (evaluation).
             select_weights: overrides of the selector checkpoint's tuned ranking weights (its card
                 lists them), e.g. {"control": 0, "emotion": 1}.
+            time_signature: "3/4", "6/8", … (default: a prompt's metre, the primer's, else 4/4).
+            expression: render velocities and sustain pedal with the learned performance layer (where
+                the checkpoints have one); False keeps the generator's own velocities and no pedal.
             primer: notes (e.g. a hummed melody) that open every candidate: its tokens follow the
                 condition prefix and the model continues it. Its tempo and metre replace the chosen ones,
                 and the key becomes its own key or that key's relative in the emotion's mode (same
@@ -215,7 +238,8 @@ class EmoMusic:
                                      intensity=intensity, prompts=prompts, primer=primer, bars=bars,
                                      candidates=candidates, seed=seed,
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
-                                     guidance=guidance, rank=rank, select_weights=select_weights)
+                                     guidance=guidance, rank=rank, select_weights=select_weights,
+                                     time_signature=time_signature, expression=expression)
         if request is None:
             request = settings
         elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
@@ -267,6 +291,8 @@ class EmoMusic:
             notes = tk.decode(ids).truncate(bars)
             if written_tempo is not None:
                 notes = replace(notes, tempo=round(float(written_tempo), 2))
+            if req.expression and self.expression is not None:
+                notes = self.expression.render(notes)
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
         return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out

@@ -108,7 +108,8 @@ class GenerationRequest:
         bars (the whole piece, primer included), candidates (sampled in one batch, best first),
         seed, temperature, top_p (None: the sampler's tuned nucleus), top_k (0: off), method
         ("attributes" or "token"), guidance (attribute-guided decoding), rank (False keeps batch
-        order), select_weights (overrides of the selector's ranking weights).
+        order), select_weights (overrides of the selector's ranking weights), expression (render
+        velocities and pedal with the learned performance layer, where the checkpoints have one).
     """
 
     emotion: str | None = None
@@ -131,6 +132,7 @@ class GenerationRequest:
     guidance: bool = True
     rank: bool = True
     select_weights: dict[str, float] | None = None
+    expression: bool = True
 
     def resolve(self) -> ResolvedRequest:
         """Check the settings and project the prompts: the one way inputs become generation settings.

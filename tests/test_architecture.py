@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "emomusic.errors": 0, "emomusic.settings": 0, "emomusic.io": 0, "emomusic.vocab": 0,
     "emomusic.music": 1, "emomusic.types": 1, "emomusic.checkpoint": 1,
     "emomusic.export": 2,
-    "emomusic.prompt": 3, "emomusic.conditioning": 3, "emomusic.generation": 3,
+    "emomusic.prompt": 3, "emomusic.conditioning": 3, "emomusic.generation": 3, "emomusic.expression": 3,
     "emomusic.selection": 4, "emomusic.recognition": 4,
     "emomusic.pipeline": 5, "emomusic.request": 5, "emomusic": 5,  # the package itself: the public API facade
     "emomusic.training": 6, "emomusic.evaluation": 6,  # beside the top

@@ -5,6 +5,7 @@
     emomusic train selector          [--epochs N] [--checkpoints DIR] [--out CHECKPOINTS]
     emomusic train recognizer        [--folds K] [--out CHECKPOINTS]
     emomusic train audio-recognizer  [--data-root DIR] [--mert DIR] [--out CHECKPOINTS]
+    emomusic train expression        [--data-root DIR] [--max-pieces N] [--epochs N] [--out CHECKPOINTS]
 
 Why nested: one flat `train` parser gave every component every flag, and `--steps` meant optimiser
 steps for the generator but epochs for the selector. Training modules import torch: only the handler
@@ -25,9 +26,10 @@ PRESETS = ("small", "gpu", "compare", "tiny")  # emomusic.training.train.PRESETS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    t = command(sub, "train", "train a component (clusterer, generator, selector, recognizer, audio-recognizer)",
+    t = command(sub, "train", "train a component (clusterer, generator, selector, recognizer, audio-recognizer, "
+                "expression)",
                 "train one component; `emomusic train <component> --help` lists its flags")
-    components = subcommands(t, "component", "{clusterer,generator,selector,recognizer,audio-recognizer}")
+    components = subcommands(t, "component", "{clusterer,generator,selector,recognizer,audio-recognizer,expression}")
 
     c = command(components, "clusterer", "fit the emotion → attributes clusterer and the feature judge")
     c.add_argument("--data-root", help=DATA_ROOT_HELP)
@@ -73,6 +75,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--mert", help="also use this local MERT model folder's embeddings (never downloaded)")
     a.add_argument("--out", help=CHECKPOINTS_OUT.format("audio_recognizer"))
     a.set_defaults(handler=audio_recognizer)
+
+    e = command(components, "expression", "train the performance layer (velocities, pedal) on performances")
+    e.add_argument("--data-root", help=DATA_ROOT_HELP)
+    e.add_argument("--max-pieces", type=int, default=400, help="train pieces per dataset at most (val: a quarter)")
+    e.add_argument("--epochs", type=int, default=8, help="passes over the examples")
+    e.add_argument("--out", help=CHECKPOINTS_OUT.format("expression"))
+    e.set_defaults(handler=expression)
+
+
+def expression(args: argparse.Namespace) -> int:
+    if args.max_pieces < 1 or args.epochs < 1:
+        raise InvalidInputError("--max-pieces and --epochs must be at least 1")
+    from emomusic.training.expression import train_expression
+
+    print(f"wrote {train_expression(args.data_root, args.out, args.max_pieces, args.epochs)}")
+    return 0
 
 
 def clusterer(args: argparse.Namespace) -> int:

@@ -91,6 +91,19 @@ def _export_ticks(notes: Notes, tpq: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return start[order], end[order], pitch[order], velocity[order]
 
 
+def _pedal_ticks(notes: Notes, tpq: int, end_tick: int) -> list[tuple[int, int, int]]:
+    """(tick, kind, CC64 value) of each sustain press: down (kind 3, 127) and up (kind 1, 0), in the piece."""
+    out = []
+    for down, up in np.asarray(notes.pedals, dtype=np.float64).reshape(-1, 2):
+        if not (np.isfinite(down) and np.isfinite(up)):
+            continue
+        d = int(np.clip(round(down * tpq), 0, end_tick))
+        u = int(np.clip(round(up * tpq), d, end_tick))
+        if u > d:
+            out += [(d, 3, 127), (u, 1, 0)]
+    return out
+
+
 def _abs_to_delta(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> list:
     """Messages with mido's delta times from (absolute tick, message) pairs already in order."""
     out, prev = [], 0
@@ -152,18 +165,21 @@ def build_midi_file(
         (end_tick, mido.MetaMessage("end_of_track")),
     ]))
 
-    # Note-offs sort before note-ons at the same tick, so a repeated pitch is not cut short.
+    # Note-offs sort before note-ons at the same tick, so a repeated pitch is not cut short; a pedal lifts
+    # (kind 1) before the notes struck at its tick and goes down (kind 3) after them, as a pianist changes it.
     note_events = [(int(t), 0, int(p), 0) for t, p in zip(end, pitch, strict=True)]
-    note_events += [(int(t), 1, int(p), int(v)) for t, p, v in zip(start, pitch, velocity, strict=True)]
+    note_events += [(int(t), 2, int(p), int(v)) for t, p, v in zip(start, pitch, velocity, strict=True)]
+    note_events += [(t, kind, 64, value) for t, kind, value in _pedal_ticks(notes, tpq, end_tick)]
     note_events.sort()
     body: list[tuple[int, mido.Message | mido.MetaMessage]] = [
         (0, mido.MetaMessage("track_name", name=track_name)),
         (0, mido.Message("program_change", channel=0, program=int(program))),
     ]
     body += [
-        (t, mido.Message("note_on", channel=0, note=p, velocity=v) if on
+        (t, mido.Message("control_change", channel=0, control=64, value=v) if kind in (1, 3)
+         else mido.Message("note_on", channel=0, note=p, velocity=v) if kind == 2
          else mido.Message("note_off", channel=0, note=p, velocity=0))
-        for t, on, p, v in note_events
+        for t, kind, p, v in note_events
     ]
     body.append((end_tick, mido.MetaMessage("end_of_track")))
 

@@ -8,6 +8,7 @@ and answers with `InvalidInputError`, never a parser traceback. Writing files is
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import symusic
@@ -86,10 +87,26 @@ def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
         if 0 < t0.numerator <= 255 and 0 < t0.denominator <= 128 and not t0.denominator & (t0.denominator - 1):
             ts = (int(t0.numerator), int(t0.denominator))
     velocity = np.clip(cat["velocity"][keep], 1, 127)
-    return Notes.from_arrays(
+    notes = Notes.from_arrays(
         np.clip(cat["pitch"][keep], 0, 127), cat["time"][keep] / tpq, cat["duration"][keep] / tpq,
         velocity, tempo=tempo, time_signature=ts, source=name,
     )
+    return replace(notes, pedals=_pedals(score, tpq))
+
+
+def _pedals(score: symusic.Score, tpq: float) -> np.ndarray:
+    """Sustain presses of the pitched tracks as (k, 2) [down, up] beats, overlapping presses merged."""
+    spans = [(p.time / tpq, (p.time + p.duration) / tpq) for t in score.tracks if not t.is_drum for p in t.pedals
+             if p.duration > 0]
+    if not spans:
+        return np.zeros((0, 2))
+    merged: list[list[float]] = []
+    for down, up in sorted(spans):
+        if merged and down <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], up)
+        else:
+            merged.append([down, up])
+    return np.asarray(merged, dtype=np.float64)
 
 
 def load_notes(path: str | os.PathLike) -> Notes:

@@ -17,6 +17,7 @@ class Notes:
 
     pitch: MIDI numbers; start, duration: quarter-note beats; velocity: 1..127.
     tempo: beats per minute (first tempo of the piece); time_signature: (numerator, denominator).
+    pedals: sustain-pedal presses, (k, 2) [down, up] in beats, sorted and not overlapping (empty: none).
     """
 
     pitch: np.ndarray
@@ -26,11 +27,14 @@ class Notes:
     tempo: float = 120.0
     time_signature: tuple[int, int] = (4, 4)
     meta: dict = field(default_factory=dict, compare=False)
+    pedals: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.pitch)
         if not (len(self.start) == len(self.duration) == len(self.velocity) == n):
             raise ValueError("Notes arrays must all have the same length")
+        if np.shape(self.pedals) != (len(self.pedals), 2):
+            raise ValueError("pedals must be a (k, 2) array of [down, up] beats")
 
     @classmethod
     def from_arrays(
@@ -77,7 +81,7 @@ class Notes:
         """The same notes shifted by `semitones`, clipped to the piano range 21..108."""
         pitch = np.clip(self.pitch + semitones, 21, 108).astype(np.int16)
         return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
-                     dict(self.meta))
+                     dict(self.meta), self.pedals)
 
     def deduplicate(self) -> Notes:
         """One note per (pitch, onset): the longest (then loudest) of each group is kept.
@@ -98,7 +102,7 @@ class Notes:
             return self
         keep = np.sort(order[~dup])  # the arrays are already sorted by (start, pitch)
         return Notes(self.pitch[keep], self.start[keep], self.duration[keep], self.velocity[keep], self.tempo,
-                     self.time_signature, dict(self.meta))
+                     self.time_signature, dict(self.meta), self.pedals)
 
     def truncate(self, n_bars: int) -> Notes:
         """The first `n_bars` bars: later notes dropped, notes ringing past the end cut (a loopable length).
@@ -112,5 +116,7 @@ class Notes:
         end = n_bars * self.beats_per_bar
         keep = self.start < end - 1e-6
         dur = np.minimum(self.duration[keep], end - self.start[keep])
+        ped = self.pedals[self.pedals[:, 0] < end - 1e-6]
+        ped = np.stack([ped[:, 0], np.minimum(ped[:, 1], end)], axis=1) if len(ped) else ped
         return Notes(self.pitch[keep], self.start[keep], dur, self.velocity[keep], self.tempo,
-                     self.time_signature, dict(self.meta))
+                     self.time_signature, dict(self.meta), ped)
