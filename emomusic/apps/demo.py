@@ -256,8 +256,8 @@ class DemoService:
                                     ".flac or .ogg")
         import emomusic
 
-        root = Path(self.em.name) if self.em.name and Path(self.em.name).is_dir() else None
-        rec = (emomusic.recognize([str(path)], checkpoints=root) if root else emomusic.recognize([str(path)]))[0]
+        root = _checkpoints_dir(self.em)
+        rec = emomusic.recognize([str(path)], checkpoints=root)[0]
         folder = self.ws.request_dir()
         plot = _va_plot(rec, self.ws.file(folder, f"{safe_stem(path.stem)}-va", ".png"))
         probs = ", ".join(f"{q} {p:.0%}" for q, p in sorted(rec.probabilities.items()))
@@ -340,11 +340,16 @@ def _analyze_handler(service: DemoService):
     return analyze
 
 
+def _checkpoints_dir(em: EmoMusic) -> Path | None:
+    """The folder the model was loaded from, or None (the debug model: the default folder applies)."""
+    return Path(em.name) if em.name and Path(em.name).is_dir() else None
+
+
 def _status(em: EmoMusic) -> str:
     """Which optional checkpoints the loaded folder holds (read from disk, nothing is loaded)."""
     from emomusic.settings import checkpoints_root
 
-    root = Path(em.name) if em.name and Path(em.name).is_dir() else checkpoints_root(None)
+    root = _checkpoints_dir(em) or checkpoints_root(None)
     has = {"selector": em.has_selector, "recognizer": (root / "recognizer").is_dir()}
     return "Stages — " + " · ".join(f"{k}: {'ready' if v else 'no checkpoint'}" for k, v in has.items())
 

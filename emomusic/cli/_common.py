@@ -85,6 +85,7 @@ def add_mood_flags(p: argparse.ArgumentParser) -> None:
                    "(which fills a missing axis) and prompts")
     p.add_argument("--arousal", type=float, help="arousal in [-1, 1], with --valence; wins over --emotion "
                    "and prompts")
+    from emomusic.vocab.constants import TIME_SIGNATURES
     from emomusic.vocab.emotions import GENRE_STANDINS, GENRES, INTENSIFIERS, INTENSITY_RANGE
 
     standins = ", ".join(f"{g} → {t}" for g, t in GENRE_STANDINS.items())
@@ -97,8 +98,9 @@ def add_mood_flags(p: argparse.ArgumentParser) -> None:
                    "(default: from the prompt, else pop)")
     p.add_argument("--tempo", type=float, help="tempo in BPM, written exactly; wins over prompts (default: "
                    "the chosen attributes' tempo)")
-    p.add_argument("--time-signature", metavar="N/D", help="metre: 2/4 3/4 4/4 5/4 6/4 3/8 6/8 12/8; wins over "
-                   "prompts (default: the prompt's, e.g. 'waltz', else 4/4)")
+    metres = " ".join(f"{n}/{d}" for n, d in TIME_SIGNATURES)
+    p.add_argument("--time-signature", metavar="N/D", help=f"metre: {metres}; wins over prompts (default: the "
+                   "prompt's, e.g. 'waltz', else 4/4)")
 
 
 def add_prompt_flags(p: argparse.ArgumentParser) -> None:

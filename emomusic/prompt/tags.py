@@ -23,7 +23,7 @@ from typing import Final
 
 from emomusic.errors import InvalidInputError
 from emomusic.types import Elements
-from emomusic.vocab.constants import METRE_WORDS, TEMPO_RANGE, TIME_SIGNATURES
+from emomusic.vocab.constants import METRE_WORDS, TEMPO_RANGE, TIME_SIGNATURES, parse_time_signature
 from emomusic.vocab.emotions import (
     _AUTOCORRECT_CUTOFF,
     _QUADRANT_RE,
@@ -139,8 +139,7 @@ def _take_metre(text: str, cues: Cues, strict: bool) -> str:
         if ts in TIME_SIGNATURES:
             cues.metre = cues.metre or (m.group(0), ts)
         elif strict:
-            allowed = " ".join(f"{n}/{d}" for n, d in TIME_SIGNATURES)
-            raise InvalidInputError(f"time signature {m.group(0)!r} is not one the generator writes; use {allowed}")
+            parse_time_signature(m.group(0))  # raises the one-line error that lists the metres there are
     return _METRE_RE.sub(" ", text)
 
 

@@ -338,5 +338,4 @@ def resolve_genre(word: str) -> str:
     XMusic-style prompts work; the request layer says so in a notice.
     Unknown words raise :class:`InvalidInputError` listing close matches.
     """
-    norm = _check_str(word, "genre", "'pop' or 'classical'")
-    return _lookup(GENRE_ALIASES, norm, word, "genre", f"training genres: {', '.join(GENRES)}")
+    return GENRE_ALIASES[genre_word(word)]
