@@ -28,6 +28,9 @@ from emomusic.types import Attributes, Candidate
 from emomusic.vocab.constants import TEMPO_RANGE
 from emomusic.vocab.emotions import INTENSITY_RANGE
 
+# A piece's attributes come from one of this many bank pieces nearest its emotion's centre (by seed).
+NEAREST_PIECES = 3
+
 
 def _primer_tonic(primer: Notes, mode_bin: int) -> int:
     """Tonic for continuing `primer` in the asked mode (1 = major): its key, or that key's relative."""
@@ -256,7 +259,8 @@ class EmoMusic:
 
         req = plan.request
         bars, seed, method = req.bars, req.seed, req.method
-        attrs = self.attributes(None, plan.valence, plan.arousal, k=3, seed=seed, intensity=plan.intensity)
+        attrs = self.attributes(None, plan.valence, plan.arousal, k=NEAREST_PIECES, seed=seed,
+                                intensity=plan.intensity)
         if attrs.quadrant == plan.quadrant:
             attrs = replace(attrs, emotion=plan.emotion)  # the word asked or named, not the nearest one
         tk = self.tokenizer
@@ -286,13 +290,13 @@ class EmoMusic:
         # The tempo token is the vocabulary's nearest (24 log bins); the file states the tempo asked for,
         # or the one the attributes chose, exactly.
         written_tempo = tempo if tempo is not None else guide.tempo
-        for ids in tokens:
+        for row, ids in enumerate(tokens):
             ids = np.concatenate([primer_ids, ids])
             notes = tk.decode(ids).truncate(bars)
             if written_tempo is not None:
                 notes = replace(notes, tempo=round(float(written_tempo), 2))
             if req.expression and self.expression is not None:
-                notes = self.expression.render(notes)
+                notes = self.expression.render(notes, seed=(seed or 0) + row)  # its own draw per candidate
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
         return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out

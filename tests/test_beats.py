@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import symusic
 
-pytest.importorskip("librosa", reason="beat tracking needs librosa (the [audio] extra)")
+pytest.importorskip("librosa", reason="beat tracking needs librosa")
 
 from emomusic.errors import InvalidInputError  # noqa: E402
 from emomusic.music import beats  # noqa: E402

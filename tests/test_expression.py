@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,11 +90,12 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     m = _model(top_boost=7.0)
     m.pedal_threshold = 0.6
+    m.velocity_spread = 9.5
     m.save(tmp_path / "expression", {"velocity_mae": 1.0}, "# card\n")
     back = load_expression(tmp_path / "expression")
     notes = _piece(2)
     np.testing.assert_allclose(back.deviations(notes), m.deviations(notes), atol=1e-4)
-    assert back.pedal_threshold == pytest.approx(0.6)
+    assert back.pedal_threshold == pytest.approx(0.6) and back.velocity_spread == pytest.approx(9.5)
     with pytest.raises(CheckpointError):
         load_expression(tmp_path / "missing")
 
@@ -124,3 +126,14 @@ def test_shipped_checkpoint_loads_and_beats_its_baselines() -> None:
     assert m["pedal_frame_accuracy"] >= m["pedal_frame_accuracy_majority"]
     out = load_expression(root).render(_piece())
     assert len(np.unique(out.velocity)) >= 4 and len(out.pedals) >= 1
+
+
+def test_seeded_render_draws_the_learned_spread_reproducibly() -> None:
+    notes = _piece()
+    model = replace(_model(), velocity_spread=8.0)
+    mean = model.render(notes).velocity
+    a, b, c = (model.render(notes, seed=s).velocity for s in (1, 1, 2))
+    assert (a == b).all() and (a != c).any()  # one seed, one performance
+    assert len(np.unique(a)) > len(np.unique(mean))  # finer dynamics than the smooth mean
+    assert 4.0 < float(np.std(a.astype(float) - mean)) < 12.0  # about the spread asked for
+    assert (replace(model, velocity_spread=0.0).render(notes, seed=1).velocity == mean).all()

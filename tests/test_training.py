@@ -14,7 +14,7 @@ from emomusic.checkpoint import load_checkpoint
 from emomusic.music.attributes import compute_attributes
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import MusicTokenizer
-from emomusic.training.datasets import Record, load_prepared, write_prepared
+from emomusic.training.datasets import PREPARED_DIR, Record, load_prepared, write_prepared
 
 
 def _piece(rng: np.random.Generator, bars: int = 6) -> Notes:
@@ -33,7 +33,7 @@ def _piece(rng: np.random.Generator, bars: int = 6) -> Notes:
 def cache(tmp_path_factory):
     """EMOMUSIC_CACHE with two tiny prepared datasets (one labelled)."""
     root = tmp_path_factory.mktemp("cache")
-    (root / "prepared").mkdir()
+    (root / PREPARED_DIR).mkdir()
     tk = MusicTokenizer()
     rng = np.random.default_rng(0)
     for name, labelled in (("emopia", True), ("pop909", False)):
@@ -44,12 +44,12 @@ def cache(tmp_path_factory):
             recs.append(Record(f"{name}/{i}", name, "", "pop", "val" if i >= 8 else "train", f"{name}/{i}", q))
             toks.append(tk.encode(n))
             attrs.append(compute_attributes(n))
-        write_prepared(root / "prepared" / f"{name}.npz", recs, toks, attrs)
+        write_prepared(root / PREPARED_DIR / f"{name}.npz", recs, toks, attrs)
     return root
 
 
 def test_prepared_cache_round_trip(cache):
-    data = load_prepared(("emopia", "pop909"), cache / "prepared")
+    data = load_prepared(("emopia", "pop909"), cache / PREPARED_DIR)
     assert len(data.records) == 20
     assert data.offsets[-1] == len(data.tokens)
     tk = MusicTokenizer()
@@ -169,3 +169,4 @@ def test_fitted_schedule_uses_the_time_left():
     # at step 70 after 6 s, going at 10 steps/s: 57 - 6 = 51 s left (5% kept for evaluation) -> 510 more
     assert _fit_steps(70, 6.0, 10.0, cfg) == 70 + 510
     assert _fit_steps(70, 120.0, 10.0, cfg) == 71  # already over time: stop at the next step
+

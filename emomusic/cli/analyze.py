@@ -1,7 +1,7 @@
 """`emomusic analyze`: recognise the emotion of MIDI or audio files (quadrant, valence/arousal, why).
 
 A bad file gets its one error line and the others go on; the exit code is 2 when any file failed.
-Audio needs the [audio] extra: without librosa the command ends with the one-line install hint.
+Audio needs the [audio] extra (soundfile): without it the command ends with the one-line install hint.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ STATISTICS: dict[str, str] = {
     "above_c5": "1 if any note is above C5 (MIDI 72)",
     "dissonance": "share of simultaneous pitch-class pairs a minor second/major seventh or tritone apart",
     "key_signature_agrees": "1 if the written key signature has the accidentals of the notes' key by a second "
-                            "judge, Temperley-Kostka-Payne profiles (none written: missing)",
+                            "judge, Aarden-Essen profiles (none written: missing)",
     "duplicate_notes": "notes repeating a same-pitch, same-onset note",
     "returning_bars": "share of bars (after the first) that repeat or nearly repeat an earlier bar",
     "ends_on_tonic": "1 if the lowest note of the last onset is the estimated tonic",
@@ -99,18 +99,19 @@ def fifths(tonic: int, mode: str) -> int:
 
 
 def judged_signature(notes: Notes) -> int:
-    """The signature (`fifths`) of the notes' key by Temperley-Kostka-Payne profiles (music21's weights).
+    """The signature (`fifths`) of the notes' key by Aarden-Essen profiles (music21's weights), by duration.
 
-    A second judge, deliberately not the Krumhansl-Schmuckler estimate the writer uses: agreement with
-    the writer's own estimator would be 1 by construction and say nothing about the music.
+    A second judge, deliberately neither the profiles nor the weighting of the writer's estimate
+    (`music.attributes.signature_key`: Temperley-Kostka-Payne on note counts): agreement with the
+    writer's own estimator would be 1 by construction and say nothing about the music.
     """
-    from music21.analysis.discrete import TemperleyKostkaPayne
+    from music21.analysis.discrete import AardenEssen
 
-    tkp = TemperleyKostkaPayne()
+    ae = AardenEssen()
     hist = pitch_class_histogram(notes)
     best, key = -np.inf, (0, "major")
     for mode in ("major", "minor"):
-        w = np.asarray(tkp.getWeights(mode), dtype=np.float64)
+        w = np.asarray(ae.getWeights(mode), dtype=np.float64)
         for tonic in range(12):
             r = np.corrcoef(np.roll(w, tonic), hist)[0, 1] if hist.std() > 0 else 0.0
             if r > best:

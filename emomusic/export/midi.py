@@ -14,7 +14,7 @@ import numpy as np
 
 from emomusic.errors import InvalidInputError
 from emomusic.io import atomic_write
-from emomusic.music.attributes import estimate_key
+from emomusic.music.attributes import signature_key
 from emomusic.music.midi import check_meter, check_span
 from emomusic.music.notes import Notes
 from emomusic.vocab.constants import KEY_MODES, MAJOR_KEY_NAMES, MINOR_KEY_NAMES
@@ -32,7 +32,7 @@ def written_key(notes: Notes, key: tuple[int, str] | None = None) -> tuple[int, 
     The one place this is decided, so MIDI and MusicXML exports of a piece name the same key.
 
     Args:
-        notes: the piece; only read when `key` is None (Krumhansl-Schmuckler estimate).
+        notes: the piece; only read when `key` is None (`music.attributes.signature_key`).
         key: (tonic pitch class 0-11, "major"|"minor"), or None.
 
     Returns:
@@ -42,7 +42,7 @@ def written_key(notes: Notes, key: tuple[int, str] | None = None) -> tuple[int, 
         InvalidInputError: `key` is not a (0-11, "major"|"minor") pair.
     """
     if key is None:
-        return estimate_key(notes)
+        return signature_key(notes)
     try:
         tonic, mode = key
         tonic_ok = isinstance(tonic, (int, np.integer)) and 0 <= int(tonic) <= 11

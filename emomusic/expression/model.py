@@ -193,6 +193,10 @@ class ExpressionModel:
     # probability above which a frame is pedalled: calibrated on the training frames so the pedal is down
     # as often as performers hold it (even odds alone left it down nearly always, lifting almost never)
     pedal_threshold: float = 0.5
+    # std of what the velocity network leaves unexplained on the training notes: a performer's own
+    # note-to-note variation. Rendering with a seed draws it, so dynamics are not the smooth mean of
+    # many performers (real pieces use ~50 distinct velocities; the mean alone gave ~30).
+    velocity_spread: float = 0.0
 
     def deviations(self, notes: Notes) -> np.ndarray:
         """Each note's predicted velocity above (or below) its local level."""
@@ -222,19 +226,23 @@ class ExpressionModel:
                if (b - a) * HOP_S >= MIN_PRESS_S]  # lifted when the last note ends, not after
         return np.asarray(out, dtype=np.float64).reshape(-1, 2)
 
-    def render(self, notes: Notes) -> Notes:
+    def render(self, notes: Notes, seed: int | None = None) -> Notes:
         """The notes as performed: learned velocities around the given local level, and pedal.
 
         Args:
             notes: a piece (its velocities set the dynamic level kept).
+            seed: draws each note's unexplained variation (`velocity_spread`) with this seed; None
+                renders the predicted mean alone.
 
         Returns:
             The same notes with new velocities (1-127) and `pedals`.
         """
         if not len(notes):
             return notes
-        level = local_level(notes)
-        velocity = np.clip(np.round(level + self.deviations(notes)), 1, 127).astype(np.int16)
+        velocity = local_level(notes) + self.deviations(notes)
+        if seed is not None and self.velocity_spread > 0:
+            velocity = velocity + np.random.default_rng(seed).normal(0.0, self.velocity_spread, len(velocity))
+        velocity = np.clip(np.round(velocity), 1, 127).astype(np.int16)
         return replace(notes, velocity=velocity, pedals=self.pedals(notes))
 
     # ------------------------------------------------------------------ persistence
@@ -247,6 +255,7 @@ class ExpressionModel:
             for i, (w, b) in enumerate(layers):
                 out[f"{name}.{i}.weight"], out[f"{name}.{i}.bias"] = w, b
         out["pedal.threshold"] = np.array([self.pedal_threshold])
+        out["velocity.spread"] = np.array([self.velocity_spread])
         return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
     @classmethod
@@ -260,8 +269,9 @@ class ExpressionModel:
         def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(arrays[f"{name}.mean"], np.float64), np.asarray(arrays[f"{name}.std"], np.float64)
 
+        spread = arrays.get("velocity.spread")  # absent from checkpoints written before it was learned
         return cls(layers("velocity"), norm("velocity"), layers("pedal"), norm("pedal"),
-                   float(arrays["pedal.threshold"][0]))
+                   float(arrays["pedal.threshold"][0]), float(spread[0]) if spread is not None else 0.0)
 
     def save(self, directory: str | os.PathLike, metrics: dict | None = None, model_card: str = "") -> Path:
         """Write a checkpoint directory (safetensors weights, config, card).

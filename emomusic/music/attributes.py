@@ -15,21 +15,28 @@ import numpy as np
 
 from emomusic.music.notes import Notes
 
-# Krumhansl–Kessler key profiles (probe-tone ratings), index 0 = tonic.
+# Krumhansl–Kessler key profiles (probe-tone ratings), index 0 = tonic: the attributes' key (the
+# generator's tonic/mode conditioning was trained on it).
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Temperley–Kostka–Payne profiles (Temperley 2007, as music21 gives them): how often each scale degree
+# occurs in a segment of the Kostka–Payne corpus. On note counts they name the written key signature of
+# real openings best (`python benchmarks/key_signature.py`), so written files declare this key.
+TKP_MAJOR_PROFILE = np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400])
+TKP_MINOR_PROFILE = np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330])
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
 MINOR_SCALE = np.array([0, 2, 3, 5, 7, 8, 10, 11])  # natural + harmonic (raised 7th)
 
 
-def _key_templates() -> np.ndarray:
+def _key_templates(major: np.ndarray = MAJOR_PROFILE, minor: np.ndarray = MINOR_PROFILE) -> np.ndarray:
     """(24, 12) z-scored profiles: rows 0-11 major on C..B, rows 12-23 minor on C..B."""
-    rows = [np.roll(MAJOR_PROFILE, t) for t in range(12)] + [np.roll(MINOR_PROFILE, t) for t in range(12)]
+    rows = [np.roll(major, t) for t in range(12)] + [np.roll(minor, t) for t in range(12)]
     m = np.array(rows)
     return (m - m.mean(1, keepdims=True)) / m.std(1, keepdims=True)
 
 
 _KEY_TEMPLATES = _key_templates()
+_TKP_TEMPLATES = _key_templates(TKP_MAJOR_PROFILE, TKP_MINOR_PROFILE)
 
 
 def pitch_class_histogram(notes: Notes, weighted: bool = True) -> np.ndarray:
@@ -40,18 +47,35 @@ def pitch_class_histogram(notes: Notes, weighted: bool = True) -> np.ndarray:
     return h / s if s > 0 else h
 
 
-def key_correlations(hist: np.ndarray) -> np.ndarray:
-    """Pearson correlation of a pitch-class histogram with the 24 key profiles."""
+def key_correlations(hist: np.ndarray, templates: np.ndarray = _KEY_TEMPLATES) -> np.ndarray:
+    """Pearson correlation of a pitch-class histogram with the 24 key profiles (Krumhansl's by default)."""
     sd = hist.std()
     if sd == 0:
         return np.zeros(24)
     z = (hist - hist.mean()) / sd
-    return _KEY_TEMPLATES @ z / 12.0
+    return templates @ z / 12.0
 
 
 def estimate_key(notes: Notes) -> tuple[int, str]:
-    """Krumhansl–Schmuckler key: (tonic pitch class, "major"|"minor")."""
+    """Krumhansl–Schmuckler key: (tonic pitch class, "major"|"minor"); the attributes' key."""
     k = int(np.argmax(key_correlations(pitch_class_histogram(notes))))
+    return k % 12, "major" if k < 12 else "minor"
+
+
+def signature_key(notes: Notes) -> tuple[int, str]:
+    """The key a score should declare: Temperley–Kostka–Payne profiles on note counts.
+
+    Why not `estimate_key`: on real openings with a known key (POP909's annotations, ASAP's scores) this
+    names the right signature markedly more often; `benchmarks/key_signature.py` measures both. The
+    attributes keep Krumhansl's key, the definition the generator was conditioned on.
+
+    Args:
+        notes: the piece.
+
+    Returns:
+        (tonic pitch class 0-11, "major"|"minor").
+    """
+    k = int(np.argmax(key_correlations(pitch_class_histogram(notes, weighted=False), _TKP_TEMPLATES)))
     return k % 12, "major" if k < 12 else "minor"
 
 

@@ -9,7 +9,7 @@ tense), tempo, onset density and loudness carry arousal (EMOPIA's and most MER p
 The waveform is peak-normalised first, so a quiet recording and a loud master of the same music
 give the same features; dynamics are measured relative to the loudest passages.
 
-librosa and soundfile (the [audio] extra) are imported inside the functions: not needed to generate music.
+librosa (core) and soundfile (the [audio] extra) are imported inside the functions: not needed to generate music.
 Note: librosa's tuning estimation crashes with the numba build installed here, so audio is assumed
 to be tuned to A440 (`tuning=0`), which holds for everything rendered from MIDI.
 """

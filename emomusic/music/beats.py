@@ -11,16 +11,21 @@ fiction. This module recovers a real grid from the notes alone:
 3. metre and downbeat phase: for 2, 3 or 4 beats per bar and each phase, how much more bass onset,
    harmonic change, accent and long notes fall on the would-be downbeats than elsewhere; whether the
    beat divides in three (6/8 as two dotted-quarter beats) from where the off-beat onsets fall;
-4. `requantize`: every note placed by linear interpolation between the tracked beats, the first
-   downbeat on a bar line (earlier notes form an anacrusis), tempo the median tracked tempo.
+4. the tempo octave (`REAL_TEMPO` only): whether the tracked pulse is the music's beat, its half or its
+   double, by a small logistic regression fitted on POP909's and ASAP's known tempi (`beat_octave`);
+5. `requantize`: every note placed by linear interpolation between the tracked beats, the first
+   downbeat on a bar line (earlier notes form an anacrusis), tempo the least-squares tracked tempo.
 
-librosa is the optional [audio] extra, imported inside the functions that need it.
+`real_grid_notes` is what training data and analysed files go through: nominal-tempo performances
+on their tracked grid, everything else as written.
+
+librosa (a core dependency) is imported inside the functions that need it: generating music never loads it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import symusic
@@ -44,6 +49,7 @@ class TrackerSettings:
     w_bass, w_change, w_accent, w_long: weights of the downbeat cues; bias2, bias3: score bonus for
     2 and 3 beats per bar over 4 (the cue contrast grows with the bar length by itself).
     compound: off-beat share at thirds of the beat over halves above which a beat is a dotted quarter.
+    octave: re-choose the tracked pulse's octave (half, same or double) with `beat_octave`.
     """
 
     fps: float = 50.0
@@ -60,6 +66,7 @@ class TrackerSettings:
     bias2: float = 0.0
     bias3: float = 0.0
     compound: float = 1.5
+    octave: bool = False
 
 
 DEFAULTS = TrackerSettings()
@@ -68,6 +75,21 @@ DEFAULTS = TrackerSettings()
 # bass weighted up; bar lines where bass onsets, long notes and harmony changes fall.
 TUNED = TrackerSettings(start_bpm=140.0, std_bpm=2.0, tightness=10.0, smooth=0.04, bass_weight=3.0,
                         w_bass=1.0, w_change=0.5, w_accent=0.0, w_long=1.0, bias2=0.2, bias3=0.0, compound=2.0)
+# The tempo of the music (what a musician would write), for the data's tempo and bars: librosa's defaults,
+# then the learned octave choice. librosa's prior, centred on 120 BPM, puts slow pop ballads on their
+# eighth notes: the written tempo of POP909 songs is half the tracked one about half the time.
+REAL_TEMPO = TrackerSettings(octave=True)
+
+# `beat_octave`: multinomial logistic regression, classes (half, same, double) of the tracked tempo, on
+# `octave_features`; fitted on POP909 and ASAP train pieces by `python benchmarks/tempo_octave.py --fit`
+# (the scores are in docs/BENCHMARKS.md). Rows: classes; columns: features.
+OCTAVE_WEIGHTS = np.array([
+    [2.1567, -0.0074, -0.8031, 1.2166],
+    [-0.607, 0.1793, 0.4297, 0.1186],
+    [-1.5497, -0.1719, 0.3734, -1.3352],
+])
+OCTAVE_BIAS = np.array([3.4152, 0.7688, -4.184])
+OCTAVE_FACTORS = (0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -176,11 +198,16 @@ def onset_envelope(perf: Performance, settings: TrackerSettings = DEFAULTS) -> n
     return env
 
 
-def _librosa():
+def require_librosa():
+    """librosa, imported; a one-line error when an install lacks it.
+
+    Returns:
+        The librosa module.
+    """
     try:
         import librosa
     except ImportError:
-        raise InvalidInputError("beat tracking needs librosa; install emomusic[audio]") from None
+        raise InvalidInputError("beat tracking needs librosa; reinstall emomusic (pip install emomusic)") from None
     return librosa
 
 
@@ -210,7 +237,7 @@ def beats_from_envelope(env: np.ndarray, settings: TrackerSettings = DEFAULTS,
     Returns:
         Sorted beat times in seconds.
     """
-    librosa = _librosa()
+    librosa = require_librosa()
     sr = settings.fps * _HOP
     bpm = librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=_HOP, start_bpm=settings.start_bpm,
                                 std_bpm=settings.std_bpm, tg=tempogram)[0]
@@ -232,7 +259,7 @@ def tempogram(env: np.ndarray, settings: TrackerSettings = DEFAULTS) -> np.ndarr
     Returns:
         The time-averaged tempogram, shape (lags, 1).
     """
-    librosa = _librosa()
+    librosa = require_librosa()
     sr = settings.fps * _HOP
     win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=_HOP))
     tg = librosa.feature.tempogram(onset_envelope=env, sr=sr, hop_length=_HOP, win_length=win)
@@ -320,6 +347,64 @@ def compound_ratio(perf: Performance, beats: np.ndarray) -> float:
     return float((third + 1.0) / (2.0 * half + 1.0))
 
 
+def octave_features(perf: Performance, beats: np.ndarray) -> np.ndarray:
+    """What says whether a tracked pulse is the music's beat, its half or its double.
+
+    Args:
+        perf: the notes in seconds.
+        beats: tracked beat times (at least two).
+
+    Returns:
+        float64 (4,): log2 of the tempo over 120 BPM and its square (the pulse's octave is a question
+        of how far from a moderate tempo it lies, either way), log2 of the distinct onsets per beat and
+        of the median gap between onsets in beats (gaps under 30 ms are one chord).
+    """
+    period = float(np.polyfit(np.arange(len(beats)), beats, 1)[0])
+    onsets = np.unique(np.round(perf.onset, 2))
+    span = max(float(beats[-1] - beats[0]), 1e-3)
+    gaps = np.diff(onsets)
+    gaps = gaps[gaps > 0.03]
+    gap = float(np.median(gaps)) / period if len(gaps) else 1.0
+    tempo = np.log2(60.0 / period / 120.0)
+    return np.array([tempo, tempo**2, np.log2(len(onsets) / span * period + 1e-3), np.log2(gap + 1e-3)])
+
+
+def beat_octave(perf: Performance, beats: np.ndarray) -> float:
+    """The factor (0.5, 1 or 2) that turns the tracked tempo into the music's, by `OCTAVE_WEIGHTS`.
+
+    Args:
+        perf: the notes in seconds.
+        beats: tracked beat times (at least two).
+
+    Returns:
+        One of `OCTAVE_FACTORS`.
+    """
+    logits = OCTAVE_WEIGHTS @ octave_features(perf, beats) + OCTAVE_BIAS
+    return OCTAVE_FACTORS[int(np.argmax(logits))]
+
+
+def rescale_beats(perf: Performance, beats: np.ndarray, factor: float) -> np.ndarray:
+    """Beats at `factor` times the tempo: every other beat (the half with the stronger onsets) or midpoints.
+
+    Args:
+        perf: the notes in seconds (the onsets choose which half of the beats to keep).
+        beats: tracked beat times.
+        factor: 0.5, 1 or 2.
+
+    Returns:
+        The new beat times.
+    """
+    if factor == 1.0 or len(beats) < 4:
+        return beats
+    if factor == 2.0:
+        mids = (beats[:-1] + beats[1:]) / 2.0
+        return np.sort(np.concatenate([beats, mids]))
+    env = onset_envelope(perf, replace(DEFAULTS, bass_weight=3.0))
+    frames = np.clip(np.round(beats * DEFAULTS.fps).astype(np.int64), 0, len(env) - 1)
+    strength = [env[frames[p::2]].mean() for p in (0, 1)]
+    return beats[int(np.argmax(strength))::2]
+
+
 def track(source: str | os.PathLike | symusic.Score | Performance,
           settings: TrackerSettings = TUNED) -> BeatGrid:
     """Beats, metre and downbeats of a performance.
@@ -336,6 +421,8 @@ def track(source: str | os.PathLike | symusic.Score | Performance,
     """
     perf = performance(source)
     beats = track_beats(perf, settings)
+    if settings.octave and len(beats) >= 4:
+        beats = rescale_beats(perf, beats, beat_octave(perf, beats))
     if len(beats) < 4:
         raise InvalidInputError(f"{perf.name}: too few notes to find a beat ({len(beats)} beats tracked); "
                                 "give a longer performance")
@@ -360,7 +447,7 @@ def requantize(source: str | os.PathLike | symusic.Score | Performance, grid: Be
         subdivision: onsets snap to 1/subdivision of a tracked beat (12 keeps 16ths and triplets); 0 = no snap.
 
     Returns:
-        `Notes` in quarter-note beats, tempo the median tracked tempo in quarters per minute, the metre's
+        `Notes` in quarter-note beats, tempo the tracked tempo in quarters per minute (`grid_tempo`), the metre's
         time signature, and meta: source, tracked_tempo (tracked beats per minute), anacrusis (quarters).
     """
     perf = performance(source)
@@ -383,8 +470,80 @@ def requantize(source: str | os.PathLike | symusic.Score | Performance, grid: Be
     # Bar 0 starts at the first downbeat, or whole bars earlier so no note starts before time 0.
     origin = grid.phase - m * max(0, int(np.ceil((grid.phase - on.min()) / m - 1e-9)))
     unit = grid.beat_unit
-    start = (on - origin) * unit
+    start = np.maximum((on - origin) * unit, 0.0)  # a first note on the bar line may land a rounding error early
     duration = (off - on) * unit
-    return Notes.from_arrays(perf.pitch, start, duration, perf.velocity, tempo=grid.tempo * unit,
+    return Notes.from_arrays(perf.pitch, start, duration, perf.velocity, tempo=grid_tempo(grid),
                              time_signature=grid.time_signature, source=perf.name, tracked_tempo=grid.tempo,
                              anacrusis=float(max(0.0, grid.phase - on.min()) * unit))
+
+
+def grid_tempo(grid: BeatGrid) -> float:
+    """Quarter notes per minute of a grid's least-squares beat period.
+
+    Not the median interval: tracked beats sit on envelope frames (20 ms at 50 fps), so the median
+    interval only takes a few values (120, 125, 130.4, ... BPM).
+
+    Args:
+        grid: a `BeatGrid` with at least two beats.
+
+    Returns:
+        The tempo in quarter notes per minute (a dotted-quarter beat counts 1.5 quarters).
+    """
+    period = float(np.polyfit(np.arange(len(grid.beats)), grid.beats, 1)[0])
+    return 60.0 / period * grid.beat_unit
+
+
+NOMINAL_BPM = 120.0  # what transcribers and exporters write when they know no tempo
+# a file whose onsets lie on the 1/24-beat grid at least this often is a sequenced score (EMOPIA's
+# transcriptions: 3-16%; Nottingham: 96-100%; half of VGMIDI's files: 100%)
+ON_GRID_SHARE = 0.9
+
+
+def is_nominal_performance(source: str | os.PathLike | symusic.Score) -> bool:
+    """Whether a MIDI file is a performance at a nominal tempo: its ticks are seconds in disguise.
+
+    That is: its only tempo is the nominal 120 BPM (or none: the MIDI default) and its onsets are off
+    any score grid. A file at 120 BPM whose onsets lie on a 1/24-beat grid (sixteenths, triplets and
+    their halves) was sequenced: its bars are already the music's.
+
+    Args:
+        source: a MIDI path or symusic Score.
+
+    Returns:
+        True for a nominal-tempo performance, False for a real tempo map or a quantised score.
+    """
+    score = source if isinstance(source, symusic.Score) else load_score(source)
+    tempos = score.tempos
+    if not (len(tempos) == 0 or (len(tempos) == 1 and abs(tempos[0].qpm - NOMINAL_BPM) < 0.01)):
+        return False
+    onsets = [t.notes.numpy()["time"] for t in score.tracks if len(t.notes)]
+    if not onsets:
+        return False
+    step = score.ticks_per_quarter / 24.0
+    ticks = np.concatenate(onsets) / step
+    return float(np.mean(np.abs(ticks - np.round(ticks)) < 1e-6)) < ON_GRID_SHARE
+
+
+def real_grid_notes(path: str | os.PathLike) -> Notes:
+    """A MIDI file's notes on the music's grid: a nominal-tempo performance re-quantised onto its beats.
+
+    Files with a real tempo map or a score grid are read as they are (`midi.load_notes`); a
+    performance at the nominal 120 BPM (`is_nominal_performance`: a transcription) is tracked with
+    `REAL_TEMPO` and re-quantised (`requantize`, no snapping: the tokenizer's grid does that), so its
+    bars, tempo and every beat-counted feature are the music's.
+
+    Args:
+        path: a MIDI file.
+
+    Returns:
+        `Notes` in quarter-note beats.
+
+    Raises:
+        InvalidInputError: unreadable file, no notes, too few onsets to track, or librosa missing.
+    """
+    from emomusic.music.midi import load_notes
+
+    if not is_nominal_performance(path):
+        return load_notes(path)
+    perf = performance(load_score(path), str(path))
+    return requantize(perf, track(perf, REAL_TEMPO), subdivision=0)

@@ -23,7 +23,7 @@ The melody opens the generated piece, so the output continues the hummed tune. S
 7. **Mood** (weak cues, explicit emotions win): valence from major vs. minor key fit, arousal from tempo
    and note rate — the two most reliable cues in Gabrielsson & Lindström's (2010) review.
 
-librosa and soundfile (the [audio] extra) are imported inside the functions that need them.
+librosa (core) and soundfile (the [audio] extra) are imported inside the functions that need them.
 """
 
 from __future__ import annotations

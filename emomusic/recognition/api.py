@@ -114,10 +114,14 @@ class SymbolicRecognizer:
         return cls(model, generator, tokenizer)
 
     def _load(self, path: str) -> tuple[object, np.ndarray]:
-        """Quantised notes (what the models were trained on) and tokens of one MIDI file."""
-        from emomusic.music.midi import load_notes
+        """Quantised notes (what the models were trained on) and tokens of one MIDI file.
 
-        ids = self.tokenizer.encode(load_notes(path))
+        A file at the nominal 120 BPM (a transcription or recorded performance) is read on its tracked
+        beats, as the training data was (`beats.real_grid_notes`).
+        """
+        from emomusic.music.beats import real_grid_notes
+
+        ids = self.tokenizer.encode(real_grid_notes(path))
         if len(ids) < 2:
             raise InvalidInputError(f"{path}: too few notes to analyse")
         notes = self.tokenizer.decode(ids)

@@ -6,14 +6,16 @@ Reads the prepared caches (`emomusic data prepare`), fits the clusterer on the l
 splits (EMOPIA quadrants, VGMIDI quadrants from valence/arousal), fits the judge on EMOPIA train
 only, and measures how well attributes separate the quadrants on EMOPIA val.
 
-Tempo: EMOPIA's MIDI are audio transcriptions and VGMIDI's labelled pieces are all written at a
-nominal 120 BPM, so the tempo attribute of every piece was the same number and could not follow
-emotion. Pieces whose file holds that one nominal tempo get the tempo their notes imply instead:
-beats tracked from the notes (`music.beats.track`) with librosa's default tempo prior (centred on
-120 BPM, one octave wide: the perceptual-tempo prior). The ASAP-tuned settings (`beats.TUNED`) find
-beats better but often lock slow, arpeggiated pieces to the subdivision (docs/BENCHMARKS.md, beat
-tracking), which is the error that matters for a tempo attribute. Only the attribute changes: the
-generator's training data keep their nominal grid.
+Real grid: EMOPIA's MIDI are audio transcriptions and VGMIDI's labelled pieces are all written at a
+nominal 120 BPM, so the tempo attribute of every piece was the same number, and every attribute
+counted in beats (density, durations, gaps, off-beat share) was counted in half-seconds. A generated
+piece asked for such a piece's attributes and written at a real tempo sounded denser or sparser than
+the piece it imitates. The prepared caches now hold such pieces re-quantised onto the beats tracked
+from their notes (`music.beats.real_grid_notes`, `beats.REAL_TEMPO`): librosa's default tempo prior
+(centred on 120 BPM, one octave wide), then the learned choice of the pulse's octave (on POP909 val
+songs the tempo is the written one for 0.76 of songs, against 0.33 without it). The ASAP-tuned
+settings (`beats.TUNED`) find beats better but often lock slow, arpeggiated pieces to the
+subdivision (docs/BENCHMARKS.md, beat tracking), which is the error that matters for a tempo.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from emomusic.conditioning.clusterer import Clusterer
 from emomusic.evaluation.judge import FeatureJudge, accuracies
+from emomusic.music.beats import is_nominal_performance
 from emomusic.training.cards import render_card
 from emomusic.training.datasets import LICENCES, load_prepared, prepare
 
@@ -43,7 +46,7 @@ def clusterer_card(metrics: dict) -> str:
     """
     return render_card("clusterer", emopia_licence=LICENCES["emopia"], vgmidi_licence=LICENCES["vgmidi"],
                        n_train=metrics["n_train_pieces"], metric_rows=_metric_rows(metrics),
-                       **{k: metrics.get(k, 0) for k in ("tempo_tracked", "tempo_untrackable", "tempo_kept")})
+                       **{k: metrics.get(k, 0) for k in ("tempo_tracked", "tempo_kept")})
 
 
 def judge_card(metrics: dict) -> str:
@@ -59,26 +62,8 @@ def judge_card(metrics: dict) -> str:
                        metric_rows=_metric_rows(metrics))
 
 
-NOMINAL_BPM = 120.0
-
-
-def has_nominal_tempo(path: str) -> bool:
-    """Whether a MIDI file's only tempo is the nominal 120 BPM transcribers and exporters write.
-
-    Args:
-        path: a MIDI file.
-
-    Returns:
-        True for one tempo event at 120 BPM (or none: the MIDI default), False for any other tempo map.
-    """
-    import symusic
-
-    tempos = symusic.Score(path).tempos
-    return len(tempos) == 0 or (len(tempos) == 1 and abs(tempos[0].qpm - NOMINAL_BPM) < 0.01)
-
-
 def tracked_tempi(paths: list[str]) -> np.ndarray:
-    """Quarter notes per minute from each file's tracked beats (librosa's default prior; see above).
+    """Quarter notes per minute of each file's tracked beats (`beats.REAL_TEMPO`; see above).
 
     Args:
         paths: MIDI files of performances on a nominal grid.
@@ -92,35 +77,10 @@ def tracked_tempi(paths: list[str]) -> np.ndarray:
     out = np.full(len(paths), np.nan)
     for i, p in enumerate(paths):
         try:
-            grid = beats.track(p, beats.DEFAULTS)
+            out[i] = beats.grid_tempo(beats.track(p, beats.REAL_TEMPO))
         except InvalidInputError:
             continue
-        # the least-squares beat period, not the median interval: tracked beats sit on envelope frames
-        # (20 ms), so the median interval only takes a few values (120, 125, 130.4, ... BPM)
-        period = np.polyfit(np.arange(len(grid.beats)), grid.beats, 1)[0]
-        out[i] = 60.0 / period * grid.beat_unit
     return out
-
-
-def real_tempo_attributes(attributes: np.ndarray, paths: list[str]) -> tuple[np.ndarray, dict[str, int]]:
-    """The attribute rows with `tempo` replaced by the tracked tempo where the file's tempo is nominal.
-
-    Args:
-        attributes: (pieces, ATTRIBUTE_NAMES) raw attribute values.
-        paths: each row's MIDI file.
-
-    Returns:
-        (new array, counts {"tracked", "kept", "untrackable"}); an untrackable nominal piece keeps 120.
-    """
-    from emomusic.music.attributes import ATTRIBUTE_NAMES
-
-    col = ATTRIBUTE_NAMES.index("tempo")
-    nominal = [i for i, p in enumerate(paths) if has_nominal_tempo(p)]
-    tempi = tracked_tempi([paths[i] for i in nominal])
-    out = np.array(attributes, dtype=np.float64, copy=True)
-    ok = np.isfinite(tempi)
-    out[np.asarray(nominal, dtype=int)[ok], col] = tempi[ok]
-    return out, {"tracked": int(ok.sum()), "kept": len(paths) - len(nominal), "untrackable": int((~ok).sum())}
 
 
 def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -> Path:
@@ -142,7 +102,9 @@ def fit_clusterer(data_root: str | None = None, out: str | Path | None = None) -
     emopia = data.mask(dataset="emopia")
     q = [r.quadrant for r in data.records]
     ids = [r.id for r in data.records]
-    attributes, tempo_counts = real_tempo_attributes(data.attributes, [r.path for r in data.records])
+    attributes = data.attributes.astype(np.float64)  # prepared on the tracked grid (`beats.real_grid_notes`)
+    nominal = sum(is_nominal_performance(r.path) for r in data.records)
+    tempo_counts = {"tracked": nominal, "kept": len(data.records) - nominal}
 
     tr = np.flatnonzero(train)
     clus = Clusterer.fit(attributes[tr], [q[i] for i in tr], [ids[i] for i in tr])

@@ -33,6 +33,9 @@ from emomusic.vocab.emotions import QUADRANT_SIGNS
 log = logging.getLogger(__name__)
 
 VAL_PERCENT = 8
+# The prepared caches' folder under the cache root. Its name changes when what a cache holds changes, so
+# an old cache is prepared again rather than read (v2: nominal-tempo performances on their tracked beats).
+PREPARED_DIR = "prepared-v2"
 
 LICENCES = {
     "emopia": "CC BY-NC-SA 4.0 (Hung et al., ISMIR 2021)",
@@ -292,18 +295,22 @@ def _worker_tokenizer(cls):
 
 def _encode(rec: Record) -> tuple[Record, np.ndarray | None, np.ndarray | None, str | None]:
     """Tokens and whole-piece attributes of one record; a bad file becomes an error string."""
-    from emomusic.music.attributes import compute_attributes
-    from emomusic.music.midi import load_notes
+    from emomusic.music.attributes import ATTRIBUTE_NAMES, compute_attributes
+    from emomusic.music.beats import real_grid_notes
     from emomusic.music.tokenizer import MusicTokenizer
 
     tokenizer = _worker_tokenizer(MusicTokenizer)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ids = tokenizer.encode(load_notes(rec.path))
+            notes = real_grid_notes(rec.path)  # transcriptions and performances on their tracked beats
+            ids = tokenizer.encode(notes)
             # Attributes of the quantised piece the models see: generated music is quantised too,
-            # so the clusterer, the judge and generated pieces share one definition.
-            return rec, ids.astype(np.uint16), compute_attributes(tokenizer.decode(ids)), None
+            # so the clusterer, the judge and generated pieces share one definition. The tempo is the
+            # piece's own, not its tempo token's bin: the clusterer writes it into generated files.
+            attributes = compute_attributes(tokenizer.decode(ids))
+            attributes[ATTRIBUTE_NAMES.index("tempo")] = notes.tempo
+            return rec, ids.astype(np.uint16), attributes, None
     except Exception as exc:  # one bad file must not stop a 7,000-file job
         return rec, None, None, f"{rec.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
@@ -366,12 +373,15 @@ def prepare(root: str | os.PathLike | None = None, datasets: tuple[str, ...] | N
         root: the datasets folder (default: the settings resolver's).
         datasets: dataset names (default: all).
         workers: encoding processes.
-        out: the cache folder (default: ``<cache>/prepared``).
+        out: the cache folder (default: ``<cache>/<PREPARED_DIR>``).
 
     Returns:
         dataset → pieces in its cache.
     """
-    out = out or cache_root() / "prepared"
+    from emomusic.music.beats import require_librosa
+
+    require_librosa()  # nominal-tempo files are beat-tracked: fail here, not file by file in the workers
+    out = out or cache_root() / PREPARED_DIR
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name in datasets or tuple(SOURCES):
@@ -398,12 +408,12 @@ def available_datasets(wanted: tuple[str, ...], cache: Path | None = None) -> tu
 
     Args:
         wanted: dataset names.
-        cache: the prepared folder (default: ``<cache>/prepared``).
+        cache: the prepared folder (default: ``<cache>/<PREPARED_DIR>``).
 
     Returns:
         The wanted names that are prepared, in order.
     """
-    cache = cache or cache_root() / "prepared"
+    cache = cache or cache_root() / PREPARED_DIR
     have = tuple(d for d in wanted if (cache / f"{d}.npz").exists())
     missing = [d for d in wanted if d not in have]
     if not have:
@@ -418,12 +428,12 @@ def load_prepared(datasets: tuple[str, ...] | None = None, cache: Path | None = 
 
     Args:
         datasets: dataset names (default: every prepared one).
-        cache: the prepared folder (default: ``<cache>/prepared``).
+        cache: the prepared folder (default: ``<cache>/<PREPARED_DIR>``).
 
     Returns:
         The concatenated Prepared data.
     """
-    cache = cache or cache_root() / "prepared"
+    cache = cache or cache_root() / PREPARED_DIR
     parts = []
     for name in datasets or tuple(SOURCES):
         path = cache / f"{name}.npz"

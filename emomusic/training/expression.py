@@ -114,6 +114,8 @@ def evaluate(model: ExpressionModel, val: dict[str, np.ndarray]) -> dict[str, fl
     down = val["yp"] > 0.5
     return {
         "velocity_mae": float(np.abs(val["yv"] - pred).mean()),
+        "velocity_spread": model.velocity_spread,
+        "velocity_residual_std_val": float((val["yv"] - pred).std()),
         "velocity_mae_flat_baseline": float(np.abs(val["yv"]).mean()),
         "top_voice_excess_real": float(val["yv"][top].mean() - val["yv"][~top].mean()),
         "top_voice_excess_predicted": float(pred[top].mean() - pred[~top].mean()),
@@ -149,7 +151,8 @@ def train_expression(data_root: str | None = None, out: str | Path | None = None
 
     prob = 1 / (1 + np.exp(-_mlp(ped_layers, (train["xp"] - ped_norm[0]) / ped_norm[1])))
     threshold = float(np.quantile(prob, 1 - train["yp"].mean()))  # down as often as in the performances
-    model = ExpressionModel(vel_layers, vel_norm, ped_layers, ped_norm, threshold)
+    residual = train["yv"] - _mlp(vel_layers, (train["xv"] - vel_norm[0]) / vel_norm[1])
+    model = ExpressionModel(vel_layers, vel_norm, ped_layers, ped_norm, threshold, float(residual.std()))
     metrics = evaluate(model, val)
     counts = {f"n_{split}_{ds}": int((d["pieces"] == ds).sum()) for split, d in (("train", train), ("val", val))
               for ds in SOURCES}
