@@ -170,3 +170,20 @@ def test_fitted_schedule_uses_the_time_left():
     assert _fit_steps(70, 6.0, 10.0, cfg) == 70 + 510
     assert _fit_steps(70, 120.0, 10.0, cfg) == 71  # already over time: stop at the next step
 
+
+def test_fine_tune_starts_from_a_checkpoints_weights(cache, tmp_path):
+    """`--from`: the run's first weights are the checkpoint's, its tokenizer is kept, and training moves them."""
+    first = tmp_path / "first"
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--steps", "2", "--out", str(first)], cache)
+    assert r.returncode == 0, r.stderr[-2000:]
+    tuned = tmp_path / "tuned"
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--steps", "2", "--lr", "1e-4", "--out", str(tuned),
+                  "--from", str(first / "last")], cache)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = load_checkpoint(first / "last", kind="generator"), load_checkpoint(tuned / "last", kind="generator")
+    assert b.tokenizer == a.tokenizer and b.config["model"] == a.config["model"] and b.metrics["step"] == 2
+    diffs = [float((a.state_dict[k].float() - b.state_dict[k].float()).abs().max()) for k in a.state_dict]
+    assert 0 < max(diffs) < 0.05  # moved from the checkpoint's weights by a few small steps, not re-initialised
+    r = _run_cli(["train", "generator", "--preset", "tiny", "--resume", "--from", str(first / "last"),
+                  "--out", str(tuned)], cache)
+    assert r.returncode == 2 and "--from starts a new run" in r.stderr and "Traceback" not in r.stderr

@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "process itself)")
     g.add_argument("--tokenizer-from", help="start with this generator checkpoint's tokenizer (its control bins; "
                    "default: fit new bins on the data)")
+    g.add_argument("--from", dest="init_from", metavar="CHECKPOINT",
+                   help="fine-tune: start from this generator checkpoint's weights, architecture and tokenizer "
+                        "(e.g. checkpoints/generator; use a lower --lr)")
     g.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
                    help="condition tokens as a prefix (shipped) or EmoGen's summed embedding")
     g.set_defaults(handler=generator)
@@ -103,6 +106,8 @@ def clusterer(args: argparse.Namespace) -> int:
 def generator(args: argparse.Namespace) -> int:
     if args.fit_steps and not args.max_minutes:
         raise InvalidInputError("--fit-steps needs --max-minutes (the time to fit the schedule to)")
+    if args.init_from and (args.resume or args.tokenizer_from):
+        raise InvalidInputError("--from starts a new run from a checkpoint: not with --resume or --tokenizer-from")
     from emomusic.training.train import PRESETS as TRAIN_PRESETS
     from emomusic.training.train import TrainConfig, train_generator
 
@@ -116,7 +121,7 @@ def generator(args: argparse.Namespace) -> int:
     cfg.fit_steps = args.fit_steps
     model_cfg = {**preset.get("model", {}), "conditioning": args.conditioning}
     out = train_generator(args.out, resume=args.resume, cfg=cfg, model_cfg=model_cfg, device=args.device,
-                          workers=args.workers, tokenizer_from=args.tokenizer_from)
+                          workers=args.workers, tokenizer_from=args.tokenizer_from, init_from=args.init_from)
     print(f"checkpoint in {out}/last")
     return 0
 

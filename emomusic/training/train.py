@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -294,7 +294,8 @@ def _restore_optimizer(out: Path, model: Generator, opt: torch.optim.Optimizer) 
 
 def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | None = None,
                     model_cfg: dict | None = None, data: Prepared | None = None, device: str = "auto",
-                    workers: int = 0, tokenizer_from: str | Path | None = None) -> Path:
+                    workers: int = 0, tokenizer_from: str | Path | None = None,
+                    init_from: str | Path | None = None) -> Path:
     """Train (or resume) the generator; returns the run folder.
 
     `device` "auto" takes CUDA when present (bfloat16 autocast there); `workers` > 0 draws the
@@ -311,6 +312,8 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         device: "auto", "cpu" or "cuda[:N]".
         workers: processes drawing windows.
         tokenizer_from: a generator checkpoint whose tokenizer (and control bins) to reuse.
+        init_from: fine-tune: a generator checkpoint whose weights, architecture and tokenizer the run
+            starts from (step 0, a fresh optimiser and schedule; `model_cfg` may change only dropout).
 
     Returns:
         The run folder.
@@ -334,6 +337,18 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         step, tokens = ck.metrics["step"], ck.metrics["tokens_seen"]
         if (out / "best" / "config.json").exists():  # a resumed run keeps the best it already has
             best = _mean_val(load_checkpoint(out / "best", kind="generator").metrics)
+    elif init_from:
+        ck = load_checkpoint(init_from, kind="generator")
+        tk = MusicTokenizer.from_dict(ck.tokenizer)
+        arch = GeneratorConfig.from_dict(ck.config["model"])
+        if arch.max_seq_len < cfg.seq_len:
+            raise InvalidInputError(f"{init_from}: trained for {arch.max_seq_len}-token windows, the preset "
+                                    f"draws {cfg.seq_len}; pick a preset with windows no longer")
+        # the preset decides dropout (off on a CPU: docs/BENCHMARKS.md), the checkpoint everything else
+        default_dropout = next(f.default for f in fields(GeneratorConfig) if f.name == "dropout")
+        arch = replace(arch, dropout=(model_cfg or {}).get("dropout", default_dropout))
+        model = Generator(arch)
+        model.load_state_dict({k: v.float() for k, v in ck.state_dict.items()})
     else:
         tk = (MusicTokenizer.from_dict(load_checkpoint(tokenizer_from, kind="generator").tokenizer) if tokenizer_from
               else MusicTokenizer(fit_control_bins(train_data, cfg.seq_len, seed=cfg.seed)))
