@@ -1,7 +1,7 @@
 """Past the training length: full attention or a sliding window of the training length?
 
     python benchmarks/window_nll.py [--checkpoints DIR] [--datasets emopia,pop909,asap,vgmidi]
-                                    [--tokens 1024] [--pieces 60] [--control 50 --bars 16]
+                                    [--tokens 1024] [--pieces 60] [--control 50 --bars 16] [--restate 128]
 
 The generator is trained on windows of `max_seq_len` tokens, but a 16-bar piece is longer. For up to
 `--pieces` real val pieces of at least `--tokens` tokens per dataset, this computes the shipped
@@ -11,6 +11,13 @@ the window the sampler uses). Lower is better; the difference comes with its sta
 pieces. With `--control N` it also runs the controllability protocol (`emomusic evaluate`, attributes
 method, N pieces per quadrant of `--bars` bars, seeds offset by 600,000) with the window and with full
 attention: the judge's accuracy and the quality overlap of what the user would get.
+
+With `--restate STRIDE` it also compares two ways of keeping the conditions in view past the window,
+on the same pieces with their own condition prefix in front (genre and the control bins of the
+measured span, as the sampler would be given): the sliding window (the prefix slides out of view
+after `max_seq_len` tokens) and restating (every STRIDE tokens the context is rebuilt as the prefix
+followed by the piece from a bar line, as every training window is: the earliest bar start that
+leaves room for the next STRIDE tokens).
 The last line is one JSON object with every figure.
 """
 
@@ -51,6 +58,28 @@ def _control(checkpoints: str | None, per_emotion: int, bars: int) -> dict:
     return out
 
 
+def _restated(model, tk, prefix: list[int], body: np.ndarray, window: int, stride: int) -> tuple[float, float]:
+    """Mean NLL of the body tokens past the first window: (sliding window, restated prefix)."""
+    seq = torch.tensor(np.concatenate([prefix, body]))[None]
+    n, p = seq.shape[1], len(prefix)
+    i = torch.arange(n)
+    band = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+    logits = model.net(seq, attn_mask=band)
+    sliding = torch.nn.functional.cross_entropy(logits[0, window - 1:-1], seq[0, window:], reduction="sum")
+    bars = np.flatnonzero(body == tk.bar_id)
+    total, count = 0.0, 0
+    for s in range(window - p, len(body), stride):  # body positions s..s+stride predicted in one pass
+        e = min(s + stride, len(body))
+        starts = bars[(bars <= s) & (p + e - bars <= window)]
+        b = int(starts.min()) if len(starts) else s - (window - p - stride)
+        ctx = torch.tensor(np.concatenate([prefix, body[b:e]]))[None]
+        out = model.net(ctx)
+        k = e - s  # the last k positions' targets are body[s:e]
+        total += float(torch.nn.functional.cross_entropy(out[0, -k - 1:-1], ctx[0, -k:], reduction="sum"))
+        count += k
+    return float(sliding) / (n - window), total / count
+
+
 @torch.inference_mode()
 def main() -> None:
     from emomusic.generation.checkpoint import load_float_generator
@@ -63,6 +92,8 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=60, help="val pieces per dataset at most")
     ap.add_argument("--control", type=int, default=0, help="also sample this many pieces per quadrant each way")
     ap.add_argument("--bars", type=int, default=16, help="bars per sampled piece (with --control)")
+    ap.add_argument("--restate", type=int, default=0, help="also compare restating the conditions every this "
+                    "many tokens with the sliding window (see above)")
     args = ap.parse_args()
 
     model, tk = load_float_generator(f"{args.checkpoints}/generator" if args.checkpoints else None)
@@ -88,6 +119,22 @@ def main() -> None:
                      "difference": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0}
         print(f"{name}: {len(idx)} val pieces, NLL of tokens {window + 1}-{n - 1}: full attention {f.mean():.3f}, "
               f"window of {window} {w.mean():.3f} (difference {d.mean():+.3f} ± {res[name]['se']:.3f})")
+        if args.restate:
+            from emomusic.music.attributes import compute_controls
+
+            pairs = []
+            for j in idx:
+                body = prep.piece(j)[: n - 1].astype(np.int64)
+                controls = tk.control_bins.to_bins(compute_controls(tk.decode(body)))
+                prefix = tk.condition_ids(prep.records[j].genre, controls=controls)
+                pairs.append(_restated(model, tk, prefix, body[: n - len(prefix)], window, args.restate))
+            sl, rs = np.array(pairs).T
+            dd = rs - sl
+            res[name]["restate"] = {"stride": args.restate, "sliding": float(sl.mean()), "restated": float(rs.mean()),
+                                    "difference": float(dd.mean()),
+                                    "se": float(dd.std(ddof=1) / np.sqrt(len(dd))) if len(dd) > 1 else 0.0}
+            print(f"  with the conditions in front: sliding window {sl.mean():.3f}, restated every {args.restate} "
+                  f"tokens {rs.mean():.3f} (difference {dd.mean():+.3f} ± {res[name]['restate']['se']:.3f})")
     if args.control:
         with torch.inference_mode(False):
             res["control"] = _control(args.checkpoints, args.control, args.bars)

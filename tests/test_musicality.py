@@ -113,3 +113,23 @@ def test_signature_judge_is_a_different_profile_with_the_same_accidentals() -> N
     notes = Notes.from_arrays([62, 64, 66, 67, 69, 71, 73, 74, 62, 66, 69], [0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8],
                               [1] * 8 + [4] * 3, [80] * 11)
     assert judged_signature(notes) == 2
+
+
+def test_sections_and_stalls_by_hand(tmp_path) -> None:
+    from emomusic.evaluation.musicality import longest_stall, sections
+
+    # 8 bars: bars 0-3 C-D-E-F in quarters over held chords C, F, G, C; bars 4-7 the note A hammered alone
+    notes = [(60 + [0, 2, 4, 5][k % 4], float(k), 1.0, 80) for k in range(16)]
+    chords = ((48, 52, 55), (53, 57, 60), (55, 59, 62), (48, 52, 55))
+    notes += [(p, 4.0 * b, 4.0, 60) for b, chord in enumerate(chords) for p in chord]
+    notes += [(69, 16.0 + k, 1.0, 80) for k in range(16)]
+    path = write(tmp_path / "x.mid", notes)
+    first, second, empty = sections(path, section_bars=4, n_sections=3)
+    assert first["density"] == pytest.approx(28 / 16) and second["density"] == pytest.approx(1.0)
+    assert first["polyphony"] == pytest.approx(4.0) and second["polyphony"] == pytest.approx(1.0)
+    assert first["pitch_range"] == 65 - 48 and second["pitch_range"] == 0
+    assert first["pitch_classes"] == 7 and second["pitch_classes"] == 1
+    assert set(empty.values()) == {0.0}  # past the end
+    # bars 4-7 on one pitch class: a phrase stalls from its last bar on (bars 5-7 reach back to bar 3's C major)
+    assert longest_stall(path) == 1
+    assert longest_stall(path, n_bars=5) == 0

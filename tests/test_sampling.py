@@ -209,3 +209,90 @@ def test_triad_hold_lengthens_tonic_triad_notes_and_shortens_the_others(model, t
     assert triad > 2 * other
     plain_triad, plain_other = durations(0.0)
     assert triad / other > plain_triad / plain_other
+
+
+def test_past_the_window_the_conditions_are_restated_from_a_bar_line(model, tk, monkeypatch):
+    """Training windows each begin with their conditions and then a bar: so does every context after the first."""
+    import emomusic.generation.sampling as sampling
+
+    seen = []
+    real_select = sampling.select_engine
+
+    def recording(*args, **kwargs):
+        engine = real_select(*args, **kwargs)
+        prefill = engine.prefill
+
+        def spy(ids):
+            seen.append(np.asarray(ids).copy())
+            return prefill(ids)
+
+        engine.prefill = spy
+        return engine
+
+    monkeypatch.setattr(sampling, "select_engine", recording)
+    pre = tk.condition_ids("pop", emotion="Q3")
+    (body,) = sample(model, tk, [pre], n_bars=6, seed=3, max_tokens=500)
+    window = model.config.max_seq_len
+    assert len(body) > 2 * window and len(seen) > 2  # long enough to restate more than once
+    whole = np.concatenate([pre, body])
+    room = window - len(pre) - min(sampling.RESTATE_STRIDE, window // 2)  # music a new context holds at most
+    from_bar = 0
+    for (ctx,) in seen[1:]:
+        assert (ctx[: len(pre)] == pre).all()  # the conditions first
+        music = ctx[len(pre):]
+        assert len(music) <= room
+        starts = [k for k in range(len(pre), len(whole) - len(music) + 1) if (whole[k:k + len(music)] == music).all()]
+        assert starts  # then the piece's own latest music, unchanged
+        k, end = starts[0], starts[0] + len(music)
+        bars = [b for b in np.flatnonzero(whole[len(pre):end] == tk.bar_id) + len(pre) if end - b <= room]
+        if bars:  # from the earliest bar line that leaves the room; a bar longer than the room is cut inside
+            assert k == bars[0] and music[0] == tk.bar_id
+            from_bar += 1
+        else:
+            assert len(music) == room
+    assert from_bar  # the usual case occurred
+
+    seen.clear()
+    monkeypatch.setattr(sampling, "RESTATE_STRIDE", 0)  # off: one prefill, then the sliding window
+    sample(model, tk, [pre], n_bars=6, seed=3, max_tokens=500)
+    assert len(seen) == 1
+
+
+def test_the_stall_guard_rolls_back_to_where_the_bars_stopped_moving(tk):
+    from emomusic.generation.processors import RemiState
+    from emomusic.generation.sampling import STALL_BARS, STALL_RETRIES, _StallGuard
+
+    def bar(pitches):  # one bar's tokens as the sampler keeps them: one array of one token each
+        ids = [tk.token_id("Position_0")]
+        for p in pitches:
+            ids += [tk.token_id(f"Pitch_{p}"), tk.token_id("Velocity_63"), tk.token_id("Duration_1.0.8")]
+        return [np.array([t]) for t in ids]
+
+    guard, generated, state = _StallGuard(tk), [], RemiState.start(1, 1)
+
+    def play(pitches):
+        """One bar; the index rolled back to, if the guard stops it."""
+        back = guard.bar_line(generated, state)
+        if back is not None:
+            del generated[back:]
+            return back
+        generated.extend([np.array([tk.bar_id])] + bar(pitches))
+        state.bars[0] += 1
+        return None
+
+    moving = [[60, 64, 67], [62, 65, 69], [64, 67, 71], [65, 69, 72]]
+    for k in range(8):  # a moving phrase: the guard never stops it, and a literal repeat is no stall
+        assert play(moving[k % 4]) is None
+    stall_from, bars_there = len(generated), int(state.bars[0])
+    backs = []
+    for _ in range(200):  # then the same two notes, bar after bar, for as long as it takes
+        back = play([48, 55])
+        if back is not None:
+            backs.append((back, int(state.bars[0])))
+        if guard.retries == STALL_RETRIES and back is None and len(backs) == STALL_RETRIES:
+            break
+    assert backs[0] == (stall_from, bars_there)  # the first retry: where the stall began, its state restored
+    assert [b for b, _ in backs] == sorted((b for b, _ in backs), reverse=True)  # each retry starts earlier
+    assert len(backs) == STALL_RETRIES  # then the piece is let go
+    for _ in range(2 * STALL_BARS):
+        assert play([48, 55]) is None

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from emomusic.music.attributes import estimate_key, pitch_class_histogram
+from emomusic.music.form import stall_flags
 from emomusic.music.notes import Notes
 
-__all__ = ["STATISTICS", "Range", "compare", "musicality", "real_range"]
+__all__ = ["SECTION_STATISTICS", "STATISTICS", "Range", "compare", "longest_stall", "musicality", "real_range",
+           "sections"]
 
 SPAN_BEATS = 64.0  # 16 bars of 4/4: the CLI's default length
 C5 = 72
@@ -256,3 +258,63 @@ def compare(real: list[dict[str, float]], generated: list[dict[str, float]]) -> 
     """
     nan = float("nan")
     return {k: real_range([r.get(k, nan) for r in real], [g.get(k, nan) for g in generated]) for k in STATISTICS}
+
+
+# Long pieces, section by section (the form benchmark): what thins out, narrows or stalls over time.
+SECTION_STATISTICS: dict[str, str] = {
+    "polyphony": "mean notes sounding at each onset",
+    "density": "notes per beat",
+    "pitch_range": "highest minus lowest pitch, semitones",
+    "pitch_classes": "distinct pitch classes",
+}
+
+
+def sections(path: str | os.PathLike, section_bars: int = 16, n_sections: int = 4) -> list[dict[str, float]]:
+    """`SECTION_STATISTICS` of each `section_bars`-bar section of a file (its own bar length).
+
+    Args:
+        path: a MIDI file (drum tracks ignored).
+        section_bars: bars per section.
+        n_sections: sections measured from the start (an empty one gets zeros).
+
+    Returns:
+        One dict per section.
+    """
+    (pitch, start, dur, _vel), _pedals, _tempo, _key, bar = _read(path)
+    span = section_bars * bar
+    out = []
+    for k in range(n_sections):
+        m = (start >= k * span - 1e-6) & (start < (k + 1) * span - 1e-6)
+        if not m.any():
+            out.append(dict.fromkeys(SECTION_STATISTICS, 0.0))
+            continue
+        st, en, p = start[m], start[m] + dur[m], pitch[m]
+        onsets = np.unique(np.round(st, 4))
+        sounding = ((st[None, :] <= onsets[:, None] + 1e-6) & (en[None, :] > onsets[:, None] + 1e-6)).sum(1)
+        out.append({"polyphony": float(sounding.mean()), "density": float(m.sum() / span),
+                    "pitch_range": float(p.max() - p.min()), "pitch_classes": float(len(np.unique(p % 12)))})
+    return out
+
+
+def longest_stall(path: str | os.PathLike, n_bars: int | None = None) -> int:
+    """The longest run of bars that stall (`music.form.stall_flags`: a phrase on a triad or less).
+
+    Args:
+        path: a MIDI file (drum tracks ignored).
+        n_bars: measure the first this many bars (default: all).
+
+    Returns:
+        Bars in the longest such run (0 when every bar moves).
+    """
+    (pitch, start, _dur, _vel), _pedals, _tempo, _key, bar = _read(path)
+    if not len(start):
+        return 0
+    n = int(np.ceil((start.max() + 1e-6) / bar))
+    n = min(n, n_bars) if n_bars else n
+    classes = [frozenset((pitch[(start >= b * bar - 1e-6) & (start < (b + 1) * bar - 1e-6)] % 12).tolist())
+               for b in range(n)]
+    run = best = 0
+    for stalled in stall_flags(classes):
+        run = run + 1 if stalled else 0
+        best = max(best, run)
+    return best

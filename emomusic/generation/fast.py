@@ -16,7 +16,9 @@ Attention is a sliding window of the training length (`max_seq_len`), as x-trans
 tokens past the first window are predicted clearly worse with full attention than with the window
 (`benchmarks/window_nll.py`). Rotary positions make the window a
 ring buffer: keys are rotated at their absolute positions before they are stored, attention depends
-only on relative distance, and softmax does not care about slot order.
+only on relative distance, and softmax does not care about slot order. The sampler rarely lets a row
+reach the sliding part: when a context is full it prefills the engine again with the conditions in
+front (`sampling.RESTATE_STRIDE`), as every training window begins.
 """
 
 from __future__ import annotations

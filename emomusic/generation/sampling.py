@@ -4,6 +4,20 @@ The engine (`generation.engines`) computes the next-token logits; the processors
 (`generation.processors`, built from each row's `Guidance`) bias, steer and mask them, the REMI
 grammar last, so every sampled sequence decodes to valid bars; `TopKTopP` draws one token per row.
 Rows may be split over forked worker processes (`sampling_workers`) without changing a token.
+
+Past the training length the conditions are restated: the model was trained on windows of
+`max_seq_len` tokens that each begin with their condition prefix and then the music from a bar line,
+so once a row's context is full, the engine is prefilled again with the prefix followed by the
+music from the earliest bar line that leaves `RESTATE_STRIDE` tokens of room. A sliding window
+instead lets the prefix slide out of view after one window, and the model runs on without the
+attributes it always saw in training (long pieces thinned out and stalled). On real val pieces the
+restated context predicts the tokens after the first window better than the sliding window
+(`python benchmarks/window_nll.py --restate 256`; docs/BENCHMARKS.md). A row that restates has its
+own context length, so such rows run one at a time (their tokens are those of the same batch).
+
+A single row also has a stall guard (`_StallGuard`): bars that stop moving for a whole phrase, for
+`STALL_BARS` bars, are sampled again from where the stall began on a fresh random stream
+(`python benchmarks/long_pieces.py` measures both).
 """
 
 from __future__ import annotations
@@ -20,9 +34,21 @@ from emomusic import settings
 from emomusic.generation.engines import Engine, resolve_engine, select_engine
 from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors import TOP_P, RemiState, RemiTables, TopKTopP, build_processors, grammar_table
-from emomusic.music.tokenizer import BOS, MusicTokenizer
+from emomusic.music.form import STALL_SPAN, stall_flags
+from emomusic.music.tokenizer import BOS, CTL, EMOTION, GENRE, PITCH, MusicTokenizer
 
-__all__ = ["TOP_P", "Guidance", "grammar_table", "sample", "sampling_workers"]
+__all__ = ["RESTATE_STRIDE", "STALL_BARS", "TOP_P", "Guidance", "grammar_table", "sample", "sampling_workers"]
+
+# tokens sampled between restatements of the conditions (see above; at most half the window):
+# each restatement is one prefill of up to a window, so a smaller stride costs time for context that is
+# fresher by a few tokens. 0 turns restating off (the sliding window alone: a benchmark's baseline).
+RESTATE_STRIDE = 256
+# The stall guard (single rows): when this many finished bars in a row stall (`_StallGuard`), they are
+# sampled again from where the stall began (each further retry a phrase earlier) on a fresh random
+# stream, at most STALL_RETRIES times a piece.
+# Real val pieces' longest stall is 4 bars at the median (benchmarks/long_pieces.py); 0 turns it off.
+STALL_BARS = 8
+STALL_RETRIES = 8
 
 
 def _one_blas_thread():
@@ -98,13 +124,79 @@ def sample(
         # (where a caller's network brings torch in) does not survive a fork, and a child that enters it
         # hangs; the loops are numpy and numba
         engine = resolve_engine(model, decoder)
+        max_tokens = max_tokens or n_bars * 200
         groups = np.array_split(np.arange(batch), sampling_workers(batch, workers, engine))
-        runs = [_Rows(model, tk, tables, ids[g], [guides[i] for i in g], n_bars, max_tokens or n_bars * 200, engine)
-                for g in groups]
-        loops = [functools.partial(r.run, seed, temperature, top_p, top_k, batch, int(g[0]))
-                 for r, g in zip(runs, groups, strict=True)]
+        # rows that may outgrow the window restate their conditions on their own: one row per engine
+        alone = RESTATE_STRIDE > 0 and batch > 1 and ids.shape[1] + max_tokens > _window(model)
+        runs = [[_Rows(model, tk, tables, ids[rows], [guides[i] for i in rows], n_bars, max_tokens, engine)
+                 for rows in ([[i] for i in g] if alone else [g])] for g in groups]
+        loops = [functools.partial(_run_all, group, seed, temperature, top_p, top_k, batch, int(g[0]))
+                 for group, g in zip(runs, groups, strict=True)]
         parts = _fork_map(loops)
     return [piece for part in parts for piece in part]
+
+
+class _StallGuard:
+    """Watches one row bar by bar for a stall (`music.form.stall_flags`: a phrase on a triad or less),
+    `STALL_BARS` bars of it in a row.
+
+    Why re-sample rather than penalise repetition: real music repeats (a returning bar is form), so a
+    repetition penalty would forbid what it should keep; a stall is only undone where it happened.
+    `evaluation.musicality.longest_stall` measures the same thing in written files.
+    """
+
+    def __init__(self, tk: MusicTokenizer) -> None:
+        self.is_pitch = tk.types == PITCH
+        self.pitch_class = np.where(self.is_pitch, tk.values.astype(np.int64) % 12, -1)
+        self.starts: list[tuple[int, RemiState]] = []  # each bar's first token index and the state before it
+        self.classes: list[frozenset] = []  # each finished bar's pitch classes
+        self.retries = 0
+
+    def bar_line(self, generated: list[np.ndarray], state: RemiState) -> int | None:
+        """A Bar token is next: close the bar before; the index to roll back to when a stall is found.
+
+        Args:
+            generated: the row's tokens so far (one array of one token each).
+            state: the row's state before the Bar token (restored on a roll back).
+
+        Returns:
+            None to go on; else the index in `generated` where the stalled run began (the state there is
+            restored in place, and the bars from there are forgotten).
+        """
+        if len(self.starts) > len(self.classes):  # the bar now closing (none before the first Bar)
+            first = self.starts[-1][0]
+            bar = np.concatenate(generated[first:]) if len(generated) > first else np.zeros(0, np.int64)
+            self.classes.append(frozenset(self.pitch_class[bar[self.is_pitch[bar]]].tolist()))
+        flags = stall_flags(self.classes)
+        moving = np.flatnonzero(~flags)
+        run = len(flags) - 1 - int(moving[-1]) if len(moving) else len(flags)
+        if run >= STALL_BARS and self.retries < STALL_RETRIES:
+            self.retries += 1
+            # from where the stall began (its first flagged bar closes a stalled phrase of STALL_SPAN bars);
+            # a retry that stalled again starts a phrase earlier each time
+            j = max(0, len(self.classes) - run - (STALL_SPAN - 1) - STALL_SPAN * (self.retries - 1))
+            back, saved = self.starts[j]
+            for field, value in zip(state, saved, strict=True):
+                field[...] = value
+            del self.starts[j:], self.classes[j:]
+            return back
+        self.starts.append((len(generated), RemiState(*(f.copy() for f in state))))
+        return None
+
+
+def _window(model) -> int:
+    """The training length of a Generator, its checkpoint or the fast engine's weights (all carry the config)."""
+    return int(model.config.max_seq_len)
+
+
+def _run_all(group: list, seed: int, temperature: float, top_p: float, top_k: int, batch: int,
+             lo: int) -> list[np.ndarray]:
+    """Run a worker's `_Rows` one after another (rows lo, lo + 1, ... of the batch)."""
+    out, row = [], lo
+    for rows in group:
+        out += rows.run(seed, temperature, top_p, top_k, batch, row)
+        row += rows.rows
+    return out
 
 
 def sampling_workers(batch: int, workers: int | None = None, decoder: str = "fast") -> int:
@@ -200,6 +292,38 @@ class _Rows:
         self.processors = build_processors(tk, tables, guides, n_bars)
         self.engine = select_engine(model, self.rows, ids.shape[1] + max_tokens, prefer=engine)
         self.first = self.engine.prefill(ids)
+        self.ids = ids
+        # the conditions: the prefix's leading BOS, genre, emotion and control tokens (a primer follows)
+        is_cond = np.isin(tk.types[ids[0]], (BOS, GENRE, EMOTION, CTL))
+        self.n_cond = int(np.argmin(is_cond)) if not is_cond.all() else ids.shape[1]
+
+    def _sequence(self, generated: list[np.ndarray]) -> np.ndarray:
+        """The single row's whole sequence: its prefix and the tokens sampled so far."""
+        return np.concatenate([self.ids[0], *generated]) if generated else self.ids[0]
+
+    def _context(self, seq: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+        """Prefill the engine for `seq` from scratch: all of it when it fits the window, else restated."""
+        if len(seq) < window:
+            return self.engine.prefill(seq[None]), len(seq)
+        return self._restate(seq, window)
+
+    def _restate(self, seq: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+        """Prefill the conditions, then `seq`'s music from the earliest bar line leaving RESTATE_STRIDE free.
+
+        Args:
+            seq: the row's whole sequence so far (conditions, any primer, sampled tokens).
+            window: the engine's window.
+
+        Returns:
+            (the next logits (1, vocab), the new context length).
+        """
+        cond, music = seq[: self.n_cond], seq[self.n_cond:]
+        room = window - len(cond) - min(RESTATE_STRIDE, window // 2)  # music tokens the new context may hold
+        bars = np.flatnonzero(music == self.tk.bar_id)
+        fits = bars[len(music) - bars <= room]
+        start = int(fits[0]) if len(fits) else len(music) - room  # a bar longer than the room: cut inside it
+        ctx = np.concatenate([cond, music[start:]])[None]
+        return self.engine.prefill(ctx), ctx.shape[1]
 
     def run(self, seed: int, temperature: float, top_p: float, top_k: int, batch: int, lo: int) -> list[np.ndarray]:
         """Sample these rows; rows lo.. of a batch of `batch` (each step draws the whole batch's uniforms)."""
@@ -209,10 +333,19 @@ class _Rows:
         logits, rows = self.first, np.arange(n)  # rows the engine still computes
         x = np.zeros((n, len(tk)), dtype=np.float32)  # this step's logits, every row (reused)
         inv_t = 1.0 / max(temperature, 1e-5)
-        generated = []
-        for step in range(self.max_tokens):
-            if step:
-                logits, rows = _step_live(engine, generated[-1], state.done, rows)
+        generated: list[np.ndarray] = []
+        context = self.ids.shape[1]  # tokens the engine holds
+        window = getattr(engine, "window", None) or context + self.max_tokens
+        guard = _StallGuard(tk) if n == 1 and STALL_BARS > 0 else None
+        ready = True  # `logits` are the next token's
+        while len(generated) < self.max_tokens:
+            if not ready:
+                if n == 1 and context >= window and RESTATE_STRIDE > 0 and not state.done[0]:
+                    logits, context = self._restate(self._sequence(generated), window)
+                else:
+                    logits, rows = _step_live(engine, generated[-1], state.done, rows)
+                    context += 1
+            ready = False
             if len(rows) == n:
                 np.multiply(logits, inv_t, out=x)
             else:  # finished rows get zeros: the grammar allows them only EOS
@@ -223,6 +356,14 @@ class _Rows:
             nxt = draw(x, rng.random(batch)[lo:lo + n])
             # the model closes the last requested bar with a Bar token: that is where the piece ends
             nxt[(nxt == tk.bar_id) & (state.bars >= self.n_bars)] = tk.eos_id
+            if guard is not None and nxt[0] == tk.bar_id:
+                back = guard.bar_line(generated, state)
+                if back is not None:  # a stall: sample its bars again on a fresh stream
+                    del generated[back:]
+                    rng = np.random.default_rng([int(seed), lo, guard.retries])
+                    logits, context = self._context(self._sequence(generated), window)
+                    ready = True
+                    continue
             state.update(self.tables, nxt)
             generated.append(nxt)
             if state.done.all():
