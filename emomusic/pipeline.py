@@ -19,7 +19,8 @@ import numpy as np
 from emomusic.errors import InvalidInputError
 from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
 from emomusic.generation.sampling import TOP_P
-from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key
+from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, signature_key
+from emomusic.music.form import close_on_tonic
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
 from emomusic.request import GenerationRequest, ResolvedRequest, check_range
@@ -201,7 +202,8 @@ class EmoMusic:
         seed: int = 0, temperature: float = 1.0,
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
-        time_signature: str | tuple[int, int] | None = None, expression: bool = True, **prompts: Any,
+        time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
+        **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
@@ -225,6 +227,8 @@ class EmoMusic:
             time_signature: "3/4", "6/8", … (default: a prompt's metre, the primer's, else 4/4).
             expression: render velocities and sustain pedal with the learned performance layer (where
                 the checkpoints have one); False keeps the generator's own velocities and no pedal.
+            ending: close on a held tonic chord in the last bar (`music.form.close_on_tonic`); False
+                stops where the last bar runs out.
             primer: notes (e.g. a hummed melody) that open every candidate: its tokens follow the
                 condition prefix and the model continues it. Its tempo and metre replace the chosen ones,
                 and the key becomes its own key or that key's relative in the emotion's mode (same
@@ -242,7 +246,7 @@ class EmoMusic:
                                      candidates=candidates, seed=seed,
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights,
-                                     time_signature=time_signature, expression=expression)
+                                     time_signature=time_signature, expression=expression, ending=ending)
         if request is None:
             request = settings
         elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
@@ -295,6 +299,8 @@ class EmoMusic:
             notes = tk.decode(ids).truncate(bars)
             if written_tempo is not None:
                 notes = replace(notes, tempo=round(float(written_tempo), 2))
+            if req.ending:
+                notes = close_on_tonic(notes, signature_key(notes), bars)
             if req.expression and self.expression is not None:
                 notes = self.expression.render(notes, seed=(seed or 0) + row)  # its own draw per candidate
             measured = compute_controls(notes) if len(notes) else {}

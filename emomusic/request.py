@@ -109,7 +109,8 @@ class GenerationRequest:
         seed, temperature, top_p (None: the sampler's tuned nucleus), top_k (0: off), method
         ("attributes" or "token"), guidance (attribute-guided decoding), rank (False keeps batch
         order), select_weights (overrides of the selector's ranking weights), expression (render
-        velocities and pedal with the learned performance layer, where the checkpoints have one).
+        velocities and pedal with the learned performance layer, where the checkpoints have one),
+        ending (close on a held tonic chord in the last bar, `music.form.close_on_tonic`).
     """
 
     emotion: str | None = None
@@ -133,6 +134,7 @@ class GenerationRequest:
     rank: bool = True
     select_weights: dict[str, float] | None = None
     expression: bool = True
+    ending: bool = True
 
     def resolve(self) -> ResolvedRequest:
         """Check the settings and project the prompts: the one way inputs become generation settings.

@@ -50,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-guidance", action="store_true", help="sample without attribute-guided decoding")
     g.add_argument("--no-expression", action="store_true", help="keep the generator's 16 velocity levels and no "
                    "pedal (default: the learned performance layer renders velocities and sustain pedal)")
+    g.add_argument("--no-ending", action="store_true", help="stop where the last bar runs out (default: the last "
+                   "bar is a held tonic chord with the tonic in the bass)")
     g.add_argument("--out", help=f"output file; its suffix picks the format ({output_formats()}) "
                    "(default: a unique .mid name in the current folder)")
     g.add_argument("--wav", action="store_true", help="also write a .wav audio preview next to --out "
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         tempo=args.tempo, time_signature=args.time_signature, prompts=prompts, bars=args.bars,
         candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
-        guidance=not args.no_guidance, expression=not args.no_expression,
+        guidance=not args.no_guidance, expression=not args.no_expression, ending=not args.no_ending,
         select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
     for line in plan.notices:
