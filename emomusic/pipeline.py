@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from emomusic.errors import InvalidInputError
+from emomusic.errors import InvalidInputError, check_range
 from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
 from emomusic.generation.sampling import TOP_P
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, signature_key
 from emomusic.music.form import close_on_tonic
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
-from emomusic.request import GenerationRequest, ResolvedRequest, check_range
+from emomusic.request import GenerationRequest, ResolvedRequest
 from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
 from emomusic.vocab.constants import TEMPO_RANGE

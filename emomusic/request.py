@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from emomusic.errors import InvalidInputError
+from emomusic.errors import InvalidInputError, check_range
 from emomusic.vocab.emotions import (
     GENRE_ALIASES,
     GENRE_STANDINS,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from emomusic.music.notes import Notes
     from emomusic.types import Elements
 
-__all__ = ["METHODS", "GenerationRequest", "ResolvedRequest", "check_range"]
+__all__ = ["METHODS", "GenerationRequest", "ResolvedRequest"]
 
 METHODS = ("attributes", "token")
 """attributes: condition on the clusterer's attribute vector (EmoGen); token: the EMOPIA-style baseline."""
@@ -57,32 +57,6 @@ TEMPERATURE_RANGE = (0.05, 3.0)
 TOP_P_RANGE = (0.01, 1.0)
 SEED_RANGE = (0, 2**31 - 1)
 _QUADRANT_CODE = re.compile(r"^\s*[qQ][1-4]\s*$")
-
-
-def check_range(name: str, value: Any, lo: float, hi: float, kind: type = float) -> Any:
-    """`value` converted with `kind` and checked to lie in [lo, hi]; None passes through.
-
-    Args:
-        name: the setting's name, for the error message.
-        value: what the user gave (a string from a form field is fine when it converts).
-        lo, hi: the inclusive bounds.
-        kind: float or int.
-
-    Returns:
-        The converted value, or None when `value` is None.
-
-    Raises:
-        InvalidInputError: not a number (NaN included) or out of range; one line.
-    """
-    if value is None:
-        return None
-    try:
-        v = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not (lo <= v <= hi) or v != v:
-        raise InvalidInputError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}")
-    return v
 
 
 @dataclass

@@ -100,7 +100,7 @@ def test_free_text_goes_to_the_text_projector(no_text_extra) -> None:
     ({"valence": 0.5}, "both --valence and --arousal"),
     ({"prompt": "sad", "tempo": 900}, "tempo"),
     ({"prompt": "sad", "genre": "polka"}, "unknown genre"),
-    ({"prompt": "sad", "intensity": 7}, "intensity must be between 0 .* and 2"),
+    ({"prompt": "sad", "intensity": 7}, "intensity must be between 0 and 2"),
     ({"prompt": "sad", "intensity": "lots"}, "intensity must be a number"),
     ({"prompt": "sad", "intensity": float("nan")}, "intensity must be between"),
     ({"image": "/no/such/file.png"}, "no such file"),

@@ -127,13 +127,13 @@ def test_priorities_and_file_checks_come_from_the_registry(tmp_path: Path) -> No
 
 def test_every_tempo_bound_is_the_one_range() -> None:
     from emomusic.prompt import tags
-    from emomusic.prompt.projector import check_tempo
+    from emomusic.prompt.projector import project
     from emomusic.vocab.constants import TEMPO_RANGE
 
     lo, hi = TEMPO_RANGE
-    assert check_tempo(lo) == lo and check_tempo(hi) == hi
+    assert project(emotion="sad", tempo=lo).tempo == lo and project(emotion="sad", tempo=hi).tempo == hi
     for bad in (np.nextafter(lo, 0), np.nextafter(hi, 1e9)):
-        with pytest.raises(InvalidInputError, match="between"):
-            check_tempo(bad)
+        with pytest.raises(InvalidInputError, match="between .* BPM"):
+            project(emotion="sad", tempo=bad)
     with pytest.raises(InvalidInputError, match="outside"):
         tags.tag_elements(f"sad {hi + 1:g} bpm")

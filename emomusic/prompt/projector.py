@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from emomusic.errors import InvalidInputError
+from emomusic.errors import InvalidInputError, check_range
 from emomusic.prompt.registry import PROMPT_KINDS, by_priority
 from emomusic.types import Elements
 from emomusic.vocab.constants import TEMPO_RANGE, parse_time_signature
 from emomusic.vocab.emotions import INTENSITY_RANGE, emotion_from_va, genre_word, resolve_emotion, resolve_genre
 
-__all__ = ["check_intensity", "check_tempo", "project", "prompt_elements"]
+__all__ = ["project", "prompt_elements"]
 
 # Elements fields that come from one kind (the first by that kind's priority) rather than a mean.
 _SINGLE_SOURCE: Final = ("tempo", "time_signature", "genre", "notes", "intensity")
@@ -80,7 +80,7 @@ def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo, time_
         given = " and ".join(f"--{n}" for n, x in (("valence", valence), ("arousal", arousal)) if x is not None)
         el.sources.append(f"valence/arousal: {given}")
     if intensity is not None:
-        el.intensity = check_intensity(intensity)
+        el.intensity = check_range("intensity", intensity, *INTENSITY_RANGE)
         el.sources.append("intensity: --intensity")
     elif el.intensity is not None and (emotion is not None or valence is not None or arousal is not None):
         el.intensity = None  # the prompt's "very" went with the prompt's mood, which the explicit one replaces
@@ -89,42 +89,11 @@ def _apply_explicit(el: Elements, emotion, valence, arousal, genre, tempo, time_
         el.genre, el.genre_asked = resolve_genre(genre), genre_word(genre)
         el.sources.append(f"genre: --genre {genre!r} → {el.genre}")
     if tempo is not None:
-        el.tempo = check_tempo(tempo)
+        el.tempo = check_range("tempo", tempo, *TEMPO_RANGE, unit="BPM")
         el.sources.append("tempo: --tempo")
     if time_signature is not None:
         el.time_signature = parse_time_signature(time_signature)
         el.sources.append("time signature: --time-signature")
-
-
-def check_tempo(tempo: object) -> float:
-    """`tempo` as BPM inside TEMPO_RANGE, or InvalidInputError saying the range."""
-    lo, hi = TEMPO_RANGE
-    try:
-        t = float(tempo)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"tempo must be a number of BPM, got {tempo!r}") from None
-    if not lo <= t <= hi:
-        raise InvalidInputError(f"tempo must be between {lo:g} and {hi:g} BPM, got {tempo!r}")
-    return t
-
-
-def check_intensity(intensity: object) -> float:
-    """`intensity` as a float inside INTENSITY_RANGE, or InvalidInputError saying the range.
-
-    Args:
-        intensity: what the user gave (a number, or a string that converts).
-
-    Returns:
-        The intensity.
-    """
-    lo, hi = INTENSITY_RANGE
-    try:
-        x = float(intensity)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"intensity must be a number, got {intensity!r}") from None
-    if not lo <= x <= hi:  # NaN fails too
-        raise InvalidInputError(f"intensity must be between {lo:g} (neutral) and {hi:g} (extreme), got {intensity!r}")
-    return x
 
 
 def project(prompt: str | None = None, *, emotion: str | None = None, valence: float | None = None,
