@@ -137,3 +137,14 @@ def test_seeded_render_draws_the_learned_spread_reproducibly() -> None:
     assert len(np.unique(a)) > len(np.unique(mean))  # finer dynamics than the smooth mean
     assert 4.0 < float(np.std(a.astype(float) - mean)) < 12.0  # about the spread asked for
     assert (replace(model, velocity_spread=0.0).render(notes, seed=1).velocity == mean).all()
+
+
+def test_pedal_is_marked_in_musicxml(tmp_path: Path) -> None:
+    pytest.importorskip("music21")
+    from emomusic.export.musicxml import export_musicxml
+
+    notes = replace(_piece(2), pedals=np.array([[0.0, 3.5], [4.0, 7.5]]))
+    text = export_musicxml(notes, tmp_path / "p.musicxml").read_text()
+    assert text.count('<pedal') == 4 and text.count('type="start"') >= 2  # Ped. ... * twice
+    plain = export_musicxml(replace(notes, pedals=np.zeros((0, 2))), tmp_path / "q.musicxml").read_text()
+    assert "<pedal" not in plain

@@ -2,6 +2,8 @@
 
 The score is made from exactly the MIDI file `export_midi` would write (same cleaned notes, same key
 signature from `written_key`), read back by music21, so the two formats of one piece always agree.
+music21 does not read the sustain pedal (CC64) from MIDI, so each press is added back as a pedal
+mark (Ped. ... *) over the notes it holds.
 music21 is imported only here and only when a score is written: it is slow to import.
 """
 
@@ -43,6 +45,22 @@ def export_musicxml(notes: Notes, path: str | os.PathLike, *, force: bool = Fals
             midi_path = Path(tmpdir) / "score.mid"
             mid.save(str(midi_path))
             score = music21.converter.parse(str(midi_path), format="midi")
+        _add_pedals(score, notes)
         score.write("musicxml", fp=str(tmp))
 
     return atomic_write(path, write, force)
+
+
+def _add_pedals(score, notes: Notes) -> None:
+    """A music21 pedal mark over the notes and chords that start inside each of `notes.pedals`' presses."""
+    from music21 import expressions
+
+    if not len(notes.pedals) or not score.parts:
+        return
+    part = score.parts[0]
+    events = sorted(part.recurse().notes, key=lambda n: n.getOffsetInHierarchy(part))
+    offsets = [float(n.getOffsetInHierarchy(part)) for n in events]
+    for down, up in notes.pedals:
+        held = [n for n, t in zip(events, offsets, strict=True) if down - 1e-6 <= t < up - 1e-6]
+        if held:
+            part.insert(0, expressions.PedalMark(held[0], held[-1]))
