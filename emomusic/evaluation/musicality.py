@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emomusic.music.attributes import estimate_key, pitch_class_histogram
+from emomusic.music.attributes import estimate_key, key_correlations, key_templates, pitch_class_histogram
 from emomusic.music.form import stall_flags
 from emomusic.music.notes import Notes
 
@@ -110,15 +110,9 @@ def judged_signature(notes: Notes) -> int:
     from music21.analysis.discrete import AardenEssen
 
     ae = AardenEssen()
-    hist = pitch_class_histogram(notes)
-    best, key = -np.inf, (0, "major")
-    for mode in ("major", "minor"):
-        w = np.asarray(ae.getWeights(mode), dtype=np.float64)
-        for tonic in range(12):
-            r = np.corrcoef(np.roll(w, tonic), hist)[0, 1] if hist.std() > 0 else 0.0
-            if r > best:
-                best, key = r, (tonic, mode)
-    return fifths(*key)
+    templates = key_templates(*(np.asarray(ae.getWeights(m), dtype=np.float64) for m in ("major", "minor")))
+    k = int(np.argmax(key_correlations(pitch_class_histogram(notes), templates)))
+    return fifths(k % 12, "major" if k < 12 else "minor")
 
 
 def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:

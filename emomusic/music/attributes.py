@@ -28,15 +28,22 @@ MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
 MINOR_SCALE = np.array([0, 2, 3, 5, 7, 8, 10, 11])  # natural + harmonic (raised 7th)
 
 
-def _key_templates(major: np.ndarray = MAJOR_PROFILE, minor: np.ndarray = MINOR_PROFILE) -> np.ndarray:
-    """(24, 12) z-scored profiles: rows 0-11 major on C..B, rows 12-23 minor on C..B."""
+def key_templates(major: np.ndarray = MAJOR_PROFILE, minor: np.ndarray = MINOR_PROFILE) -> np.ndarray:
+    """(24, 12) z-scored profiles for `key_correlations`: rows 0-11 major on C..B, rows 12-23 minor on C..B.
+
+    Args:
+        major, minor: the 12 weights of a key profile, index 0 = tonic (Krumhansl's by default).
+
+    Returns:
+        The templates.
+    """
     rows = [np.roll(major, t) for t in range(12)] + [np.roll(minor, t) for t in range(12)]
     m = np.array(rows)
     return (m - m.mean(1, keepdims=True)) / m.std(1, keepdims=True)
 
 
-_KEY_TEMPLATES = _key_templates()
-_TKP_TEMPLATES = _key_templates(TKP_MAJOR_PROFILE, TKP_MINOR_PROFILE)
+_KEY_TEMPLATES = key_templates()
+_TKP_TEMPLATES = key_templates(TKP_MAJOR_PROFILE, TKP_MINOR_PROFILE)
 
 
 def pitch_class_histogram(notes: Notes, weighted: bool = True) -> np.ndarray:

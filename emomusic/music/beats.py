@@ -359,7 +359,7 @@ def octave_features(perf: Performance, beats: np.ndarray) -> np.ndarray:
         of how far from a moderate tempo it lies, either way), log2 of the distinct onsets per beat and
         of the median gap between onsets in beats (gaps under 30 ms are one chord).
     """
-    period = float(np.polyfit(np.arange(len(beats)), beats, 1)[0])
+    period = beat_period(beats)
     onsets = np.unique(np.round(perf.onset, 2))
     span = max(float(beats[-1] - beats[0]), 1e-3)
     gaps = np.diff(onsets)
@@ -399,7 +399,7 @@ def rescale_beats(perf: Performance, beats: np.ndarray, factor: float) -> np.nda
     if factor == 2.0:
         mids = (beats[:-1] + beats[1:]) / 2.0
         return np.sort(np.concatenate([beats, mids]))
-    env = onset_envelope(perf, replace(DEFAULTS, bass_weight=3.0))
+    env = onset_envelope(perf, replace(DEFAULTS, bass_weight=TUNED.bass_weight))  # the bass marks the beat
     frames = np.clip(np.round(beats * DEFAULTS.fps).astype(np.int64), 0, len(env) - 1)
     strength = [env[frames[p::2]].mean() for p in (0, 1)]
     return beats[int(np.argmax(strength))::2]
@@ -489,8 +489,19 @@ def grid_tempo(grid: BeatGrid) -> float:
     Returns:
         The tempo in quarter notes per minute (a dotted-quarter beat counts 1.5 quarters).
     """
-    period = float(np.polyfit(np.arange(len(grid.beats)), grid.beats, 1)[0])
-    return 60.0 / period * grid.beat_unit
+    return 60.0 / beat_period(grid.beats) * grid.beat_unit
+
+
+def beat_period(beats: np.ndarray) -> float:
+    """Seconds per beat: the least-squares slope of the beat times over their index.
+
+    Args:
+        beats: at least two beat times in seconds.
+
+    Returns:
+        The period in seconds.
+    """
+    return float(np.polyfit(np.arange(len(beats)), beats, 1)[0])
 
 
 NOMINAL_BPM = 120.0  # what transcribers and exporters write when they know no tempo
@@ -527,7 +538,7 @@ def is_nominal_performance(source: str | os.PathLike | symusic.Score) -> bool:
 def real_grid_notes(path: str | os.PathLike) -> Notes:
     """A MIDI file's notes on the music's grid: a nominal-tempo performance re-quantised onto its beats.
 
-    Files with a real tempo map or a score grid are read as they are (`midi.load_notes`); a
+    Files with a real tempo map or a score grid are read as they are (`midi.score_to_notes`); a
     performance at the nominal 120 BPM (`is_nominal_performance`: a transcription) is tracked with
     `REAL_TEMPO` and re-quantised (`requantize`, no snapping: the tokenizer's grid does that), so its
     bars, tempo and every beat-counted feature are the music's.
@@ -541,9 +552,10 @@ def real_grid_notes(path: str | os.PathLike) -> Notes:
     Raises:
         InvalidInputError: unreadable file, no notes, too few onsets to track, or librosa missing.
     """
-    from emomusic.music.midi import load_notes
+    from emomusic.music.midi import score_to_notes
 
-    if not is_nominal_performance(path):
-        return load_notes(path)
-    perf = performance(load_score(path), str(path))
+    score = load_score(path)  # read once: the check and the notes share it
+    if not is_nominal_performance(score):
+        return score_to_notes(score, str(path))
+    perf = performance(score, str(path))
     return requantize(perf, track(perf, REAL_TEMPO), subdivision=0)
