@@ -20,13 +20,21 @@ from emomusic.errors import InvalidInputError, check_range
 from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
 from emomusic.generation.sampling import TOP_P
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, signature_key
-from emomusic.music.form import close_on_tonic
+from emomusic.music.form import (
+    RESTATED,
+    Section,
+    close_on_tonic,
+    dynamic_ramps,
+    plan_form,
+    release_at,
+    tempo_ramps,
+)
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
 from emomusic.request import GenerationRequest, ResolvedRequest
 from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
-from emomusic.vocab.constants import TEMPO_RANGE
+from emomusic.vocab.constants import TEMPO_RANGE, key_label
 from emomusic.vocab.emotions import INTENSITY_RANGE
 
 # A piece's attributes come from one of this many bank pieces nearest its emotion's centre (by seed).
@@ -203,7 +211,7 @@ class EmoMusic:
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
-        **prompts: Any,
+        form: str | None = None, trajectory: str | None = None, loop: bool = False, **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
@@ -229,6 +237,14 @@ class EmoMusic:
                 the checkpoints have one); False keeps the generator's own velocities and no pedal.
             ending: close on a held tonic chord in the last bar (`music.form.close_on_tonic`); False
                 stops where the last bar runs out.
+            form: section letters ("AABA": a repeated letter returns, restating the opening of its
+                first statement) or a name in `music.form.FORMS` ("verse-chorus"); None: the default
+                plan for the length (`music.form.default_form`), "through" for none.
+            trajectory: sections that each carry an emotion, "calm:8,tense:8,calm:8" (words, Q1..Q4 or
+                "v/a" points, with bar counts): it sets the length and the mood; a section whose emotion
+                came before returns to it; tempo, key and dynamics move between sections.
+            loop: the end leads back to the start (for games and DAW loops): the last bar is the one of
+                several sampled after which the model finds the first bar most likely; no final chord.
             primer: notes (e.g. a hummed melody) that open every candidate: its tokens follow the
                 condition prefix and the model continues it. Its tempo and metre replace the chosen ones,
                 and the key becomes its own key or that key's relative in the emotion's mode (same
@@ -246,7 +262,8 @@ class EmoMusic:
                                      candidates=candidates, seed=seed,
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights,
-                                     time_signature=time_signature, expression=expression, ending=ending)
+                                     time_signature=time_signature, expression=expression, ending=ending,
+                                     form=form, trajectory=trajectory, loop=loop)
         if request is None:
             request = settings
         elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
@@ -257,9 +274,58 @@ class EmoMusic:
         plan = request if isinstance(request, ResolvedRequest) else request.resolve()
         return self._generate(plan)
 
+    def variations(self, request: GenerationRequest | ResolvedRequest) -> list[Candidate]:
+        """The same theme in all four quadrants: adaptive music for games, where one tune follows the play.
+
+        The theme is the request's opening phrase (its form's first section, else up to 4 bars),
+        sampled once in the asked mood. Each quadrant's piece opens with it, in that quadrant's mode
+        (`music.harmony.change_mode`: the parallel mode, so tonic, rhythm and contour stay) and tempo,
+        and goes on under that quadrant's attributes with the same seed and form; the asked quadrant
+        keeps the asked point, the others take their quadrant's centre.
+
+        Args:
+            request: as for `generate` (one mood; a trajectory or a primer longer than the theme is
+                refused).
+
+        Returns:
+            Four candidates, Q1 to Q4 (each the best of the request's candidates).
+
+        Raises:
+            InvalidInputError: a trajectory, or fewer than 2 bars.
+        """
+        from emomusic.music.harmony import change_mode
+        from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANT_VA, QUADRANTS
+
+        plan = request if isinstance(request, ResolvedRequest) else request.resolve()
+        req = plan.request
+        if plan.trajectory:
+            raise InvalidInputError("variations take one mood, not a trajectory: the variations are the trajectory")
+        if req.bars < 2:
+            raise InvalidInputError("variations need at least 2 bars: a theme and what follows it")
+        sections = plan_form(req.form, req.bars)
+        theme_bars = sections[0].bars if len(sections) > 1 else min(4, req.bars // 2)
+        theme_req = replace(req, bars=theme_bars, candidates=1, ending=False, expression=False, loop=False,
+                            form="through")
+        theme = self._generate(replace(plan, request=theme_req))[0]
+        theme_notes = self.tokenizer.decode(np.asarray(theme.tokens, dtype=np.int64)).truncate(theme_bars)
+        tonic = int(theme.attributes.controls["tonic"])
+        theme_mode = "major" if theme.attributes.controls["mode"] == 1 else "minor"
+        out = []
+        for q in QUADRANTS:
+            v, a = (plan.valence, plan.arousal) if q == plan.quadrant else QUADRANT_VA[q]
+            word = plan.emotion if q == plan.quadrant else QUADRANT_NAMES[q]
+            qa = self.attributes(None, v, a, k=NEAREST_PIECES, seed=req.seed, intensity=plan.intensity)
+            mode = "major" if qa.controls["mode"] == 1 else "minor"
+            primer = theme_notes if mode == theme_mode else change_mode(theme_notes, tonic, theme_mode)
+            primer = replace(primer, tempo=float(plan.tempo or qa.values["tempo"]))
+            best = self._generate(replace(plan, emotion=word, quadrant=q, valence=v, arousal=a, primer=primer,
+                                          request=replace(req, primer=None)))[0]
+            out.append(best)
+        return out
+
     def _generate(self, plan: ResolvedRequest) -> list[Candidate]:
         """Sample from a resolved request: attributes near its point → condition prefix → batch → rank."""
-        from emomusic.generation.sampling import Guidance, sample
+        from emomusic.generation.sampling import Guidance, sample, sample_parts
 
         req = plan.request
         bars, seed, method = req.bars, req.seed, req.method
@@ -286,26 +352,155 @@ class EmoMusic:
         metre = plan.time_signature or (primer.time_signature if primer is not None else None)
         if metre is not None and (guide.time_signature is not None or plan.time_signature is not None):
             guide = replace(guide, time_signature=metre)  # an asked metre holds even without guidance
-        prefix = list(prefix) + primer_ids.tolist()
-        tokens = sample(self.decoding_model, tk, [prefix] * req.candidates, n_bars=bars,
-                        temperature=req.temperature, top_p=TOP_P if req.top_p is None else req.top_p,
-                        top_k=req.top_k, guidance=guide, seed=seed)
+        top_p = TOP_P if req.top_p is None else req.top_p
+        n_primer = int((tk.types[primer_ids] == BAR).sum())
+        details: list[dict] = []  # per section, what a trajectory gives it (emotion, tempo, key)
+        if plan.trajectory:
+            if n_primer >= plan.trajectory[0][1]:
+                raise InvalidInputError(f"the opening melody is {n_primer} bars long; give the trajectory's first "
+                                        f"section more than {n_primer} bars")
+            sections, parts, details = self._trajectory(plan, attrs, list(prefix), guide, tempo)
+        else:
+            sections = plan_form(req.form, bars, opening=n_primer)
+            parts = self._parts(sections, plan, attrs, list(prefix), guide) if len(sections) > 1 else []
+        if len(sections) > 1 or req.loop:
+            from emomusic.generation.sampling import Part
+
+            parts = parts or [Part(bars, tuple(prefix), guide)]
+            rows = sample_parts(self.decoding_model, tk, parts, rows=req.candidates, primer=primer_ids,
+                                temperature=req.temperature, top_p=top_p, top_k=req.top_k, seed=seed, loop=req.loop)
+            tokens = [ids for ids, _spans in rows]
+        else:
+            tokens = sample(self.decoding_model, tk, [list(prefix) + primer_ids.tolist()] * req.candidates,
+                            n_bars=bars, temperature=req.temperature, top_p=top_p, top_k=req.top_k, guidance=guide,
+                            seed=seed)
+        layout = [{"label": s.label, "first_bar": s.start + 1, "bars": s.bars,
+                   "returns_to": None if s.returns_to is None else sections[s.returns_to].start + 1}
+                  | (details[i] if details else {}) for i, s in enumerate(sections)]
         out = []
         # The tempo token is the vocabulary's nearest (24 log bins); the file states the tempo asked for,
-        # or the one the attributes chose, exactly.
+        # or the one the attributes chose, exactly (a trajectory: each section's, ramped between them).
         written_tempo = tempo if tempo is not None else guide.tempo
         for row, ids in enumerate(tokens):
             ids = np.concatenate([primer_ids, ids])
             notes = tk.decode(ids).truncate(bars)
+            bar = notes.beats_per_bar
+            notes = release_at(notes, [s.start * bar for s in sections if s.returns_to is not None])
             if written_tempo is not None:
                 notes = replace(notes, tempo=round(float(written_tempo), 2))
-            if req.ending:
-                notes = close_on_tonic(notes, signature_key(notes), bars)
+            if details:
+                notes = replace(notes, tempos=tempo_ramps([(s.start * bar, d["tempo"])
+                                                           for s, d in zip(sections, details, strict=True)], bar))
+            if req.ending and not req.loop:  # the last section's key: a trajectory may end elsewhere than it began
+                last = notes.start >= sections[-1].start * bar - 1e-9
+                key = signature_key(replace(notes, pitch=notes.pitch[last], start=notes.start[last],
+                                            duration=notes.duration[last], velocity=notes.velocity[last])) \
+                    if details and last.any() else signature_key(notes)
+                notes = close_on_tonic(notes, key, bars)
             if req.expression and self.expression is not None:
                 notes = self.expression.render(notes, seed=(seed or 0) + row)  # its own draw per candidate
+            if details:
+                notes = dynamic_ramps(notes, [s.start * bar for s in sections[1:]], bar)
             measured = compute_controls(notes) if len(notes) else {}
-            out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured))
+            out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured,
+                                 sections=[dict(d) for d in layout]))
         return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
+
+    def _parts(self, sections, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide) -> list:
+        """The form plan as sampling parts: section A under the piece's conditions, each new letter under
+        those of another real piece near the same point (`NEAREST_PIECES`, so it contrasts in density,
+        register and texture but keeps the key, mode and tempo), each return restating `RESTATED` of
+        its first statement.
+        """
+        from emomusic.generation.sampling import Part
+
+        req = plan.request
+        letters: dict[str, tuple[tuple[int, ...], object]] = {}
+        parts = []
+        for sec in sections:
+            if sec.label not in letters:
+                letters[sec.label] = (tuple(conditions), guide) if not letters or req.method == "token" else \
+                    self._contrast(plan, attrs, guide, len(letters))
+            cond, g = letters[sec.label]
+            keep = 0
+            if sec.returns_to is not None:
+                keep = min(sec.bars, max(1, round(sections[sec.returns_to].bars * RESTATED)))
+            parts.append(Part(sec.bars, cond, g, sec.returns_to, keep))
+        return parts
+
+    def _trajectory(self, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide,
+                    tempo: float | None) -> tuple[tuple, list, list[dict]]:
+        """A trajectory as sections and sampling parts: each section under the attributes of its own
+        emotion (a real piece near its point), a section whose emotion came before returning to it.
+
+        Transitions are what players do rather than jump cuts: a section keeps the key when its mode is
+        the one before's and otherwise moves to the relative key (the same key signature, so the
+        harmony carries over); tempi ramp over the bar before a section (`music.form.tempo_ramps`)
+        and dynamics lead into it (`music.form.dynamic_ramps`).
+
+        Returns:
+            (sections, parts, per section {"emotion", "quadrant", "valence", "arousal", "tempo", "key"}).
+        """
+        from emomusic.generation.sampling import Guidance, Part
+
+        req, tk = plan.request, self.tokenizer
+        first_of: dict[tuple, int] = {}
+        sections: list[Section] = []
+        parts, details, specs = [], [], []
+        start = 0
+        key = (int(attrs.controls["tonic"]), int(attrs.controls["mode"]))
+        for i, (emo, n) in enumerate(plan.trajectory):
+            back = first_of.get((emo.word, emo.valence, emo.arousal))
+            if back is None:
+                first_of[(emo.word, emo.valence, emo.arousal)] = i
+                if i == 0:
+                    a, cond, g = replace(attrs, emotion=emo.word), tuple(conditions), guide
+                else:
+                    a = self.attributes(None, emo.valence, emo.arousal, k=NEAREST_PIECES, seed=req.seed,
+                                        intensity=plan.intensity)
+                    mode = int(a.controls["mode"])  # 1 major; a change of mode goes to the relative key
+                    tonic = key[0] if mode == key[1] else (key[0] + (3 if mode == 1 else 9)) % 12
+                    controls = {**a.controls, "tonic": tonic}
+                    if tempo is not None:
+                        controls["tempo"] = tk.control_bins.to_bins({**a.values, "tempo": tempo})["tempo"]
+                    a = replace(a, emotion=emo.word, controls=controls)
+                    if req.method == "token":
+                        cond = tuple(tk.condition_ids(plan.genre, emotion=a.quadrant))
+                        g = Guidance(tempo=tempo, time_signature=guide.time_signature) if req.guidance else guide
+                    else:
+                        cond = tuple(tk.condition_ids(plan.genre, controls=controls))
+                        g = (replace(self._guidance(a, tempo), time_signature=guide.time_signature)
+                             if req.guidance else guide)
+                section_tempo = float(tempo if tempo is not None else (g.tempo or a.values["tempo"]))
+                specs.append((cond, g, {"emotion": emo.word, "quadrant": emo.quadrant, "valence": emo.valence,
+                                        "arousal": emo.arousal, "tempo": round(section_tempo, 2),
+                                        "key": key_label(int(a.controls["tonic"]),
+                                                         "major" if a.controls["mode"] == 1 else "minor")}))
+                key = (int(a.controls["tonic"]), int(a.controls["mode"]))
+                spec = specs[-1]
+                label = chr(ord("A") + len(specs) - 1)
+            else:
+                label = sections[back].label
+                spec = specs[ord(label) - ord("A")]  # letters follow the order the emotions first came
+            keep = 0 if back is None else min(n, max(1, round(sections[back].bars * RESTATED)))
+            sections.append(Section(label, start, n, back))
+            parts.append(Part(n, spec[0], spec[1], back, keep))
+            details.append(dict(spec[2]))
+            start += n
+        return tuple(sections), parts, details
+
+    def _contrast(self, plan: ResolvedRequest, attrs: Attributes, guide, j: int):
+        """Conditions and guidance of a contrasting section: the attributes of another of the real
+        pieces nearest the point (picked with the piece's seed + j), in the piece's key, mode and tempo."""
+        req, tk = plan.request, self.tokenizer
+        alt = self.attributes(None, plan.valence, plan.arousal, k=NEAREST_PIECES, seed=req.seed + j,
+                              intensity=plan.intensity)
+        controls = {**alt.controls, **{k: attrs.controls[k] for k in ("tonic", "mode", "tempo")}}
+        alt = replace(alt, controls=controls)
+        cond = tuple(tk.condition_ids(plan.genre, controls=controls))
+        if not req.guidance:
+            return cond, guide
+        return cond, replace(self._guidance(alt, guide.tempo), time_signature=guide.time_signature)
 
     def _primer(self, primer: Notes | None, bars: int) -> tuple[Notes | None, np.ndarray]:
         """Validated primer (moved to start in the first bar, piano range) and its music tokens."""

@@ -32,12 +32,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from emomusic.errors import InvalidInputError, check_range
+from emomusic.music.form import plan_form
 from emomusic.vocab.emotions import (
     GENRE_ALIASES,
     GENRE_STANDINS,
     GENRES,
     INTENSITY_RANGE,
+    Emotion,
     emotion_from_va,
+    parse_trajectory,
     resolve_emotion,
     resolve_genre,
 )
@@ -84,7 +87,12 @@ class GenerationRequest:
         ("attributes" or "token"), guidance (attribute-guided decoding), rank (False keeps batch
         order), select_weights (overrides of the selector's ranking weights), expression (render
         velocities and pedal with the learned performance layer, where the checkpoints have one),
-        ending (close on a held tonic chord in the last bar, `music.form.close_on_tonic`).
+        ending (close on a held tonic chord in the last bar, `music.form.close_on_tonic`),
+        form (section letters such as "AABA" or a name in `music.form.FORMS`; a repeated letter returns;
+        None: `music.form.default_form` by length, "through" for none), trajectory (sections that each
+        carry an emotion, "calm:8,tense:8,calm:8" (`vocab.emotions.parse_trajectory`): it sets the
+        length and the mood, and a section whose emotion came before returns to it), loop (the end
+        leads back to the start; no final chord).
     """
 
     emotion: str | None = None
@@ -109,6 +117,9 @@ class GenerationRequest:
     select_weights: dict[str, float] | None = None
     expression: bool = True
     ending: bool = True
+    form: str | None = None
+    trajectory: str | None = None
+    loop: bool = False
 
     def resolve(self) -> ResolvedRequest:
         """Check the settings and project the prompts: the one way inputs become generation settings.
@@ -122,6 +133,11 @@ class GenerationRequest:
         """
         checked = self._checked()
         prompts = {k: v for k, v in self.prompts.items() if v is not None}
+        trajectory = tuple(parse_trajectory(self.trajectory)) if self.trajectory is not None else ()
+        if trajectory:  # the first section's emotion is the piece's mood; its sections set the length
+            first = trajectory[0][0]
+            return replace(self, trajectory=None, emotion=None, valence=first.valence, arousal=first.arousal,
+                           bars=sum(b for _, b in trajectory)).resolve()._with_trajectory(trajectory, self)
         explicit_mood = self.emotion is not None or self.valence is not None or self.arousal is not None
         valence, arousal, fallback_used = self.valence, self.arousal, False
         if not prompts and not explicit_mood and self.fallback_mood is not None:
@@ -163,8 +179,15 @@ class GenerationRequest:
         if self.method not in METHODS:
             raise InvalidInputError(f"unknown method {self.method!r}; choose {' or '.join(METHODS)}")
         top_k = check_range("top-k", self.top_k, 0, 10**6, int)
+        bars = check_range("bars", self.bars, *BARS_RANGE, int)
+        if self.form is not None and self.trajectory is not None:
+            raise InvalidInputError("give a form or a trajectory, not both (a trajectory's sections are its form)")
+        if self.form is not None:
+            plan_form(self.form, bars)  # letters or a name, and room for its sections
+        if self.trajectory is not None:
+            parse_trajectory(self.trajectory)
         return replace(
-            self, bars=check_range("bars", self.bars, *BARS_RANGE, int),
+            self, bars=bars,
             candidates=check_range("candidates", self.candidates, *CANDIDATES_RANGE, int),
             seed=check_range("seed", self.seed, *SEED_RANGE, int),
             temperature=check_range("temperature", self.temperature, *TEMPERATURE_RANGE),
@@ -237,6 +260,16 @@ class ResolvedRequest:
     time_signature: tuple[int, int] | None = None
     intensity: float = 1.0
     genre_asked: str | None = None
+    trajectory: tuple[tuple[Emotion, int], ...] = ()
+
+    def _with_trajectory(self, trajectory: tuple[tuple[Emotion, int], ...],
+                         asked: GenerationRequest) -> ResolvedRequest:
+        """This plan with the trajectory's sections, and a notice for each setting the trajectory overrides."""
+        notices = list(self.notices)
+        if asked.emotion is not None or asked.valence is not None or asked.arousal is not None:
+            notices.append("the trajectory sets the mood of each section; the emotion given is not used")
+        return replace(self, request=replace(self.request, trajectory=asked.trajectory), trajectory=trajectory,
+                       notices=tuple(notices))
 
 
 def _normal_genre(word: str) -> str:

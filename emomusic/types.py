@@ -35,6 +35,8 @@ class Candidate:
     attributes: Attributes | None = None
     measured: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    # the form plan as sampled: one dict per section (label, first bar, bars, the section it returns to)
+    sections: list[dict] = field(default_factory=list)
 
 
 @dataclass

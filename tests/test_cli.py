@@ -114,12 +114,42 @@ def test_generate_default_names_are_unique(capsys, tmp_path, monkeypatch) -> Non
     ["--temperature", "9"],
     ["--top-p", "0"],
     ["--genre", "polka"],
+    ["--form", "AB1A"],
+    ["--form", "AABA"],  # 2 bars cannot hold four sections
+    ["--trajectory", "calm:0"],
+    ["--trajectory", "calm"],
+    ["--trajectory", "calm:4,blorp:4"],
+    ["--trajectory", "calm:100,sad:100"],
+    ["--trajectory", "calm:4", "--form", "AB"],
 ])
 def test_generate_user_errors_are_one_line_and_write_nothing(capsys, tmp_path, extra) -> None:
     out = tmp_path / "never.mid"
     rc, stdout, err = _run(capsys, [*GENERATE, "--out", str(out), *extra])
     _assert_clean_error(rc, stdout, err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_lists_the_sections_of_the_form(capsys, tmp_path) -> None:
+    out = tmp_path / "form.mid"
+    argv = ["generate", "--checkpoints", "debug", "--emotion", "calm", "--bars", "6", "--form", "ABA"]
+    rc, stdout, _ = _run(capsys, [*argv, "--out", str(out), "--json"])
+    assert rc == 0
+    sections = json.loads(stdout)["sections"]
+    assert [(s["label"], s["first_bar"], s["bars"], s["returns_to"]) for s in sections] == [
+        ("A", 1, 2, None), ("B", 3, 2, None), ("A", 5, 2, 1)]
+    rc, stdout, _ = _run(capsys, [*argv, "--out", str(tmp_path / "plain.mid")])
+    assert rc == 0 and "form ABA (2+2+2 bars)" in stdout
+
+
+def test_json_lists_a_trajectorys_sections_with_their_emotion_tempo_and_key(capsys, tmp_path) -> None:
+    argv = ["generate", "--checkpoints", "debug", "--trajectory", "calm:2,angry:3", "--out", str(tmp_path / "t.mid")]
+    rc, stdout, _ = _run(capsys, [*argv, "--json"])
+    assert rc == 0
+    got = json.loads(stdout)
+    assert got["bars"] == 5 and got["emotion"] == "calm"
+    assert [(s["emotion"], s["quadrant"], s["bars"]) for s in got["sections"]] == [
+        ("calm", "Q4", 2), ("angry", "Q2", 3)]
+    assert all(s["tempo"] > 0 and s["key"].endswith(("major", "minor")) for s in got["sections"])
 
 
 def test_unknown_emotion_names_close_matches(capsys, tmp_path) -> None:

@@ -133,12 +133,28 @@ def test_intensity_and_a_genre_without_data_show_in_the_summary(server: Server) 
 def test_the_intensity_slider_at_one_leaves_the_prompts_degree_word(tmp_path: Path) -> None:
     from emomusic.apps.demo import FORM_AFTER, _form_fields
 
-    assert FORM_AFTER["intensity"] == 1.0 and list(_form_fields())[-1] == "intensity"  # old positional calls hold
+    # fields added later come last, so old positional calls hold
+    assert FORM_AFTER["intensity"] == 1.0
+    assert list(_form_fields())[-4:] == ["intensity", "form", "trajectory", "loop"]
     service = DemoService(EmoMusic.from_pretrained("debug"), Workspace.create(tmp_path))
     assert service.request(emotion="", prompt="very sad", intensity=1.0).resolve().intensity == 1.5
     assert service.request(emotion="", prompt="very sad", intensity=0.4).resolve().intensity == 0.4
     with pytest.raises(InvalidInputError, match="intensity must be between 0 and 2"):  # the API's own check
         service.generate(emotion="sad", intensity=7)
+
+
+def test_the_form_reaches_the_request_and_the_summary_lists_its_sections(tmp_path: Path) -> None:
+    service = DemoService(EmoMusic.from_pretrained("debug"), Workspace.create(tmp_path))
+    assert service.request(emotion="calm", bars=8, form=" ABAB ").form == "ABAB"
+    assert service.request(emotion="calm", form="").form is None  # "" = the default by length
+    r = service.generate(emotion="calm", bars=6, candidates=1, form="ABA")
+    assert "Form: A bars 1–2 · B bars 3–4 · A bars 5–6 (returns to bar 1)" in r["summary"]
+    with pytest.raises(InvalidInputError, match="unknown form"):
+        service.generate(emotion="calm", form="A?B")
+    assert service.request(emotion="calm", trajectory=" calm:4,sad:4 ").trajectory == "calm:4,sad:4"
+    r = service.generate(emotion="", bars=8, candidates=1, trajectory="calm:2,sad:2")
+    assert "A bars 1–2 calm" in r["summary"] and "B bars 3–4 sad" in r["summary"]
+    assert service.request(emotion="calm", loop=True).loop
 
 
 def test_bad_input_is_a_one_line_error_and_writes_nothing(server: Server) -> None:

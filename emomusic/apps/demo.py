@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from emomusic.errors import InvalidInputError
 from emomusic.export.names import safe_stem
+from emomusic.music.form import FORMS
 from emomusic.vocab.constants import AUDIO_SUFFIXES, MIDI_SUFFIXES, TEMPO_RANGE, TIME_SIGNATURES
 from emomusic.vocab.emotions import INTENSITY_RANGE
 
@@ -135,7 +136,8 @@ class DemoService:
     # ------------------------------------------------------------------ generate
     def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
                  tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
-                 intensity: float = 1.0, progress=None, **prompts: str | None) -> dict[str, Any]:
+                 intensity: float = 1.0, form: str = "", trajectory: str = "", loop: bool = False, progress=None,
+                 **prompts: str | None) -> dict[str, Any]:
         """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it.
 
         Args:
@@ -145,6 +147,10 @@ class DemoService:
             time_signature: "3/4", … or "" (from the prompt, else 4/4).
             bars, candidates, seed: as `emomusic generate`.
             intensity: 0 (neutral) … 2 (extreme); 1 = as the word or the prompt says ("very sad").
+            form: section letters ("AABA"), a form name ("verse-chorus"), or "" for the default by length.
+            trajectory: "calm:8,tense:8,calm:8" (each section's emotion and bars; it sets the length and
+                wins over the mood fields), or "" for none.
+            loop: make the end lead back to the start (no final chord).
             progress: Gradio's progress callback, or None.
             **prompts: prompt kind → text or uploaded file path (None or "" = not given).
 
@@ -155,7 +161,7 @@ class DemoService:
         step = progress or (lambda *a, **k: None)
         step(0.05, desc="reading the prompt")
         plan = self.request(emotion, valence, arousal, genre, tempo, time_signature, bars, candidates, seed,
-                            intensity, **prompts).resolve()
+                            intensity, form, trajectory, loop, **prompts).resolve()
         step(0.15, desc=f"generating {plan.request.candidates} candidate(s)")
         cands = self.em.generate(plan)
         best = cands[0]
@@ -171,7 +177,8 @@ class DemoService:
 
     def request(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
                 tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
-                intensity: float = 1.0, **prompts: str | None) -> GenerationRequest:
+                intensity: float = 1.0, form: str = "", trajectory: str = "", loop: bool = False,
+                **prompts: str | None) -> GenerationRequest:
         """The form's values as the `GenerationRequest` the CLI would build from the same inputs.
 
         Empty fields mean "not given"; uploads are checked against the size limit; the sliders are the
@@ -196,7 +203,9 @@ class DemoService:
                                  tempo=float(tempo) if tempo else None,
                                  intensity=None if intensity is None or intensity == 1 else intensity,
                                  time_signature=(time_signature or "").strip() or None, prompts=given,
-                                 fallback_mood=(valence, arousal), bars=bars, candidates=candidates, seed=seed)
+                                 fallback_mood=(valence, arousal), bars=bars, candidates=candidates, seed=seed,
+                                 form=(form or "").strip() or None,
+                                 trajectory=(trajectory or "").strip() or None, loop=bool(loop))
 
     def _export(self, cand: Candidate, folder: Path, stem: str, step) -> dict[str, Path]:
         """Write the best candidate as MIDI, WAV preview, MusicXML and a piano-roll picture (`EmoMusic.save`)."""
@@ -236,6 +245,11 @@ class DemoService:
                          f"{degree} · {len(best.notes)} notes · method {best.method}")
             if a.explanation:
                 lines.append("What sets it apart: " + ", ".join(a.explanation))
+        if len(best.sections) > 1:
+            lines.append("Form: " + " · ".join(
+                f"{s['label']} bars {s['first_bar']}–{s['first_bar'] + s['bars'] - 1}"
+                + (f" {s['emotion']}, {s['key']}, {s['tempo']:g} BPM" if "emotion" in s else "")
+                + (f" (returns to bar {s['returns_to']})" if s["returns_to"] else "") for s in best.sections))
         if plan.request.prompts:
             lines += [f"prompt → {s}" for s in plan.elements.sources]
             if plan.primer is not None:
@@ -291,7 +305,7 @@ def _ui_error(exc: InvalidInputError):
 
 FORM_BEFORE = {"emotion": "calm", "valence": 0.5, "arousal": -0.5}
 FORM_AFTER = {"genre": "", "tempo": 0.0, "time_signature": "", "bars": 8, "candidates": 2, "seed": 0,
-              "intensity": 1.0}
+              "intensity": 1.0, "form": "", "trajectory": "", "loop": False}
 """The generate form's fields around the prompt widgets, with their defaults (the API's parameters)."""
 
 
@@ -399,6 +413,15 @@ def _generate_tab(service: DemoService) -> None:
                 bars = gr.Slider(1, 64, value=FORM_AFTER["bars"], step=1, label="bars")
                 candidates = gr.Slider(1, 8, value=FORM_AFTER["candidates"], step=1, label="candidates")
                 seed = gr.Number(value=FORM_AFTER["seed"], precision=0, label="seed", minimum=0)
+            form = gr.Dropdown([("automatic (by length)", ""), *((f"{name} ({letters})", name)
+                                                               for name, letters in FORMS.items())],
+                               value=FORM_AFTER["form"], label="form", allow_custom_value=True,
+                               info="or section letters, e.g. ABAC: a repeated letter brings its section back")
+            trajectory = gr.Textbox(value=FORM_AFTER["trajectory"], label="emotion trajectory",
+                                    placeholder="calm:8, tense:8, calm:8",
+                                    info="each section's emotion (a word, Q1..Q4 or valence/arousal) and bars; "
+                                         "sets the length and wins over the mood above")
+            loop = gr.Checkbox(value=FORM_AFTER["loop"], label="loop (the end leads back to the start)")
             button = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column():
             roll = gr.Image(type="filepath", label="piano roll", interactive=False, elem_id="piano-roll")
@@ -411,7 +434,8 @@ def _generate_tab(service: DemoService) -> None:
                 xml = gr.File(label="MusicXML", interactive=False, elem_id="download-musicxml")
     widgets = {"emotion": emotion, "valence": valence, "arousal": arousal, **prompts, "genre": genre, "tempo": tempo,
                "time_signature": metre,
-               "bars": bars, "candidates": candidates, "seed": seed, "intensity": intensity}
+               "bars": bars, "candidates": candidates, "seed": seed, "intensity": intensity, "form": form,
+               "trajectory": trajectory, "loop": loop}
     button.click(_generate_handler(service), inputs=[widgets[name] for name in _form_fields()],
                  outputs=[roll, audio, table, mid, wav, xml, summary], api_name="generate")
 

@@ -28,6 +28,7 @@ from emomusic.cli._common import (
 )
 from emomusic.errors import InvalidInputError
 from emomusic.export.names import safe_stem
+from emomusic.music.form import FORMS
 
 MIDI = (".mid", ".midi")
 
@@ -52,6 +53,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "pedal (default: the learned performance layer renders velocities and sustain pedal)")
     g.add_argument("--no-ending", action="store_true", help="stop where the last bar runs out (default: the last "
                    "bar is a held tonic chord with the tonic in the bass)")
+    g.add_argument("--form", help="section letters, e.g. AABA or ABAC (a repeated letter brings its section back, "
+                   f"opening as before), or a name: {', '.join(FORMS)} (default: by length; 'through' for none)")
+    g.add_argument("--trajectory", metavar="EMOTION:BARS,…",
+                   help="sections that each carry an emotion, e.g. \"calm:8,tense:8,calm:8\" (a word, Q1..Q4 or "
+                        "valence/arousal such as 0.5/-0.3): sets the length and the mood; tempo, key and dynamics "
+                        "move between sections, and an emotion that comes back brings its section back")
+    g.add_argument("--loop", action="store_true", help="make the end lead back to the start, for games and DAW "
+                   "loops (no final chord; the last bar is chosen to flow into the first)")
+    g.add_argument("--variations", action="store_true", help="write the same theme in all four quadrants, one file "
+                   "each (OUT-Q1-happy.mid … OUT-Q4-calm.mid), for adaptive game music")
     g.add_argument("--out", help=f"output file; its suffix picks the format ({output_formats()}) "
                    "(default: a unique .mid name in the current folder)")
     g.add_argument("--wav", action="store_true", help="also write a .wav audio preview next to --out "
@@ -83,11 +94,14 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, expression=not args.no_expression, ending=not args.no_ending,
+        form=args.form, trajectory=args.trajectory, loop=args.loop,
         select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
     for line in plan.notices:
         note(line)
     out = out or default_out(plan.emotion, plan.request.seed, prompts.get("prompt"))
+    if args.variations:
+        return _variations(args, plan, out)
     others = _numbered(out, plan.request.candidates) if args.keep_all else []
     wav = out.with_suffix(".wav") if args.wav and out.suffix.lower() != ".wav" else None
     for path in (out, *others, *([wav] if wav else [])):
@@ -114,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
               "measured": best.measured, "method": best.method, "bars": plan.request.bars, "seed": plan.request.seed,
               "notes": notes, "piece_bars": piece["bars"], "tempo": piece["tempo"],
               "time_signature": piece["time_signature"], "music_seconds": piece["seconds"],
+              "sections": best.sections, "loop": plan.request.loop,
               "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {})
     if prompts:
         el = plan.elements
@@ -128,13 +143,46 @@ def run(args: argparse.Namespace) -> int:
     else:
         what = "notes in the file" if held is not None else "notes"
         line = (f"wrote {out}: {a.emotion} ({a.quadrant}), {piece['bars']} bars = {piece['seconds']:.1f} s of music "
-                f"at {piece['tempo']:g} BPM in {piece['time_signature']}, {notes} {what}; "
+                f"at {piece['tempo']:g} BPM in {piece['time_signature']}{_form_words(best.sections)}, {notes} {what}; "
                 f"generated in {seconds:.1f} s [{best.method}]")
         if others:
             line += f"; the other {len(others)} candidates, ranked, as {others[0].name} … {others[-1].name}"
         if wav is not None:
             line += f"; preview {wav.name}"
         print(line)
+    return 0
+
+
+def _variations(args: argparse.Namespace, plan, out: Path) -> int:
+    """`--variations`: one file per quadrant next to OUT, the same theme in each; one line each (or JSON)."""
+    from emomusic.pipeline import EmoMusic
+    from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS
+
+    if args.keep_all or args.wav:
+        raise InvalidInputError("--variations writes one file per quadrant; leave out --keep-all and --wav")
+    words = {q: plan.emotion if q == plan.quadrant else QUADRANT_NAMES[q] for q in QUADRANTS}
+    paths = {q: out.with_name(f"{out.stem}-{q}-{safe_stem(words[q], 20)}{out.suffix}") for q in QUADRANTS}
+    for path in paths.values():
+        check_new_file(path, args.force)
+    em = EmoMusic.from_pretrained(args.checkpoints)
+    t0 = time.perf_counter()
+    cands = em.variations(plan)
+    seconds = time.perf_counter() - t0
+    rows = []
+    for cand in cands:
+        q = cand.attributes.quadrant
+        em.save(cand, paths[q], force=args.force)
+        piece = _piece_length(cand)
+        rows.append({"out": str(paths[q]), "quadrant": q, "emotion": cand.attributes.emotion,
+                     "tempo": piece["tempo"], "bars": piece["bars"], "music_seconds": piece["seconds"],
+                     "notes": notes_in_file(paths[q]), "sections": cand.sections})
+    if args.json:
+        print(json.dumps({"variations": rows, "seed": plan.request.seed, "seconds": round(seconds, 3)}))
+    else:
+        for r in rows:
+            print(f"wrote {r['out']}: {r['emotion']} ({r['quadrant']}), {r['bars']} bars at {r['tempo']:g} BPM, "
+                  f"{r['notes']} notes")
+        print(f"the same theme in four moods, generated in {seconds:.1f} s")
     return 0
 
 
@@ -176,13 +224,24 @@ def _select_weights(text: str | None) -> dict[str, float] | None:
                                 "quality=0.5,emotion=1,genre=0") from None
 
 
+def _form_words(sections: list[dict]) -> str:
+    """", form AABA (4+4+4+4 bars)" for a piece in sections, ", calm 8 → tense 8 bars" for a trajectory;
+    "" for one section."""
+    if len(sections) < 2:
+        return ""
+    if "emotion" in sections[0]:
+        return ", " + " → ".join(f"{s['emotion']} {s['bars']}" for s in sections) + " bars"
+    return (f", form {''.join(s['label'] for s in sections)} "
+            f"({'+'.join(str(s['bars']) for s in sections)} bars)")
+
+
 def _piece_length(cand) -> dict[str, float]:
-    """The piece's length: whole bars up to its last note, and those bars' seconds at its tempo."""
+    """The piece's length: whole bars up to its last note, and those bars' seconds at its tempi."""
     n = cand.notes
     end = float((n.start + n.duration).max()) if len(n) else 0.0
     bars = max(1, math.ceil(end / n.beats_per_bar - 1e-9))
     return {"bars": bars, "tempo": round(float(n.tempo), 2), "time_signature": "{}/{}".format(*n.time_signature),
-            "seconds": round(bars * n.beats_per_bar * 60.0 / float(n.tempo), 2)}
+            "seconds": round(n.seconds(bars * n.beats_per_bar), 2)}
 
 
 def notes_in_file(path: Path) -> int | None:

@@ -21,8 +21,8 @@ from emomusic.music.attributes import estimate_key, key_correlations, key_templa
 from emomusic.music.form import stall_flags
 from emomusic.music.notes import Notes
 
-__all__ = ["SECTION_STATISTICS", "STATISTICS", "Range", "compare", "longest_stall", "musicality", "real_range",
-           "sections"]
+__all__ = ["SECTION_STATISTICS", "STATISTICS", "Range", "bar_transitions", "compare", "longest_stall", "musicality",
+           "real_range", "returning_bars", "sections"]
 
 SPAN_BEATS = 64.0  # 16 bars of 4/4: the CLI's default length
 C5 = 72
@@ -152,8 +152,9 @@ def _top_voice_excess(pitch: np.ndarray, vel: np.ndarray, start: np.ndarray) -> 
     return float(np.mean(diffs)) if diffs else 0.0
 
 
-def _returning_bars(pitch: np.ndarray, start: np.ndarray, bar: float, n_bars: int) -> float:
-    """Share of bars 2..n whose (position, pitch) set nearly equals an earlier bar's."""
+def _returning_bars(pitch: np.ndarray, start: np.ndarray, bar: float, n_bars: int,
+                    threshold: float = NEAR_REPEAT) -> float:
+    """Share of bars 2..n whose (position, pitch) set overlaps an earlier bar's at least `threshold`."""
     sets = []
     for b in range(n_bars):
         m = (start >= b * bar - 1e-6) & (start < (b + 1) * bar - 1e-6)
@@ -164,7 +165,7 @@ def _returning_bars(pitch: np.ndarray, start: np.ndarray, bar: float, n_bars: in
             continue
         for a in range(b):
             union = len(sets[a] | sets[b])
-            if union and len(sets[a] & sets[b]) / union >= NEAR_REPEAT:
+            if union and len(sets[a] & sets[b]) / union >= threshold - 1e-9:
                 hits += 1
                 break
     return hits / max(1, n_bars - 1)
@@ -288,6 +289,67 @@ def sections(path: str | os.PathLike, section_bars: int = 16, n_sections: int = 
         out.append({"polyphony": float(sounding.mean()), "density": float(m.sum() / span),
                     "pitch_range": float(p.max() - p.min()), "pitch_classes": float(len(np.unique(p % 12)))})
     return out
+
+
+def returning_bars(path: str | os.PathLike, n_bars: int | None = None, threshold: float = NEAR_REPEAT) -> float:
+    """Share of bars (after the first) that return: their (onset, pitch) set overlaps an earlier bar's.
+
+    Args:
+        path: a MIDI file (drum tracks ignored).
+        n_bars: measure the first this many bars (default: all).
+        threshold: the Jaccard overlap that counts (1.0: an exact repeat; `NEAR_REPEAT`: a near one).
+
+    Returns:
+        The share, in [0, 1] (0 for a file without notes).
+    """
+    (pitch, start, _dur, _vel), _pedals, _tempo, _key, bar = _read(path)
+    if not len(start):
+        return 0.0
+    n = int(np.ceil((start.max() + 1e-6) / bar))
+    n = min(n, n_bars) if n_bars else n
+    keep = start < n * bar - 1e-6
+    return _returning_bars(pitch[keep], start[keep], bar, n, threshold)
+
+
+def bar_transitions(path: str | os.PathLike, n_bars: int | None = None) -> tuple[list[dict[str, float]], dict]:
+    """How each bar leads into the next, and how the last leads into the first (a loop's seam).
+
+    For a transition from bar a to bar b: the pitches sounding in a's last beat against those struck in
+    b's first beat. `leap`: the mean distance, in semitones, from each struck pitch to the nearest
+    sounding one (voice leading: small when voices move by step or hold); `shared`: the share of pitch
+    classes the two sets have in common (Jaccard; harmony that carries over). Transitions where either
+    side is silent are left out.
+
+    Args:
+        path: a MIDI file (drum tracks ignored).
+        n_bars: the piece's length in bars (default: up to its last onset).
+
+    Returns:
+        (the inner transitions, the seam from the last bar into the first ({} where one side is silent)).
+    """
+    (pitch, start, dur, _vel), _pedals, _tempo, _key, bar = _read(path)
+    if not len(start):
+        return [], {}
+    n = n_bars or int(np.ceil((start.max() + 1e-6) / bar))
+    end = np.minimum(start + dur, n * bar)
+    beat = min(1.0, bar)
+
+    def sounding(b: int) -> np.ndarray:  # in the last beat of bar b
+        t1 = (b + 1) * bar
+        return pitch[(start < t1 - 1e-6) & (end > t1 - beat + 1e-6)]
+
+    def struck(b: int) -> np.ndarray:  # in the first beat of bar b
+        return pitch[(start >= b * bar - 1e-6) & (start < b * bar + beat - 1e-6)]
+
+    def measure(x: np.ndarray, y: np.ndarray) -> dict:
+        if not len(x) or not len(y):
+            return {}
+        leap = float(np.mean(np.abs(y[:, None].astype(int) - x[None, :].astype(int)).min(1)))
+        px, py = set((x % 12).tolist()), set((y % 12).tolist())
+        return {"leap": leap, "shared": len(px & py) / len(px | py)}
+
+    inner = [m for b in range(n - 1) if (m := measure(sounding(b), struck(b + 1)))]
+    return inner, measure(sounding(n - 1), struck(0))
 
 
 def longest_stall(path: str | os.PathLike, n_bars: int | None = None) -> int:

@@ -155,13 +155,15 @@ def build_midi_file(
     last = int(end.max())
     end_tick = -(-last // bar) * bar  # ceil to the next bar line (a note ending on one stays there)
 
-    # MIDI tempo is an integer number of microseconds per quarter; clip to what the format holds.
-    mspq = int(np.clip(round(mido.bpm2tempo(float(notes.tempo))), 1, 0xFFFFFF))
+    mspq = _mspq(notes.tempo)
+    changes = [(int(round(beat * tpq)), mido.MetaMessage("set_tempo", tempo=_mspq(bpm)))
+               for beat, bpm in notes.tempos if 0 < round(beat * tpq) < end_tick]
     conductor = mido.MidiTrack(_abs_to_delta([
         (0, mido.MetaMessage("set_tempo", tempo=mspq)),
         (0, mido.MetaMessage("time_signature", numerator=num, denominator=den,
                              clocks_per_click=24, notated_32nd_notes_per_beat=8)),
         (0, mido.MetaMessage("key_signature", key=key_name)),
+        *changes,
         (end_tick, mido.MetaMessage("end_of_track")),
     ]))
 
@@ -187,6 +189,11 @@ def build_midi_file(
     mid.tracks.append(conductor)
     mid.tracks.append(mido.MidiTrack(_abs_to_delta(body)))
     return mid
+
+
+def _mspq(bpm: float) -> int:
+    """MIDI tempo: an integer number of microseconds per quarter, clipped to what the format holds."""
+    return int(np.clip(round(mido.bpm2tempo(float(bpm))), 1, 0xFFFFFF))
 
 
 def export_midi(

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import sys
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,9 +36,10 @@ from emomusic.generation.engines import Engine, resolve_engine, select_engine
 from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors import TOP_P, RemiState, RemiTables, TopKTopP, build_processors, grammar_table
 from emomusic.music.form import STALL_SPAN, stall_flags
-from emomusic.music.tokenizer import BOS, CTL, EMOTION, GENRE, PITCH, MusicTokenizer
+from emomusic.music.tokenizer import BOS, CTL, EMOTION, GENRE, PITCH, TEMPO, TIMESIG, MusicTokenizer
 
-__all__ = ["RESTATE_STRIDE", "STALL_BARS", "TOP_P", "Guidance", "grammar_table", "sample", "sampling_workers"]
+__all__ = ["LOOP_CANDIDATES", "RESTATE_STRIDE", "STALL_BARS", "TOP_P", "Guidance", "Part", "grammar_table", "sample",
+           "sample_parts", "sampling_workers"]
 
 # tokens sampled between restatements of the conditions (see above; at most half the window):
 # each restatement is one prefill of up to a window, so a smaller stride costs time for context that is
@@ -49,6 +51,8 @@ RESTATE_STRIDE = 256
 # Real val pieces' longest stall is 4 bars at the median (benchmarks/long_pieces.py); 0 turns it off.
 STALL_BARS = 8
 STALL_RETRIES = 8
+# a loop's last bar is sampled this many times; the one leading best into the first bar is kept
+LOOP_CANDIDATES = 8
 
 
 def _one_blas_thread():
@@ -136,6 +140,149 @@ def sample(
     return [piece for part in parts for piece in part]
 
 
+@dataclass(frozen=True)
+class Part:
+    """One section of a piece sampled part by part (`sample_parts`).
+
+    bars: the section's length. conditions: its condition prefix (BOS, genre, controls; a section may
+    be conditioned unlike the others). guidance: its decoding guidance (None: none).
+    source, keep: the index of an earlier part whose first `keep` bars this one restates as they were
+    before sampling on (a return: the listener hears the opening again, the rest is sampled anew with
+    the earlier section in view); `keep` may equal `bars` (an exact repeat). None, 0: new material.
+    """
+
+    bars: int
+    conditions: tuple[int, ...]
+    guidance: Guidance | None = None
+    source: int | None = None
+    keep: int = 0
+
+
+def sample_parts(
+    model, tk: MusicTokenizer, parts: list[Part], rows: int = 1, primer: np.ndarray | None = None,
+    temperature: float = 1.0, top_p: float = TOP_P, top_k: int = 0, seed: int = 0, decoder: str = "fast",
+    workers: int | None = None, loop: bool = False,
+) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+    """Sample `rows` pieces section by section: each part continues the music so far under its own
+    conditions, and a returning part first restates its source's opening bars.
+
+    Why not one pass: a form needs material to come back, and an autoregressive model only copies
+    what it sees. Each part is a `sample` call whose prefix is the part's conditions followed by the
+    piece so far (from the earliest bar line that leaves room in the window, as when conditions are
+    restated), so the model continues the same music, and a return begins with the very tokens it
+    restates. Each row runs on its own seeds (from `seed`, its row and the part), so its music does not
+    depend on the batch; rows are split over forked workers like `sample`'s.
+
+    Args:
+        model, tk, temperature, top_p, top_k, decoder: as for `sample`.
+        parts: the sections in order (the first has no source); a part's bars count the primer's
+            (the first) and the restated ones.
+        rows: pieces to sample.
+        primer: music tokens that open every piece (counted in the first part's bars), or None.
+        seed: the base seed.
+        workers: as for `sample`.
+        loop: make the end lead back to the start: the last bar is sampled `LOOP_CANDIDATES` times and
+            the one after which the model finds the piece's first bar most likely is kept (the seam is
+            a bar transition the model wrote, not a cut).
+
+    Returns:
+        Per row: its music tokens after the primer, and each part's (first, end) token index in them
+        (the first part's from 0: the primer is not in the tokens).
+    """
+    if not parts or parts[0].source is not None:
+        raise ValueError("the first part must be new material")
+    primer = np.zeros(0, dtype=np.int64) if primer is None else np.asarray(primer, dtype=np.int64)
+    engine = resolve_engine(model, decoder)
+    groups = np.array_split(np.arange(rows), sampling_workers(rows, workers, engine))
+    fns = [functools.partial(_parts_rows, model, tk, parts, primer, [int(r) for r in g], temperature, top_p,
+                             top_k, seed, engine, loop) for g in groups]
+    with _one_blas_thread():
+        parts_out = _fork_map(fns)
+    return [row for part in parts_out for row in part]
+
+
+def _parts_rows(model, tk: MusicTokenizer, parts: list[Part], primer: np.ndarray, rows: list[int],
+                temperature: float, top_p: float, top_k: int, seed: int,
+                engine: str, loop: bool = False) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+    """`sample_parts` for some rows, one after another (in a forked worker or here)."""
+    window = _window(model)
+    out = []
+    for row in rows:
+        music = primer.copy()
+        spans: list[tuple[int, int]] = []
+        for i, part in enumerate(parts):
+            closing = loop and i == len(parts) - 1 and part.bars >= 2  # its last bar is chosen for the seam
+            if closing:
+                part = Part(part.bars - 1, part.conditions, part.guidance, part.source, min(part.keep, part.bars - 1))
+            first = len(music) if i else 0  # part one holds the primer: a return restates it too
+            have = int((music == tk.bar_id).sum()) if i == 0 else 0  # a primer's bars count in part one
+            if part.source is not None and part.keep > 0:
+                lo, hi = spans[part.source]
+                src = music[lo:hi]
+                bar_at = np.flatnonzero(src == tk.bar_id)
+                keep = min(part.keep, part.bars, len(bar_at))
+                cut = int(bar_at[keep]) if keep < len(bar_at) else len(src)
+                music = np.concatenate([music, src[:cut]])
+                have = keep
+            todo = part.bars - have
+            if todo > 0:
+                # after restated bars the next bar is opened here, so the restated ones stay as they were
+                opened = int(part.source is not None and part.keep > 0)
+                music = np.concatenate([music, np.full(opened, tk.bar_id, dtype=np.int64)])
+                ctx = _restated(np.asarray(part.conditions, dtype=np.int64), music, window, tk.bar_id)
+                n_ctx = int((ctx == tk.bar_id).sum())
+                part_seed = int(np.random.SeedSequence([int(seed), row, i]).generate_state(1)[0])
+                new = sample(model, tk, [ctx.tolist()], n_bars=n_ctx + todo - opened, temperature=temperature,
+                             top_p=top_p, top_k=top_k, guidance=part.guidance, seed=part_seed,
+                             max_tokens=todo * 200, decoder=engine, workers=1)[0]
+                # a part that ran out of tokens before its last bar is filled with empty bars, so the
+                # sections after it still begin where the plan says
+                short = todo - opened - int((new == tk.bar_id).sum())
+                music = np.concatenate([music, new, np.full(max(0, short), tk.bar_id, dtype=np.int64)])
+            if closing:
+                music = _seam_bar(model, tk, part, music, window, seed, row, i, temperature, top_p, top_k, engine)
+            spans.append((first, len(music)))
+        out.append((music[len(primer):], [(max(0, a - len(primer)), b - len(primer)) for a, b in spans]))
+    return out
+
+
+def _seam_bar(model, tk: MusicTokenizer, part: Part, music: np.ndarray, window: int, seed: int, row: int, i: int,
+              temperature: float, top_p: float, top_k: int, engine: str) -> np.ndarray:
+    """`music` with one more bar: of `LOOP_CANDIDATES` sampled, the one after which the piece's first bar
+    (its notes, without the opening tempo and metre) is most likely, so a loop's seam is a transition."""
+    bars = np.flatnonzero(music == tk.bar_id)
+    opening = music[: bars[1]] if len(bars) > 1 else music
+    opening = opening[~np.isin(tk.types[opening], (TIMESIG, TEMPO))]
+    cond = np.asarray(part.conditions, dtype=np.int64)
+    ctx = _restated(cond, music, window, tk.bar_id)
+    n_ctx = int((ctx == tk.bar_id).sum())
+    best, best_lp = None, -np.inf
+    for k in range(LOOP_CANDIDATES):
+        k_seed = int(np.random.SeedSequence([int(seed), row, i, k, 1]).generate_state(1)[0])
+        bar = sample(model, tk, [ctx.tolist()], n_bars=n_ctx + 1, temperature=temperature, top_p=top_p, top_k=top_k,
+                     guidance=part.guidance, seed=k_seed, max_tokens=200, decoder=engine, workers=1)[0]
+        if not (bar == tk.bar_id).any():
+            bar = np.concatenate([[tk.bar_id], bar])
+        lp = _logprob(model, engine, _restated(cond, np.concatenate([music, bar]), window - len(opening), tk.bar_id),
+                      opening)
+        if lp > best_lp:
+            best, best_lp = bar, lp
+    return np.concatenate([music, best])
+
+
+def _logprob(model, engine: str, ctx: np.ndarray, tokens: np.ndarray) -> float:
+    """log p(tokens | ctx) under the model alone (no processors): the sum of each token's log-softmax."""
+    dec = select_engine(model, 1, len(ctx) + len(tokens) + 1, prefer=engine)
+    logits = dec.prefill(ctx[None].astype(np.int64))
+    total = 0.0
+    for t in tokens:
+        row = logits[0].astype(np.float64)
+        peak = row.max()
+        total += float(row[int(t)] - peak - np.log(np.exp(row - peak).sum()))
+        logits = dec.step(np.array([int(t)], dtype=np.int64))
+    return total
+
+
 class _StallGuard:
     """Watches one row bar by bar for a stall (`music.form.stall_flags`: a phrase on a triad or less),
     `STALL_BARS` bars of it in a row.
@@ -182,6 +329,18 @@ class _StallGuard:
             return back
         self.starts.append((len(generated), RemiState(*(f.copy() for f in state))))
         return None
+
+
+def _restated(cond: np.ndarray, music: np.ndarray, window: int, bar_id: int) -> np.ndarray:
+    """The conditions, then `music` from the earliest bar line that leaves RESTATE_STRIDE (at most half
+    the window) free: what the model was trained on, a window that begins with its conditions."""
+    room = window - len(cond) - min(RESTATE_STRIDE or window // 2, window // 2)  # music tokens it may hold
+    if len(music) <= room:
+        return np.concatenate([cond, music])
+    bars = np.flatnonzero(music == bar_id)
+    fits = bars[len(music) - bars <= room]
+    start = int(fits[0]) if len(fits) else len(music) - room  # a bar longer than the room: cut inside it
+    return np.concatenate([cond, music[start:]])
 
 
 def _window(model) -> int:
@@ -317,12 +476,7 @@ class _Rows:
         Returns:
             (the next logits (1, vocab), the new context length).
         """
-        cond, music = seq[: self.n_cond], seq[self.n_cond:]
-        room = window - len(cond) - min(RESTATE_STRIDE, window // 2)  # music tokens the new context may hold
-        bars = np.flatnonzero(music == self.tk.bar_id)
-        fits = bars[len(music) - bars <= room]
-        start = int(fits[0]) if len(fits) else len(music) - room  # a bar longer than the room: cut inside it
-        ctx = np.concatenate([cond, music[start:]])[None]
+        ctx = _restated(seq[: self.n_cond], seq[self.n_cond:], window, self.tk.bar_id)[None]
         return self.engine.prefill(ctx), ctx.shape[1]
 
     def run(self, seed: int, temperature: float, top_p: float, top_k: int, batch: int, lo: int) -> list[np.ndarray]:

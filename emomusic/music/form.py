@@ -1,4 +1,8 @@
-"""Bar-level form: stalls (shared by the sampler's stall guard and the long-piece benchmark) and endings.
+"""Bar-level form: phrase plans (sections that return), stalls (shared by the sampler's stall guard and
+the long-piece benchmark) and endings.
+
+A form plan cuts a piece into sections of whole phrases, each labelled by a letter: a letter seen
+before is a return of that section (`plan_form`, `FORMS`; the pipeline samples it section by section).
 
 A stall is music that has stopped moving: one chord held or hammered, two pitches rocking, bar after
 bar. A bar stalls when it and the `STALL_SPAN - 1` bars before it use no more than `STALL_CLASSES`
@@ -8,18 +12,135 @@ stall: a returning bar with its harmony and melody is form, and real music does 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
 
-__all__ = ["STALL_CLASSES", "STALL_SPAN", "close_on_tonic", "stall_flags"]
+__all__ = ["FORMS", "MIN_SECTION_BARS", "RESTATED", "STALL_CLASSES", "STALL_SPAN", "Section", "check_form",
+           "close_on_tonic", "default_form", "dynamic_ramps", "plan_form", "release_at", "stall_flags", "tempo_ramps"]
 
 STALL_CLASSES = 3  # pitch classes a phrase that moves uses more of
 STALL_SPAN = 4  # bars in that phrase
 MIN_BEATS = 0.125  # a note cut shorter than a 32nd at the last barline is dropped, not left as a click
+
+# named forms → their letters (one section per letter; a repeated letter is a return)
+FORMS: dict[str, str] = {
+    "through": "A",  # through-composed: no sections, no returns
+    "period": "AA",  # antecedent and consequent: the second phrase begins like the first and cadences anew
+    "binary": "AB",
+    "ternary": "ABA",
+    "song": "AABA",  # the 32-bar song form
+    "rondo": "ABACA",
+    "verse-chorus": "ABABCB",  # verse, chorus, verse, chorus, bridge, chorus
+}
+# the default plan by number of phrases (`default_form`); past the last, the plan starts again (da capo)
+_DEFAULT_BY_PHRASES = ("A", "AA", "ABA", "AABA", "ABACA", "ABABCB", "ABABCBB", "ABABCBAB")
+MIN_SECTION_BARS = 2  # a section shorter than this is no phrase
+# share of a section's bars a return restates as they were (at least one); the rest is sampled anew with
+# the first statement in view, so the listener hears the opening come back and a new continuation
+RESTATED = 0.5
+_FORM_TEXT = re.compile(r"^[A-Za-z]+$")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of a form plan.
+
+    label: its letter ("A"); start: its first bar (0-based); bars: its length;
+    returns_to: the index of the first section with the same letter (None: new material).
+    """
+
+    label: str
+    start: int
+    bars: int
+    returns_to: int | None = None
+
+
+def default_form(bars: int) -> str:
+    """The plan a piece of `bars` bars gets when no form is asked for.
+
+    Phrases are 4 bars up to 31 bars and 8 bars from 32 (the 32-bar song form is AABA in 8-bar
+    phrases); under two phrases the piece is through-composed. Two phrases make a period (AA), four
+    the song form (AABA), six verse-chorus with a bridge (ABABCB); past eight the plan starts again.
+
+    Args:
+        bars: the piece's length.
+
+    Returns:
+        A string of section letters (bars split as `plan_form` splits them).
+    """
+    phrase = 4 if bars < 32 else 8
+    n = max(1, bars // phrase)
+    table = _DEFAULT_BY_PHRASES
+    return "".join(table[-1] for _ in range(n // len(table))) + (table[n % len(table) - 1] if n % len(table) else "")
+
+
+def plan_form(form: str | None, bars: int, opening: int = 0) -> tuple[Section, ...]:
+    """The sections of a piece: equal phrases, the remainder added to the last one.
+
+    Args:
+        form: letters ("AABA": a repeated letter returns), a name in `FORMS` ("song", "verse-chorus"),
+            or None for `default_form(bars)`.
+        bars: the piece's length.
+        opening: bars the first section must hold at least (a primer melody opens section A, so a
+            return restates it); the other sections share the rest.
+
+    Returns:
+        The sections in order; their bars add up to `bars`. The default form falls back to one
+        section where the opening leaves too little room for the others.
+
+    Raises:
+        InvalidInputError: not letters or a known name, or sections shorter than `MIN_SECTION_BARS`.
+    """
+    letters = check_form(form) if form is not None else default_form(bars)
+    n = len(letters)
+    if n > 1 and bars < n * MIN_SECTION_BARS:
+        raise InvalidInputError(f"form {letters} needs at least {n * MIN_SECTION_BARS} bars ({MIN_SECTION_BARS} a "
+                                f"section); got {bars} bars")
+    size, extra = divmod(bars, n)
+    sizes = [size] * (n - 1) + [size + extra]
+    if opening > size and n > 1:
+        rest, left = divmod(bars - opening, n - 1)
+        if rest < MIN_SECTION_BARS:
+            if form is None:
+                return (Section(letters[0], 0, bars),)
+            raise InvalidInputError(f"form {letters} leaves {bars - opening} bars after the {opening}-bar opening "
+                                    f"melody, fewer than {MIN_SECTION_BARS} a section; ask for more bars")
+        sizes = [opening] + [rest] * (n - 2) + [rest + left]
+    first: dict[str, int] = {}
+    out, start = [], 0
+    for i, (label, length) in enumerate(zip(letters, sizes, strict=True)):
+        out.append(Section(label, start, length, first.get(label)))
+        first.setdefault(label, i)
+        start += length
+    return tuple(out)
+
+
+def check_form(form: str) -> str:
+    """A form as section letters (upper case): a name in `FORMS` or letters; one clear error otherwise.
+
+    Args:
+        form: "AABA", "abac", "verse-chorus", …
+
+    Returns:
+        The letters.
+
+    Raises:
+        InvalidInputError: anything else (the error lists the names).
+    """
+    text = str(form).strip()
+    named = FORMS.get(text.lower().replace("_", "-").replace(" ", "-"))
+    if named is not None:
+        return named
+    if not _FORM_TEXT.match(text) or len(text) > 32:
+        raise InvalidInputError(f"unknown form {form!r}: give section letters (e.g. AABA, ABAC; at most 32) or one of "
+                                f"{', '.join(FORMS)}")
+    return text.upper()
 
 
 def stall_flags(classes: Sequence[frozenset[int]]) -> np.ndarray:
@@ -36,6 +157,80 @@ def stall_flags(classes: Sequence[frozenset[int]]) -> np.ndarray:
     for i in range(STALL_SPAN - 1, len(classes)):
         out[i] = len(frozenset().union(*classes[i - STALL_SPAN + 1: i + 1])) <= STALL_CLASSES
     return out
+
+
+def release_at(notes: Notes, beats: Sequence[float]) -> Notes:
+    """The piece with every note that sounds across one of `beats` ending there.
+
+    Why: a return restates its first statement's notes, and a note held over from the section before
+    at the same pitch would swallow the restated one (a file holds one note per pitch at a time), so
+    the listener would not hear the opening come back. A note that would be cut shorter than
+    `MIN_BEATS` is dropped.
+
+    Args:
+        notes: the piece.
+        beats: times (quarter-note beats) where the sections that return begin.
+
+    Returns:
+        The piece with those notes released.
+    """
+    if not len(notes) or not len(beats):
+        return notes
+    end = notes.start + notes.duration
+    keep = np.ones(len(notes), dtype=bool)
+    for t in beats:
+        across = (notes.start < t - 1e-9) & (end > t + 1e-9)
+        end = np.where(across, t, end)
+        keep &= ~(across & (t - notes.start < MIN_BEATS))
+    return replace(notes, pitch=notes.pitch[keep], start=notes.start[keep], duration=(end - notes.start)[keep],
+                   velocity=notes.velocity[keep])
+
+
+def tempo_ramps(marks: Sequence[tuple[float, float]], bar: float, steps: int = 4) -> np.ndarray:
+    """Tempo changes that move from one section's tempo to the next over the bar before it begins.
+
+    A jump cut from 75 to 110 BPM at a barline sounds like two pieces glued together; players move
+    there over the bar before (accelerando, ritardando).
+
+    Args:
+        marks: (beat where a section begins, its tempo) for each section, the first at beat 0.
+        bar: beats per bar.
+        steps: tempo changes per ramp (the last lands on the new tempo at the section's first beat).
+
+    Returns:
+        (k, 2) [beat, BPM] changes after beat 0 (`Notes.tempos`), sorted; none between equal tempi.
+    """
+    out = []
+    for (_, before), (at, after) in zip(marks[:-1], marks[1:], strict=True):
+        if abs(after - before) < 0.5:
+            continue
+        begin = max(0.0, at - bar)
+        for k in range(1, steps + 1):
+            out.append((begin + (at - begin) * k / steps, round(before + (after - before) * k / steps, 2)))
+    return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+
+def dynamic_ramps(notes: Notes, starts: Sequence[float], bar: float) -> Notes:
+    """Velocities that lead into each section: over the bar before a section begins, a crescendo or
+    diminuendo from the section's own level to the next one's (medians of their first and last bars).
+
+    Args:
+        notes: the piece.
+        starts: the beats where the sections after the first begin.
+        bar: beats per bar.
+
+    Returns:
+        The piece with the velocities of those bars moved (1-127).
+    """
+    vel = notes.velocity.astype(np.float64).copy()
+    for at in starts:
+        before = (notes.start >= at - bar - 1e-9) & (notes.start < at - 1e-9)
+        after = (notes.start >= at - 1e-9) & (notes.start < at + bar - 1e-9)
+        if not before.any() or not after.any():
+            continue
+        gap = np.median(vel[after]) - np.median(vel[before])
+        vel[before] += gap * (notes.start[before] - (at - bar)) / bar
+    return replace(notes, velocity=np.clip(np.round(vel), 1, 127).astype(notes.velocity.dtype))
 
 
 def close_on_tonic(notes: Notes, key: tuple[int, str], bars: int) -> Notes:

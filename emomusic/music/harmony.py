@@ -11,7 +11,7 @@ Everything is plain numpy over `Notes` (times in beats), cheap enough to run ove
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ __all__ = [
     "Harmony",
     "analyse",
     "beat_chroma",
+    "change_mode",
     "chord_sequence",
     "chord_templates",
     "normalising_shift",
@@ -168,3 +169,26 @@ def summary_features(h: Harmony) -> np.ndarray:
     qual = np.bincount(q, minlength=N_QUALITIES) / m
     root = np.bincount(r, minlength=12) / m
     return np.concatenate([head, qual, root]).astype(np.float32)
+
+
+def change_mode(notes: Notes, tonic: int, mode: str) -> Notes:
+    """The same music in the parallel mode: in a major piece the third, sixth and seventh degrees go
+    down a semitone (C major → C minor, natural minor); in a minor piece they go up.
+
+    Why parallel rather than relative: the tune keeps its tonic, rhythm and contour and only its
+    colour changes, which is what a listener hears as "the same theme, sadder".
+
+    Args:
+        notes: the piece.
+        tonic: its tonic pitch class (0 = C).
+        mode: its mode now, "major" or "minor"; the result is in the other one.
+
+    Returns:
+        The piece with those degrees moved (other notes, chromatic ones included, as they were).
+    """
+    degree = (notes.pitch.astype(np.int64) - int(tonic)) % 12
+    if mode == "major":
+        shift = np.where(np.isin(degree, (4, 9, 11)), -1, 0)
+    else:
+        shift = np.where(np.isin(degree, (3, 8, 10)), 1, 0)
+    return replace(notes, pitch=np.clip(notes.pitch + shift, 0, 127).astype(notes.pitch.dtype))

@@ -76,11 +76,15 @@ def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
     keep = cat["duration"] > 0
     if not keep.any():
         raise InvalidInputError(f"{name}: every note has zero length; give a file whose notes last some time")
-    tempo = 120.0
+    tempo, changes = 120.0, np.zeros((0, 2))
     if len(score.tempos):
-        mspq = float(score.tempos.numpy()["mspq"][0])
-        if mspq > 0:
-            tempo = float(np.clip(60e6 / mspq, 10.0, 400.0))
+        marks = score.tempos.numpy()
+        ok = marks["mspq"] > 0
+        bpm = np.clip(60e6 / np.where(ok, marks["mspq"], 1), 10.0, 400.0)
+        if ok[0]:
+            tempo = float(bpm[0])
+        later = ok & (marks["time"] > 0)  # the changes after the first tempo, as [beat, BPM]
+        changes = np.stack([marks["time"][later] / tpq, bpm[later]], axis=1) if later.any() else changes
     ts = (4, 4)
     if len(score.time_signatures):
         t0 = score.time_signatures[0]
@@ -91,7 +95,7 @@ def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
         np.clip(cat["pitch"][keep], 0, 127), cat["time"][keep] / tpq, cat["duration"][keep] / tpq,
         velocity, tempo=tempo, time_signature=ts, source=name,
     )
-    return replace(notes, pedals=_pedals(score, tpq))
+    return replace(notes, pedals=_pedals(score, tpq), tempos=changes)
 
 
 def _pedals(score: symusic.Score, tpq: float) -> np.ndarray:
@@ -151,6 +155,8 @@ def notes_to_score(
         raise InvalidInputError("notes need finite, non-negative start times and finite durations")
     score = symusic.Score(tpq)
     score.tempos.append(symusic.Tempo(0, qpm=float(notes.tempo)))
+    for beat, bpm in notes.tempos:
+        score.tempos.append(symusic.Tempo(int(round(beat * tpq)), qpm=float(bpm)))
     score.time_signatures.append(symusic.TimeSignature(0, num, den))
     track = symusic.Track(name=track_name, program=program, is_drum=False)
     if len(notes):

@@ -18,6 +18,8 @@ class Notes:
     pitch: MIDI numbers; start, duration: quarter-note beats; velocity: 1..127.
     tempo: beats per minute (first tempo of the piece); time_signature: (numerator, denominator).
     pedals: sustain-pedal presses, (k, 2) [down, up] in beats, sorted and not overlapping (empty: none).
+    tempos: tempo changes after the first, (k, 2) [beat, BPM], sorted by beat, each after beat 0
+        (empty: `tempo` throughout). A piece whose sections move between emotions ramps its tempo.
     """
 
     pitch: np.ndarray
@@ -28,6 +30,7 @@ class Notes:
     time_signature: tuple[int, int] = (4, 4)
     meta: dict = field(default_factory=dict, compare=False)
     pedals: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False)
+    tempos: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.pitch)
@@ -35,6 +38,8 @@ class Notes:
             raise ValueError("Notes arrays must all have the same length")
         if np.shape(self.pedals) != (len(self.pedals), 2):
             raise ValueError("pedals must be a (k, 2) array of [down, up] beats")
+        if np.shape(self.tempos) != (len(self.tempos), 2):
+            raise ValueError("tempos must be a (k, 2) array of [beat, BPM] changes")
 
     @classmethod
     def from_arrays(
@@ -77,11 +82,18 @@ class Notes:
         """Number of bars the piece spans (at least 1)."""
         return max(1, int(np.ceil(self.end / self.beats_per_bar - 1e-9)))
 
+    def seconds(self, beat: float) -> float:
+        """Seconds from the start to `beat` (quarter-note beats), under the tempo and its changes."""
+        marks = np.concatenate([[[0.0, self.tempo]], np.asarray(self.tempos, dtype=np.float64).reshape(-1, 2)])
+        edges = np.append(np.minimum(marks[1:, 0], beat), beat)
+        spans = np.maximum(0.0, edges - np.minimum(marks[:, 0], beat))
+        return float((spans * 60.0 / marks[:, 1]).sum())
+
     def transpose(self, semitones: int) -> Notes:
         """The same notes shifted by `semitones`, clipped to the piano range 21..108."""
         pitch = np.clip(self.pitch + semitones, 21, 108).astype(np.int16)
         return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
-                     dict(self.meta), self.pedals)
+                     dict(self.meta), self.pedals, self.tempos)
 
     def deduplicate(self) -> Notes:
         """One note per (pitch, onset): the longest (then loudest) of each group is kept.
@@ -102,7 +114,7 @@ class Notes:
             return self
         keep = np.sort(order[~dup])  # the arrays are already sorted by (start, pitch)
         return Notes(self.pitch[keep], self.start[keep], self.duration[keep], self.velocity[keep], self.tempo,
-                     self.time_signature, dict(self.meta), self.pedals)
+                     self.time_signature, dict(self.meta), self.pedals, self.tempos)
 
     def truncate(self, n_bars: int) -> Notes:
         """The first `n_bars` bars: later notes dropped, notes ringing past the end cut (a loopable length).
@@ -111,7 +123,7 @@ class Notes:
             n_bars: bars to keep, in this piece's metre.
 
         Returns:
-            A new `Notes` (same tempo, metre and meta).
+            A new `Notes` (same tempo, metre and meta; tempo changes past the end dropped).
         """
         end = n_bars * self.beats_per_bar
         keep = self.start < end - 1e-6
@@ -119,4 +131,4 @@ class Notes:
         ped = self.pedals[self.pedals[:, 0] < end - 1e-6]
         ped = np.stack([ped[:, 0], np.minimum(ped[:, 1], end)], axis=1) if len(ped) else ped
         return Notes(self.pitch[keep], self.start[keep], dur, self.velocity[keep], self.tempo,
-                     self.time_signature, dict(self.meta), ped)
+                     self.time_signature, dict(self.meta), ped, self.tempos[self.tempos[:, 0] < end - 1e-6])

@@ -35,6 +35,8 @@ __all__ = [
     "QUADRANT_NAMES",
     "QUADRANT_SIGNS",
     "QUADRANT_VA",
+    "TRAJECTORY_MAX_BARS",
+    "TRAJECTORY_MIN_BARS",
     "WORDS",
     "XMUSIC_GENRES",
     "XMUSIC_TAGS",
@@ -42,6 +44,7 @@ __all__ = [
     "emotion_from_va",
     "genre_word",
     "intensify",
+    "parse_trajectory",
     "quadrant_of",
     "resolve_emotion",
     "resolve_genre",
@@ -285,6 +288,57 @@ def emotion_from_va(valence: float, arousal: float) -> Emotion:
     candidates = [e for e in WORDS.values() if e.quadrant == q]
     nearest = min(candidates, key=lambda e: (e.valence - v) ** 2 + (e.arousal - a) ** 2)
     return Emotion(word=nearest.word, quadrant=q, valence=v, arousal=a)
+
+
+TRAJECTORY_MAX_BARS: Final = 128  # the longest piece the generator writes (`request.BARS_RANGE`)
+TRAJECTORY_MIN_BARS: Final = 2  # a section shorter than this is no phrase (`music.form.MIN_SECTION_BARS`)
+_VA_PAIR = re.compile(r"^\s*([+-]?\d*\.?\d+)\s*/\s*([+-]?\d*\.?\d+)\s*$")
+_TRAJECTORY_HINT = "write emotion:bars pairs, e.g. \"calm:8,tense:8,calm:8\" (a word, Q1..Q4 or valence/arousal)"
+
+
+def parse_trajectory(text: str) -> list[tuple[Emotion, int]]:
+    """An emotion trajectory as (emotion, bars) sections: "calm:8,tense:8,0.5/-0.3:8".
+
+    Each section is a vocabulary word (typos corrected as for `resolve_emotion`), a quadrant code, or a
+    valence/arousal pair "v/a" in [-1, 1], then ":" and its length in bars.
+
+    Args:
+        text: comma-separated `target:bars` items.
+
+    Returns:
+        The sections in order.
+
+    Raises:
+        InvalidInputError: one line naming the item at fault: no bar count, a bar count under
+            `TRAJECTORY_MIN_BARS`, an unknown word (with close matches), a point off the plane, or more
+            than `TRAJECTORY_MAX_BARS` bars in all.
+    """
+    items = [t for t in str(text).split(",")]
+    if not str(text).strip() or any(not t.strip() for t in items):
+        raise InvalidInputError(f"trajectory {text!r} is empty or has an empty section; {_TRAJECTORY_HINT}")
+    out = []
+    for item in items:
+        target, sep, count = item.rpartition(":")
+        if not sep or not target.strip():
+            raise InvalidInputError(f"trajectory section {item.strip()!r} has no bar count; {_TRAJECTORY_HINT}")
+        try:
+            bars = int(count.strip())
+        except ValueError:
+            raise InvalidInputError(f"trajectory section {item.strip()!r}: {count.strip()!r} is not a whole number of "
+                                    f"bars; {_TRAJECTORY_HINT}") from None
+        if bars < TRAJECTORY_MIN_BARS:
+            raise InvalidInputError(f"trajectory section {item.strip()!r}: a section needs at least "
+                                    f"{TRAJECTORY_MIN_BARS} bars")
+        pair = _VA_PAIR.match(target)
+        try:
+            emo = emotion_from_va(float(pair.group(1)), float(pair.group(2))) if pair else resolve_emotion(target)
+        except InvalidInputError as e:
+            raise InvalidInputError(f"trajectory section {item.strip()!r}: {e}") from None
+        out.append((emo, bars))
+    total = sum(b for _, b in out)
+    if total > TRAJECTORY_MAX_BARS:
+        raise InvalidInputError(f"trajectory {text!r} is {total} bars long; at most {TRAJECTORY_MAX_BARS} bars in all")
+    return out
 
 
 def intensify(valence: float, arousal: float, intensity: float) -> tuple[float, float]:
