@@ -22,7 +22,7 @@ from pathlib import Path
 from emomusic.errors import InvalidInputError
 
 __all__ = ["CACHE_ENV", "CHECKPOINTS_ENV", "DATA_ENV", "DEBUG_ENV", "SOUNDFONT_ENV", "SYSTEM_SOUNDFONTS", "WORKERS_ENV",
-           "cache_root", "checkpoints_root", "data_root", "debug", "offline_models", "repository_root",
+           "cache_root", "checkpoints_root", "data_root", "debug", "repository_root", "user_cache_root",
            "soundfont_candidates", "soundfont_override", "workers"]
 
 CHECKPOINTS_ENV = "EMOMUSIC_CHECKPOINTS"
@@ -86,6 +86,12 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or repository_root() / "data" / "cache")
 
 
+def user_cache_root() -> Path:
+    """Where run-time caches go (e.g. the text prompts' prototype embeddings): the user's cache folder,
+    $XDG_CACHE_HOME/emomusic or ~/.cache/emomusic, writable when the installed package is not."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emomusic"
+
+
 def soundfont_override() -> str | None:
     """The soundfont named by $EMOMUSIC_SOUNDFONT, if any."""
     return os.environ.get(SOUNDFONT_ENV) or None
@@ -99,15 +105,6 @@ def soundfont_candidates() -> list[str | Path]:
     """
     override = soundfont_override()
     return [*([override] if override else []), *SYSTEM_SOUNDFONTS]
-
-
-def offline_models() -> None:
-    """Make Hugging Face libraries load only local files (the text encoder ships as a pip package).
-
-    Set as defaults, so a user who exports HF_HUB_OFFLINE=0 on purpose still decides.
-    """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def workers() -> int | None:

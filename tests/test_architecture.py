@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "emomusic"
 
 # (layer, packages or modules); a module belongs to the longest prefix that names it
 LAYERS: dict[str, int] = {
-    "emomusic.errors": 0, "emomusic.settings": 0, "emomusic.io": 0, "emomusic.vocab": 0,
+    "emomusic.errors": 0, "emomusic.settings": 0, "emomusic.io": 0, "emomusic.vocab": 0, "emomusic.numerics": 0,
     "emomusic.music": 1, "emomusic.types": 1, "emomusic.checkpoint": 1,
     "emomusic.export": 2,
     "emomusic.prompt": 3, "emomusic.conditioning": 3, "emomusic.generation": 3, "emomusic.expression": 3,

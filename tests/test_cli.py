@@ -57,6 +57,22 @@ def test_generate_with_the_shipped_model_never_imports_torch(tmp_path) -> None:
     assert (tmp_path / "c.mid").stat().st_size > 0
 
 
+def test_a_text_prompt_is_embedded_without_torch_or_sentence_transformers(tmp_path) -> None:
+    """The MiniLM sentence encoder runs as a numpy forward (prompt/minilm.py): a prompt costs no torch import."""
+    from emomusic.prompt.text import embedding_available
+
+    if not (checkpoints_root() / "generator" / "config.json").is_file() or not embedding_available():
+        pytest.skip("needs the shipped generator and the [text] extra")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "emomusic.cli", "generate", "--prompt",
+                          "a rainy lonely night", "--bars", "1", "--out", str(tmp_path / "p.mid"), "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "tokenizers" in modules  # the probe sees the encoder's imports
+    assert not modules & {"torch", "sentence_transformers", "transformers"}
+    assert any("sentence-embedding" in s for s in json.loads(out.stdout)["prompt"]["sources"])
+
+
 def test_generate_json_writes_a_midi_file(capsys, tmp_path) -> None:
     out = tmp_path / "calm.mid"
     rc, stdout, err = _run(capsys, [*GENERATE, "--out", str(out), "--json"])

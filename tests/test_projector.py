@@ -24,8 +24,8 @@ HEAVY = ("sentence_transformers", "librosa", "av", "PIL")
 
 @pytest.fixture
 def no_text_extra(monkeypatch):
-    """Free text goes to the lexicon (fast, no model): pretend sentence-transformers is absent."""
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    """Free text goes to the lexicon (fast, no model): pretend the text extra's tokenizers is absent."""
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
 
 
 def _run(capsys, argv: list[str]) -> tuple[int, str, str]:

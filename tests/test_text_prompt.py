@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emomusic.errors import InvalidInputError
@@ -36,8 +37,8 @@ def _accuracy(method: str, rows: list[tuple[str, str]]) -> float:
 
 @pytest.fixture
 def no_text_extra(monkeypatch):
-    """Pretend the [text] extra is not installed (an import of sentence_transformers fails)."""
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    """Pretend the [text] extra is not installed (an import of its tokenizers library fails)."""
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
 
 
 # ------------------------------------------------------------------ tags
@@ -189,6 +190,18 @@ def test_embedding_and_combined_accuracy_on_the_labelled_set() -> None:
 
 
 @needs_model
+def test_the_numpy_encoder_gives_sentence_transformers_embeddings() -> None:
+    st = pytest.importorskip("sentence_transformers", reason="the reference encoder is not installed")
+    sentences = ["a rainy lonely night", "x", "People LAUGHING and dancing at a party on the beach, all summer!",
+                 "zombies breaking through the barricade", "calm " * 300]  # the last one is truncated to 256
+    ours = text._encoder().encode(sentences)
+    ref = st.SentenceTransformer(str(text._offline_model_dir()), device="cpu").encode(sentences,
+                                                                                      normalize_embeddings=True)
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    assert ((ours * ref).sum(1) > 1 - 1e-4).all()
+
+
+@needs_model
 @pytest.mark.slow
 def test_text_elements_name_a_word_and_reuse_one_model() -> None:
     el = text.text_elements("a rainy lonely night, folk, 60 bpm")
@@ -197,3 +210,26 @@ def test_text_elements_name_a_word_and_reuse_one_model() -> None:
     assert text._encoder() is text._encoder()  # loaded once per process
     el = text.text_elements("zombies breaking through the barricade")
     assert el.quadrant == "Q2" and el.emotion in {w for w, e in WORDS.items() if e.quadrant == "Q2"}
+
+
+def test_prototype_embeddings_are_cached_in_the_user_cache_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+    class Encoder:
+        fingerprint = "weights.safetensors:1:2"
+        calls = 0
+
+        def encode(self, texts):
+            Encoder.calls += 1
+            return np.arange(len(texts) * 3, dtype=np.float32).reshape(len(texts), 3)
+
+    enc = Encoder()
+    first = text._cached_embeddings(enc, ["a", "b"])
+    again = text._cached_embeddings(enc, ["a", "b"])
+    assert Encoder.calls == 1 and np.array_equal(first, again)
+    assert len(list((tmp_path / "emomusic" / "text").glob("embeddings-*.npy"))) == 1
+    text._cached_embeddings(enc, ["a", "c"])  # other texts: another key
+    assert Encoder.calls == 2
+    for f in (tmp_path / "emomusic" / "text").glob("*.npy"):
+        f.write_bytes(b"not an array")  # a damaged cache is recomputed, not trusted
+    assert np.array_equal(text._cached_embeddings(enc, ["a", "b"]), first) and Encoder.calls == 3

@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 # for the one-line error when a command reaches one that is missing.
 OPTIONAL_PACKAGES = {
     "librosa": "audio", "soundfile": "audio", "fluidsynth": "audio",
-    "sentence_transformers": "text", "vaderSentiment": "text",
+    "tokenizers": "text", "vaderSentiment": "text",
     "PIL": "vision", "av": "vision",
     "gradio": "demo", "gradio_client": "demo",
 }

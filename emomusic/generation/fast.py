@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from emomusic.generation.checkpoint import GeneratorCheckpoint, GeneratorConfig
+from emomusic.numerics import gelu
 
 if TYPE_CHECKING:
     from emomusic.generation.network import Generator
@@ -302,7 +303,7 @@ class FastEngine:
             s /= s.sum(axis=-1, keepdims=True)
             att = np.matmul(s, v).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
             x = x + att @ wo
-            x = x + _gelu(ln(x, g2) @ w1 + b1) @ w2 + b2
+            x = x + gelu(ln(x, g2) @ w1 + b1) @ w2 + b2
         self.length = n
         return ln(x.reshape(b, n, -1)[:, -1], self.final_gamma) @ self.to_logits
 
@@ -365,38 +366,6 @@ class FastEngine:
             self.cond = self.cond[rows]
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU as nn.GELU, with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
-    below float32 resolution near 1). Numpy has no erf; scipy's import is a large share of a cold
-    start, and torch's erf between OpenBLAS calls fought OpenBLAS's threads and may not run in a forked
-    sampling worker. In place on three buffers (faster than a temporary per operation); bitwise equal to
-    the plain expression
-    0.5·x·(1 + sign(x)·(1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−z²))), z = |x|/√2, t = 1/(1 + p·z).
-    """
-    z = np.abs(x)
-    z *= _INV_SQRT2
-    t = z * _AS_P
-    t += 1
-    np.reciprocal(t, out=t)
-    poly = t * _AS_A[-1]  # Horner: t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))
-    for a in reversed(_AS_A[:-1]):
-        poly += a
-        poly *= t
-    z *= z  # z² → exp(−z²), then erf(|x|/√2) = 1 − poly·exp(−z²)
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z *= poly
-    np.subtract(1, z, out=z)
-    np.copysign(z, x, out=z)
-    z += 1
-    z *= x
-    z *= np.float32(0.5)
-    return z
-
-
-_INV_SQRT2 = np.float32(0.7071067811865476)
-_AS_P = np.float32(0.3275911)  # Abramowitz & Stegun 7.1.26: p, then a1..a5
-_AS_A = tuple(np.float32(v) for v in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
 
 
 def _rotary_tables(inv_freq: np.ndarray, dim_head: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

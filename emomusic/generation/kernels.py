@@ -12,7 +12,7 @@ slower per row than its m = 1 GEMV), and Python runs once per token instead of ~
 The maths is `fast.FastEngine._prefill`'s for one new position: pre-norm LayerNorm (gain
 only), interleaved rotary on the queries and keys, the key and value written into ring slot
 `slot`, attention over the first `seen` slots, exact-erf GELU (the same Abramowitz & Stegun
-polynomial as `fast._gelu`), final norm and logits. Sums may be reassociated (vectorised
+polynomial as `numerics.gelu`), final norm and logits. Sums may be reassociated (vectorised
 reductions), so results agree with the numpy path to float32 rounding, not bitwise; each row is
 computed in the same order whatever the batch size, so a row's logits do not depend on which other
 rows share the batch. Compiled once per machine and cached beside this file (numba's `cache=True`).
@@ -33,12 +33,13 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from emomusic.generation.fast import _AS_A, _AS_P, _INV_SQRT2, Rotary, StepWeights
+from emomusic.generation.fast import Rotary, StepWeights
+from emomusic.numerics import ERF_A, ERF_P, INV_SQRT2
 
 # reassociation (vectorised sums) and fused multiply-add; no "nnan"/"ninf": masked logits are -inf
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 _F32 = np.float32
-_A1, _A2, _A3, _A4, _A5 = _AS_A  # the numpy GELU's Abramowitz & Stegun constants, frozen into the code
+_A1, _A2, _A3, _A4, _A5 = ERF_A  # the numpy GELU's Abramowitz & Stegun constants, frozen into the code
 
 
 @intrinsic
@@ -122,13 +123,13 @@ def _layer_norm(x, gamma, out):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, fastmath=_FAST)
 def _gelu(h):  # pragma: no cover - compiled
-    """Exact GELU in place, erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as `fast._gelu`."""
+    """Exact GELU in place, erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as `numerics.gelu`."""
     b, n = h.shape
     for r in range(b):
         for i in range(n):
             v = h[r, i]
-            z = abs(v) * _INV_SQRT2
-            t = _F32(1.0) / (_F32(1.0) + _AS_P * z)
+            z = abs(v) * INV_SQRT2
+            t = _F32(1.0) / (_F32(1.0) + ERF_P * z)
             erf = _F32(1.0) - t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * math.exp(-z * z)
             h[r, i] = _F32(0.5) * v * (_F32(1.0) + (erf if v >= 0 else -erf))
 

