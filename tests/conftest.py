@@ -20,6 +20,16 @@ from emomusic.errors import InvalidInputError
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache(tmp_path_factory) -> None:
+    """Run-time caches (kernel marker, text prototypes) go to a temporary folder, not the user's home;
+    subprocesses inherit it. The kernels are built first, so commands do not announce the build."""
+    from emomusic.generation.compiled import build
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
+    build()
+
+
 @pytest.fixture(scope="session")
 def data_root_or_skip() -> Path:
     """The data folder (`datasets.data_root()`), or skip the test saying how to provide it."""

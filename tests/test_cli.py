@@ -284,6 +284,18 @@ def test_analyze_of_a_missing_file_fails_cleanly(capsys, tmp_path) -> None:
     _assert_fails_cleanly(*_run(capsys, ["analyze", str(tmp_path / "missing.mid")]))
 
 
+def test_analyze_reports_missing_files_before_loading_any_model(capsys, tmp_path, monkeypatch) -> None:
+    from emomusic.recognition import api
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded for files that cannot be read")
+
+    monkeypatch.setattr(api.SymbolicRecognizer, "from_checkpoints", classmethod(refuse))
+    rc, out, err = _run(capsys, ["analyze", str(tmp_path / "gone.mid"), str(tmp_path / "gone.wav")])
+    assert rc == 2 and out == ""
+    assert err.count("does not exist") == 2 and "Traceback" not in err
+
+
 def test_analyze_of_a_non_midi_file_fails_cleanly(capsys, tmp_path) -> None:
     bad = tmp_path / "bad.mid"
     bad.write_text("not midi")
@@ -473,3 +485,20 @@ def test_bad_tempo_or_metre_is_one_line_and_exit_2(capsys, tmp_path, flags) -> N
     out = tmp_path / "x.mid"
     _assert_clean_error(*_run(capsys, [*GENERATE, *flags, "--out", str(out)]))
     assert not out.exists()
+
+
+def test_the_first_generation_on_a_machine_says_it_builds_the_kernels(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rc, _, err = _run(capsys, [*GENERATE, "--out", str(tmp_path / "a.mid")])
+    assert rc == 0 and "building the sampling kernels once for this machine" in err
+    rc, _, err = _run(capsys, [*GENERATE, "--out", str(tmp_path / "b.mid")])
+    assert rc == 0 and "building the sampling kernels" not in err  # once per machine
+
+
+def test_warmup_builds_the_kernels_and_leaves_a_marker(capsys, tmp_path, monkeypatch) -> None:
+    from emomusic.generation.compiled import is_built
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert not is_built()
+    rc, out, _ = _run(capsys, ["warmup"])
+    assert rc == 0 and "sampling kernels ready" in out and is_built()

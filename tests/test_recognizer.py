@@ -254,26 +254,31 @@ def test_bad_file_is_reported_and_others_still_analysed(checkpoints: Path, midi_
         recognize([midi_files[0], bad], checkpoints=checkpoints)
 
 
-def test_audio_is_dispatched_lazily(checkpoints: Path, midi_files: list[Path], monkeypatch) -> None:
+def test_audio_is_dispatched_lazily(checkpoints: Path, midi_files: list[Path], monkeypatch, tmp_path: Path) -> None:
     calls = []
+    song = tmp_path / "song.WAV"
+    song.write_bytes(b"RIFF")  # only its path and size are checked before dispatch
 
     def fake(path, checkpoint_dir=None, mert=None):
         calls.append((path, checkpoint_dir, mert))
         return Recognition(path, "Q4", {"Q1": 0.1, "Q2": 0.1, "Q3": 0.1, "Q4": 0.7}, 0.5, -0.5, ["soft dynamics"])
 
     monkeypatch.setitem(sys.modules, "emomusic.recognition.audio_model", types.SimpleNamespace(recognize_audio=fake))
-    res = recognize([midi_files[0], "song.WAV"], checkpoints=checkpoints, mert="mert-dir")
+    res = recognize([midi_files[0], song], checkpoints=checkpoints, mert="mert-dir")
     assert [r.quadrant for r in res] == ["Q1", "Q4"]
-    assert calls == [("song.WAV", checkpoints / "audio_recognizer", "mert-dir")]
+    assert calls == [(str(song), checkpoints / "audio_recognizer", "mert-dir")]
 
 
-def test_audio_without_audio_module_is_a_clear_error(checkpoints: Path, monkeypatch) -> None:
+def test_audio_without_audio_module_is_a_clear_error(checkpoints: Path, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "emomusic.recognition.audio_model", None)  # import fails
+    song = tmp_path / "song.flac"
+    song.write_bytes(b"fLaC")
     with pytest.raises(InvalidInputError, match="audio analysis is not available yet"):
-        recognize("song.flac", checkpoints=checkpoints)
+        recognize(song, checkpoints=checkpoints)
 
 
-def test_recognizer_refuses_another_generator(checkpoints: Path, tiny: dict, tmp_path: Path) -> None:
+def test_recognizer_refuses_another_generator(checkpoints: Path, tiny: dict, tmp_path: Path,
+                                              midi_files: list[Path]) -> None:
     import shutil
 
     shutil.copytree(checkpoints / "recognizer", tmp_path / "recognizer")
@@ -281,14 +286,16 @@ def test_recognizer_refuses_another_generator(checkpoints: Path, tiny: dict, tmp
     save_checkpoint(tmp_path / "generator", kind="generator", config={"model": gen.config.to_dict()},
                     state_dict=gen.state_dict(), tokenizer=tiny["tok"].to_dict())
     with pytest.raises(CheckpointError, match="trained on generator"):
-        recognize("x.mid", checkpoints=tmp_path)
+        recognize(midi_files[0], checkpoints=tmp_path)
 
 
-def test_no_files_and_missing_checkpoint(tmp_path: Path) -> None:
+def test_no_files_and_missing_checkpoint(tmp_path: Path, midi_files: list[Path]) -> None:
     with pytest.raises(InvalidInputError, match="no files"):
         recognize([], checkpoints=tmp_path)
     with pytest.raises(InvalidInputError, match="no recognizer checkpoint"):
-        recognize("x.mid", checkpoints=tmp_path)
+        recognize(midi_files[0], checkpoints=tmp_path)
+    with pytest.raises(InvalidInputError, match="does not exist"):  # the input is checked before any model
+        recognize(tmp_path / "x.mid", checkpoints=tmp_path)
 
 
 def test_explanation_names_the_evidence() -> None:

@@ -1,7 +1,7 @@
 """The `emomusic` command: a thin caller of the Python API, one module per command.
 
     emomusic generate | analyze | project | attributes | words | evaluate | train <component> |
-             data prepare|stats | demo
+             data prepare|stats | demo | warmup
 
 Each command module has `add_parser(sub)` (its flags, every one with help and default) and a handler
 set with `set_defaults(handler=...)`. Every user error ends as one line on stderr and exit code 2, with
@@ -19,7 +19,7 @@ from emomusic.errors import InvalidInputError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = ("generate", "analyze", "project", "attributes", "words", "evaluate", "train", "data", "demo")
+COMMANDS = ("generate", "analyze", "project", "attributes", "words", "evaluate", "train", "data", "demo", "warmup")
 """Command words in the order `emomusic --help` lists them; each is the module emomusic.cli.<word>."""
 
 

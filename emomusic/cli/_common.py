@@ -154,3 +154,17 @@ def missing_package(exc: ModuleNotFoundError) -> str | None:
     if extra is None:
         return None
     return f"this needs the optional package {name!r}: pip install 'emomusic[{extra}]'"
+
+
+def kernels_notice() -> None:
+    """Before the first generation on a machine: say that the sampling kernels are being built, build them.
+
+    Without it the first `emomusic generate` after an install sat silent for seconds (numba compiling).
+    """
+    from emomusic.generation.compiled import build, is_built
+
+    if is_built():
+        return
+    note("building the sampling kernels once for this machine (about 10-15 s; `emomusic warmup` does it ahead)")
+    seconds = build()
+    note(f"sampling kernels ready ({seconds:.1f} s)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from emomusic.apps.demo import DEFAULT_MAX_UPLOAD_MB
-from emomusic.cli._common import add_checkpoints, command
+from emomusic.cli._common import add_checkpoints, command, kernels_notice
 from emomusic.errors import InvalidInputError
 
 
@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InvalidInputError(f"--port must be between 0 and 65535, got {args.port}")
+    kernels_notice()
     from emomusic.apps.demo import launch
 
     launch(host=args.host, port=args.port, checkpoints=args.checkpoints, out_dir=args.out,

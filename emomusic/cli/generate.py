@@ -22,6 +22,7 @@ from emomusic.cli._common import (
     add_prompt_flags,
     check_new_file,
     command,
+    kernels_notice,
     note,
     output_formats,
     prompt_values,
@@ -80,7 +81,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Resolve the request, check every output path, generate, write, and print the summary."""
     from emomusic.export import FORMATS
-    from emomusic.pipeline import EmoMusic
     from emomusic.request import GenerationRequest
 
     out = Path(args.out) if args.out else None
@@ -106,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     wav = out.with_suffix(".wav") if args.wav and out.suffix.lower() != ".wav" else None
     for path in (out, *others, *([wav] if wav else [])):
         check_new_file(path, args.force)
+
+    kernels_notice()
+    from emomusic.pipeline import EmoMusic
 
     em = EmoMusic.from_pretrained(args.checkpoints)
     t0 = time.perf_counter()
@@ -155,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _variations(args: argparse.Namespace, plan, out: Path) -> int:
     """`--variations`: one file per quadrant next to OUT, the same theme in each; one line each (or JSON)."""
-    from emomusic.pipeline import EmoMusic
     from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS
 
     if args.keep_all or args.wav:
@@ -164,6 +166,9 @@ def _variations(args: argparse.Namespace, plan, out: Path) -> int:
     paths = {q: out.with_name(f"{out.stem}-{q}-{safe_stem(words[q], 20)}{out.suffix}") for q in QUADRANTS}
     for path in paths.values():
         check_new_file(path, args.force)
+    kernels_notice()
+    from emomusic.pipeline import EmoMusic
+
     em = EmoMusic.from_pretrained(args.checkpoints)
     t0 = time.perf_counter()
     cands = em.variations(plan)

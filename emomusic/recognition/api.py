@@ -212,11 +212,17 @@ class EmotionRecognizer:
             An iterator of (file, Recognition or Exception).
         """
         paths = [str(f) for f in files]
+        # a missing, empty or oversized file is reported before any model loads (loading is most of a
+        # call's time, and a mistyped path should not wait for it)
+        early = {p: err for p in paths if (err := _unreadable(p)) is not None}
         for b in range(0, len(paths), self.batch_size):
             chunk = paths[b:b + self.batch_size]
-            midi = [p for p in chunk if not p.lower().endswith(AUDIO_SUFFIXES)]
+            midi = [p for p in chunk if p not in early and not p.lower().endswith(AUDIO_SUFFIXES)]
             done = dict(self.symbolic.recognize_many(midi)) if midi else {}
             for p in chunk:
+                if p in early:
+                    yield p, early[p]
+                    continue
                 if p in done:
                     yield p, done[p]
                     continue
@@ -240,6 +246,20 @@ class EmotionRecognizer:
                 raise res
             out.append(res)
         return out
+
+
+def _unreadable(path: str) -> InvalidInputError | None:
+    """The error a file would get for its path alone (missing, not a file, empty, too big), else None."""
+    from emomusic.io import check_input_file
+    from emomusic.music.audio import MAX_FILE_BYTES
+    from emomusic.music.midi import MAX_MIDI_BYTES
+
+    audio = path.lower().endswith(AUDIO_SUFFIXES)
+    try:
+        check_input_file(path, "audio" if audio else "MIDI", MAX_FILE_BYTES if audio else MAX_MIDI_BYTES)
+    except InvalidInputError as exc:
+        return exc
+    return None
 
 
 def _as_list(files) -> list[str | os.PathLike]:
