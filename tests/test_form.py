@@ -59,6 +59,7 @@ def test_the_default_plan_by_length_is_phrases_that_return() -> None:
 
     assert default_form(4) == "A" and default_form(8) == "AA" and default_form(16) == "AABA"
     assert default_form(32) == "AABA" and default_form(64) == "ABABCBAB"  # 8-bar phrases from 32 bars
+    assert default_form(128) == "ABABCBABDEDEFEDA"  # new sections in the same pattern, then the opening again
     for bars in (1, 5, 8, 13, 16, 19, 32, 64, 100, 128):
         plan = plan_form(None, bars)
         assert sum(s.bars for s in plan) == bars

@@ -38,7 +38,7 @@ FORMS: dict[str, str] = {
     "rondo": "ABACA",
     "verse-chorus": "ABABCB",  # verse, chorus, verse, chorus, bridge, chorus
 }
-# the default plan by number of phrases (`default_form`); past the last, the plan starts again (da capo)
+# the default plan by number of phrases (`default_form`); past the last, new material in the same pattern
 _DEFAULT_BY_PHRASES = ("A", "AA", "ABA", "AABA", "ABACA", "ABABCB", "ABABCBB", "ABABCBAB")
 MIN_SECTION_BARS = 2  # a section shorter than this is no phrase
 # share of a section's bars a return restates as they were (at least one); the rest is sampled anew with
@@ -66,7 +66,8 @@ def default_form(bars: int) -> str:
 
     Phrases are 4 bars up to 31 bars and 8 bars from 32 (the 32-bar song form is AABA in 8-bar
     phrases); under two phrases the piece is through-composed. Two phrases make a period (AA), four
-    the song form (AABA), six verse-chorus with a bridge (ABABCB); past eight the plan starts again.
+    the song form (AABA), six verse-chorus with a bridge (ABABCB); past eight phrases new sections
+    follow the same pattern and the last phrase returns to the opening.
 
     Args:
         bars: the piece's length.
@@ -77,7 +78,14 @@ def default_form(bars: int) -> str:
     phrase = 4 if bars < 32 else 8
     n = max(1, bars // phrase)
     table = _DEFAULT_BY_PHRASES
-    return "".join(table[-1] for _ in range(n // len(table))) + (table[n % len(table) - 1] if n % len(table) else "")
+    groups = [table[-1]] * (n // len(table)) + ([table[n % len(table) - 1]] if n % len(table) else [])
+    letters = ""
+    for group in groups:  # each later group is new material (letters after those used) ...
+        offset = len(set(letters))
+        letters += "".join(chr(ord(c) + offset) for c in group)
+    # ... and the piece ends by returning to its opening (a recapitulation): repeating the whole plan
+    # instead made a quarter more of a 128-bar piece return than real pieces of that length do
+    return letters if len(groups) == 1 else letters[:-1] + "A"
 
 
 def plan_form(form: str | None, bars: int, opening: int = 0) -> tuple[Section, ...]:
