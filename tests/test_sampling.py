@@ -296,3 +296,24 @@ def test_the_stall_guard_rolls_back_to_where_the_bars_stopped_moving(tk):
     assert len(backs) == STALL_RETRIES  # then the piece is let go
     for _ in range(2 * STALL_BARS):
         assert play([48, 55]) is None
+
+
+def test_the_stall_guard_counts_the_prefixs_bars_but_never_rolls_back_into_them(tk):
+    from emomusic.generation.processors import RemiState
+    from emomusic.generation.sampling import STALL_BARS, STALL_SPAN, _StallGuard
+
+    def bar(pitches):
+        ids = [tk.bar_id, tk.token_id("Position_0")]
+        for p in pitches:
+            ids += [tk.token_id(f"Pitch_{p}"), tk.token_id("Velocity_63"), tk.token_id("Duration_1.0.8")]
+        return ids
+
+    # the piece so far (an earlier section) already sits on C and G, bar after bar, and opens the next bar
+    n = STALL_BARS + STALL_SPAN - 2
+    prefix = np.array([t for _ in range(n) for t in bar([48, 55])] + [tk.bar_id])
+    state = RemiState.start(1, 1)
+    guard, generated = _StallGuard(tk, prefix, state), []
+    assert guard.prior == n
+    generated += [np.array([t]) for t in bar([48, 55])[1:]]  # the opened bar, filled here: still C and G
+    back = guard.bar_line(generated, state)  # it closes: the run counts the prefix's bars, so it stalls
+    assert back == 0 and generated  # rolled back to the first sampled token, not into the prefix

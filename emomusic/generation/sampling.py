@@ -48,8 +48,10 @@ RESTATE_STRIDE = 256
 # The stall guard (single rows): when this many finished bars in a row stall (`_StallGuard`), they are
 # sampled again from where the stall began (each further retry a phrase earlier) on a fresh random
 # stream, at most STALL_RETRIES times a piece.
-# Real val pieces' longest stall is 4 bars at the median (benchmarks/long_pieces.py); 0 turns it off.
-STALL_BARS = 8
+# 4, not 8: 100 pieces of 64 bars held stalls of up to 7 bars at 8 (real val pieces: median 1, 90th
+# percentile 6); at 4, with every bar checked (the last of a call and the prefix's too), up to 5, in 2 of
+# 100 pieces, at 3.19 s a piece against 3.11 (docs/BENCHMARKS.md, form). 0 turns it off.
+STALL_BARS = 4
 STALL_RETRIES = 8
 # a loop's last bar is sampled this many times; the one leading best into the first bar is kept
 LOOP_CANDIDATES = 8
@@ -292,12 +294,29 @@ class _StallGuard:
     `evaluation.musicality.longest_stall` measures the same thing in written files.
     """
 
-    def __init__(self, tk: MusicTokenizer) -> None:
+    def __init__(self, tk: MusicTokenizer, prefix_music: np.ndarray | None = None,
+                 state: RemiState | None = None) -> None:
+        """prefix_music: the music the prefix already holds (a primer, or the piece so far when sampling by
+        parts): its finished bars count towards a stall but are never sampled again. `state`: the row's
+        state after the prefix, kept for a bar the prefix opened (ends with its Bar token)."""
         self.is_pitch = tk.types == PITCH
         self.pitch_class = np.where(self.is_pitch, tk.values.astype(np.int64) % 12, -1)
-        self.starts: list[tuple[int, RemiState]] = []  # each bar's first token index and the state before it
+        self.starts: list[tuple[int, RemiState] | None] = []  # each bar's first token and the state before it
         self.classes: list[frozenset] = []  # each finished bar's pitch classes
         self.retries = 0
+        music = np.zeros(0, np.int64) if prefix_music is None else np.asarray(prefix_music, dtype=np.int64)
+        bars = np.flatnonzero(music == tk.bar_id)
+        opened = len(bars) > 0 and bars[-1] == len(music) - 1  # the prefix ends by opening a bar
+        edges = [*bars, len(music)] if not opened else list(bars)
+        for a, b in zip(edges[:-1], edges[1:], strict=True):  # the prefix's bars: counted, never sampled again
+            self.classes.append(self._classes(music[a:b]))
+            self.starts.append(None)
+        self.prior = len(self.classes)
+        if opened and state is not None:  # the bar it opened is filled by the tokens sampled here
+            self.starts.append((0, RemiState(*(f.copy() for f in state))))
+
+    def _classes(self, bar: np.ndarray) -> frozenset:
+        return frozenset(self.pitch_class[bar[self.is_pitch[bar]]].tolist())
 
     def bar_line(self, generated: list[np.ndarray], state: RemiState) -> int | None:
         """A Bar token is next: close the bar before; the index to roll back to when a stall is found.
@@ -313,15 +332,15 @@ class _StallGuard:
         if len(self.starts) > len(self.classes):  # the bar now closing (none before the first Bar)
             first = self.starts[-1][0]
             bar = np.concatenate(generated[first:]) if len(generated) > first else np.zeros(0, np.int64)
-            self.classes.append(frozenset(self.pitch_class[bar[self.is_pitch[bar]]].tolist()))
+            self.classes.append(self._classes(bar))
         flags = stall_flags(self.classes)
         moving = np.flatnonzero(~flags)
         run = len(flags) - 1 - int(moving[-1]) if len(moving) else len(flags)
-        if run >= STALL_BARS and self.retries < STALL_RETRIES:
+        # from where the stall began (its first flagged bar closes a stalled phrase of STALL_SPAN bars);
+        # a retry that stalled again starts a phrase earlier each time; never before the sampled bars
+        j = max(self.prior, len(self.classes) - run - (STALL_SPAN - 1) - STALL_SPAN * self.retries)
+        if run >= STALL_BARS and self.retries < STALL_RETRIES and j < len(self.starts):
             self.retries += 1
-            # from where the stall began (its first flagged bar closes a stalled phrase of STALL_SPAN bars);
-            # a retry that stalled again starts a phrase earlier each time
-            j = max(0, len(self.classes) - run - (STALL_SPAN - 1) - STALL_SPAN * (self.retries - 1))
             back, saved = self.starts[j]
             for field, value in zip(state, saved, strict=True):
                 field[...] = value
@@ -490,7 +509,7 @@ class _Rows:
         generated: list[np.ndarray] = []
         context = self.ids.shape[1]  # tokens the engine holds
         window = getattr(engine, "window", None) or context + self.max_tokens
-        guard = _StallGuard(tk) if n == 1 and STALL_BARS > 0 else None
+        guard = _StallGuard(tk, self.ids[0][self.n_cond:], state) if n == 1 and STALL_BARS > 0 else None
         ready = True  # `logits` are the next token's
         while len(generated) < self.max_tokens:
             if not ready:
@@ -508,8 +527,7 @@ class _Rows:
             for processor in self.processors:
                 processor(state, x)
             nxt = draw(x, rng.random(batch)[lo:lo + n])
-            # the model closes the last requested bar with a Bar token: that is where the piece ends
-            nxt[(nxt == tk.bar_id) & (state.bars >= self.n_bars)] = tk.eos_id
+            # the guard sees every bar close, the last one too (before its Bar token becomes the end)
             if guard is not None and nxt[0] == tk.bar_id:
                 back = guard.bar_line(generated, state)
                 if back is not None:  # a stall: sample its bars again on a fresh stream
@@ -518,6 +536,8 @@ class _Rows:
                     logits, context = self._context(self._sequence(generated), window)
                     ready = True
                     continue
+            # the model closes the last requested bar with a Bar token: that is where the piece ends
+            nxt[(nxt == tk.bar_id) & (state.bars >= self.n_bars)] = tk.eos_id
             state.update(self.tables, nxt)
             generated.append(nxt)
             if state.done.all():
