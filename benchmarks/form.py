@@ -115,9 +115,8 @@ def _section_notes(notes, first_bar: int, bars: int, tempo: float):
 
     bar = notes.beats_per_bar
     lo, hi = first_bar * bar, (first_bar + bars) * bar
-    m = (notes.start >= lo - 1e-9) & (notes.start < hi - 1e-9)
-    return replace(notes, pitch=notes.pitch[m], start=notes.start[m] - lo,
-                   duration=np.minimum(notes.duration[m], hi - notes.start[m]), velocity=notes.velocity[m],
+    part = notes.select((notes.start >= lo - 1e-9) & (notes.start < hi - 1e-9))
+    return replace(part, start=part.start - lo, duration=np.minimum(part.duration, hi - part.start),
                    tempo=float(tempo), tempos=np.zeros((0, 2)), pedals=np.zeros((0, 2)))
 
 

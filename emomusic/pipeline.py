@@ -18,15 +18,15 @@ import numpy as np
 
 from emomusic.errors import InvalidInputError, check_range
 from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
-from emomusic.generation.sampling import TOP_P
+from emomusic.generation.sampling import TOP_P, Part
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, signature_key
 from emomusic.music.form import (
-    RESTATED,
     Section,
     close_on_tonic,
     dynamic_ramps,
     plan_form,
     release_at,
+    restated_bars,
     tempo_ramps,
 )
 from emomusic.music.notes import Notes
@@ -41,10 +41,22 @@ from emomusic.vocab.emotions import INTENSITY_RANGE
 NEAREST_PIECES = 3
 
 
+def _mode(mode_bin: int) -> str:
+    """The mode control's bin as a key mode: 1 is major."""
+    return "major" if mode_bin == 1 else "minor"
+
+
+def variation_emotions(plan: ResolvedRequest) -> dict[str, str]:
+    """Quadrant → the emotion word `EmoMusic.variations` gives it: the asked one in its own quadrant."""
+    from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS
+
+    return {q: plan.emotion if q == plan.quadrant else QUADRANT_NAMES[q] for q in QUADRANTS}
+
+
 def _primer_tonic(primer: Notes, mode_bin: int) -> int:
     """Tonic for continuing `primer` in the asked mode (1 = major): its key, or that key's relative."""
     tonic, mode = estimate_key(primer)
-    want = "major" if mode_bin == 1 else "minor"
+    want = _mode(mode_bin)
     if mode == want:
         return tonic
     return (tonic + 9) % 12 if want == "minor" else (tonic + 3) % 12
@@ -294,7 +306,7 @@ class EmoMusic:
             InvalidInputError: a trajectory, or fewer than 2 bars.
         """
         from emomusic.music.harmony import change_mode
-        from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANT_VA, QUADRANTS
+        from emomusic.vocab.emotions import QUADRANT_VA
 
         plan = request if isinstance(request, ResolvedRequest) else request.resolve()
         req = plan.request
@@ -309,13 +321,12 @@ class EmoMusic:
         theme = self._generate(replace(plan, request=theme_req))[0]
         theme_notes = self.tokenizer.decode(np.asarray(theme.tokens, dtype=np.int64)).truncate(theme_bars)
         tonic = int(theme.attributes.controls["tonic"])
-        theme_mode = "major" if theme.attributes.controls["mode"] == 1 else "minor"
+        theme_mode = _mode(theme.attributes.controls["mode"])
         out = []
-        for q in QUADRANTS:
+        for q, word in variation_emotions(plan).items():
             v, a = (plan.valence, plan.arousal) if q == plan.quadrant else QUADRANT_VA[q]
-            word = plan.emotion if q == plan.quadrant else QUADRANT_NAMES[q]
             qa = self.attributes(None, v, a, k=NEAREST_PIECES, seed=req.seed, intensity=plan.intensity)
-            mode = "major" if qa.controls["mode"] == 1 else "minor"
+            mode = _mode(qa.controls["mode"])
             primer = theme_notes if mode == theme_mode else change_mode(theme_notes, tonic, theme_mode)
             primer = replace(primer, tempo=float(plan.tempo or qa.values["tempo"]))
             best = self._generate(replace(plan, emotion=word, quadrant=q, valence=v, arousal=a, primer=primer,
@@ -364,8 +375,6 @@ class EmoMusic:
             sections = plan_form(req.form, bars, opening=n_primer)
             parts = self._parts(sections, plan, attrs, list(prefix), guide) if len(sections) > 1 else []
         if len(sections) > 1 or req.loop:
-            from emomusic.generation.sampling import Part
-
             parts = parts or [Part(bars, tuple(prefix), guide)]
             rows = sample_parts(self.decoding_model, tk, parts, rows=req.candidates, primer=primer_ids,
                                 temperature=req.temperature, top_p=top_p, top_k=req.top_k, seed=seed, loop=req.loop)
@@ -393,9 +402,7 @@ class EmoMusic:
                                                            for s, d in zip(sections, details, strict=True)], bar))
             if req.ending and not req.loop:  # the last section's key: a trajectory may end elsewhere than it began
                 last = notes.start >= sections[-1].start * bar - 1e-9
-                key = signature_key(replace(notes, pitch=notes.pitch[last], start=notes.start[last],
-                                            duration=notes.duration[last], velocity=notes.velocity[last])) \
-                    if details and last.any() else signature_key(notes)
+                key = signature_key(notes.select(last) if details and last.any() else notes)
                 notes = close_on_tonic(notes, key, bars)
             if req.expression and self.expression is not None:
                 notes = self.expression.render(notes, seed=(seed or 0) + row)  # its own draw per candidate
@@ -409,23 +416,18 @@ class EmoMusic:
     def _parts(self, sections, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide) -> list:
         """The form plan as sampling parts: section A under the piece's conditions, each new letter under
         those of another real piece near the same point (`NEAREST_PIECES`, so it contrasts in density,
-        register and texture but keeps the key, mode and tempo), each return restating `RESTATED` of
-        its first statement.
+        register and texture but keeps the key, mode and tempo), each return restating the opening of its
+        first statement (`music.form.restated_bars`).
         """
-        from emomusic.generation.sampling import Part
-
         req = plan.request
         letters: dict[str, tuple[tuple[int, ...], object]] = {}
         parts = []
-        for sec in sections:
+        for i, sec in enumerate(sections):
             if sec.label not in letters:
                 letters[sec.label] = (tuple(conditions), guide) if not letters or req.method == "token" else \
                     self._contrast(plan, attrs, guide, len(letters))
             cond, g = letters[sec.label]
-            keep = 0
-            if sec.returns_to is not None:
-                keep = min(sec.bars, max(1, round(sections[sec.returns_to].bars * RESTATED)))
-            parts.append(Part(sec.bars, cond, g, sec.returns_to, keep))
+            parts.append(Part(sec.bars, cond, g, sec.returns_to, restated_bars(sections, i)))
         return parts
 
     def _trajectory(self, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide,
@@ -441,7 +443,7 @@ class EmoMusic:
         Returns:
             (sections, parts, per section {"emotion", "quadrant", "valence", "arousal", "tempo", "key"}).
         """
-        from emomusic.generation.sampling import Guidance, Part
+        from emomusic.generation.sampling import Guidance
 
         req, tk = plan.request, self.tokenizer
         first_of: dict[tuple, int] = {}
@@ -474,17 +476,15 @@ class EmoMusic:
                 section_tempo = float(tempo if tempo is not None else (g.tempo or a.values["tempo"]))
                 specs.append((cond, g, {"emotion": emo.word, "quadrant": emo.quadrant, "valence": emo.valence,
                                         "arousal": emo.arousal, "tempo": round(section_tempo, 2),
-                                        "key": key_label(int(a.controls["tonic"]),
-                                                         "major" if a.controls["mode"] == 1 else "minor")}))
+                                        "key": key_label(int(a.controls["tonic"]), _mode(a.controls["mode"]))}))
                 key = (int(a.controls["tonic"]), int(a.controls["mode"]))
                 spec = specs[-1]
                 label = chr(ord("A") + len(specs) - 1)
             else:
                 label = sections[back].label
                 spec = specs[ord(label) - ord("A")]  # letters follow the order the emotions first came
-            keep = 0 if back is None else min(n, max(1, round(sections[back].bars * RESTATED)))
             sections.append(Section(label, start, n, back))
-            parts.append(Part(n, spec[0], spec[1], back, keep))
+            parts.append(Part(n, spec[0], spec[1], back, restated_bars(sections, i)))
             details.append(dict(spec[2]))
             start += n
         return tuple(sections), parts, details
@@ -534,7 +534,7 @@ class EmoMusic:
 
         v = attrs.values
         return Guidance(tempo=tempo or v["tempo"], tonic=int(attrs.controls["tonic"]),
-                        mode="major" if attrs.controls["mode"] == 1 else "minor",
+                        mode=_mode(attrs.controls["mode"]),
                         pitch_mean=v["pitch_mean"], velocity=v["velocity_mean"], density=v["note_density"])
 
     def control_distance(self, cand: Candidate) -> float:

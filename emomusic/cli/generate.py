@@ -107,13 +107,7 @@ def run(args: argparse.Namespace) -> int:
     for path in (out, *others, *([wav] if wav else [])):
         check_new_file(path, args.force)
 
-    kernels_notice()
-    from emomusic.pipeline import EmoMusic
-
-    em = EmoMusic.from_pretrained(args.checkpoints)
-    t0 = time.perf_counter()
-    cands = em.generate(plan)
-    seconds = time.perf_counter() - t0
+    em, cands, seconds = _generated(args, lambda em: em.generate(plan))
     best = cands[0]
     em.save(best, out, force=args.force)
     for cand, path in zip(cands[1:], others, strict=False):  # others is empty without --keep-all
@@ -158,21 +152,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _variations(args: argparse.Namespace, plan, out: Path) -> int:
     """`--variations`: one file per quadrant next to OUT, the same theme in each; one line each (or JSON)."""
-    from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS
+    from emomusic.pipeline import variation_emotions
 
     if args.keep_all or args.wav:
         raise InvalidInputError("--variations writes one file per quadrant; leave out --keep-all and --wav")
-    words = {q: plan.emotion if q == plan.quadrant else QUADRANT_NAMES[q] for q in QUADRANTS}
-    paths = {q: out.with_name(f"{out.stem}-{q}-{safe_stem(words[q], 20)}{out.suffix}") for q in QUADRANTS}
+    paths = {q: out.with_name(f"{out.stem}-{q}-{safe_stem(word, 20)}{out.suffix}")
+             for q, word in variation_emotions(plan).items()}
     for path in paths.values():
         check_new_file(path, args.force)
-    kernels_notice()
-    from emomusic.pipeline import EmoMusic
-
-    em = EmoMusic.from_pretrained(args.checkpoints)
-    t0 = time.perf_counter()
-    cands = em.variations(plan)
-    seconds = time.perf_counter() - t0
+    em, cands, seconds = _generated(args, lambda em: em.variations(plan))
     rows = []
     for cand in cands:
         q = cand.attributes.quadrant
@@ -189,6 +177,18 @@ def _variations(args: argparse.Namespace, plan, out: Path) -> int:
                   f"{r['notes']} notes")
         print(f"the same theme in four moods, generated in {seconds:.1f} s")
     return 0
+
+
+def _generated(args: argparse.Namespace, make) -> tuple:
+    """(the pipeline, `make(pipeline)`'s candidates, the seconds `make` took), after the kernels notice:
+    every path is checked before this, so a bad one never waits for the model."""
+    kernels_notice()
+    from emomusic.pipeline import EmoMusic
+
+    em = EmoMusic.from_pretrained(args.checkpoints)
+    t0 = time.perf_counter()
+    cands = make(em)
+    return em, cands, time.perf_counter() - t0
 
 
 def default_out(emotion: str, seed: int, prompt: str | None = None, suffix: str = ".mid") -> Path:

@@ -22,6 +22,7 @@ A single row also has a stall guard (`_StallGuard`): bars that stop moving for a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import multiprocessing
 import os
@@ -215,7 +216,7 @@ def _parts_rows(model, tk: MusicTokenizer, parts: list[Part], primer: np.ndarray
         for i, part in enumerate(parts):
             closing = loop and i == len(parts) - 1 and part.bars >= 2  # its last bar is chosen for the seam
             if closing:
-                part = Part(part.bars - 1, part.conditions, part.guidance, part.source, min(part.keep, part.bars - 1))
+                part = dataclasses.replace(part, bars=part.bars - 1, keep=min(part.keep, part.bars - 1))
             first = len(music) if i else 0  # part one holds the primer: a return restates it too
             have = int((music == tk.bar_id).sum()) if i == 0 else 0  # a primer's bars count in part one
             if part.source is not None and part.keep > 0:

@@ -22,7 +22,8 @@ from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
 
 __all__ = ["FORMS", "MIN_SECTION_BARS", "RESTATED", "STALL_CLASSES", "STALL_SPAN", "Section", "check_form",
-           "close_on_tonic", "default_form", "dynamic_ramps", "plan_form", "release_at", "stall_flags", "tempo_ramps"]
+           "close_on_tonic", "default_form", "dynamic_ramps", "plan_form", "release_at", "restated_bars", "stall_flags",
+           "tempo_ramps"]
 
 STALL_CLASSES = 3  # pitch classes a phrase that moves uses more of
 STALL_SPAN = 4  # bars in that phrase
@@ -129,6 +130,15 @@ def plan_form(form: str | None, bars: int, opening: int = 0) -> tuple[Section, .
     return tuple(out)
 
 
+def restated_bars(sections: Sequence[Section], i: int) -> int:
+    """Bars section `i` restates from its first statement: `RESTATED` of that one's bars, at least one
+    and at most its own (0 for new material)."""
+    sec = sections[i]
+    if sec.returns_to is None:
+        return 0
+    return min(sec.bars, max(1, round(sections[sec.returns_to].bars * RESTATED)))
+
+
 def check_form(form: str) -> str:
     """A form as section letters (upper case): a name in `FORMS` or letters; one clear error otherwise.
 
@@ -190,8 +200,7 @@ def release_at(notes: Notes, beats: Sequence[float]) -> Notes:
         across = (notes.start < t - 1e-9) & (end > t + 1e-9)
         end = np.where(across, t, end)
         keep &= ~(across & (t - notes.start < MIN_BEATS))
-    return replace(notes, pitch=notes.pitch[keep], start=notes.start[keep], duration=(end - notes.start)[keep],
-                   velocity=notes.velocity[keep])
+    return replace(notes, duration=end - notes.start).select(keep)
 
 
 def tempo_ramps(marks: Sequence[tuple[float, float]], bar: float, steps: int = 4) -> np.ndarray:

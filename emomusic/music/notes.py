@@ -95,6 +95,11 @@ class Notes:
         return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
                      dict(self.meta), self.pedals, self.tempos)
 
+    def select(self, keep: np.ndarray) -> Notes:
+        """The notes where `keep` (a bool mask or indices) says so; tempo, metre, pedals and meta kept."""
+        return Notes(self.pitch[keep], self.start[keep], self.duration[keep], self.velocity[keep], self.tempo,
+                     self.time_signature, dict(self.meta), self.pedals, self.tempos)
+
     def deduplicate(self) -> Notes:
         """One note per (pitch, onset): the longest (then loudest) of each group is kept.
 
@@ -112,9 +117,7 @@ class Notes:
         dup[1:] = (p[1:] == p[:-1]) & (s[1:] == s[:-1])
         if not dup.any():
             return self
-        keep = np.sort(order[~dup])  # the arrays are already sorted by (start, pitch)
-        return Notes(self.pitch[keep], self.start[keep], self.duration[keep], self.velocity[keep], self.tempo,
-                     self.time_signature, dict(self.meta), self.pedals, self.tempos)
+        return self.select(np.sort(order[~dup]))  # the arrays are already sorted by (start, pitch)
 
     def truncate(self, n_bars: int) -> Notes:
         """The first `n_bars` bars: later notes dropped, notes ringing past the end cut (a loopable length).

@@ -90,8 +90,8 @@ class MiniLM:
             hidden = self._forward(ids, types, mask)
             pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
             out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.w[
-            "embeddings.word_embeddings.weight"].shape[1]), np.float32)
+        dim = self.w["embeddings.word_embeddings.weight"].shape[1]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
 
     def _forward(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The last layer's hidden states (batch, tokens, hidden), in float32.
