@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "emomusic.music": 1, "emomusic.types": 1, "emomusic.checkpoint": 1,
     "emomusic.export": 2,
     "emomusic.prompt": 3, "emomusic.conditioning": 3, "emomusic.generation": 3, "emomusic.expression": 3,
+    "emomusic.arrangement": 3,
     "emomusic.selection": 4, "emomusic.recognition": 4,
     "emomusic.pipeline": 5, "emomusic.request": 5, "emomusic": 5,  # the package itself: the public API facade
     "emomusic.training": 6, "emomusic.evaluation": 6,  # beside the top

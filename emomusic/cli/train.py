@@ -6,6 +6,8 @@
     emomusic train recognizer        [--folds K] [--out CHECKPOINTS]
     emomusic train audio-recognizer  [--data-root DIR] [--mert DIR] [--out CHECKPOINTS]
     emomusic train expression        [--data-root DIR] [--max-pieces N] [--epochs N] [--out CHECKPOINTS]
+    emomusic train melody            [--data-root DIR] [--max-songs N] [--epochs N] [--out CHECKPOINTS]
+    emomusic train drums             [--data-root DIR] [--out CHECKPOINTS]
 
 Why nested: one flat `train` parser gave every component every flag, and `--steps` meant optimiser
 steps for the generator but epochs for the selector. Training modules import torch: only the handler
@@ -27,9 +29,10 @@ PRESETS = ("small", "gpu", "compare", "tiny")  # emomusic.training.train.PRESETS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = command(sub, "train", "train a component (clusterer, generator, selector, recognizer, audio-recognizer, "
-                "expression)",
+                "expression, melody, drums)",
                 "train one component; `emomusic train <component> --help` lists its flags")
-    components = subcommands(t, "component", "{clusterer,generator,selector,recognizer,audio-recognizer,expression}")
+    components = subcommands(t, "component", "{clusterer,generator,selector,recognizer,audio-recognizer,expression,"
+                             "melody,drums}")
 
     c = command(components, "clusterer", "fit the emotion → attributes clusterer and the feature judge")
     c.add_argument("--data-root", help=DATA_ROOT_HELP)
@@ -85,6 +88,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--epochs", type=int, default=8, help="passes over the examples")
     e.add_argument("--out", help=CHECKPOINTS_OUT.format("expression"))
     e.set_defaults(handler=expression)
+
+    m = command(components, "melody", "train the melody extractor (arrangements' lead part) on POP909's MELODY tracks")
+    m.add_argument("--data-root", help=DATA_ROOT_HELP)
+    m.add_argument("--max-songs", type=int, default=None, help="train songs at most (default: all)")
+    m.add_argument("--epochs", type=int, default=10, help="passes over the examples")
+    m.add_argument("--out", help=CHECKPOINTS_OUT.format("melody"))
+    m.set_defaults(handler=melody)
+
+    d = command(components, "drums", "build the drum groove model from the Groove MIDI Dataset's train takes")
+    d.add_argument("--data-root", help=DATA_ROOT_HELP)
+    d.add_argument("--out", help=CHECKPOINTS_OUT.format("drums"))
+    d.set_defaults(handler=drums)
+
+
+def melody(args: argparse.Namespace) -> int:
+    if (args.max_songs is not None and args.max_songs < 1) or args.epochs < 1:
+        raise InvalidInputError("--max-songs and --epochs must be at least 1")
+    from emomusic.training.melody import train_melody
+
+    print(f"wrote {train_melody(args.data_root, args.out, args.max_songs, args.epochs)}")
+    return 0
+
+
+def drums(args: argparse.Namespace) -> int:
+    from emomusic.training.drums import train_drums
+
+    print(f"wrote {train_drums(args.data_root, args.out)}")
+    return 0
 
 
 def expression(args: argparse.Namespace) -> int:
