@@ -66,7 +66,8 @@ class EmoMusic:
     """Emotion → attributes → generated MIDI. Build with `from_pretrained`."""
 
     def __init__(self, generator, tokenizer: MusicTokenizer, clusterer, name: str = "", selector=None,
-                 selector_path: Path | None = None, expression=None, expression_path: Path | None = None) -> None:
+                 selector_path: Path | None = None, expression=None, expression_path: Path | None = None,
+                 parts_root: Path | None = None) -> None:
         """generator: a `Generator` network or a `GeneratorCheckpoint` (network built on first need).
 
         selector: a `selection.selector.Selector`, or None with `selector_path` to load it when first
@@ -74,6 +75,9 @@ class EmoMusic:
 
         expression: an `expression.ExpressionModel`, or None with `expression_path` to load it when first
         needed, or neither: pieces keep the generator's velocities and have no pedal.
+
+        parts_root: the checkpoints folder whose `melody/` and `drums/` arrange pieces for instruments
+        (loaded when a request first asks for an arrangement); None: the shipped checkpoints.
         """
         # a network goes to eval mode; a checkpoint stays tensors (no torch needed to sample from it)
         self._generator = generator if isinstance(generator, GeneratorCheckpoint) else generator.eval()
@@ -85,6 +89,8 @@ class EmoMusic:
         self._selector_path = selector_path
         self._expression = expression
         self._expression_path = expression_path
+        self._parts_root = parts_root
+        self._arrangers: dict[str, object] = {}
 
     @property
     def expression(self):
@@ -99,6 +105,26 @@ class EmoMusic:
     @expression.setter
     def expression(self, value) -> None:
         self._expression, self._expression_path = value, None
+
+    def arranger(self, kind: str):
+        """The melody extractor ("melody") or the drum model ("drums"), loaded on first use.
+
+        Raises:
+            InvalidInputError: the checkpoint folder has no such model.
+        """
+        if kind not in self._arrangers:
+            path = checkpoints_root(self._parts_root) / kind
+            if not path.is_dir():
+                raise InvalidInputError(f"arranging needs the {kind} model, and {path} does not exist")
+            if kind == "melody":
+                from emomusic.arrangement.melody import load_melody
+
+                self._arrangers[kind] = load_melody(path)
+            else:
+                from emomusic.arrangement.drums import load_drums
+
+                self._arrangers[kind] = load_drums(path)
+        return self._arrangers[kind]
 
     @property
     def generator(self):
@@ -160,7 +186,7 @@ class EmoMusic:
         selector, expression = root / "selector", root / "expression"
         return cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
                    selector_path=selector if selector.is_dir() else None,
-                   expression_path=expression if expression.is_dir() else None)
+                   expression_path=expression if expression.is_dir() else None, parts_root=root)
 
     @classmethod
     def _debug(cls, seed: int = 0) -> EmoMusic:
@@ -223,7 +249,8 @@ class EmoMusic:
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
-        form: str | None = None, trajectory: str | None = None, loop: bool = False, **prompts: Any,
+        form: str | None = None, trajectory: str | None = None, loop: bool = False, arrangement: str | None = None,
+        instruments: str | None = None, **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
@@ -257,6 +284,11 @@ class EmoMusic:
                 came before returns to it; tempo, key and dynamics move between sections.
             loop: the end leads back to the start (for games and DAW loops): the last bar is the one of
                 several sampled after which the model finds the first bar most likely; no final chord.
+            arrangement: write the piece for instruments: "band", "strings", "chamber", "chiptune"
+                (`arrangement.arrange.PRESETS`); each candidate's `arrangement` then holds the tracks and
+                `save` writes them. None or "piano": the piano piece as generated.
+            instruments: "violin, cello": instruments for the preset's parts in order, or without a preset
+                the parts themselves (the first plays the melody, a low last one the bass).
             primer: notes (e.g. a hummed melody) that open every candidate: its tokens follow the
                 condition prefix and the model continues it. Its tempo and metre replace the chosen ones,
                 and the key becomes its own key or that key's relative in the emotion's mode (same
@@ -275,7 +307,8 @@ class EmoMusic:
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights,
                                      time_signature=time_signature, expression=expression, ending=ending,
-                                     form=form, trajectory=trajectory, loop=loop)
+                                     form=form, trajectory=trajectory, loop=loop, arrangement=arrangement,
+                                     instruments=instruments)
         if request is None:
             request = settings
         elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
@@ -411,7 +444,24 @@ class EmoMusic:
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured,
                                  sections=[dict(d) for d in layout]))
-        return self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
+        out = self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
+        return self._arranged(out, plan) if _arranges(req) else out
+
+    def _arranged(self, cands: list[Candidate], plan: ResolvedRequest) -> list[Candidate]:
+        """Each candidate written for the request's instruments (`arrangement.arrange`), its own drum seed."""
+        from emomusic.arrangement.arrange import arrange, roles_for
+
+        req = plan.request
+        chosen, _ = roles_for(req.arrangement, req.instruments)
+        roles = {r.role for r in chosen.roles}
+        melody = self.arranger("melody").mask if roles & {"melody"} else None
+        drums = self.arranger("drums") if "drums" in roles else None
+        style = plan.genre_asked or plan.genre
+        for row, cand in enumerate(cands):
+            cand.arrangement = arrange(cand.notes, req.arrangement, req.instruments, melody=melody, drums=drums,
+                                       arousal=plan.arousal, style=style, seed=(cand.seed or 0) + row,
+                                       sections=cand.sections)
+        return cands
 
     def _parts(self, sections, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide) -> list:
         """The form plan as sampling parts: section A under the piece's conditions, each new letter under
@@ -566,7 +616,12 @@ class EmoMusic:
         """
         from emomusic.export import write
 
-        return write(cand.notes, path, force=force)
+        return write(cand.output, path, force=force)
+
+
+def _arranges(req: GenerationRequest) -> bool:
+    """Whether a request asks for more than the piano piece as generated."""
+    return req.instruments is not None or (req.arrangement is not None and req.arrangement.strip().lower() != "piano")
 
 
 def generate(emotion: str | None = None, out: str | os.PathLike | None = None, *, checkpoints=None,

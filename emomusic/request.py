@@ -93,6 +93,11 @@ class GenerationRequest:
         carry an emotion, "calm:8,tense:8,calm:8" (`vocab.emotions.parse_trajectory`): it sets the
         length and the mood, and a section whose emotion came before returns to it), loop (the end
         leads back to the start; no final chord).
+    Arrangement:
+        arrangement: a preset in `arrangement.arrange.PRESETS` ("band", "strings", "chamber",
+            "chiptune"; None or "piano": the piano piece as generated); instruments: names replacing the
+            preset's instruments in order, or choosing the parts themselves without a preset ("violin,
+            cello"), typos forgiven (`vocab.instruments.instrument`).
     """
 
     emotion: str | None = None
@@ -120,6 +125,8 @@ class GenerationRequest:
     form: str | None = None
     trajectory: str | None = None
     loop: bool = False
+    arrangement: str | None = None
+    instruments: str | None = None
 
     def resolve(self) -> ResolvedRequest:
         """Check the settings and project the prompts: the one way inputs become generation settings.
@@ -186,6 +193,10 @@ class GenerationRequest:
             plan_form(self.form, bars)  # letters or a name, and room for its sections
         if self.trajectory is not None:
             parse_trajectory(self.trajectory)
+        if self.arrangement is not None or self.instruments is not None:
+            from emomusic.arrangement.arrange import roles_for
+
+            roles_for(self.arrangement, self.instruments)  # names and parts, before any model loads
         return replace(
             self, bars=bars,
             candidates=check_range("candidates", self.candidates, *CANDIDATES_RANGE, int),
@@ -218,6 +229,7 @@ class GenerationRequest:
             notes.append(f"genre {self.genre.strip()!r} read as {resolve_genre(self.genre)!r}")
         elif standin:
             notes.append(f"genre {standin!r} has no training data: generating {GENRE_STANDINS[standin]}")
+        notes += self._arrangement_notices()
         given_va = self.valence is not None or self.arousal is not None
         if self.emotion is not None and given_va:
             word = resolve_emotion(self.emotion)
@@ -228,6 +240,25 @@ class GenerationRequest:
             what = f"emotion {self.emotion.strip()!r}" if self.emotion is not None and not given_va else \
                 "valence/arousal"
             notes.append(f"{what} wins over the mood of the {'/'.join(prompts)} prompt")
+        return notes
+
+    def _arrangement_notices(self) -> list[str]:
+        """One line per arrangement or instrument name read as another (a corrected typo)."""
+        from emomusic.vocab.emotions import normalise
+        from emomusic.vocab.instruments import instrument, instrument_names
+
+        notes = []
+        if self.arrangement is not None:
+            from emomusic.arrangement.arrange import PRESETS, preset
+
+            name = preset(self.arrangement).name
+            if normalise(self.arrangement) not in PRESETS:
+                notes.append(f"arrangement {self.arrangement.strip()!r} read as {name!r}")
+        known = set(instrument_names())
+        for word in (self.instruments or "").split(","):
+            word = word.strip()
+            if word and not word.isdigit() and normalise(word) not in known:
+                notes.append(f"instrument {word!r} read as {instrument(word).name!r}")
         return notes
 
 

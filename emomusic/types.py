@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from emomusic.music.notes import Notes
+from emomusic.music.tracks import Arrangement
 
 
 @dataclass
@@ -37,6 +38,13 @@ class Candidate:
     scores: dict[str, float] = field(default_factory=dict)
     # the form plan as sampled: one dict per section (label, first bar, bars, the section it returns to)
     sections: list[dict] = field(default_factory=list)
+    # the piece written for instruments (`--arrangement`); None: the piano piece `notes` is the output
+    arrangement: Arrangement | None = None
+
+    @property
+    def output(self) -> Notes | Arrangement:
+        """What is written to files: the arrangement when there is one, else the notes."""
+        return self.notes if self.arrangement is None else self.arrangement
 
 
 @dataclass

@@ -135,7 +135,7 @@ def test_the_intensity_slider_at_one_leaves_the_prompts_degree_word(tmp_path: Pa
 
     # fields added later come last, so old positional calls hold
     assert FORM_AFTER["intensity"] == 1.0
-    assert list(_form_fields())[-4:] == ["intensity", "form", "trajectory", "loop"]
+    assert list(_form_fields())[-6:] == ["intensity", "form", "trajectory", "loop", "arrangement", "instruments"]
     service = DemoService(EmoMusic.from_pretrained("debug"), Workspace.create(tmp_path))
     assert service.request(emotion="", prompt="very sad", intensity=1.0).resolve().intensity == 1.5
     assert service.request(emotion="", prompt="very sad", intensity=0.4).resolve().intensity == 0.4
@@ -155,6 +155,19 @@ def test_the_form_reaches_the_request_and_the_summary_lists_its_sections(tmp_pat
     r = service.generate(emotion="", bars=8, candidates=1, trajectory="calm:2,sad:2")
     assert "A bars 1–2 calm" in r["summary"] and "B bars 3–4 sad" in r["summary"]
     assert service.request(emotion="calm", loop=True).loop
+
+
+def test_the_arrangement_pickers_reach_the_request_and_the_files(tmp_path: Path) -> None:
+    import mido
+
+    service = DemoService(EmoMusic.from_pretrained("debug"), Workspace.create(tmp_path))
+    assert service.request(emotion="calm", instruments=["Violin", " Cello "]).instruments == "Violin, Cello"
+    assert service.request(emotion="calm", arrangement="", instruments=[]).arrangement is None
+    r = service.generate(emotion="happy", bars=4, candidates=1, arrangement="band")
+    assert "Arrangement (band): Lead" in r["summary"] and "Drums: drum kit" in r["summary"]
+    assert [t.name for t in mido.MidiFile(str(r["files"]["mid"])).tracks[1:]] == ["Lead", "Keys", "Bass", "Drums"]
+    with pytest.raises(InvalidInputError, match="unknown instrument"):
+        service.generate(emotion="calm", instruments=["zither-o-matic"])
 
 
 def test_bad_input_is_a_one_line_error_and_writes_nothing(server: Server) -> None:

@@ -136,7 +136,8 @@ class DemoService:
     # ------------------------------------------------------------------ generate
     def generate(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
                  tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
-                 intensity: float = 1.0, form: str = "", trajectory: str = "", loop: bool = False, progress=None,
+                 intensity: float = 1.0, form: str = "", trajectory: str = "", loop: bool = False,
+                 arrangement: str = "", instruments: str | list[str] | None = None, progress=None,
                  **prompts: str | None) -> dict[str, Any]:
         """Generate, export .mid/.wav/MusicXML/piano roll into a fresh request folder; describe it.
 
@@ -151,6 +152,8 @@ class DemoService:
             trajectory: "calm:8,tense:8,calm:8" (each section's emotion and bars; it sets the length and
                 wins over the mood fields), or "" for none.
             loop: make the end lead back to the start (no final chord).
+            arrangement: a preset ("band", "strings", …) or "" / "piano" for the piano piece.
+            instruments: instrument names (a list from the picker, or "violin, cello"), or None.
             progress: Gradio's progress callback, or None.
             **prompts: prompt kind → text or uploaded file path (None or "" = not given).
 
@@ -161,7 +164,7 @@ class DemoService:
         step = progress or (lambda *a, **k: None)
         step(0.05, desc="reading the prompt")
         plan = self.request(emotion, valence, arousal, genre, tempo, time_signature, bars, candidates, seed,
-                            intensity, form, trajectory, loop, **prompts).resolve()
+                            intensity, form, trajectory, loop, arrangement, instruments, **prompts).resolve()
         step(0.15, desc=f"generating {plan.request.candidates} candidate(s)")
         cands = self.em.generate(plan)
         best = cands[0]
@@ -178,6 +181,7 @@ class DemoService:
     def request(self, emotion: str = "calm", valence: float = 0.0, arousal: float = 0.0, genre: str = "",
                 tempo: float = 0.0, time_signature: str = "", bars: int = 8, candidates: int = 2, seed: int = 0,
                 intensity: float = 1.0, form: str = "", trajectory: str = "", loop: bool = False,
+                arrangement: str = "", instruments: str | list[str] | None = None,
                 **prompts: str | None) -> GenerationRequest:
         """The form's values as the `GenerationRequest` the CLI would build from the same inputs.
 
@@ -205,7 +209,9 @@ class DemoService:
                                  time_signature=(time_signature or "").strip() or None, prompts=given,
                                  fallback_mood=(valence, arousal), bars=bars, candidates=candidates, seed=seed,
                                  form=(form or "").strip() or None,
-                                 trajectory=(trajectory or "").strip() or None, loop=bool(loop))
+                                 trajectory=(trajectory or "").strip() or None, loop=bool(loop),
+                                 arrangement=(arrangement or "").strip() or None,
+                                 instruments=_instrument_list(instruments))
 
     def _export(self, cand: Candidate, folder: Path, stem: str, step) -> dict[str, Path]:
         """Write the best candidate as MIDI, WAV preview, MusicXML and a piano-roll picture (`EmoMusic.save`)."""
@@ -250,6 +256,12 @@ class DemoService:
                 f"{s['label']} bars {s['first_bar']}–{s['first_bar'] + s['bars'] - 1}"
                 + (f" {s['emotion']}, {s['key']}, {s['tempo']:g} BPM" if "emotion" in s else "")
                 + (f" (returns to bar {s['returns_to']})" if s["returns_to"] else "") for s in best.sections))
+        if best.arrangement is not None:
+            from emomusic.vocab.instruments import GM_PROGRAMS
+
+            lines.append(f"Arrangement ({best.arrangement.name}): " + " · ".join(
+                f"{t.name}: {'drum kit' if t.drums else GM_PROGRAMS[t.program]}, {len(t.notes)} notes"
+                for t in best.arrangement.tracks))
         if plan.request.prompts:
             lines += [f"prompt → {s}" for s in plan.elements.sources]
             if plan.primer is not None:
@@ -297,6 +309,13 @@ def _genre_choices() -> list[tuple[str, str]]:
     return [("automatic (pop)", ""), *[(g, g) for g in GENRES], *extra]
 
 
+def _instrument_list(instruments: str | list[str] | None) -> str | None:
+    """The picker's list (or typed text) as the request's comma-separated instruments; None when empty."""
+    if isinstance(instruments, (list, tuple)):
+        instruments = ", ".join(str(i).strip() for i in instruments if str(i).strip())
+    return (instruments or "").strip() or None
+
+
 def _ui_error(exc: InvalidInputError):
     import gradio as gr
 
@@ -305,7 +324,7 @@ def _ui_error(exc: InvalidInputError):
 
 FORM_BEFORE = {"emotion": "calm", "valence": 0.5, "arousal": -0.5}
 FORM_AFTER = {"genre": "", "tempo": 0.0, "time_signature": "", "bars": 8, "candidates": 2, "seed": 0,
-              "intensity": 1.0, "form": "", "trajectory": "", "loop": False}
+              "intensity": 1.0, "form": "", "trajectory": "", "loop": False, "arrangement": "", "instruments": []}
 """The generate form's fields around the prompt widgets, with their defaults (the API's parameters)."""
 
 
@@ -385,7 +404,9 @@ def _prompt_widget(kind: PromptKind):
 def _generate_tab(service: DemoService) -> None:
     import gradio as gr
 
+    from emomusic.arrangement.arrange import PRESETS
     from emomusic.prompt.registry import PROMPT_KINDS
+    from emomusic.vocab.instruments import GM_PROGRAMS
 
     text_kinds = [k for k in PROMPT_KINDS.values() if not k.is_file]
     file_kinds = [k for k in PROMPT_KINDS.values() if k.is_file]
@@ -422,6 +443,15 @@ def _generate_tab(service: DemoService) -> None:
                                     info="each section's emotion (a word, Q1..Q4 or valence/arousal) and bars; "
                                          "sets the length and wins over the mood above")
             loop = gr.Checkbox(value=FORM_AFTER["loop"], label="loop (the end leads back to the start)")
+            with gr.Row():
+                arrangement = gr.Dropdown([("piano (as generated)", ""), *((f"{n}: {p.description}", n)
+                                                                          for n, p in PRESETS.items() if n != "piano")],
+                                          value=FORM_AFTER["arrangement"], label="arrangement",
+                                          elem_id="arrangement")
+                instruments = gr.Dropdown(list(GM_PROGRAMS) + ["Drums"], value=FORM_AFTER["instruments"],
+                                          multiselect=True, allow_custom_value=True, label="instruments",
+                                          info="in part order (melody first); without an arrangement they choose "
+                                               "the parts", elem_id="instruments")
             button = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column():
             roll = gr.Image(type="filepath", label="piano roll", interactive=False, elem_id="piano-roll")
@@ -435,7 +465,7 @@ def _generate_tab(service: DemoService) -> None:
     widgets = {"emotion": emotion, "valence": valence, "arousal": arousal, **prompts, "genre": genre, "tempo": tempo,
                "time_signature": metre,
                "bars": bars, "candidates": candidates, "seed": seed, "intensity": intensity, "form": form,
-               "trajectory": trajectory, "loop": loop}
+               "trajectory": trajectory, "loop": loop, "arrangement": arrangement, "instruments": instruments}
     button.click(_generate_handler(service), inputs=[widgets[name] for name in _form_fields()],
                  outputs=[roll, audio, table, mid, wav, xml, summary], api_name="generate")
 

@@ -64,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "loops (no final chord; the last bar is chosen to flow into the first)")
     g.add_argument("--variations", action="store_true", help="write the same theme in all four quadrants, one file "
                    "each (OUT-Q1-happy.mid … OUT-Q4-calm.mid), for adaptive game music")
+    g.add_argument("--arrangement", help="write the piece for instruments: band (lead, keys, bass, drums), strings "
+                   "(quartet), chamber (piano trio), chiptune, or piano (default: the piano piece as generated)")
+    g.add_argument("--instruments", metavar="NAME,…", help="instruments for the arrangement's parts in order, or "
+                   "the parts themselves without --arrangement, e.g. \"violin, cello\" (General MIDI names; "
+                   "`emomusic words` lists them)")
+    g.add_argument("--stems", action="store_true", help="also write one MIDI file per track next to --out "
+                   "(OUT-lead.mid, OUT-bass.mid, …), for importing parts into a DAW one by one")
     g.add_argument("--out", help=f"output file; its suffix picks the format ({output_formats()}) "
                    "(default: a unique .mid name in the current folder)")
     g.add_argument("--wav", action="store_true", help="also write a .wav audio preview next to --out "
@@ -94,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, expression=not args.no_expression, ending=not args.no_ending,
-        form=args.form, trajectory=args.trajectory, loop=args.loop,
-        select_weights=_select_weights(args.select_weights))
+        form=args.form, trajectory=args.trajectory, loop=args.loop, arrangement=args.arrangement,
+        instruments=args.instruments, select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
     for line in plan.notices:
         note(line)
@@ -104,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         return _variations(args, plan, out)
     others = _numbered(out, plan.request.candidates) if args.keep_all else []
     wav = out.with_suffix(".wav") if args.wav and out.suffix.lower() != ".wav" else None
-    for path in (out, *others, *([wav] if wav else [])):
+    stems = _stems(args, plan, out)
+    for path in (out, *others, *([wav] if wav else []), *stems):
         check_new_file(path, args.force)
 
     em, cands, seconds = _generated(args, lambda em: em.generate(plan))
@@ -114,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         em.save(cand, path, force=args.force)
     if wav is not None:
         em.save(best, wav, force=args.force)
+    if stems:
+        from emomusic.export.midi import export_stems
+
+        export_stems(best.arrangement, out, force=args.force)
 
     a = best.attributes
     piece = _piece_length(best)
@@ -126,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
               "notes": notes, "piece_bars": piece["bars"], "tempo": piece["tempo"],
               "time_signature": piece["time_signature"], "music_seconds": piece["seconds"],
               "sections": best.sections, "loop": plan.request.loop,
-              "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {})
+              "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {}) | _tracks(best, stems)
     if prompts:
         el = plan.elements
         result["prompt"] = el.to_dict() | {"notes": None if el.notes is None else len(el.notes)}
@@ -146,16 +158,53 @@ def run(args: argparse.Namespace) -> int:
             line += f"; the other {len(others)} candidates, ranked, as {others[0].name} … {others[-1].name}"
         if wav is not None:
             line += f"; preview {wav.name}"
+        if best.arrangement is not None:
+            line += (f"; {len(best.arrangement.tracks)} tracks: "
+                     + ", ".join(f"{t.name} ({_instrument_name(t.program)})" for t in best.arrangement.tracks))
+        if stems:
+            line += f"; stems {stems[0].name} … {stems[-1].name}"
         print(line)
     return 0
+
+
+def _stems(args: argparse.Namespace, plan, out: Path) -> list[Path]:
+    """The stem files `--stems` will write (checked before generating), or [] without it."""
+    if not args.stems:
+        return []
+    from emomusic.arrangement.arrange import roles_for
+    from emomusic.export.midi import stem_paths
+
+    req = plan.request
+    chosen, _ = roles_for(req.arrangement, req.instruments)
+    if len(chosen.roles) < 2:
+        raise InvalidInputError("--stems writes one file per track: give --arrangement (e.g. band) or --instruments "
+                                "with more than one part")
+    return stem_paths([r.name for r in chosen.roles], out)
+
+
+def _instrument_name(program: int) -> str:
+    from emomusic.vocab.instruments import GM_PROGRAMS
+
+    return "drum kit" if program < 0 else GM_PROGRAMS[program]
+
+
+def _tracks(cand, stems: list[Path]) -> dict:
+    """The JSON of an arranged piece: its preset and, per track, name, role, instrument and notes."""
+    if cand.arrangement is None:
+        return {}
+    return {"arrangement": cand.arrangement.name,
+            "tracks": [{"name": t.name, "role": t.role, "program": None if t.drums else t.program,
+                        "instrument": _instrument_name(t.program), "channel": 10 if t.drums else None,
+                        "notes": len(t.notes)} for t in cand.arrangement.tracks]} | (
+        {"stems": [str(p) for p in stems]} if stems else {})
 
 
 def _variations(args: argparse.Namespace, plan, out: Path) -> int:
     """`--variations`: one file per quadrant next to OUT, the same theme in each; one line each (or JSON)."""
     from emomusic.pipeline import variation_emotions
 
-    if args.keep_all or args.wav:
-        raise InvalidInputError("--variations writes one file per quadrant; leave out --keep-all and --wav")
+    if args.keep_all or args.wav or args.stems:
+        raise InvalidInputError("--variations writes one file per quadrant; leave out --keep-all, --wav and --stems")
     paths = {q: out.with_name(f"{out.stem}-{q}-{safe_stem(word, 20)}{out.suffix}")
              for q, word in variation_emotions(plan).items()}
     for path in paths.values():

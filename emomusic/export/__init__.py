@@ -16,6 +16,7 @@ from pathlib import Path
 
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
+from emomusic.music.tracks import Arrangement
 
 __all__ = ["FORMATS", "Format", "write"]
 
@@ -50,11 +51,12 @@ FORMATS: dict[str, Format] = {
 """Suffix (lower case, with the dot) → format. The order is the order help texts list them in."""
 
 
-def write(notes: Notes, path: str | os.PathLike, *, force: bool = False, key: tuple[int, str] | None = None) -> Path:
+def write(notes: Notes | Arrangement, path: str | os.PathLike, *, force: bool = False,
+          key: tuple[int, str] | None = None) -> Path:
     """Write `notes` in the format its suffix names, atomically.
 
     Args:
-        notes: the piece.
+        notes: the piece: one part, or an `Arrangement` (every format writes its tracks).
         path: the file to create; its suffix (any case) picks the format.
         force: replace an existing file.
         key: (tonic pitch class, "major"|"minor") for formats that declare a key; None estimates it.

@@ -17,9 +17,11 @@ from emomusic.io import atomic_write
 from emomusic.music.attributes import signature_key
 from emomusic.music.midi import check_meter, check_span
 from emomusic.music.notes import Notes
+from emomusic.music.tracks import Arrangement, Track
 from emomusic.vocab.constants import KEY_MODES, MAJOR_KEY_NAMES, MINOR_KEY_NAMES
 
-__all__ = ["EXPORT_TPQ", "build_midi_file", "export_midi", "key_signature_name", "written_key"]
+__all__ = ["EXPORT_TPQ", "build_midi_file", "export_midi", "export_stems", "key_signature_name", "stem_paths",
+           "written_key"]
 
 EXPORT_TPQ = 480
 """Ticks per quarter note of exported files: every allowed time-signature denominator divides it, and
@@ -113,51 +115,101 @@ def _abs_to_delta(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> 
     return out
 
 
+def _channels(tracks: tuple[Track, ...]) -> list[int]:
+    """MIDI channel of each track: the kit on channel 10 (index 9), the others in order around it."""
+    free = [c for c in range(16) if c != 9]
+    pitched = sum(1 for t in tracks if not t.drums)
+    if pitched > len(free):
+        raise InvalidInputError(f"{pitched} pitched tracks: a MIDI file holds at most {len(free)} besides drums")
+    it = iter(free)
+    return [9 if t.drums else next(it) for t in tracks]
+
+
+def _part(track: Track, channel: int, tpq: int, end_tick: int) -> mido.MidiTrack:
+    """One track chunk: name, program change, notes and sustain pedal on `channel`, ending at `end_tick`."""
+    start, end, pitch, velocity = _export_ticks(track.notes, tpq)
+    # Note-offs sort before note-ons at the same tick, so a repeated pitch is not cut short; a pedal lifts
+    # (kind 1) before the notes struck at its tick and goes down (kind 3) after them, as a pianist changes it.
+    note_events = [(int(t), 0, int(p), 0) for t, p in zip(end, pitch, strict=True)]
+    note_events += [(int(t), 2, int(p), int(v)) for t, p, v in zip(start, pitch, velocity, strict=True)]
+    note_events += [(t, kind, 64, value) for t, kind, value in _pedal_ticks(track.notes, tpq, end_tick)]
+    note_events.sort()
+    body: list[tuple[int, mido.Message | mido.MetaMessage]] = [
+        (0, mido.MetaMessage("track_name", name=track.name)),
+        (0, mido.Message("program_change", channel=channel, program=max(0, int(track.program)))),
+    ]
+    body += [
+        (t, mido.Message("control_change", channel=channel, control=64, value=v) if kind in (1, 3)
+         else mido.Message("note_on", channel=channel, note=p, velocity=v) if kind == 2
+         else mido.Message("note_off", channel=channel, note=p, velocity=0))
+        for t, kind, p, v in note_events
+    ]
+    body.append((end_tick, mido.MetaMessage("end_of_track")))
+    return mido.MidiTrack(_abs_to_delta(body))
+
+
 def build_midi_file(
-    notes: Notes,
+    notes: Notes | Arrangement,
     *,
     key: tuple[int, str] | None = None,
     track_name: str = "Piano",
     program: int = 0,
     tpq: int = EXPORT_TPQ,
+    end_beat: float | None = None,
 ) -> mido.MidiFile:
     """The DAW-ready type-1 `mido.MidiFile` that `export_midi` writes (in memory, for tests and MusicXML).
 
-    Track 0 (conductor): tempo, time signature, key signature. Track 1: name, program change, notes.
-    Both tracks end on the bar line after the last note, so the file loops cleanly in a DAW.
+    Track 0 (conductor): tempo, time signature, key signature. Then one track per part: its name,
+    program change, notes and pedal, on its own channel (drums on channel 10). Every track ends on the
+    bar line after the last note of the piece, so the file loops cleanly in a DAW.
 
     Args:
-        notes: the piece (one part; times in beats).
-        key: (tonic pitch class, "major"|"minor") to write; None estimates it (`written_key`).
-        track_name: the name DAWs show for the part.
-        program: General MIDI program 0-127 (0 = acoustic grand piano).
+        notes: the piece: one part (`Notes`, written as `track_name` with `program`) or an `Arrangement`
+            (its tracks' names and programs; `track_name` and `program` are not used).
+        key: (tonic pitch class, "major"|"minor") to write; None estimates it from the pitched notes
+            (`written_key`).
+        track_name: the name DAWs show for a single part.
+        program: General MIDI program 0-127 of a single part (0 = acoustic grand piano).
         tpq: ticks per quarter note.
+        end_beat: the file runs at least to the bar line after this beat, notes or not (the stems of
+            one piece end together); None: after the last note.
 
     Returns:
         The file, not yet written anywhere.
 
     Raises:
-        InvalidInputError: a bad key, program or meter, a span past MAX_BEATS, or no note to export.
+        InvalidInputError: a bad key, program or meter, a span past MAX_BEATS, no note to export, or more
+            pitched tracks than MIDI channels.
     """
-    if not 0 <= int(program) <= 127:
-        raise InvalidInputError(f"program {program}: give a General MIDI program number 0-127")
-    num, den = check_meter(notes)
-    check_span(notes)
-    key_name = key_signature_name(written_key(notes, key))
+    if isinstance(notes, Arrangement):
+        tracks, pitched = notes.tracks, notes.pitched()
+    else:
+        if not 0 <= int(program) <= 127:
+            raise InvalidInputError(f"program {program}: give a General MIDI program number 0-127")
+        tracks, pitched = (Track(track_name, int(program), "piano", notes),), notes
+    conductor_notes = tracks[0].notes
+    num, den = check_meter(conductor_notes)
+    for t in tracks:
+        check_span(t.notes)
+    key_name = key_signature_name(written_key(pitched, key) if key is not None or len(pitched) else (0, "major"))
 
-    start, end, pitch, velocity = _export_ticks(notes, tpq)
-    if len(start) == 0:
+    last = 0
+    for t in tracks:
+        start, end, _, _ = _export_ticks(t.notes, tpq)
+        last = max(last, int(end.max()) if len(end) else 0)
+    if end_beat is not None:
+        last = max(last, int(round(end_beat * tpq)))
+    if last == 0:
         raise InvalidInputError("nothing to export: no notes with a positive length")
 
     if (num * tpq * 4) % den:  # never at 480 tpq, which every allowed denominator divides
         raise InvalidInputError(f"time signature {num}/{den}: a bar is not a whole number of ticks")
     bar = num * tpq * 4 // den
-    last = int(end.max())
     end_tick = -(-last // bar) * bar  # ceil to the next bar line (a note ending on one stays there)
 
-    mspq = _mspq(notes.tempo)
+    mspq = _mspq(conductor_notes.tempo)
     changes = [(int(round(beat * tpq)), mido.MetaMessage("set_tempo", tempo=_mspq(bpm)))
-               for beat, bpm in notes.tempos if 0 < round(beat * tpq) < end_tick]
+               for beat, bpm in conductor_notes.tempos if 0 < round(beat * tpq) < end_tick]
     conductor = mido.MidiTrack(_abs_to_delta([
         (0, mido.MetaMessage("set_tempo", tempo=mspq)),
         (0, mido.MetaMessage("time_signature", numerator=num, denominator=den,
@@ -167,27 +219,10 @@ def build_midi_file(
         (end_tick, mido.MetaMessage("end_of_track")),
     ]))
 
-    # Note-offs sort before note-ons at the same tick, so a repeated pitch is not cut short; a pedal lifts
-    # (kind 1) before the notes struck at its tick and goes down (kind 3) after them, as a pianist changes it.
-    note_events = [(int(t), 0, int(p), 0) for t, p in zip(end, pitch, strict=True)]
-    note_events += [(int(t), 2, int(p), int(v)) for t, p, v in zip(start, pitch, velocity, strict=True)]
-    note_events += [(t, kind, 64, value) for t, kind, value in _pedal_ticks(notes, tpq, end_tick)]
-    note_events.sort()
-    body: list[tuple[int, mido.Message | mido.MetaMessage]] = [
-        (0, mido.MetaMessage("track_name", name=track_name)),
-        (0, mido.Message("program_change", channel=0, program=int(program))),
-    ]
-    body += [
-        (t, mido.Message("control_change", channel=0, control=64, value=v) if kind in (1, 3)
-         else mido.Message("note_on", channel=0, note=p, velocity=v) if kind == 2
-         else mido.Message("note_off", channel=0, note=p, velocity=0))
-        for t, kind, p, v in note_events
-    ]
-    body.append((end_tick, mido.MetaMessage("end_of_track")))
-
     mid = mido.MidiFile(type=1, ticks_per_beat=tpq)
     mid.tracks.append(conductor)
-    mid.tracks.append(mido.MidiTrack(_abs_to_delta(body)))
+    for t, channel in zip(tracks, _channels(tracks), strict=True):
+        mid.tracks.append(_part(t, channel, tpq, end_tick))
     return mid
 
 
@@ -197,7 +232,7 @@ def _mspq(bpm: float) -> int:
 
 
 def export_midi(
-    notes: Notes,
+    notes: Notes | Arrangement,
     path: str | os.PathLike,
     *,
     force: bool = False,
@@ -208,11 +243,11 @@ def export_midi(
     """Write `notes` as a DAW-ready Standard MIDI File (type 1, 480 tpq), atomically.
 
     Args:
-        notes: the piece.
+        notes: the piece: one part, or an `Arrangement` (one track per part).
         path: the file to create.
         force: replace an existing file.
         key: (tonic pitch class, "major"|"minor"); None estimates it (`written_key`).
-        track_name: the part's name.
+        track_name: a single part's name.
         program: General MIDI program 0-127.
 
     Returns:
@@ -224,3 +259,51 @@ def export_midi(
     """
     mid = build_midi_file(notes, key=key, track_name=track_name, program=program)
     return atomic_write(path, lambda tmp: mid.save(str(tmp)), force)
+
+
+def stem_paths(names: list[str], path: str | os.PathLike) -> list[Path]:
+    """Where `export_stems` writes each track: `<stem>-<track name>.mid` beside `path`, names made safe.
+
+    Args:
+        names: the track names, in order.
+        path: the main output file (its folder and stem are used).
+
+    Returns:
+        One path per track, in track order.
+    """
+    from emomusic.export.names import safe_stem
+
+    path = Path(path)
+    return [path.with_name(f"{path.stem}-{safe_stem(n, 40, f'track{i + 1}').lower()}.mid")
+            for i, n in enumerate(names)]
+
+
+def export_stems(arrangement: Arrangement, path: str | os.PathLike, *, force: bool = False) -> list[Path]:
+    """One MIDI file per track (`stem_paths`), for DAW users who import parts one by one.
+
+    Every stem carries the whole piece's tempo, metre and key signature (the key of all pitched parts
+    together, so the stems agree with each other and with the full file) and runs to the same last bar.
+
+    Args:
+        arrangement: the tracks.
+        path: the main output file; stems are written beside it.
+        force: replace existing files.
+
+    Returns:
+        The stems written, in track order.
+
+    Raises:
+        InvalidInputError: a stem exists (without force) or cannot be written; nothing is written then
+            unless every stem can be.
+    """
+    paths = stem_paths([t.name for t in arrangement.tracks], path)
+    for p in paths:
+        if p.exists() and not force:
+            raise InvalidInputError(f"{p}: already exists; pass --force to overwrite")
+    pitched = arrangement.pitched()
+    key = written_key(pitched) if len(pitched) else (0, "major")
+    end = arrangement.end
+    files = []
+    for t in arrangement.tracks:
+        files.append(build_midi_file(Arrangement((t,), arrangement.name), key=key, end_beat=end))
+    return [atomic_write(p, lambda tmp, m=m: m.save(str(tmp)), True) for p, m in zip(paths, files, strict=True)]

@@ -16,16 +16,17 @@ from pathlib import Path
 from emomusic.export.midi import build_midi_file
 from emomusic.io import atomic_write
 from emomusic.music.notes import Notes
+from emomusic.music.tracks import Arrangement
 
 __all__ = ["export_musicxml"]
 
 
-def export_musicxml(notes: Notes, path: str | os.PathLike, *, force: bool = False,
+def export_musicxml(notes: Notes | Arrangement, path: str | os.PathLike, *, force: bool = False,
                     key: tuple[int, str] | None = None) -> Path:
     """Write `notes` as MusicXML, atomically.
 
     Args:
-        notes: the piece.
+        notes: the piece: one part, or an `Arrangement` (one part per track, named as the track).
         path: the file to create.
         force: replace an existing file.
         key: (tonic pitch class, "major"|"minor"); None estimates it, as for MIDI.
@@ -45,19 +46,22 @@ def export_musicxml(notes: Notes, path: str | os.PathLike, *, force: bool = Fals
             midi_path = Path(tmpdir) / "score.mid"
             mid.save(str(midi_path))
             score = music21.converter.parse(str(midi_path), format="midi")
-        _add_pedals(score, notes)
+        tracks = notes.tracks if isinstance(notes, Arrangement) else None
+        for i, part in enumerate(score.parts):
+            held = tracks[i].notes if tracks is not None and i < len(tracks) else notes if i == 0 else None
+            if held is not None:
+                _add_pedals(part, held)
         score.write("musicxml", fp=str(tmp))
 
     return atomic_write(path, write, force)
 
 
-def _add_pedals(score, notes: Notes) -> None:
-    """A music21 pedal mark over the notes and chords that start inside each of `notes.pedals`' presses."""
+def _add_pedals(part, notes: Notes) -> None:
+    """A music21 pedal mark over the notes and chords of `part` that start inside each of `notes.pedals`' presses."""
     from music21 import expressions
 
-    if not len(notes.pedals) or not score.parts:
+    if not len(notes.pedals):
         return
-    part = score.parts[0]
     events = sorted(part.recurse().notes, key=lambda n: n.getOffsetInHierarchy(part))
     offsets = [float(n.getOffsetInHierarchy(part)) for n in events]
     for down, up in notes.pedals:

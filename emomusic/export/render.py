@@ -21,6 +21,7 @@ from emomusic import settings
 from emomusic.errors import InvalidInputError
 from emomusic.io import atomic_write
 from emomusic.music.notes import Notes
+from emomusic.music.tracks import Arrangement
 
 __all__ = ["SAMPLE_RATE", "find_soundfont", "piano_roll_png", "render_wav", "synthesize"]
 
@@ -49,8 +50,8 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path | None:
         return None
 
 
-def _midi_source(piece: Notes | str | os.PathLike, tmp: Path) -> Path:
-    if isinstance(piece, Notes):
+def _midi_source(piece: Notes | Arrangement | str | os.PathLike, tmp: Path) -> Path:
+    if isinstance(piece, (Notes, Arrangement)):
         from emomusic.export.midi import export_midi
 
         return export_midi(piece, tmp / "piece.mid", force=True)
@@ -92,15 +93,17 @@ def _sine_fallback(midi: Path, wav: Path, sample_rate: int) -> None:
                     format="WAV", subtype="PCM_16")
 
 
-def render_wav(piece: Notes | str | os.PathLike, out: str | os.PathLike, *, sample_rate: int = SAMPLE_RATE,
-               soundfont: str | os.PathLike | None = None, gain: float = 0.6, force: bool = False) -> Path:
-    """Render a piece (Notes or a MIDI path) to a 16-bit WAV file, atomically.
+def render_wav(piece: Notes | Arrangement | str | os.PathLike, out: str | os.PathLike, *,
+               sample_rate: int = SAMPLE_RATE, soundfont: str | os.PathLike | None = None, gain: float = 0.6,
+               force: bool = False) -> Path:
+    """Render a piece (notes, an arrangement or a MIDI path) to a 16-bit WAV file, atomically.
 
     Uses fluidsynth with a GM soundfont; falls back to pretty_midi's sine synthesis (with a warning)
     when the `fluidsynth` program or a soundfont is missing.
 
     Args:
-        piece: the notes, or a MIDI file to render.
+        piece: the notes, an arrangement (each track with its General MIDI sound, drums on channel 10),
+            or a MIDI file to render.
         out: the WAV file to create.
         sample_rate: samples per second of the WAV.
         soundfont: a GM soundfont to use instead of `find_soundfont`'s choice.
@@ -129,11 +132,15 @@ def render_wav(piece: Notes | str | os.PathLike, out: str | os.PathLike, *, samp
         return atomic_write(out, lambda dest: shutil.copyfile(rendered, dest), force=True)
 
 
-def piano_roll_png(notes: Notes, out: str | os.PathLike, *, title: str = "", force: bool = False) -> Path:
+def piano_roll_png(notes: Notes | Arrangement, out: str | os.PathLike, *, title: str = "",
+                   force: bool = False) -> Path:
     """Draw the notes as a piano roll (time in bars, pitch, velocity as shade) into a PNG file, atomically.
 
+    An arrangement is drawn one colour per pitched track (velocity as the colour's strength, a legend
+    naming the tracks) with its drums as ticks along the bottom, so the parts can be told apart.
+
     Args:
-        notes: the piece.
+        notes: the piece, one part or an arrangement.
         out: the PNG file to create.
         title: drawn above the roll when given.
         force: replace an existing file.
@@ -150,15 +157,15 @@ def piano_roll_png(notes: Notes, out: str | os.PathLike, *, title: str = "", for
     out = Path(out)
     if out.exists() and not force:
         raise InvalidInputError(f"{out}: already exists; pass --force to overwrite")
-    bpb = notes.beats_per_bar
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
-    if len(notes):
+    if isinstance(notes, Arrangement):
+        _draw_tracks(ax, notes)
+    elif len(notes):
+        bpb = notes.beats_per_bar
         x0, x1 = notes.start / bpb, (notes.start + notes.duration) / bpb
         p = notes.pitch.astype(float)
-        boxes = np.stack([np.stack([x0, p - 0.4], 1), np.stack([x1, p - 0.4], 1),
-                          np.stack([x1, p + 0.4], 1), np.stack([x0, p + 0.4], 1)], 1)
         shade = plt.cm.viridis(np.clip(notes.velocity / 127.0, 0, 1))
-        ax.add_collection(PolyCollection(boxes, facecolors=shade, edgecolors="none"))
+        ax.add_collection(PolyCollection(_boxes(x0, x1, p), facecolors=shade, edgecolors="none"))
         ax.set_xlim(0, max(1.0, float(np.ceil(x1.max()))))
         ax.set_ylim(p.min() - 2, p.max() + 2)
     ax.set_xlabel("bar")
@@ -175,6 +182,44 @@ def piano_roll_png(notes: Notes, out: str | os.PathLike, *, title: str = "", for
         return atomic_write(out, write, force=True)
     finally:
         plt.close(fig)
+
+
+def _boxes(x0: np.ndarray, x1: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Note rectangles (n, 4, 2) for a PolyCollection."""
+    return np.stack([np.stack([x0, p - 0.4], 1), np.stack([x1, p - 0.4], 1),
+                     np.stack([x1, p + 0.4], 1), np.stack([x0, p + 0.4], 1)], 1)
+
+
+def _draw_tracks(ax, arrangement: Arrangement) -> None:
+    """Each pitched track in its own colour (alpha from velocity), drums as ticks below the lowest note."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    bpb = arrangement.tracks[0].notes.beats_per_bar
+    pitched = [t for t in arrangement.tracks if not t.drums and len(t.notes)]
+    lows = [float(t.notes.pitch.min()) for t in pitched] or [60.0]
+    highs = [float(t.notes.pitch.max()) for t in pitched] or [72.0]
+    floor = min(lows) - 4
+    colours = plt.cm.tab10(np.arange(len(arrangement.tracks)) % 10)
+    for i, t in enumerate(arrangement.tracks):
+        n = t.notes
+        if not len(n):
+            continue
+        x0, x1 = n.start / bpb, (n.start + n.duration) / bpb
+        face = np.tile(colours[i], (len(n), 1))
+        face[:, 3] = 0.35 + 0.65 * np.clip(n.velocity / 127.0, 0, 1)
+        if t.drums:  # one row per drum sound, under the pitched parts
+            rows = np.unique(n.pitch, return_inverse=True)[1].astype(float)
+            ax.add_collection(PolyCollection(_boxes(x0, x0 + 0.02, floor - 1.5 - rows * 0.9), facecolors=face,
+                                             edgecolors="none"))
+            floor -= 2 + rows.max() * 0.9
+        else:
+            ax.add_collection(PolyCollection(_boxes(x0, x1, n.pitch.astype(float)), facecolors=face,
+                                             edgecolors="none"))
+        ax.plot([], [], color=colours[i], lw=6, label=t.name)
+    ax.set_xlim(0, max(1.0, float(np.ceil(arrangement.end / bpb))))
+    ax.set_ylim(floor - 1, max(highs) + 2)
+    ax.legend(loc="upper right", fontsize=7, ncol=min(4, len(arrangement.tracks)), framealpha=0.7)
 
 
 _SYNTHS: dict[tuple[str, int], tuple[object, int]] = {}

@@ -34,8 +34,8 @@ from emomusic.vocab.emotions import (
     QUADRANT_VA,
     WORDS,
     Emotion,
-    _normalise,
     emotion_from_va,
+    normalise,
     quadrant_of,
 )
 
@@ -229,7 +229,7 @@ def parse_tags(prompt: str) -> Cues:
     text = _take_metre(_take_bpm(prompt.lower(), cues), cues, strict=True)
     unknown: dict[str, list[str]] = {}
     for chunk in _SPLIT_RE.split(text):
-        norm = _normalise(re.sub(r"[^\w\s'-]", " ", chunk))
+        norm = normalise(re.sub(r"[^\w\s'-]", " ", chunk))
         if norm:
             _parse_chunk(norm, cues, unknown)
     if unknown:
@@ -245,7 +245,7 @@ def parse_tags(prompt: str) -> Cues:
 def find_cues(text: str) -> Cues:
     """Exact vocabulary words and tempo numbers found in free text (no typo correction: no false hits)."""
     cues = Cues()
-    norm = _normalise(re.sub(r"[^\w\s'-]", " ", _take_metre(_take_bpm(text.lower(), cues), cues, strict=False)))
+    norm = normalise(re.sub(r"[^\w\s'-]", " ", _take_metre(_take_bpm(text.lower(), cues), cues, strict=False)))
     words = norm.split()
     i = 0
     pending: tuple[str, float] | None = None  # a degree word right before this position

@@ -44,6 +44,8 @@ __all__ = [
     "emotion_from_va",
     "genre_word",
     "intensify",
+    "lookup",
+    "normalise",
     "parse_trajectory",
     "quadrant_of",
     "resolve_emotion",
@@ -206,7 +208,7 @@ _SUGGEST_CUTOFF: Final = 0.6
 _QUADRANT_RE: Final = re.compile(r"^q([1-4])$")
 
 
-def _normalise(word: str) -> str:
+def normalise(word: str) -> str:
     """Lower-case, trim, and fold ``-``/``_``/runs of spaces into one space ("Video-Game" → "video game")."""
     return " ".join(re.sub(r"[-_]", " ", word).lower().split())
 
@@ -231,7 +233,7 @@ def _check_str(word: object, what: str, example: str) -> str:
     """Type-check and normalise user input; the error says what a valid value looks like."""
     if not isinstance(word, str):
         raise InvalidInputError(f"{what} must be a string such as {example}, got {type(word).__name__}")
-    norm = _normalise(word)
+    norm = normalise(word)
     if not norm:
         raise InvalidInputError(f"empty {what}; give a word such as {example}")
     return norm
@@ -251,11 +253,22 @@ def resolve_emotion(word: str) -> Emotion:
         q = f"Q{m.group(1)}"
         v, a = QUADRANT_VA[q]
         return Emotion(word=QUADRANT_NAMES[q], quadrant=q, valence=v, arousal=a)
-    return _lookup(WORDS, norm, word, "emotion", "or use Q1..Q4 or --valence/--arousal")
+    return lookup(WORDS, norm, word, "emotion", "or use Q1..Q4 or --valence/--arousal")
 
 
-def _lookup(table: dict, norm: str, word: str, kind: str, hint: str):
-    """`table[norm]`, or the entry of its single obvious typo, or one line listing close matches."""
+def lookup(table: dict, norm: str, word: str, kind: str, hint: str):
+    """`table[norm]`, or the entry of its single obvious typo, or one line listing close matches.
+
+    Args:
+        table: normalised word → value. norm: the `normalise`d word. word: as the user typed it (for the
+            message). kind: what is looked up ("emotion", "instrument"). hint: the message's closing advice.
+
+    Returns:
+        The value.
+
+    Raises:
+        InvalidInputError: no entry and no single obvious typo; the line lists close matches.
+    """
     if norm in table:
         return table[norm]
     vocabulary = list(table)
@@ -381,7 +394,7 @@ def genre_word(word: str) -> str:
     """
     norm = _check_str(word, "genre", "'pop' or 'classical'")
     keys = {k: k for k in GENRE_ALIASES}
-    return _lookup(keys, norm, word, "genre", f"training genres: {', '.join(GENRES)}")
+    return lookup(keys, norm, word, "genre", f"training genres: {', '.join(GENRES)}")
 
 
 def resolve_genre(word: str) -> str:
