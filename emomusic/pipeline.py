@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from emomusic.checkpoint import package_version
 from emomusic.errors import InvalidInputError, check_range
 from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
 from emomusic.generation.sampling import TOP_P, Part
@@ -31,6 +32,7 @@ from emomusic.music.form import (
 )
 from emomusic.music.notes import Notes
 from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
+from emomusic.music.tracks import Arrangement, Track
 from emomusic.request import GenerationRequest, ResolvedRequest
 from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
@@ -39,6 +41,8 @@ from emomusic.vocab.emotions import INTENSITY_RANGE
 
 # A piece's attributes come from one of this many bank pieces nearest its emotion's centre (by seed).
 NEAREST_PIECES = 3
+CONTEXT_BARS = 16
+"""Bars of a user's piece the model continues from (its last ones): the training windows' length."""
 
 
 def _mode(mode_bin: int) -> str:
@@ -125,6 +129,16 @@ class EmoMusic:
 
                 self._arrangers[kind] = load_drums(path)
         return self._arrangers[kind]
+
+    @property
+    def model_id(self) -> str:
+        """The generator's short weights hash (what files record as "model"); "debug" for the test model."""
+        folder = Path(self.name) / "generator" if self.name else None
+        if folder is None or not (folder / "config.json").is_file():
+            return "debug"
+        from emomusic.generation.checkpoint import generator_sha
+
+        return generator_sha(folder)
 
     @property
     def generator(self):
@@ -444,6 +458,9 @@ class EmoMusic:
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured,
                                  sections=[dict(d) for d in layout]))
+        made = req.provenance() | {"model": self.model_id, "version": package_version()}
+        for cand in out:
+            cand.provenance = dict(made)
         out = self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
         return self._arranged(out, plan) if _arranges(req) else out
 
@@ -461,6 +478,83 @@ class EmoMusic:
             cand.arrangement = arrange(cand.notes, req.arrangement, req.instruments, melody=melody, drums=drums,
                                        arousal=plan.arousal, style=style, seed=(cand.seed or 0) + row,
                                        sections=cand.sections)
+        return cands
+
+    def continuation(self, tracks: list[Track], request: GenerationRequest) -> list[Candidate]:
+        """The user's piece with `request.bars` more bars in the asked mood, the piece itself unchanged.
+
+        The last `CONTEXT_BARS` bars of the user's pitched parts (merged) are the primer: the model
+        continues their key (or its relative in the asked mode), tempo, metre, texture and motifs under
+        the asked emotion's attributes. The new bars are appended to the user's main pitched track (the
+        one with most notes); every other track is kept as it is, and the user's notes, tempo, metre and
+        pedal are not touched.
+
+        Args:
+            tracks: the user's parts (`music.midi.score_tracks`), sharing a tempo map and metre.
+            request: the mood, seed, candidates, … ; `bars` = bars to add (`primer` must be None).
+
+        Returns:
+            Candidates, best first: `arrangement` holds the user's tracks with the continuation,
+            `notes` every pitched note (for judging), `sections` the user's part and the new one.
+
+        Raises:
+            InvalidInputError: no pitched part, a primer given, or bad settings.
+        """
+        user = Arrangement(tuple(tracks), "continued")
+        mains = [i for i, t in enumerate(tracks) if not t.drums]
+        if not mains:
+            raise InvalidInputError("the piece has drums only; continuing needs a pitched part")
+        if request.primer is not None:
+            raise InvalidInputError("continue takes the piece itself as the opening; give no primer")
+        main = max(mains, key=lambda i: len(tracks[i].notes))
+        pitched = user.pitched()
+        bar = pitched.beats_per_bar
+        n_user = pitched.n_bars
+        changes = pitched.tempos[pitched.tempos[:, 0] <= n_user * bar + 1e-9] if len(pitched.tempos) else None
+        tempo_now = float(changes[-1, 1]) if changes is not None and len(changes) else pitched.tempo
+        first = max(0, n_user - CONTEXT_BARS)
+        while True:  # the context opens on a bar that sounds (the sampler drops leading empty bars)
+            window = pitched.select(pitched.start + pitched.duration > first * bar + 1e-9)
+            start = np.maximum(window.start - first * bar, 0.0)
+            lead = int(np.floor(start.min() / bar + 1e-9))
+            if lead == 0:
+                break
+            first += lead
+        ctx = n_user - first
+        context = replace(window, start=start, duration=window.duration - (start + first * bar - window.start),
+                          tempo=tempo_now, tempos=np.zeros((0, 2)), pedals=np.zeros((0, 2)))
+        plan = replace(request, primer=context, bars=ctx + int(request.bars), form="through").resolve()
+        cands = self._generate(plan)
+        join = n_user * bar
+        kit = [i for i, t in enumerate(tracks) if t.drums][:1]
+        # several parts: the new bars are arranged for them (the highest plays the tune, the lowest the bass)
+        order = sorted(mains, key=lambda i: -float(np.median(tracks[i].notes.pitch))) + kit
+        for row, cand in enumerate(cands):
+            made = cand.notes
+            new = made.select(made.start >= ctx * bar - 1e-9)
+            new = replace(new, start=new.start - ctx * bar, tempos=np.zeros((0, 2)))
+            if len(order) > 1:
+                from emomusic.arrangement.arrange import arrange
+
+                names = ",".join("drums" if tracks[i].drums else str(max(0, tracks[i].program)) for i in order)
+                parts_new = arrange(new, None, names, melody=self.arranger("melody").mask,
+                                    drums=self.arranger("drums") if kit else None, arousal=plan.arousal,
+                                    style=plan.genre_asked or plan.genre, seed=(cand.seed or 0) + row)
+                added = {i: t.notes for i, t in zip(order, parts_new.tracks, strict=True)}
+            else:
+                added = {main: new}
+            parts = list(tracks)
+            for i, extra in added.items():
+                parts[i] = replace(tracks[i], notes=_appended(tracks[i].notes, extra, join))
+            if request.tempo is not None and abs(float(request.tempo) - tempo_now) > 1e-6:
+                first_part = parts[0].notes
+                parts[0] = replace(parts[0], notes=replace(first_part, tempos=np.concatenate(
+                    [first_part.tempos.reshape(-1, 2), [[join, float(request.tempo)]]])))
+            cand.arrangement = Arrangement(tuple(parts), "continued")
+            cand.notes = cand.arrangement.pitched()
+            cand.sections = [{"label": "yours", "first_bar": 1, "bars": n_user, "returns_to": None},
+                             {"label": "continuation", "first_bar": n_user + 1, "bars": int(request.bars),
+                              "returns_to": None}]
         return cands
 
     def _parts(self, sections, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide) -> list:
@@ -616,7 +710,17 @@ class EmoMusic:
         """
         from emomusic.export import write
 
-        return write(cand.output, path, force=force)
+        return write(cand.output, path, force=force, provenance=cand.provenance or None)
+
+
+def _appended(mine: Notes, new: Notes, at: float) -> Notes:
+    """`mine` (unchanged) followed by `new` moved to start at beat `at`, with its pedal presses."""
+    cat = {k: np.concatenate([getattr(mine, k), getattr(new, k) + (at if k == "start" else 0)])
+           for k in ("pitch", "start", "duration", "velocity")}
+    out = Notes.from_arrays(cat["pitch"], cat["start"], cat["duration"], cat["velocity"], mine.tempo,
+                            mine.time_signature, **mine.meta)
+    pedals = np.concatenate([mine.pedals.reshape(-1, 2), new.pedals.reshape(-1, 2) + at])
+    return replace(out, pedals=pedals, tempos=mine.tempos)
 
 
 def _arranges(req: GenerationRequest) -> bool:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from emomusic.music.notes import Notes
     from emomusic.types import Elements
 
-__all__ = ["METHODS", "GenerationRequest", "ResolvedRequest"]
+__all__ = ["METHODS", "PROVENANCE_FIELDS", "GenerationRequest", "ResolvedRequest"]
 
 METHODS = ("attributes", "token")
 """attributes: condition on the clusterer's attribute vector (EmoGen); token: the EMOPIA-style baseline."""
@@ -59,6 +59,11 @@ CANDIDATES_RANGE = (1, 64)
 TEMPERATURE_RANGE = (0.05, 3.0)
 TOP_P_RANGE = (0.01, 1.0)
 SEED_RANGE = (0, 2**31 - 1)
+PROVENANCE_FIELDS = ("emotion", "valence", "arousal", "intensity", "genre", "tempo", "time_signature", "prompts",
+                     "bars", "candidates", "seed", "temperature", "top_p", "top_k", "method", "guidance",
+                     "select_weights", "expression", "ending", "form", "trajectory", "loop", "arrangement",
+                     "instruments")
+"""What a written file records of the request that made it (`GenerationRequest.provenance`)."""
 _QUADRANT_CODE = re.compile(r"^\s*[qQ][1-4]\s*$")
 
 
@@ -179,6 +184,81 @@ class GenerationRequest:
         return ResolvedRequest(checked, label, point.quadrant, point.valence, point.arousal, genre, el.tempo,
                                primer, el, tuple(notices), el.time_signature, intensity,
                                el.genre_asked if el.genre is not None else None)
+
+    def provenance(self) -> dict[str, Any]:
+        """The request as plain JSON data, for a written file to carry (`from_provenance` reads it back).
+
+        File prompts are recorded by path and SHA-256, so a regeneration can tell a moved or changed
+        file; a primer given as notes (API only) cannot be recorded, and is flagged instead.
+
+        Returns:
+            {field: value} over `PROVENANCE_FIELDS` (None left out), plus "primer_notes" when a primer
+            was given.
+        """
+        import hashlib
+
+        from emomusic.prompt.registry import PROMPT_KINDS
+
+        d: dict[str, Any] = {k: getattr(self, k) for k in PROVENANCE_FIELDS}
+        if self.trajectory is not None:  # the trajectory sets the mood; a stored point would only add a notice
+            d.update(emotion=None, valence=None, arousal=None)
+        if isinstance(self.time_signature, tuple):
+            d["time_signature"] = "{}/{}".format(*self.time_signature)
+        prompts = {}
+        for kind, value in self.prompts.items():
+            if value is None:
+                continue
+            info = PROMPT_KINDS.get(kind)
+            if info is not None and info.is_file:
+                from pathlib import Path
+
+                path = Path(str(value))
+                digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+                prompts[kind] = {"file": str(path.resolve()), "sha256": digest}
+            else:
+                prompts[kind] = str(value)
+        d["prompts"] = prompts or None
+        if self.primer is not None:
+            d["primer_notes"] = len(self.primer)
+        return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_provenance(cls, data: dict[str, Any]) -> GenerationRequest:
+        """The request a file recorded (`provenance`), checked: what `emomusic regenerate` starts from.
+
+        Args:
+            data: the recorded fields.
+
+        Returns:
+            The request (settings are range-checked when it is resolved).
+
+        Raises:
+            InvalidInputError: unknown fields, a primer (notes are not recorded), or a file prompt that
+                is missing or changed since.
+        """
+        import hashlib
+        from pathlib import Path
+
+        if not isinstance(data, dict):
+            raise InvalidInputError("the recorded request is not a JSON object")
+        if "primer_notes" in data:
+            raise InvalidInputError("the piece opened with notes given through the API, which a file does not "
+                                    "record; it cannot be regenerated from the file alone")
+        unknown = sorted(set(data) - set(PROVENANCE_FIELDS))
+        if unknown:
+            raise InvalidInputError(f"the recorded request has fields this version does not know: {', '.join(unknown)}")
+        fields = dict(data)
+        prompts = {}
+        for kind, value in (fields.pop("prompts", None) or {}).items():
+            if isinstance(value, dict):
+                path = Path(str(value.get("file", "")))
+                if not path.is_file():
+                    raise InvalidInputError(f"the {kind} prompt {path} is gone; put it back to regenerate")
+                if value.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != value["sha256"]:
+                    raise InvalidInputError(f"the {kind} prompt {path} has changed since the piece was made")
+                value = str(path)
+            prompts[kind] = value
+        return cls(**fields, prompts=prompts)
 
     # ------------------------------------------------------------------ helpers
     def _checked(self) -> GenerationRequest:

@@ -40,6 +40,8 @@ class Candidate:
     sections: list[dict] = field(default_factory=list)
     # the piece written for instruments (`--arrangement`); None: the piano piece `notes` is the output
     arrangement: Arrangement | None = None
+    # the request that made it, model and version (`GenerationRequest.provenance`): written into MIDI files
+    provenance: dict = field(default_factory=dict)
 
     @property
     def output(self) -> Notes | Arrangement:

@@ -163,8 +163,11 @@ def test_debug_model_survives_save_and_load(tmp_path: Path) -> None:
     em.clusterer.save(tmp_path / "ck" / "clusterer")
     again = EmoMusic.from_pretrained(tmp_path / "ck")
     kwargs = {"emotion": "calm", "bars": 2, "seed": 5, "candidates": 1}  # one: no selector involved
-    em.save(em.generate(**kwargs)[0], tmp_path / "a.mid")
-    again.save(again.generate(**kwargs)[0], tmp_path / "b.mid")
+    a, b = em.generate(**kwargs)[0], again.generate(**kwargs)[0]
+    assert a.provenance["model"] == "debug" and len(b.provenance["model"]) == 12  # the record names each model
+    a.provenance = b.provenance = {}
+    em.save(a, tmp_path / "a.mid")
+    again.save(b, tmp_path / "b.mid")
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
 
 

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
               "measured": best.measured, "method": best.method, "bars": plan.request.bars, "seed": plan.request.seed,
               "notes": notes, "piece_bars": piece["bars"], "tempo": piece["tempo"],
               "time_signature": piece["time_signature"], "music_seconds": piece["seconds"],
-              "sections": best.sections, "loop": plan.request.loop,
+              "sections": best.sections, "loop": plan.request.loop, "request": best.provenance,
               "seconds": round(seconds, 3)} | ({"wav": str(wav)} if wav else {}) | _tracks(best, stems)
     if prompts:
         el = plan.elements

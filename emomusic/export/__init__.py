@@ -32,6 +32,7 @@ class Format:
     description: str
     writer: str
     keyed: bool = True  # the writer takes `key=` (formats that declare a key signature)
+    tagged: bool = False  # the writer takes `provenance=` (formats that carry the request in the file)
     extra: str | None = None
 
     def load(self) -> Callable[..., Path]:
@@ -41,8 +42,9 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    ".mid": Format("Standard MIDI File for DAWs (type 1, 480 ticks per beat)", "emomusic.export.midi:export_midi"),
-    ".midi": Format("Standard MIDI File (same as .mid)", "emomusic.export.midi:export_midi"),
+    ".mid": Format("Standard MIDI File for DAWs (type 1, 480 ticks per beat)", "emomusic.export.midi:export_midi",
+                   tagged=True),
+    ".midi": Format("Standard MIDI File (same as .mid)", "emomusic.export.midi:export_midi", tagged=True),
     ".musicxml": Format("MusicXML score for notation programs", "emomusic.export.musicxml:export_musicxml"),
     ".wav": Format("audio preview (FluidSynth with a GM soundfont, else sine tones)",
                    "emomusic.export.render:render_wav", keyed=False, extra="audio"),
@@ -52,7 +54,7 @@ FORMATS: dict[str, Format] = {
 
 
 def write(notes: Notes | Arrangement, path: str | os.PathLike, *, force: bool = False,
-          key: tuple[int, str] | None = None) -> Path:
+          key: tuple[int, str] | None = None, provenance: dict | None = None) -> Path:
     """Write `notes` in the format its suffix names, atomically.
 
     Args:
@@ -60,6 +62,7 @@ def write(notes: Notes | Arrangement, path: str | os.PathLike, *, force: bool = 
         path: the file to create; its suffix (any case) picks the format.
         force: replace an existing file.
         key: (tonic pitch class, "major"|"minor") for formats that declare a key; None estimates it.
+        provenance: the request the piece was made from, for formats that carry it (MIDI); others ignore it.
 
     Returns:
         `path` as a Path.
@@ -76,7 +79,9 @@ def write(notes: Notes | Arrangement, path: str | os.PathLike, *, force: bool = 
         raise InvalidInputError(f"{path}: {got} is not an output format; use one of {known}")
     try:
         writer = fmt.load()
-        return writer(notes, path, force=force, key=key) if fmt.keyed else writer(notes, path, force=force)
+        extra = {"provenance": provenance} if fmt.tagged and provenance else {}
+        return (writer(notes, path, force=force, key=key, **extra) if fmt.keyed
+                else writer(notes, path, force=force, **extra))
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "emomusic":
             raise

@@ -6,6 +6,7 @@ is decided once, by `written_key`, for MIDI and MusicXML alike, so a score and i
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from emomusic.music.attributes import signature_key
 from emomusic.music.midi import check_meter, check_span
 from emomusic.music.notes import Notes
 from emomusic.music.tracks import Arrangement, Track
-from emomusic.vocab.constants import KEY_MODES, MAJOR_KEY_NAMES, MINOR_KEY_NAMES
+from emomusic.vocab.constants import KEY_MODES, MAJOR_KEY_NAMES, MINOR_KEY_NAMES, PROVENANCE_PREFIX
 
 __all__ = ["EXPORT_TPQ", "build_midi_file", "export_midi", "export_stems", "key_signature_name", "stem_paths",
            "written_key"]
@@ -156,6 +157,7 @@ def build_midi_file(
     program: int = 0,
     tpq: int = EXPORT_TPQ,
     end_beat: float | None = None,
+    provenance: dict | None = None,
 ) -> mido.MidiFile:
     """The DAW-ready type-1 `mido.MidiFile` that `export_midi` writes (in memory, for tests and MusicXML).
 
@@ -173,6 +175,8 @@ def build_midi_file(
         tpq: ticks per quarter note.
         end_beat: the file runs at least to the bar line after this beat, notes or not (the stems of
             one piece end together); None: after the last note.
+        provenance: the request the piece was made from (`GenerationRequest.provenance`), written as a
+            text event on the conductor track (`PROVENANCE_PREFIX` + JSON) for `emomusic regenerate`.
 
     Returns:
         The file, not yet written anywhere.
@@ -215,6 +219,9 @@ def build_midi_file(
         (0, mido.MetaMessage("time_signature", numerator=num, denominator=den,
                              clocks_per_click=24, notated_32nd_notes_per_beat=8)),
         (0, mido.MetaMessage("key_signature", key=key_name)),
+        *([(0, mido.MetaMessage("text", text=PROVENANCE_PREFIX + json.dumps(provenance, ensure_ascii=True,
+                                                                           sort_keys=True)))]
+          if provenance else []),
         *changes,
         (end_tick, mido.MetaMessage("end_of_track")),
     ]))
@@ -239,6 +246,7 @@ def export_midi(
     key: tuple[int, str] | None = None,
     track_name: str = "Piano",
     program: int = 0,
+    provenance: dict | None = None,
 ) -> Path:
     """Write `notes` as a DAW-ready Standard MIDI File (type 1, 480 tpq), atomically.
 
@@ -249,6 +257,7 @@ def export_midi(
         key: (tonic pitch class, "major"|"minor"); None estimates it (`written_key`).
         track_name: a single part's name.
         program: General MIDI program 0-127.
+        provenance: the request the piece was made from, carried in a text event (`build_midi_file`).
 
     Returns:
         `path` as a Path.
@@ -257,7 +266,7 @@ def export_midi(
         InvalidInputError: `path` exists and `force` is False, its folder is missing, or the notes cannot
             be written (see `build_midi_file`).
     """
-    mid = build_midi_file(notes, key=key, track_name=track_name, program=program)
+    mid = build_midi_file(notes, key=key, track_name=track_name, program=program, provenance=provenance)
     return atomic_write(path, lambda tmp: mid.save(str(tmp)), force)
 
 

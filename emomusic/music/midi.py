@@ -16,6 +16,7 @@ import symusic
 from emomusic.errors import InvalidInputError
 from emomusic.io import check_input_file
 from emomusic.music.notes import Notes
+from emomusic.music.tracks import Track
 
 MAX_MIDI_BYTES = 16 * 1024 * 1024
 MAX_NOTES = 200_000
@@ -67,11 +68,17 @@ def validate_score(score: symusic.Score, name: str = "score") -> symusic.Score:
 
 def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
     """Merge every pitched (non-drum) track into one piano part, in beats."""
-    tpq = float(score.ticks_per_quarter)
-    parts = [t.notes.numpy() for t in score.tracks if not t.is_drum and len(t.notes)]
+    parts = [t for t in score.tracks if not t.is_drum and len(t.notes)]
     if not parts:
         raise InvalidInputError(f"{name}: the MIDI file holds no pitched notes (drums only); give a file with a "
                                 "pitched part")
+    return _tracks_to_notes(score, parts, name)
+
+
+def _tracks_to_notes(score: symusic.Score, tracks: list, name: str) -> Notes:
+    """The notes of `tracks` (symusic tracks of `score`) merged, in beats, with the score's tempo and metre."""
+    tpq = float(score.ticks_per_quarter)
+    parts = [t.notes.numpy() for t in tracks]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in ("time", "duration", "pitch", "velocity")}
     keep = cat["duration"] > 0
     if not keep.any():
@@ -95,12 +102,12 @@ def score_to_notes(score: symusic.Score, name: str = "score") -> Notes:
         np.clip(cat["pitch"][keep], 0, 127), cat["time"][keep] / tpq, cat["duration"][keep] / tpq,
         velocity, tempo=tempo, time_signature=ts, source=name,
     )
-    return replace(notes, pedals=_pedals(score, tpq), tempos=changes)
+    return replace(notes, pedals=_pedals(tracks, tpq), tempos=changes)
 
 
-def _pedals(score: symusic.Score, tpq: float) -> np.ndarray:
+def _pedals(tracks: list, tpq: float) -> np.ndarray:
     """Sustain presses of the pitched tracks as (k, 2) [down, up] beats, overlapping presses merged."""
-    spans = [(p.time / tpq, (p.time + p.duration) / tpq) for t in score.tracks if not t.is_drum for p in t.pedals
+    spans = [(p.time / tpq, (p.time + p.duration) / tpq) for t in tracks if not t.is_drum for p in t.pedals
              if p.duration > 0]
     if not spans:
         return np.zeros((0, 2))
@@ -116,6 +123,33 @@ def _pedals(score: symusic.Score, tpq: float) -> np.ndarray:
 def load_notes(path: str | os.PathLike) -> Notes:
     """Load a MIDI file as one merged piano part."""
     return score_to_notes(load_score(path), str(path))
+
+
+def score_tracks(score: symusic.Score, name: str = "score") -> list[Track]:
+    """Each track of a score that holds notes, as it is: its name, program (-1 for drums) and notes.
+
+    Why: continuing a user's file keeps every part the user wrote, so the parts are read one by one
+    (tempo, metre and pedal with each), not merged as the models read them.
+
+    Args:
+        score: a parsed score (`load_score`).
+        name: the file's name, for messages.
+
+    Returns:
+        One `Track` per non-empty track, in file order (role "user").
+
+    Raises:
+        InvalidInputError: the file holds no notes.
+    """
+    tracks = [t for t in score.tracks if len(t.notes)]
+    if not tracks:
+        raise InvalidInputError(f"{name}: the MIDI file holds no notes")
+    out = []
+    for i, t in enumerate(tracks):
+        notes = _tracks_to_notes(score, [t], name)
+        label = str(t.name).strip() or ("Drums" if t.is_drum else f"Track {i + 1}")
+        out.append(Track(label, -1 if t.is_drum else int(t.program), "user", notes))
+    return out
 
 
 def check_span(notes: Notes) -> None:
@@ -169,3 +203,36 @@ def notes_to_score(
         )
     score.tracks.append(track)
     return score
+
+
+def read_provenance(path: str | os.PathLike) -> dict | None:
+    """The request a file written by emomusic records (its conductor's text event), or None.
+
+    Args:
+        path: a MIDI file.
+
+    Returns:
+        The recorded fields, or None when the file carries none.
+
+    Raises:
+        InvalidInputError: not a readable MIDI file, or a damaged record.
+    """
+    import json
+
+    import mido
+
+    from emomusic.vocab.constants import PROVENANCE_PREFIX
+
+    path = check_input_file(path, "MIDI", MAX_MIDI_BYTES)
+    try:
+        mid = mido.MidiFile(str(path))
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
+        raise InvalidInputError(f"{path}: not a readable MIDI file ({exc})") from None
+    for track in mid.tracks:
+        for msg in track:
+            if msg.type == "text" and msg.text.startswith(PROVENANCE_PREFIX):
+                try:
+                    return json.loads(msg.text[len(PROVENANCE_PREFIX):])
+                except json.JSONDecodeError:
+                    raise InvalidInputError(f"{path}: its emomusic request record is damaged") from None
+    return None

@@ -19,6 +19,7 @@ __all__ = [
     "MIDI_SUFFIXES",
     "MINOR_KEY_NAMES",
     "PITCH_NAMES",
+    "PROVENANCE_PREFIX",
     "METRE_WORDS",
     "TEMPO_RANGE",
     "TIME_SIGNATURES",
@@ -26,6 +27,10 @@ __all__ = [
     "key_label",
     "parse_time_signature",
 ]
+
+PROVENANCE_PREFIX: Final = "emomusic-request "
+"""Start of the MIDI text event that carries the request a piece was made from (then its JSON): written by
+the exporter, read by `emomusic regenerate`."""
 
 PITCH_NAMES: Final[tuple[str, ...]] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 """Display name of each pitch class 0-11 (the spelling musicians meet most often for each)."""
