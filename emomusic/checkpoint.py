@@ -56,6 +56,7 @@ __all__ = [
     "decode_arrays",
     "encode_arrays",
     "load_checkpoint",
+    "load_matching",
     "package_version",
     "save_checkpoint",
 ]
@@ -630,3 +631,30 @@ def check_tensors(
             f"{p}: weights do not fit {what}: {'; '.join(problems)} "
             "(saved with a different config or class?)"
         )
+
+
+def load_matching(directory: str | os.PathLike[str], kind: str, expected: Mapping[str, Any],
+                  retrain: str) -> Checkpoint:
+    """A numpy checkpoint whose config records the feature set (or grid) this version computes.
+
+    Why: the small numpy models (expression, melody, drums, quality) read features computed by code;
+    weights fitted to another feature list would load fine and answer nonsense, so their loaders
+    compare the recorded constants first.
+
+    Args:
+        directory: the checkpoint folder.
+        kind: its component kind.
+        expected: config key -> the value this version uses (lists compared as lists).
+        retrain: the command that writes a matching checkpoint, for the message.
+
+    Returns:
+        The checkpoint, loaded with numpy arrays.
+
+    Raises:
+        CheckpointError: missing, corrupt, or written for other constants (one line naming them).
+    """
+    ck = load_checkpoint(directory, kind=kind, arrays=True)
+    differ = [k for k, v in expected.items() if ck.config.get(k) != (list(v) if isinstance(v, tuple) else v)]
+    if differ:
+        raise CheckpointError(f"{directory}: written for another {', '.join(differ)}; retrain it ({retrain})")
+    return ck

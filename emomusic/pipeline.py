@@ -43,6 +43,11 @@ from emomusic.vocab.emotions import INTENSITY_RANGE
 NEAREST_PIECES = 3
 CONTEXT_BARS = 16
 """Bars of a user's piece the model continues from (its last ones): the training windows' length."""
+INFILL_CANDIDATES = 8
+"""Infill candidates drawn; the one that leads best into the following bars is kept."""
+LOOKAHEAD_BARS = 2
+LOOKAHEAD_TOKENS = 96
+"""The following music an infill candidate is scored on: up to 2 bars (the join), at most this many tokens."""
 
 
 def _mode(mode_bin: int) -> str:
@@ -556,6 +561,99 @@ class EmoMusic:
                              {"label": "continuation", "first_bar": n_user + 1, "bars": int(request.bars),
                               "returns_to": None}]
         return cands
+
+    def infill(self, tracks: list[Track], first_bar: int, last_bar: int, request: GenerationRequest,
+               look_ahead: bool = True) -> list[Candidate]:
+        """Bars `first_bar`..`last_bar` of the user's piece written anew in the asked mood, joining both sides.
+
+        The bars before are the primer (the model goes on from them, as `continuation` does); of
+        `INFILL_CANDIDATES` drawn, the one after which the model finds the following bars of the piece
+        most likely (`generation.sampling.log_likelihood` of up to `LOOKAHEAD_BARS` bars) is kept, so
+        the new bars lead into what comes next as well as following what came before. Everything
+        outside the bars is kept as it was; the new notes go on the main pitched track.
+
+        Args:
+            tracks: the user's parts (`music.midi.score_tracks`).
+            first_bar, last_bar: 1-based, inclusive.
+            request: the mood and seed (`bars`, `candidates` and `primer` are set here).
+            look_ahead: False keeps the first candidate (the one-sided baseline the benchmark compares).
+
+        Returns:
+            [the chosen candidate]: `arrangement` the whole piece, `scores["look_ahead"]` its score.
+
+        Raises:
+            InvalidInputError: bars outside the piece, or no pitched part.
+        """
+        from emomusic.generation.sampling import log_likelihood
+
+        user = Arrangement(tuple(tracks), "infilled")
+        mains = [i for i, t in enumerate(tracks) if not t.drums]
+        if not mains:
+            raise InvalidInputError("the piece has drums only; infilling needs a pitched part")
+        pitched = user.pitched()
+        bar, n_user = pitched.beats_per_bar, pitched.n_bars
+        if not (isinstance(first_bar, int) and isinstance(last_bar, int) and 1 <= first_bar <= last_bar <= n_user):
+            raise InvalidInputError(f"bars {first_bar}-{last_bar}: give bars inside the piece's 1-{n_user}")
+        a, b = first_bar - 1, last_bar
+        first = max(0, a - CONTEXT_BARS)
+        while True:  # the context opens on a bar that sounds (the sampler drops leading empty bars)
+            left = pitched.select((pitched.start < a * bar - 1e-9) & (pitched.start + pitched.duration > first * bar))
+            lead = int(np.floor((left.start.min() - first * bar) / bar + 1e-9)) if len(left) else 0
+            if lead <= 0:
+                break
+            first += lead
+        ctx = a - first
+        context = None
+        if ctx and len(left):
+            start = np.maximum(left.start - first * bar, 0.0)
+            end = np.minimum(left.start + left.duration, a * bar) - first * bar
+            context = replace(left, start=start, duration=np.maximum(end - start, 1e-3), tempos=np.zeros((0, 2)),
+                              pedals=np.zeros((0, 2)))
+        else:
+            ctx = 0
+        right = pitched.select((pitched.start >= b * bar - 1e-9) & (pitched.start < (b + LOOKAHEAD_BARS) * bar))
+        k = INFILL_CANDIDATES if look_ahead and len(right) else 1
+        plan = replace(request, primer=context, bars=ctx + b - a, form="through", candidates=k, rank=False,
+                       loop=False, arrangement=None, instruments=None,
+                       ending=request.ending and b == n_user).resolve()
+        cands = self._generate(plan)
+        tk = self.tokenizer
+        for cand in cands:
+            if k == 1:
+                cand.scores["look_ahead"] = float("nan")
+                continue
+            made = cand.notes.truncate(ctx + b - a)
+            later = replace(right, start=right.start - b * bar + (ctx + b - a) * bar)
+            cat = {f: np.concatenate([getattr(made, f), getattr(later, f)]) for f in ("pitch", "start", "duration",
+                                                                                    "velocity")}
+            ids = tk.encode(Notes.from_arrays(cat["pitch"], cat["start"], cat["duration"], cat["velocity"],
+                                              made.tempo, made.time_signature))
+            bars_at = np.flatnonzero(ids == tk.bar_id)
+            split = bars_at[ctx + b - a] if len(bars_at) > ctx + b - a else len(ids)
+            cond = np.asarray(tk.condition_ids(plan.genre, controls=cand.attributes.controls), dtype=np.int64)
+            tail = ids[split:split + LOOKAHEAD_TOKENS]
+            room = self._generator.config.max_seq_len - len(cond) - len(tail) - 1
+            head = ids[max(0, split - room):split]
+            cand.scores["look_ahead"] = log_likelihood(self.decoding_model, np.concatenate([cond, head]), tail)
+        best = max(cands, key=lambda c: c.scores["look_ahead"]) if k > 1 else cands[0]
+        new = best.notes.select((best.notes.start >= ctx * bar - 1e-9) & (best.notes.start < (ctx + b - a) * bar))
+        new = replace(new, start=new.start + (a - ctx) * bar,
+                      duration=np.minimum(new.duration, (ctx + b - a) * bar - new.start), tempos=np.zeros((0, 2)))
+        main = max(mains, key=lambda i: len(tracks[i].notes))
+        parts = list(tracks)
+        for i in mains:
+            n = tracks[i].notes
+            keep = n.select((n.start < a * bar - 1e-9) | (n.start >= b * bar - 1e-9))
+            if i == main:
+                keep = _appended(keep, replace(new, pedals=np.zeros((0, 2))), 0.0)
+            parts[i] = replace(tracks[i], notes=keep)
+        best.arrangement = Arrangement(tuple(parts), "infilled")
+        best.notes = best.arrangement.pitched()
+        best.sections = [s for s in ({"label": "yours", "first_bar": 1, "bars": a, "returns_to": None},
+                                     {"label": "infill", "first_bar": first_bar, "bars": b - a, "returns_to": None},
+                                     {"label": "yours", "first_bar": b + 1, "bars": n_user - b, "returns_to": None})
+                         if s["bars"] > 0]
+        return [best]
 
     def _parts(self, sections, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide) -> list:
         """The form plan as sampling parts: section A under the piece's conditions, each new letter under

@@ -116,3 +116,46 @@ def test_bad_continue_input_is_one_line(tmp_path, capsys, argv) -> None:
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mid"]
+
+
+def test_infill_rewrites_only_the_chosen_bars(tmp_path, capsys) -> None:
+    src, out = tmp_path / "song.mid", tmp_path / "mid.mid"
+    _write(src, [("My piano", 0, 0, _piano(6))])
+    rc = main(["infill", str(src), *DEBUG, "--bars", "3-4", "--emotion", "tense", "--out", str(out), "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [s["label"] for s in res["sections"]] == ["yours", "infill", "yours"]
+    bar = 4 * 384
+    before, after = _note_events(src), _note_events(out)
+    outside = [e for e in before if not 2 * bar <= e[1] < 4 * bar]
+    assert [e for e in after if not 2 * bar <= e[1] < 4 * bar] == outside  # the rest as it was
+    assert any(2 * bar <= e[1] < 4 * bar for e in after)  # and new notes in bars 3-4
+
+
+def test_infill_keeps_the_candidate_that_leads_into_what_follows(monkeypatch) -> None:
+    from emomusic.generation import sampling
+    from emomusic.music.tracks import Track
+    from emomusic.pipeline import EmoMusic
+    from emomusic.request import GenerationRequest
+
+    em = EmoMusic.from_pretrained("debug")
+    piece = em.generate(emotion="calm", bars=6, seed=1, expression=False)[0].notes
+    scores: list[float] = []
+    real = sampling.log_likelihood
+
+    def spy(*args):
+        scores.append(real(*args))
+        return scores[-1]
+
+    monkeypatch.setattr(sampling, "log_likelihood", spy)
+    best = em.infill([Track("Piano", 0, "user", piece)], 3, 4, GenerationRequest(emotion="sad", seed=2))[0]
+    assert len(scores) == 8 and best.scores["look_ahead"] == max(scores)
+
+
+@pytest.mark.parametrize("bars", ["0-2", "4-3", "x", "2-99"])
+def test_bad_infill_bars_are_one_line(tmp_path, capsys, bars) -> None:
+    src = tmp_path / "s.mid"
+    _write(src, [("Piano", 0, 0, _piano(4))])
+    rc = main(["infill", str(src), *DEBUG, "--bars", bars, "--emotion", "calm"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mid"]

@@ -217,7 +217,7 @@ def test_a_trajectory_gives_each_section_its_emotion_and_an_emotion_that_returns
 def test_a_token_sequences_log_probability_is_the_networks() -> None:
     import torch
 
-    from emomusic.generation.sampling import _logprob
+    from emomusic.generation.sampling import log_likelihood
     from emomusic.pipeline import EmoMusic
 
     em = EmoMusic.from_pretrained("debug")
@@ -226,7 +226,7 @@ def test_a_token_sequences_log_probability_is_the_networks() -> None:
     with torch.no_grad():
         logits = em.generator(torch.as_tensor(seq[None]))[0].double()
     expected = torch.log_softmax(logits, -1)[torch.arange(29, 39), torch.as_tensor(seq[30:40])].sum().item()
-    assert abs(_logprob(em.decoding_model, "fast", seq[:30], seq[30:]) - expected) < 1e-3
+    assert abs(log_likelihood(em.decoding_model, seq[:30], seq[30:]) - expected) < 1e-3
 
 
 def test_a_loop_keeps_the_last_bar_that_leads_best_into_the_first(monkeypatch) -> None:
@@ -235,13 +235,13 @@ def test_a_loop_keeps_the_last_bar_that_leads_best_into_the_first(monkeypatch) -
 
     em = EmoMusic.from_pretrained("debug")
     scored: list[float] = []
-    real = sampling._logprob
+    real = sampling.log_likelihood
 
     def spy(*args):
         scored.append(real(*args))
         return scored[-1]
 
-    monkeypatch.setattr(sampling, "_logprob", spy)
+    monkeypatch.setattr(sampling, "log_likelihood", spy)
     monkeypatch.setattr(sampling, "LOOP_CANDIDATES", 3)
     cand = em.generate(emotion="calm", bars=4, seed=2, loop=True, expression=False)[0]
     assert len(scored) == 3 and len(set(scored)) == 3

@@ -469,12 +469,8 @@ def load_drums(directory: str | os.PathLike) -> DrumModel:
     Raises:
         CheckpointError: missing, corrupt, or written for another grid or drum set.
     """
-    from emomusic.checkpoint import load_checkpoint
-    from emomusic.errors import CheckpointError
+    from emomusic.checkpoint import load_matching
 
-    ck = load_checkpoint(directory, kind="drums", arrays=True)
-    if (ck.config.get("drum_pitches") != list(DRUM_PITCHES) or ck.config.get("steps_per_beat") != STEPS_PER_BEAT
-            or ck.config.get("offset_unit") != OFFSET_UNIT):
-        raise CheckpointError(f"{directory}: written for another drum grid or drum set; retrain it "
-                              "(python -m emomusic.training.drums)")
+    ck = load_matching(directory, "drums", {"drum_pitches": DRUM_PITCHES, "steps_per_beat": STEPS_PER_BEAT,
+                                            "offset_unit": OFFSET_UNIT}, "emomusic train drums")
     return DrumModel.from_arrays(ck.state_dict, ck.config)

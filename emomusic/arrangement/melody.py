@@ -557,14 +557,10 @@ def load_melody(directory: str | os.PathLike) -> MelodyModel:
     Raises:
         CheckpointError: missing, corrupt, or written for other features than this version computes.
     """
-    from emomusic.checkpoint import load_checkpoint
-    from emomusic.errors import CheckpointError
+    from emomusic.checkpoint import load_matching
 
-    ck = load_checkpoint(directory, kind="melody", arrays=True)
-    if (ck.config.get("features") != list(FEATURES) or ck.config.get("onset_tol") != ONSET_TOL
-            or ck.config.get("context_features") != list(CONTEXT_FEATURES)):
-        raise CheckpointError(f"{directory}: written for other melody features; retrain it "
-                              "(python -m emomusic.training.melody)")
+    ck = load_matching(directory, "melody", {"features": FEATURES, "onset_tol": ONSET_TOL,
+                                             "context_features": CONTEXT_FEATURES}, "emomusic train melody")
     return MelodyModel.from_arrays(ck.state_dict)
 
 

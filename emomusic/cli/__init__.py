@@ -19,7 +19,7 @@ from emomusic.errors import InvalidInputError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = ("generate", "continuation", "regenerate", "analyze", "project", "attributes", "words", "evaluate",
+COMMANDS = ("generate", "continuation", "infill", "regenerate", "analyze", "project", "attributes", "words", "evaluate",
             "train", "data", "demo", "warmup")
 """The command modules, in help order; each registers its command (`continuation` registers `continue`)."""
 """Command words in the order `emomusic --help` lists them; each is the module emomusic.cli.<word>."""

@@ -78,22 +78,42 @@ def read_tracks(path: str | Path) -> tuple[list, int, str | None]:
     return score_tracks(score, Path(path).name), int(score.ticks_per_quarter), None
 
 
+def checked_out(given: str | None, default: Path, force: bool) -> Path:
+    """The output path (`given`, else `default`), checked before any model loads: a known format, and
+    not an existing file unless `force`."""
+    from emomusic.export import FORMATS
+
+    out = Path(given) if given else default
+    if out.suffix.lower() not in FORMATS:
+        got = f"suffix {out.suffix!r}" if out.suffix else "no suffix"
+        raise InvalidInputError(f"{out}: {got} is not an output format; use one of {output_formats()}")
+    check_new_file(out, force)
+    return out
+
+
+def write_yours(cand, out: Path, tpq: int, force: bool) -> Path:
+    """Write a piece made from the user's file: MIDI at the file's own ticks per quarter note (so the user's
+    notes keep their ticks), with the request recorded; other formats through `export.write`."""
+    from emomusic.export import write
+    from emomusic.export.midi import EXPORT_TPQ, build_midi_file
+    from emomusic.io import atomic_write
+
+    if out.suffix.lower() in (".mid", ".midi"):
+        mid = build_midi_file(cand.arrangement, tpq=tpq if tpq >= 96 else EXPORT_TPQ,
+                              provenance=cand.provenance or None)
+        return atomic_write(out, lambda tmp: mid.save(str(tmp)), force)
+    return write(cand.arrangement, out, force=force, provenance=cand.provenance or None)
+
+
 def run(args: argparse.Namespace) -> int:
     """Read the file, check the output path, continue, write, and print one line (or JSON)."""
     import time
 
     from emomusic.cli.generate import notes_in_file
-    from emomusic.export import FORMATS, write
-    from emomusic.export.midi import EXPORT_TPQ, build_midi_file
-    from emomusic.io import atomic_write
     from emomusic.request import GenerationRequest
 
     src = Path(args.file)
-    out = Path(args.out) if args.out else src.with_name(f"{src.stem}-continued.mid")
-    if out.suffix.lower() not in FORMATS:
-        got = f"suffix {out.suffix!r}" if out.suffix else "no suffix"
-        raise InvalidInputError(f"{out}: {got} is not an output format; use one of {output_formats()}")
-    check_new_file(out, args.force)
+    out = checked_out(args.out, src.with_name(f"{src.stem}-continued.mid"), args.force)
     tracks, tpq, notice = read_tracks(src)
     request = GenerationRequest(emotion=args.emotion, valence=args.valence, arousal=args.arousal,
                                 intensity=args.intensity, genre=args.genre, tempo=args.tempo,
@@ -109,12 +129,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     best = em.continuation(tracks, request)[0]
     seconds = time.perf_counter() - t0
-    if out.suffix.lower() in (".mid", ".midi"):  # your ticks per quarter note, so your notes keep their ticks
-        mid = build_midi_file(best.arrangement, tpq=tpq if tpq >= 96 else EXPORT_TPQ,
-                              provenance=best.provenance or None)
-        atomic_write(out, lambda tmp: mid.save(str(tmp)), args.force)
-    else:
-        write(best.arrangement, out, force=args.force, provenance=best.provenance or None)
+    write_yours(best, out, tpq, args.force)
     yours, added = best.sections
     result = {"out": str(out), "input": str(src), "emotion": plan.emotion, "quadrant": plan.quadrant,
               "bars_yours": yours["bars"], "bars_added": added["bars"], "tempo": round(float(best.notes.tempo), 2),

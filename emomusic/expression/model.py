@@ -307,12 +307,8 @@ def load_expression(directory: str | os.PathLike) -> ExpressionModel:
     Raises:
         CheckpointError: missing, corrupt, or written for other features than this version computes.
     """
-    from emomusic.checkpoint import load_checkpoint
-    from emomusic.errors import CheckpointError
+    from emomusic.checkpoint import load_matching
 
-    ck = load_checkpoint(directory, kind="expression", arrays=True)
-    if (ck.config.get("note_features") != list(NOTE_FEATURES)
-            or ck.config.get("frame_features") != list(FRAME_FEATURES)):
-        raise CheckpointError(f"{directory}: written for other expression features; retrain it "
-                              "(emomusic train expression)")
+    ck = load_matching(directory, "expression", {"note_features": NOTE_FEATURES, "frame_features": FRAME_FEATURES},
+                       "emomusic train expression")
     return ExpressionModel.from_arrays(ck.state_dict)

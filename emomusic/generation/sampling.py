@@ -39,7 +39,8 @@ from emomusic.generation.processors import TOP_P, RemiState, RemiTables, TopKTop
 from emomusic.music.form import STALL_SPAN, stall_flags
 from emomusic.music.tokenizer import BOS, CTL, EMOTION, GENRE, PITCH, TEMPO, TIMESIG, MusicTokenizer
 
-__all__ = ["LOOP_CANDIDATES", "RESTATE_STRIDE", "STALL_BARS", "TOP_P", "Guidance", "Part", "grammar_table", "sample",
+__all__ = ["LOOP_CANDIDATES", "RESTATE_STRIDE", "STALL_BARS", "TOP_P", "Guidance", "Part", "grammar_table",
+           "log_likelihood", "sample",
            "sample_parts", "sampling_workers"]
 
 # tokens sampled between restatements of the conditions (see above; at most half the window):
@@ -266,15 +267,28 @@ def _seam_bar(model, tk: MusicTokenizer, part: Part, music: np.ndarray, window: 
                      guidance=part.guidance, seed=k_seed, max_tokens=200, decoder=engine, workers=1)[0]
         if not (bar == tk.bar_id).any():
             bar = np.concatenate([[tk.bar_id], bar])
-        lp = _logprob(model, engine, _restated(cond, np.concatenate([music, bar]), window - len(opening), tk.bar_id),
-                      opening)
+        lp = log_likelihood(model, _restated(cond, np.concatenate([music, bar]), window - len(opening), tk.bar_id),
+                            opening, engine)
         if lp > best_lp:
             best, best_lp = bar, lp
     return np.concatenate([music, best])
 
 
-def _logprob(model, engine: str, ctx: np.ndarray, tokens: np.ndarray) -> float:
-    """log p(tokens | ctx) under the model alone (no processors): the sum of each token's log-softmax."""
+def log_likelihood(model, ctx: np.ndarray, tokens: np.ndarray, engine: str = "fast") -> float:
+    """log p(tokens | ctx) under the model alone (no processors): the sum of each token's log-softmax.
+
+    What a loop's seam and an infill's join are chosen by: how readily the model goes on from a
+    candidate into music that is already fixed.
+
+    Args:
+        model: what `sample` decodes (the fast engine's weights, or the network).
+        ctx: the tokens before (condition prefix and music), 1-D.
+        tokens: the tokens scored, 1-D.
+        engine: "fast" or "reference".
+
+    Returns:
+        The summed log-probability (natural log).
+    """
     dec = select_engine(model, 1, len(ctx) + len(tokens) + 1, prefer=engine)
     logits = dec.prefill(ctx[None].astype(np.int64))
     total = 0.0
