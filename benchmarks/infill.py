@@ -4,9 +4,9 @@
 
 Held-apart real clips (EMOPIA val, read on their tracked beats, and POP909 val), their first 16 bars.
 Bars `--from-bar`..`--to-bar` are written anew (`EmoMusic.infill`), the asked quadrant cycling Q1..Q4
-over the clips, twice with the same seed: with the look-ahead (of 8 candidates, the one after which
-the model finds the clip's following bars most likely) and one-sided (the first candidate: the bars
-before only). Each seam (into the first new bar, out of the last) is measured as
+over the clips (or `--emotion` for all), twice with the same seed: with the look-ahead (of 8
+candidates, the one after which the model finds the clip's following bars most likely) and one-sided
+(the first candidate: the bars before only). Each seam (into the first new bar, out of the last) is measured as
 `evaluation.musicality.bar_transitions` measures a transition — `leap`, the mean semitones from each
 pitch struck on the downbeat to the nearest one sounding before it, and `shared`, the pitch classes
 the two sides share — beside the same seam in the real clip. Medians.
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-bar", type=int, default=5)
     ap.add_argument("--to-bar", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--emotion", default=None, help="one mood for every clip (default: Q1..Q4 in turn)")
     ap.add_argument("--data-root", default=None)
     args = ap.parse_args(argv)
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 whole = Arrangement(tuple(tracks)).pitched()
                 if whole.n_bars < BARS:
                     continue
-                q = QUADRANTS[used % 4]
+                q = args.emotion or QUADRANTS[used % 4]
                 used += 1
                 a, b = args.from_bar - 1, args.to_bar
                 rows["real"]["in"].append(seam(whole, a, tmp, "r-in"))
