@@ -57,6 +57,7 @@ __all__ = [
     "encode_arrays",
     "load_checkpoint",
     "load_matching",
+    "save_arrays",
     "package_version",
     "save_checkpoint",
 ]
@@ -658,3 +659,25 @@ def load_matching(directory: str | os.PathLike[str], kind: str, expected: Mappin
     if differ:
         raise CheckpointError(f"{directory}: written for another {', '.join(differ)}; retrain it ({retrain})")
     return ck
+
+
+def save_arrays(directory: str | os.PathLike[str], kind: str, arrays: Mapping[str, np.ndarray], config: dict,
+                metrics: Mapping[str, Any] | None = None, model_card: str = "") -> Path:
+    """`save_checkpoint` for the small numpy models (expression, melody, drums, quality): numpy arrays in.
+
+    Args:
+        directory: where to write.
+        kind: the component kind.
+        arrays: name -> array (copied, so read-only or non-contiguous arrays are fine).
+        config: what rebuilding and checking the model needs (feature names, grids, sizes).
+        metrics: measured figures to store in the config.
+        model_card: the MODEL_CARD.md text.
+
+    Returns:
+        The directory.
+    """
+    import torch
+
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+    return save_checkpoint(directory, kind=kind, config=config, state_dict=tensors, metrics=dict(metrics or {}),
+                           model_card=model_card)

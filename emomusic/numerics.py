@@ -1,13 +1,14 @@
-"""Numpy building blocks shared by the numpy forwards (the generator's fast engine, the text encoder).
+"""Numpy building blocks shared by the numpy forwards (the generator's fast engine, the text encoder,
+the small MLPs of the expression model and the melody extractor).
 
-One home for each, so the two forwards cannot drift apart.
+One home for each, so the forwards cannot drift apart.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ERF_A", "ERF_P", "INV_SQRT2", "gelu"]
+__all__ = ["ERF_A", "ERF_P", "INV_SQRT2", "gelu", "mlp", "mlp_layers"]
 
 INV_SQRT2 = np.float32(0.7071067811865476)
 ERF_P = np.float32(0.3275911)  # Abramowitz & Stegun 7.1.26: p, then a1..a5
@@ -41,3 +42,37 @@ def gelu(x: np.ndarray) -> np.ndarray:
     z *= x
     z *= np.float32(0.5)
     return z
+
+
+def mlp(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """A small MLP with one output: ReLU between layers, linear output.
+
+    Args:
+        layers: (weight (out, in), bias (out,)) pairs, torch's `nn.Linear` layout.
+        x: (rows, in) inputs, already normalised.
+
+    Returns:
+        (rows,) outputs.
+    """
+    for i, (w, b) in enumerate(layers):
+        x = x @ w.T + b
+        if i < len(layers) - 1:
+            x = np.maximum(x, 0.0)
+    return x[:, 0]
+
+
+def mlp_layers(arrays: dict[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The layers `mlp` reads from saved arrays named `{prefix}{i}.weight` / `{prefix}{i}.bias`.
+
+    Args:
+        arrays: name -> array (a checkpoint's tensors).
+        prefix: e.g. "" or "velocity." (names one level deeper, such as "context.0.weight" under "", are
+            not counted).
+
+    Returns:
+        The (weight, bias) pairs in order, as float64.
+    """
+    n = sum(1 for k in arrays if k.startswith(prefix) and k.endswith(".weight")
+            and k.count(".") == prefix.count(".") + 1)
+    return [(np.asarray(arrays[f"{prefix}{i}.weight"], dtype=np.float64),
+             np.asarray(arrays[f"{prefix}{i}.bias"], dtype=np.float64)) for i in range(n)]

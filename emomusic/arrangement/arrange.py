@@ -233,11 +233,10 @@ def _melody(notes: Notes, mask: np.ndarray, inst: Instrument) -> Notes:
     return replace(_with_pitch(line, _fold(shifted, inst)), pedals=np.zeros((0, 2)))
 
 
-def _beats(notes: Notes, end: float) -> tuple[float, np.ndarray]:
-    """The beat length (a dotted quarter in compound metres) and the beat starts up to `end`."""
+def _beat(notes: Notes) -> float:
+    """The beat length in quarter notes (a dotted quarter in compound metres such as 6/8)."""
     num, den = notes.time_signature
-    step = 1.5 if den == 8 and num % 3 == 0 and num > 3 else 4.0 / den
-    return step, np.arange(0.0, max(end, step), step)
+    return 1.5 if den == 8 and num % 3 == 0 and num > 3 else 4.0 / den
 
 
 def _bass(rest: Notes, inst: Instrument, arousal: float, n_bars: int) -> tuple[Notes, np.ndarray]:
@@ -271,7 +270,7 @@ def _bass(rest: Notes, inst: Instrument, arousal: float, n_bars: int) -> tuple[N
     dur = np.minimum(dur, end - line.start)
     p, s, d, v = line.pitch, line.start, dur, line.velocity
     if arousal > LOUD_AROUSAL:  # driving: struck again on each beat (or eighth) the note spans
-        step, _ = _beats(rest, end)
+        step = _beat(rest)
         step = step / 2 if arousal > DRIVING_AROUSAL else step
         pp, ss, dd, vv = [], [], [], []
         for pitch, start, length, vel in zip(p, s, d, v, strict=True):

@@ -446,15 +446,11 @@ class DrumModel:
         Returns:
             The directory.
         """
-        import torch
+        from emomusic.checkpoint import save_arrays
 
-        from emomusic.checkpoint import save_checkpoint
-
-        tensors = {k: torch.from_numpy(v.copy()) for k, v in self.arrays().items()}
         config = {**self.config, "drum_pitches": list(DRUM_PITCHES), "steps_per_beat": STEPS_PER_BEAT,
                   "offset_unit": OFFSET_UNIT}
-        return save_checkpoint(directory, kind="drums", config=config, state_dict=tensors, metrics=metrics or {},
-                               model_card=model_card)
+        return save_arrays(directory, "drums", self.arrays(), config, metrics, model_card)
 
 
 def load_drums(directory: str | os.PathLike) -> DrumModel:

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from emomusic.music.notes import Notes
+from emomusic.numerics import mlp, mlp_layers
 
 __all__ = ["CONTEXT_FEATURES", "FEATURES", "MIN_COVERAGE", "ONSET_TOL", "MelodyModel", "context_features",
            "coverage", "decode_argmax",
@@ -237,15 +238,6 @@ def melody_features(notes: Notes) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _mlp_logits(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
-    """ReLU between layers, linear output; (rows, in) -> (rows,)."""
-    for i, (w, b) in enumerate(layers):
-        x = x @ w.T + b
-        if i < len(layers) - 1:
-            x = np.maximum(x, 0.0)
-    return x[:, 0]
-
-
 def coverage(notes: Notes, mask: np.ndarray, step: float = 0.25) -> float:
     """Share of the time any note sounds (on a `step`-beat grid) in which a masked note sounds.
 
@@ -420,12 +412,12 @@ class MelodyModel:
         if not len(x):
             return np.zeros(0)
         m, s = self.norm
-        logit = _mlp_logits(self.layers, (x - m) / s)
+        logit = mlp(self.layers, (x - m) / s)
         if not self.context_layers or self.context_norm is None:
             return logit
         x2 = np.concatenate([x, context_features(notes, logit)], axis=1)
         m, s = self.context_norm
-        return _mlp_logits(self.context_layers, (x2 - m) / s)
+        return mlp(self.context_layers, (x2 - m) / s)
 
     def probabilities(self, notes: Notes) -> np.ndarray:
         """Each note's probability of being melody (before the monophonic decode).
@@ -507,19 +499,13 @@ class MelodyModel:
         Returns:
             The model.
         """
-        def layers(prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
-            n = sum(1 for k in arrays if k.endswith(".weight") and k.count(".") == prefix.count(".") + 1
-                    and k.startswith(prefix))
-            return [(np.asarray(arrays[f"{prefix}{i}.weight"], dtype=np.float64),
-                     np.asarray(arrays[f"{prefix}{i}.bias"], dtype=np.float64)) for i in range(n)]
-
         def norm(prefix: str) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(arrays[f"{prefix}mean"], np.float64), np.asarray(arrays[f"{prefix}std"], np.float64)
 
         bias, leap, viterbi = (float(v) for v in np.asarray(arrays["decode"], dtype=np.float64))
         context = "context.mean" in arrays
-        return cls(layers(""), norm(""), "viterbi" if viterbi > 0.5 else "argmax", bias, leap,
-                   layers("context.") if context else [], norm("context.") if context else None)
+        return cls(mlp_layers(arrays, ""), norm(""), "viterbi" if viterbi > 0.5 else "argmax", bias, leap,
+                   mlp_layers(arrays, "context.") if context else [], norm("context.") if context else None)
 
     def save(self, directory: str | os.PathLike, metrics: dict | None = None, model_card: str = "") -> Path:
         """Write a checkpoint directory (safetensors weights, config, card).
@@ -532,17 +518,13 @@ class MelodyModel:
         Returns:
             The directory.
         """
-        import torch
+        from emomusic.checkpoint import save_arrays
 
-        from emomusic.checkpoint import save_checkpoint
-
-        tensors = {k: torch.from_numpy(v) for k, v in self.arrays().items()}
         config = {"features": list(FEATURES), "context_features": list(CONTEXT_FEATURES), "onset_tol": ONSET_TOL,
                   "decode": self.decode, "bias": self.bias, "leap": self.leap,
                   "hidden": [int(w.shape[0]) for w, _ in self.layers[:-1]],
                   "context_hidden": [int(w.shape[0]) for w, _ in self.context_layers[:-1]]}
-        return save_checkpoint(directory, kind="melody", config=config, state_dict=tensors, metrics=metrics or {},
-                               model_card=model_card)
+        return save_arrays(directory, "melody", self.arrays(), config, metrics, model_card)
 
 
 def load_melody(directory: str | os.PathLike) -> MelodyModel:

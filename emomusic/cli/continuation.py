@@ -140,15 +140,11 @@ def run(args: argparse.Namespace) -> int:
         result["recognized"] = _readings(best, yours["bars"], args.checkpoints)
         print(json.dumps(result))
     else:
+        join = yours["bars"] * best.notes.beats_per_bar
+        on = ", ".join(repr(t.name) for t in best.arrangement.tracks if t.notes.end > join + 1e-6)
         print(f"wrote {out}: your {yours['bars']} bars, then {added['bars']} bars {plan.emotion} ({plan.quadrant}) "
-              f"on {best.arrangement.tracks[_main(best)].name!r}; continued in {seconds:.1f} s")
+              f"on {on}; continued in {seconds:.1f} s")
     return 0
-
-
-def _main(cand) -> int:
-    """Index of the track the continuation went on (the one that ends last)."""
-    ends = [t.notes.end if not t.drums else -1.0 for t in cand.arrangement.tracks]
-    return max(range(len(ends)), key=ends.__getitem__)
 
 
 def _readings(cand, bars_yours: int, checkpoints) -> dict:

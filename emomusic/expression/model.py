@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from emomusic.music.notes import Notes
+from emomusic.numerics import mlp, mlp_layers
 
 __all__ = ["NOTE_FEATURES", "FRAME_FEATURES", "ExpressionModel", "frame_features", "load_expression",
            "local_level", "note_features", "pedal_frames", "seconds"]
@@ -167,15 +168,6 @@ def pedal_frames(notes: Notes, frames: np.ndarray) -> np.ndarray:
     return down
 
 
-def _mlp(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
-    """ReLU between layers, linear output; (rows, in) -> (rows,)."""
-    for i, (w, b) in enumerate(layers):
-        x = x @ w.T + b
-        if i < len(layers) - 1:
-            x = np.maximum(x, 0.0)
-    return x[:, 0]
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) index runs of True."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
@@ -204,7 +196,7 @@ class ExpressionModel:
         if not len(x):
             return np.zeros(0)
         m, s = self.velocity_norm
-        return _mlp(self.velocity_layers, (x - m) / s)
+        return mlp(self.velocity_layers, (x - m) / s)
 
     def pedal_probability(self, notes: Notes) -> tuple[np.ndarray, np.ndarray]:
         """(frame times in seconds, probability the pedal is down at each)."""
@@ -212,7 +204,7 @@ class ExpressionModel:
         if not len(x):
             return frames, np.zeros(0)
         m, s = self.pedal_norm
-        return frames, 1.0 / (1.0 + np.exp(-_mlp(self.pedal_layers, (x - m) / s)))
+        return frames, 1.0 / (1.0 + np.exp(-mlp(self.pedal_layers, (x - m) / s)))
 
     def pedals(self, notes: Notes) -> np.ndarray:
         """Sustain presses (k, 2) [down, up] in beats: frames above the threshold, short gestures dropped."""
@@ -261,16 +253,11 @@ class ExpressionModel:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ExpressionModel:
         """The model from `arrays()`'s names."""
-        def layers(name: str) -> list[tuple[np.ndarray, np.ndarray]]:
-            n = sum(1 for k in arrays if k.startswith(f"{name}.") and k.endswith(".weight"))
-            return [(np.asarray(arrays[f"{name}.{i}.weight"], dtype=np.float64),
-                     np.asarray(arrays[f"{name}.{i}.bias"], dtype=np.float64)) for i in range(n)]
-
         def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(arrays[f"{name}.mean"], np.float64), np.asarray(arrays[f"{name}.std"], np.float64)
 
         spread = arrays.get("velocity.spread")  # absent from checkpoints written before it was learned
-        return cls(layers("velocity"), norm("velocity"), layers("pedal"), norm("pedal"),
+        return cls(mlp_layers(arrays, "velocity."), norm("velocity"), mlp_layers(arrays, "pedal."), norm("pedal"),
                    float(arrays["pedal.threshold"][0]), float(spread[0]) if spread is not None else 0.0)
 
     def save(self, directory: str | os.PathLike, metrics: dict | None = None, model_card: str = "") -> Path:
@@ -284,15 +271,11 @@ class ExpressionModel:
         Returns:
             The directory.
         """
-        import torch
+        from emomusic.checkpoint import save_arrays
 
-        from emomusic.checkpoint import save_checkpoint
-
-        tensors = {k: torch.from_numpy(v) for k, v in self.arrays().items()}
         config = {"note_features": list(NOTE_FEATURES), "frame_features": list(FRAME_FEATURES), "hop_s": HOP_S,
                   "level_s": LEVEL_S}
-        return save_checkpoint(directory, kind="expression", config=config, state_dict=tensors,
-                               metrics=metrics or {}, model_card=model_card)
+        return save_arrays(directory, "expression", self.arrays(), config, metrics, model_card)
 
 
 def load_expression(directory: str | os.PathLike) -> ExpressionModel:

@@ -320,15 +320,11 @@ class QualityHead:
         Returns:
             The directory.
         """
-        import torch
+        from emomusic.checkpoint import save_arrays
 
-        from emomusic.checkpoint import save_checkpoint
-
-        tensors = {k: torch.from_numpy(v) for k, v in self.arrays().items()}
         config = {"features": list(self.features), "span_bars": SPAN_BARS, "grid": GRID,
                   "hidden": [int(w.shape[1]) for w, _ in self.layers[:-1]]}
-        return save_checkpoint(directory, kind="quality", config=config, state_dict=tensors,
-                               metrics=metrics or {}, model_card=model_card)
+        return save_arrays(directory, "quality", self.arrays(), config, metrics, model_card)
 
 
 def load_quality(directory: str | os.PathLike) -> QualityHead:

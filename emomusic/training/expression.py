@@ -104,13 +104,13 @@ def evaluate(model: ExpressionModel, val: dict[str, np.ndarray]) -> dict[str, fl
     Returns:
         metric -> value.
     """
-    from emomusic.expression.model import _mlp
+    from emomusic.numerics import mlp
 
     m, s = model.velocity_norm
-    pred = _mlp(model.velocity_layers, (val["xv"] - m) / s)
+    pred = mlp(model.velocity_layers, (val["xv"] - m) / s)
     top = val["xv"][:, NOTE_FEATURES.index("top")] > 0.5
     m, s = model.pedal_norm
-    prob = 1 / (1 + np.exp(-_mlp(model.pedal_layers, (val["xp"] - m) / s)))
+    prob = 1 / (1 + np.exp(-mlp(model.pedal_layers, (val["xp"] - m) / s)))
     down = val["yp"] > 0.5
     return {
         "velocity_mae": float(np.abs(val["yv"] - pred).mean()),
@@ -147,11 +147,11 @@ def train_expression(data_root: str | None = None, out: str | Path | None = None
     train, val = _examples(recs["train"]), _examples(recs["val"])
     vel_layers, vel_norm = _fit(train["xv"], train["yv"], "huber", epochs)
     ped_layers, ped_norm = _fit(train["xp"], train["yp"], "bce", epochs)
-    from emomusic.expression.model import _mlp
+    from emomusic.numerics import mlp
 
-    prob = 1 / (1 + np.exp(-_mlp(ped_layers, (train["xp"] - ped_norm[0]) / ped_norm[1])))
+    prob = 1 / (1 + np.exp(-mlp(ped_layers, (train["xp"] - ped_norm[0]) / ped_norm[1])))
     threshold = float(np.quantile(prob, 1 - train["yp"].mean()))  # down as often as in the performances
-    residual = train["yv"] - _mlp(vel_layers, (train["xv"] - vel_norm[0]) / vel_norm[1])
+    residual = train["yv"] - mlp(vel_layers, (train["xv"] - vel_norm[0]) / vel_norm[1])
     model = ExpressionModel(vel_layers, vel_norm, ped_layers, ped_norm, threshold, float(residual.std()))
     metrics = evaluate(model, val)
     counts = {f"n_{split}_{ds}": int((d["pieces"] == ds).sum()) for split, d in (("train", train), ("val", val))

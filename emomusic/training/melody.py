@@ -25,7 +25,6 @@ from emomusic.arrangement.melody import (
     FEATURES,
     MIN_COVERAGE,
     MelodyModel,
-    _mlp_logits,
     _prf,
     context_features,
     melody_f1,
@@ -34,6 +33,7 @@ from emomusic.arrangement.melody import (
     skyline,
 )
 from emomusic.music.notes import Notes
+from emomusic.numerics import mlp
 from emomusic.training.cards import render_card
 from emomusic.training.datasets import LICENCES, hash_split
 
@@ -149,7 +149,7 @@ def score(masks: list[np.ndarray], data: list[dict]) -> dict[str, float]:
 
 
 def _logits(layers, norm, data: list[dict], key: str = "x") -> list[np.ndarray]:
-    return [_mlp_logits(layers, (s[key].astype(np.float64) - norm[0]) / norm[1]) for s in data]
+    return [mlp(layers, (s[key].astype(np.float64) - norm[0]) / norm[1]) for s in data]
 
 
 def _with_context(data: list[dict], logits: list[np.ndarray]) -> list[dict]:
