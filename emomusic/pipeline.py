@@ -36,7 +36,7 @@ from emomusic.music.tracks import Arrangement, Track
 from emomusic.request import GenerationRequest, ResolvedRequest
 from emomusic.settings import checkpoints_root
 from emomusic.types import Attributes, Candidate
-from emomusic.vocab.constants import TEMPO_RANGE, key_label
+from emomusic.vocab.constants import TEMPO_RANGE, key_label, parse_time_signature
 from emomusic.vocab.emotions import INTENSITY_RANGE
 
 # A piece's attributes come from one of this many bank pieces nearest its emotion's centre (by seed).
@@ -48,6 +48,24 @@ INFILL_CANDIDATES = 8
 LOOKAHEAD_BARS = 2
 LOOKAHEAD_TOKENS = 96
 """The following music an infill candidate is scored on: up to 2 bars (the join), at most this many tokens."""
+TRANSFORM_CANDIDATES = 4
+"""Accompaniments a transform draws; the one most likely with the tune in place (and on its chords) is kept."""
+MAX_TRANSFORM_BARS = 64
+"""The longest piece `transform` takes (a pop song's verse and chorus; a whole song goes in parts)."""
+TRANSFORM_SCORE_TOKENS = 384
+"""Tokens of tune and accompaniment together a transform candidate is scored on (within the window)."""
+CHORD_BIAS = 1.0
+"""Logit tilt at each step of a transform: + for the beat's chord tones, - for the other pitch classes."""
+CHORD_WEIGHT = 1.0
+"""Weight of the share of chord tones beside the mean log-probability per token when ranking."""
+MELODY_LIFT = 10
+"""The kept tune's velocity above the target's mean level (the tune above the accompaniment)."""
+MIN_CEILING = 36
+"""The accompaniment may always use pitches below this, however low the tune goes."""
+ACCOMPANIMENT_BELOW = 9
+"""The accompaniment's register target sits at least this far below the tune's mean pitch."""
+MIN_ACCOMPANIMENT_DENSITY = 0.5
+"""Notes per beat the accompaniment aims at, at least, when the tune already has the target's density."""
 
 
 def _mode(mode_bin: int) -> str:
@@ -655,6 +673,193 @@ class EmoMusic:
                          if s["bars"] > 0]
         return [best]
 
+    def transform(self, tracks: list[Track], request: GenerationRequest, keep: str = "melody",
+                  candidates: int = TRANSFORM_CANDIDATES) -> list[Candidate]:
+        """The user's piece in another mood: what `keep` names stays, the rest is written anew around it.
+
+        keep="melody": the learned extractor (`arrangement.melody`) finds the tune; it keeps its onsets,
+        durations and contour, moved to the target mode by the parallel mode (`music.harmony.change_mode`:
+        tonic kept, third, sixth and seventh moved) when the target's mode differs, and by an octave
+        toward the target's register when that is an octave or more away. New chords are chosen for it
+        in the target key (`music.transform.harmonise`, leaning to the piece's own, mode-adjusted), and the
+        accompaniment is sampled under the target emotion's attributes (tempo, dynamics, density,
+        register) with the tune as a constraint (`generation.processors.accompany`: never at or above
+        the tune, chord tones favoured); of `candidates` drawn, the one the model finds most likely
+        with the tune in place, plus its share of chord tones, is kept.
+
+        keep="harmony": the piece's own chord on each beat (mode-adjusted) stays, and melody and
+        texture are sampled anew under the target attributes, leaning to those chords' tones.
+
+        The target mode follows the target's valence (below 0: minor), not the mode of the one real
+        piece the attributes come from, so a sad target is minor whichever piece is nearest. Tempo is
+        the target's (or the request's), written exactly; the metre and length stay the user's; drum
+        tracks are kept as they are, on the same beats. The expression layer plays the result.
+
+        Args:
+            tracks: the user's parts (`music.midi.score_tracks`).
+            request: the mood, seed, tempo, sampling settings (`bars`, `primer` and `form` are set here).
+            keep: "melody" or "harmony".
+            candidates: accompaniments (or textures) drawn; the best is kept.
+
+        Returns:
+            [the chosen candidate]: `arrangement` the tracks written, `notes` every pitched note, `scores`
+            its "chord_tones", "logprob_per_token" and "score", `sections` one "transformed" section.
+
+        Raises:
+            InvalidInputError: drums only, no notes, longer than `MAX_TRANSFORM_BARS`, an unknown `keep`,
+                a primer or another metre asked, or bad settings.
+        """
+        from emomusic.generation.guidance import Accompaniment
+        from emomusic.generation.sampling import Guidance, log_likelihood, sample
+        from emomusic.music import transform as tf
+
+        if keep not in ("melody", "harmony"):
+            raise InvalidInputError(f"keep {keep!r}: give 'melody' or 'harmony'")
+        candidates = check_range("candidates", candidates, 1, 64, int)
+        mains = [i for i, t in enumerate(tracks) if not t.drums and len(t.notes)]
+        if not mains:
+            raise InvalidInputError("the piece has drums only; transforming needs a pitched part")
+        if request.primer is not None:
+            raise InvalidInputError("transform takes the piece itself; give no primer")
+        pitched = Arrangement(tuple(tracks), "transformed").pitched()
+        metre, bar, n_bars = pitched.time_signature, pitched.beats_per_bar, pitched.n_bars
+        if n_bars > MAX_TRANSFORM_BARS:
+            raise InvalidInputError(f"the piece is {n_bars} bars long, over the {MAX_TRANSFORM_BARS} bars transform "
+                                    "takes; cut it, or transform it in parts")
+        asked = request.time_signature
+        if asked is not None and tuple(parse_time_signature(asked) if isinstance(asked, str) else asked) != metre:
+            raise InvalidInputError("transform keeps the piece's metre ({}/{}); leave out the time signature"
+                                    .format(*metre))
+        plan = replace(request, primer=None, bars=n_bars, form="through", loop=False, arrangement=None,
+                       instruments=None, candidates=candidates, time_signature=None).resolve()
+        req, tk = plan.request, self.tokenizer
+        seed = req.seed
+        attrs = self.attributes(None, plan.valence, plan.arousal, k=NEAREST_PIECES, seed=seed,
+                                intensity=plan.intensity)
+        if attrs.quadrant == plan.quadrant:
+            attrs = replace(attrs, emotion=plan.emotion)
+        tonic, mode = estimate_key(pitched)
+        target = "minor" if plan.valence < 0 else "major"
+        tempo = round(float(plan.tempo if plan.tempo is not None else np.clip(attrs.values["tempo"], *TEMPO_RANGE)), 2)
+        values = attrs.values
+        whole = tf.to_mode(pitched, tonic, mode, target)  # every note in the target mode (chords, prior)
+        n_beats = int(np.ceil(n_bars * bar - 1e-9))
+        if keep == "melody":
+            mask = self._melody_mask(pitched)
+            # whole octaves only, and only when the target's register is an octave or more away
+            shift = int(np.clip(12 * np.fix((values["pitch_mean"] - float(pitched.pitch.mean())) / 12), -12, 12))
+            tune = whole.select(mask).transpose(shift) if shift else whole.select(mask)
+            level = float(np.clip(values["velocity_mean"] + MELODY_LIFT, 1, 127))
+            tune = replace(tune, velocity=np.full(len(tune), round(level), dtype=tune.velocity.dtype),
+                           tempo=tempo, tempos=np.zeros((0, 2)), pedals=np.zeros((0, 2)))
+            chords = tf.harmonise(tune, tonic, target, n_beats, prior=whole)
+            steps = np.arange(n_beats * Accompaniment.steps_per_beat) / Accompaniment.steps_per_beat
+            ceiling = np.maximum(tf.ceiling(tune, steps), MIN_CEILING)
+            density = max(MIN_ACCOMPANIMENT_DENSITY, values["note_density"] - len(tune) / max(n_beats, 1))
+            pitch_mean = min(values["pitch_mean"], float(tune.pitch.mean()) - ACCOMPANIMENT_BELOW) if len(tune) \
+                else values["pitch_mean"]
+        else:
+            tune = None
+            chords = tf.kept_chords(whole, tonic, n_beats)
+            ceiling = np.full(n_beats * Accompaniment.steps_per_beat, 128, dtype=np.int64)
+            density, pitch_mean = values["note_density"], values["pitch_mean"]
+        favour = np.where(chords, CHORD_BIAS, -CHORD_BIAS).astype(np.float32)
+        favour = np.repeat(favour, Accompaniment.steps_per_beat, axis=0)
+        controls = {**attrs.controls, "tonic": tonic, "mode": int(target == "major"),
+                    "tempo": tk.control_bins.to_bins({**values, "tempo": tempo})["tempo"]}
+        attrs = replace(attrs, controls=controls)
+        prefix = (tk.condition_ids(plan.genre, emotion=attrs.quadrant) if req.method == "token"
+                  else tk.condition_ids(plan.genre, controls=controls))
+        # bars of one beat (1/4, read off some files) the model never wrote in: it samples 4/4 bars over the
+        # same beats, and the notes go back into the user's bars
+        work = metre if metre[0] >= 2 else (4, 4)
+        n_work = int(np.ceil(n_bars * bar / (work[0] * 4 / work[1]) - 1e-9))
+        guide = Guidance(tempo=tempo, time_signature=work, accompany=Accompaniment(ceiling, favour))
+        if req.guidance:
+            guide = replace(self._guidance(attrs, tempo), time_signature=work, density=density, pitch_mean=pitch_mean,
+                            accompany=guide.accompany)
+        top_p = TOP_P if req.top_p is None else req.top_p
+        rows = sample(self.decoding_model, tk, [list(prefix)] * candidates, n_bars=n_work,
+                      temperature=req.temperature, top_p=top_p, top_k=req.top_k, guidance=guide, seed=seed)
+        cond = np.asarray(prefix, dtype=np.int64)
+        room = self._generator.config.max_seq_len - len(cond) - 1
+        made = []
+        for ids in rows:
+            acc = replace(tk.decode(np.asarray(ids, dtype=np.int64)), time_signature=metre).truncate(n_bars)
+            acc = replace(acc, tempo=tempo, tempos=np.zeros((0, 2)), pedals=np.zeros((0, 2)))
+            if tune is not None:
+                acc = tf.under_melody(acc, tune)
+            both = acc if tune is None else _merged(tune, acc)[0]
+            ids_all = tk.encode(both) if len(both) else np.zeros(0, dtype=np.int64)
+            scored = ids_all[:min(room, TRANSFORM_SCORE_TOKENS)]
+            lp = log_likelihood(self.decoding_model, cond, scored) / max(len(scored), 1) if len(scored) else -np.inf
+            share = tf.chord_tone_share(acc, chords)
+            share = 0.0 if np.isnan(share) else share
+            made.append((lp + CHORD_WEIGHT * share, lp, share, acc, ids_all))
+        score, lp, share, acc, ids_all = max(made, key=lambda m: m[0])
+        if not len(acc) and tune is None:
+            raise InvalidInputError("the model wrote no notes for this piece; try another --seed")
+        # the performance: learned velocities and pedal over the whole texture, tune and accompaniment together
+        if tune is not None:
+            both, is_tune = _merged(tune, acc)
+        else:
+            both, is_tune = acc, np.zeros(len(acc), dtype=bool)
+        if req.expression and self.expression is not None and len(both):
+            both = self.expression.render(both, seed=seed or 0)
+        home = _tune_home(tracks, mains, pitched.select(mask)) if keep == "melody" else mains[0]
+        parts = self._transformed_tracks(tracks, mains, home, both, is_tune, keep, tempo)
+        arrangement = Arrangement(tuple(parts), "transformed")
+        notes = arrangement.pitched()
+        cand = Candidate(notes, [int(t) for t in ids_all], seed, req.method, attrs,
+                         compute_controls(notes) if len(notes) else {},
+                         scores={"score": float(score), "logprob_per_token": float(lp), "chord_tones": float(share)},
+                         sections=[{"label": "transformed", "first_bar": 1, "bars": n_bars, "returns_to": None,
+                                    "keep": keep, "key": key_label(tonic, target), "key_before": key_label(tonic, mode),
+                                    "tempo": round(tempo, 2)}],
+                         arrangement=arrangement)
+        cand.provenance = req.provenance() | {"primer_notes": len(pitched), "model": self.model_id,
+                                              "version": package_version()}
+        return [cand]
+
+    def _melody_mask(self, notes: Notes) -> np.ndarray:
+        """The tune of a merged part: the learned extractor's, or the skyline (the top note of each onset)
+        where the checkpoints have no melody model."""
+        try:
+            model = self.arranger("melody")
+        except InvalidInputError:
+            from emomusic.arrangement.melody import skyline
+
+            return skyline(notes)
+        return model.mask(notes)
+
+    @staticmethod
+    def _transformed_tracks(tracks: list[Track], mains: list[int], home: int, both: Notes, is_tune: np.ndarray,
+                            keep: str, tempo: float) -> list[Track]:
+        """The tracks written: the tune on `home`, the user's track that held most of it (its name and instrument);
+        the new accompaniment on the instrument of the busiest other pitched track (one part: a new
+        "Accompaniment" track on the tune's instrument); keep="harmony": the new texture on the main track.
+        The user's other pitched tracks give way to the new music; drum tracks are kept as they are."""
+        pedals = both.pedals
+
+        def part(keep_mask: np.ndarray, piano: bool) -> Notes:
+            n = both.select(keep_mask)
+            return replace(n, tempo=tempo, tempos=np.zeros((0, 2)), pedals=pedals if piano else np.zeros((0, 2)),
+                           meta={})
+
+        main = max(mains, key=lambda i: len(tracks[i].notes))
+        drums = [replace(t, notes=replace(t.notes, tempo=tempo, tempos=np.zeros((0, 2)))) for t in tracks if t.drums]
+        if keep == "harmony":
+            t = tracks[main]
+            return [Track(t.name, t.program, "piano", part(np.ones(len(both), dtype=bool), t.program < 8)), *drums]
+        first = tracks[home]
+        others = [i for i in mains if i != home]
+        acc_home = tracks[max(others, key=lambda i: len(tracks[i].notes))] if others else None
+        lead = Track(first.name, first.program, "melody", part(is_tune, first.program < 8))
+        program = acc_home.program if acc_home is not None else first.program
+        name = acc_home.name if acc_home is not None else "Accompaniment"
+        accomp = Track(name, program, "chords", part(~is_tune, program < 8))
+        return [lead, accomp, *drums]
+
     def _parts(self, sections, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide) -> list:
         """The form plan as sampling parts: section A under the piece's conditions, each new letter under
         those of another real piece near the same point (`NEAREST_PIECES`, so it contrasts in density,
@@ -820,6 +1025,32 @@ def _appended(mine: Notes, new: Notes, at: float) -> Notes:
     pedals = np.concatenate([mine.pedals.reshape(-1, 2), new.pedals.reshape(-1, 2) + at])
     return replace(out, pedals=pedals, tempos=mine.tempos)
 
+
+
+def _merged(tune: Notes, acc: Notes) -> tuple[Notes, np.ndarray]:
+    """The tune and its accompaniment as one part (the tune's tempo and metre), and which notes are the tune.
+
+    Returns:
+        (notes sorted as `Notes` sorts them, (n,) bool True for the tune's notes).
+    """
+    cat = {k: np.concatenate([getattr(tune, k), getattr(acc, k)]) for k in ("pitch", "start", "duration", "velocity")}
+    flag = np.concatenate([np.ones(len(tune), dtype=bool), np.zeros(len(acc), dtype=bool)])
+    order = np.lexsort((cat["pitch"], cat["start"]))
+    notes = Notes.from_arrays(cat["pitch"], cat["start"], cat["duration"], cat["velocity"], tune.tempo,
+                              tune.time_signature)
+    return notes, flag[order]
+
+
+def _tune_home(tracks: list[Track], mains: list[int], tune: Notes) -> int:
+    """The user's pitched track that held most of the tune's notes (same onset and pitch); the main one on a tie."""
+    keys = set(zip(np.round(tune.start, 4).tolist(), tune.pitch.tolist(), strict=True))
+
+    def held(i: int) -> int:
+        n = tracks[i].notes
+        return sum((s, p) in keys for s, p in zip(np.round(n.start, 4).tolist(), n.pitch.tolist(), strict=True))
+
+    main = max(mains, key=lambda i: len(tracks[i].notes))
+    return max(mains, key=lambda i: (held(i), i == main))
 
 def _arranges(req: GenerationRequest) -> bool:
     """Whether a request asks for more than the piano piece as generated."""

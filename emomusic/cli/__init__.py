@@ -19,8 +19,8 @@ from emomusic.errors import InvalidInputError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = ("generate", "continuation", "infill", "regenerate", "analyze", "project", "attributes", "words", "evaluate",
-            "train", "data", "demo", "warmup")
+COMMANDS = ("generate", "continuation", "infill", "transform", "regenerate", "analyze", "project", "attributes",
+            "words", "evaluate", "train", "data", "demo", "warmup")
 """The command modules, in help order; each registers its command (`continuation` registers `continue`)."""
 """Command words in the order `emomusic --help` lists them; each is the module emomusic.cli.<word>."""
 

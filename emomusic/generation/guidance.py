@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass
 class Guidance:
@@ -40,3 +42,18 @@ class Guidance:
     velocity_window: float = 20.0
     density: float | None = None  # target notes per beat (feedback on chord size and onset spacing)
     density_gain: float = 1.5
+    accompany: Accompaniment | None = None  # a kept tune the sampled notes go under (`EmoMusic.transform`)
+
+
+@dataclass(eq=False)
+class Accompaniment:
+    """A kept line the sampled notes accompany (`processors.accompany.Accompany`), on a grid of
+    `steps_per_beat` steps a quarter-note beat from the piece's start.
+
+    ceiling: (steps,) int64: pitches at or above it are forbidden at that step (the tune's pitch; 128: free).
+    favour: (steps, 12) float32: added to each pitch class's logits at that step (chord tones up, others down).
+    """
+
+    ceiling: np.ndarray
+    favour: np.ndarray
+    steps_per_beat: int = 8

@@ -10,6 +10,7 @@ of `build_processors` on them in order, then draws (`draw.TopKTopP`):
 | `RegisterFeedback` | feedback | mean pitch toward a target (closed loop) |
 | `TriadHold` | feedback | tonic-triad notes held longer |
 | `VocabularyLimits` | limits | velocity window, one tempo, time signature (hard) |
+| `Accompany` | accompany | under a kept tune, toward its chord tones (`EmoMusic.transform`; hard ceiling) |
 | `GrammarMask` | grammar | REMI grammar and bar positions (hard; always last) |
 
 A new rule is one `LogitsProcessor` subclass in its own module (a numpy `spec`; a compiled twin only
@@ -22,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from emomusic.generation.guidance import Guidance
+from emomusic.generation.processors.accompany import Accompany
 from emomusic.generation.processors.base import LogitsProcessor
 from emomusic.generation.processors.bias import PitchBias
 from emomusic.generation.processors.draw import TOP_P, TopKTopP
@@ -31,8 +33,8 @@ from emomusic.generation.processors.limits import VocabularyLimits
 from emomusic.generation.processors.state import RemiState, RemiTables
 from emomusic.music.tokenizer import MusicTokenizer
 
-__all__ = ["TOP_P", "DensityFeedback", "GrammarMask", "LogitsProcessor", "PitchBias", "RegisterFeedback", "RemiState",
-           "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits", "build_processors", "grammar_table"]
+__all__ = ["TOP_P", "Accompany", "DensityFeedback", "GrammarMask", "LogitsProcessor", "PitchBias", "RegisterFeedback",
+           "RemiState", "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits", "build_processors", "grammar_table"]
 
 
 def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
@@ -50,7 +52,14 @@ def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidan
         other rule left and keeps at least one token per row.
     """
     rules = [PitchBias(tk, guides), DensityFeedback(tk, tables, guides), RegisterFeedback(tk, tables, guides),
-             TriadHold(tk, tables, guides), VocabularyLimits(tk, guides)]
+             TriadHold(tk, tables, guides), VocabularyLimits(tk, guides),
+             Accompany(tk, tables, guides, _beat_scale(guides))]
     grammar = GrammarMask(tk, tables, n_bars, np.array([g.tempo is not None for g in guides]),
                           np.array([g.time_signature is not None for g in guides]))
     return [p for p in rules if p.active] + [grammar]
+
+
+def _beat_scale(guides: list[Guidance]) -> float:
+    """Quarter-note beats in one of the sampler's beats: its positions count the metre's denominator."""
+    metre = next((g.time_signature for g in guides if g.time_signature is not None), (4, 4))
+    return 4.0 / metre[1]
