@@ -26,35 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emomusic.evaluation.musicality import STATISTICS, compare, musicality, real_range
+from emomusic.evaluation.musicality import STATISTICS, compare, is_score, musicality, real_files, real_range
 from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANTS, WORDS
 
 ENDING = ("ends_on_tonic", "cut_off_at_end")  # compared with real pieces' last spans
 TEMPO_SETS = ("vgmidi",)  # labelled by valence/arousal; its files hold a nominal 120 BPM (tempo shown, not judged)
 # statistics of how a piece is played: judged against performances only (an ASAP score has one velocity, no pedal)
 EXPRESSIVE = ("distinct_velocities", "pedal", "top_voice_excess")
-
-
-def _real_files(datasets: tuple[str, ...], per_set: int, data_root: str | None) -> dict[str, list]:
-    """Up to `per_set` val records of each dataset, chosen by a hash of their id (stable, spread out)."""
-    from emomusic.training.datasets import records
-
-    out = {}
-    for name in datasets:
-        recs = [r for r in records(data_root, (name,)) if r.split == "val"]
-        if name == "asap":  # half scores, half performances: scores carry the written tempo and bars
-            scores = sorted((r for r in recs if _is_score(r)), key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
-            perfs = sorted((r for r in recs if not _is_score(r)), key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
-            out[name] = scores[: per_set // 2] + perfs[: per_set - min(len(scores), per_set // 2)]
-            continue
-        recs.sort(key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
-        out[name] = recs[:per_set] if name != "emopia" else recs  # EMOPIA: every val clip, by quadrant below
-    return out
-
-
-def _is_score(rec) -> bool:
-    """An ASAP score (quantised, with its written tempo and bars), not a performance."""
-    return Path(rec.path).name == "midi_score.mid"
 
 
 def _generate(em, per_quadrant: int, bars: int, seed_offset: int, folder: Path) -> dict[str, list[Path]]:
@@ -104,17 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         gen = {q: [musicality(f, span) for f in fs] for q, fs in gen_files.items()}
         heard = {q: [r.quadrant for r in recognize([str(f) for f in fs], checkpoints=args.checkpoints)]
                  for q, fs in gen_files.items()}
-    real_recs = _real_files(("emopia", "pop909", "asap", *TEMPO_SETS), args.real, args.data_root)
+    real_recs = real_files(("emopia", "pop909", "asap", *TEMPO_SETS), args.real, args.data_root)
     real = {name: [musicality(r.path, span) for r in recs] for name, recs in real_recs.items()}
     tails = [musicality(r.path, span, tail=True) for name in ("pop909", "asap") for r in real_recs[name]
-             if name == "pop909" or _is_score(r)]
+             if name == "pop909" or is_score(r.path)]
     distinct, words = _distinct_pieces(em, args.seed_offset, args.word_bars)
 
     all_gen = [m for q in QUADRANTS for m in gen[q]]
     emopia_sample = [m for m, r in sorted(zip(real["emopia"], real_recs["emopia"], strict=True),
                                           key=lambda mr: hashlib.md5(mr[1].id.encode()).hexdigest())][:args.real]
     openings = emopia_sample + real["pop909"] + real["asap"]
-    gridded = real["pop909"] + [m for m, r in zip(real["asap"], real_recs["asap"], strict=True) if _is_score(r)]
+    gridded = real["pop909"] + [m for m, r in zip(real["asap"], real_recs["asap"], strict=True) if is_score(r.path)]
     ranges = compare(openings, all_gen)
     # statistics whose real reference needs a real grid or tempo: EMOPIA and ASAP performances are written at
     # a nominal 120 BPM without bars, so their tempo and bar repeats mean nothing
@@ -124,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in ENDING:
         ranges[k] = real_range([t[k] for t in tails], [g[k] for g in all_gen])
     performed = emopia_sample + real["pop909"] + [m for m, r in zip(real["asap"], real_recs["asap"], strict=True)
-                                                  if not _is_score(r)]
+                                                  if not is_score(r.path)]
     for k in EXPRESSIVE:
         ranges[k] = real_range([m[k] for m in performed], [g[k] for g in all_gen])
     key_share = float(np.nanmean([g["key_signature_agrees"] for g in all_gen]))

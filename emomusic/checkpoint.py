@@ -316,15 +316,17 @@ def save_checkpoint(
     return target
 
 
-def update_model_card(directory: str | os.PathLike[str], card: str, metrics: Mapping[str, Any] | None = None) -> Path:
-    """Replace a checkpoint's MODEL_CARD.md (and merge `metrics` into its config), leaving the weights'
-    bytes untouched: other components pin those by SHA-256, so re-saving them to add new numbers
-    (e.g. an evaluation run after shipping) would break the pins.
+def update_model_card(directory: str | os.PathLike[str], card: str, metrics: Mapping[str, Any] | None = None,
+                      config: Mapping[str, Any] | None = None) -> Path:
+    """Replace a checkpoint's MODEL_CARD.md (and merge `metrics` and `config` into its config.json),
+    leaving the weights' bytes untouched: other components pin those by SHA-256, so re-saving them to
+    add new numbers (e.g. an evaluation run after shipping, tuned ranking weights) would break the pins.
 
     Args:
         directory: a checkpoint folder (verified first).
         card: the new MODEL_CARD.md text.
         metrics: figures merged into config.json's metrics.
+        config: top-level entries merged into config.json's "config" (e.g. a selector's tuned weights).
 
     Returns:
         The checkpoint folder's path.
@@ -335,6 +337,7 @@ def update_model_card(directory: str | os.PathLike[str], card: str, metrics: Map
     data = card.encode("utf-8")
     meta["files"][MODEL_CARD_FILE] = _sha256(data)
     meta["metrics"] = {**meta.get("metrics", {}), **dict(metrics or {})}
+    meta["config"] = {**meta.get("config", {}), **dict(config or {})}
     config_text = (_to_json(meta, "the config or metrics") + "\n").encode("utf-8")
     for path, content in ((ck.path / MODEL_CARD_FILE, data), (config_path, config_text)):
         tmp = path.with_name(f".{path.name}.tmp")

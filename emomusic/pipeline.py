@@ -94,8 +94,16 @@ class EmoMusic:
 
     def __init__(self, generator, tokenizer: MusicTokenizer, clusterer, name: str = "", selector=None,
                  selector_path: Path | None = None, expression=None, expression_path: Path | None = None,
-                 parts_root: Path | None = None) -> None:
+                 parts_root: Path | None = None, generator_dir: Path | None = None,
+                 backbone_dir: Path | None = None) -> None:
         """generator: a `Generator` network or a `GeneratorCheckpoint` (network built on first need).
+
+        generator_dir: the folder `generator` was loaded from (what files record as "model"); None: the
+        `generator/` of the checkpoints folder `name`.
+
+        backbone_dir: a generator folder whose network the selector and recognizer read embeddings from,
+        when `generator` is not the one they were trained on (a user's fine-tuned generator); None: the
+        generator itself.
 
         selector: a `selection.selector.Selector`, or None with `selector_path` to load it when first
         needed, or neither: rank candidates by attribute distance.
@@ -114,10 +122,16 @@ class EmoMusic:
         self.name = name
         self._selector = selector
         self._selector_path = selector_path
+        self._recognizer = False  # not looked for yet (None: there is none)
         self._expression = expression
         self._expression_path = expression_path
         self._parts_root = parts_root
         self._arrangers: dict[str, object] = {}
+        self._generator_dir = generator_dir
+        self._backbone_dir = backbone_dir
+        self._backbone = None
+        self._backbone_weights = None
+        self.notices: list[str] = []  # one line each, for the front end to show (e.g. a ranking left out)
 
     @property
     def expression(self):
@@ -156,7 +170,7 @@ class EmoMusic:
     @property
     def model_id(self) -> str:
         """The generator's short weights hash (what files record as "model"); "debug" for the test model."""
-        folder = Path(self.name) / "generator" if self.name else None
+        folder = self._generator_dir or (Path(self.name) / "generator" if self.name else None)
         if folder is None or not (folder / "config.json").is_file():
             return "debug"
         from emomusic.generation.checkpoint import generator_sha
@@ -169,6 +183,39 @@ class EmoMusic:
         if isinstance(self._generator, GeneratorCheckpoint):
             return self._generator.module()
         return self._generator
+
+    @property
+    def backbone(self):
+        """The network whose embeddings the selector and recognizer read: the shipped generator's when
+        this one is a user's fine-tuned generator (they were trained on the shipped one's), else `generator`."""
+        if self._backbone_dir is None:
+            return self.generator
+        if self._backbone is None:
+            self._backbone = load_generator_checkpoint(self._backbone_dir)[0].module()
+        return self._backbone
+
+    @property
+    def backbone_weights(self):
+        """`backbone` as the selector and recognizer embed with it: the fast engine's numpy weights where
+        it supports the configuration (ranking then imports neither torch nor x-transformers), else the network."""
+        from emomusic.generation.fast import unsupported
+
+        if self._backbone_dir is not None:
+            if self._backbone_weights is None:
+                from emomusic.generation.embeddings import load_backbone
+
+                self._backbone_weights = load_backbone(self._backbone_dir)[0]
+            return self._backbone_weights
+        return self.decoder_weights if unsupported(self._generator.config) is None else self.generator
+
+    @property
+    def backbone_id(self) -> str:
+        """The weights hash of `backbone` (what the recognizer checks it was trained on)."""
+        if self._backbone_dir is None:
+            return self.model_id
+        from emomusic.generation.checkpoint import generator_sha
+
+        return generator_sha(self._backbone_dir)
 
     @property
     def decoder_weights(self):
@@ -193,13 +240,36 @@ class EmoMusic:
 
     @property
     def selector(self):
-        """The candidate scorer, loaded on first use (it reads the generator's network)."""
+        """The candidate scorer, loaded on first use (it reads the generator's network), with the quality
+        head of the same checkpoints folder where there is one."""
         if self._selector is None and self._selector_path is not None:
             from emomusic.selection.selector import load_selector
 
-            self._selector = load_selector(self._selector_path, self.generator, self.tokenizer)
+            quality = self._selector_path.parent / "quality"
+            self._selector = load_selector(self._selector_path, self.backbone_weights, self.tokenizer,
+                                           quality=quality if quality.is_dir() else None)
             self._selector_path = None
         return self._selector
+
+    @property
+    def recognizer(self):
+        """The symbolic recognizer beside the selector (its emotion head), loaded on first use; None where
+        the checkpoints have none, or one trained on another generator's embeddings."""
+        if self._recognizer is False:
+            from emomusic.recognition.api import SymbolicRecognizer
+            from emomusic.recognition.inference import load_arrays
+
+            self._recognizer = None
+            folder = Path(self.name) / "recognizer" if self.name and self.name != "debug" else None
+            if folder is not None and folder.is_dir():
+                arrays, config = load_arrays(folder)
+                if not config.generator_sha or config.generator_sha == self.backbone_id:
+                    self._recognizer = SymbolicRecognizer(arrays, config, self.backbone_weights, self.tokenizer)
+        return self._recognizer
+
+    @recognizer.setter
+    def recognizer(self, value) -> None:
+        self._recognizer = value
 
     @property
     def has_selector(self) -> bool:
@@ -212,18 +282,46 @@ class EmoMusic:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None) -> EmoMusic:
-        """Load shipped (or your own) checkpoints; "debug" builds a tiny random model for tests."""
+    def from_pretrained(cls, path: str | os.PathLike | None = None,
+                        generator: str | os.PathLike | None = None) -> EmoMusic:
+        """Load shipped (or your own) checkpoints; "debug" builds a tiny random model for tests.
+
+        Args:
+            path: the checkpoints folder (None: the settings resolver's; "debug": a tiny random model).
+            generator: a generator folder to sample from instead of `<path>/generator`, e.g. the output
+                of `emomusic train generator --data-dir`. The selector and recognizer keep reading the
+                embeddings of `<path>/generator` (they were trained on them); with a tokenizer whose
+                vocabulary differs from that one's they are left out, with a line in `notices`.
+
+        Returns:
+            The pipeline.
+
+        Raises:
+            InvalidInputError: a missing or damaged checkpoint, or a generator whose tokenizer lacks the
+                controls the clusterer sets.
+        """
         if str(path) == "debug":
             return cls._debug()
         from emomusic.conditioning.clusterer import Clusterer
 
         root = checkpoints_root(path)
-        gen, tk = load_generator_checkpoint(root / "generator")
+        gen_dir = root / "generator" if generator is None else Path(generator)
+        if generator is not None and not (gen_dir / "config.json").is_file():
+            raise InvalidInputError(f"--generator {gen_dir}: not a generator folder (no config.json); give the --out "
+                                    "folder of `emomusic train generator --data-dir`")
+        gen, tk = load_generator_checkpoint(gen_dir)
         selector, expression = root / "selector", root / "expression"
-        return cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
-                   selector_path=selector if selector.is_dir() else None,
-                   expression_path=expression if expression.is_dir() else None, parts_root=root)
+        backbone, notices = None, []
+        if generator is not None:
+            backbone, notices = _user_generator_backbone(gen_dir, tk, root)
+        em = cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
+                 selector_path=selector if selector.is_dir() and not notices else None,
+                 expression_path=expression if expression.is_dir() else None, parts_root=root,
+                 generator_dir=gen_dir, backbone_dir=backbone)
+        if notices:
+            em.recognizer = None  # trained on embeddings this tokenizer's tokens do not index
+        em.notices += notices
+        return em
 
     @classmethod
     def _debug(cls, seed: int = 0) -> EmoMusic:
@@ -965,15 +1063,39 @@ class EmoMusic:
 
     def select(self, cands: list[Candidate], genre: str | None = None,
                weights: dict[str, float] | None = None) -> list[Candidate]:
-        """Best first: by the selector's combined score (each candidate's scores stored in `scores`),
-        or, without a selector, by the distance of measured to asked attribute bins."""
+        """Best first: by the selector's combined score, or, without a selector, by the distance of
+        measured to asked attribute bins.
+
+        The selector's heads: quality (the quality head), emotion (the recognizer's log-probability of
+        the asked quadrant, reading the same backbone embeddings as the selector), genre and the
+        attribute fit. Each candidate's `scores` gets every head and the combined `score`; the
+        winner's `selection` says why it won (`selection.selector.explain`: each head's lead over the
+        runner-up, and the weights).
+        """
         if self.selector is None:
             return sorted(cands, key=lambda c: self.control_distance(c))
+        from emomusic.selection.selector import explain
+
+        sel = self.selector
+        w = sel._weights(weights)  # a bad override fails before any work
         dist = [self.control_distance(c) for c in cands]
-        rows = self.selector.score(cands, genre=genre, weights=weights, control_distance=dist)
+        embedding = sel.embeddings(cands)
+        emotion = None
+        rec = self.recognizer if w.get("emotion", 0.0) > 0 else None
+        if rec is not None:
+            from emomusic.recognition.api import log_emotion
+
+            out = rec.predict([c.notes for c in cands], [np.asarray(c.tokens) for c in cands], embedding)
+            emotion = np.array([log_emotion(out["probabilities"][i:i + 1], out["va_logits"][i:i + 1],
+                                            c.attributes.quadrant)[0] if c.attributes is not None else np.nan
+                                for i, c in enumerate(cands)])
+        heads = sel.heads(cands, genre=genre, control_distance=dist, emotion=emotion, embedding=embedding)
+        rows = sel.rows(heads, w, [len(c.notes) == 0 for c in cands])
         for cand, row in zip(cands, rows, strict=True):
-            cand.scores.update({k: v for k, v in row.items() if isinstance(v, float)})
-        return sorted(cands, key=lambda c: -c.scores["score"])
+            cand.scores.update(row)
+        order = sorted(range(len(cands)), key=lambda i: -rows[i]["score"])
+        cands[order[0]].selection = explain(heads, w, order) | {"weights": w}
+        return [cands[i] for i in order]
 
     def _guidance(self, attrs: Attributes, tempo: float | None):
         """Decoding guidance from the attribute values (docs/DESIGN.md, notes for the generator)."""
@@ -1014,6 +1136,39 @@ class EmoMusic:
         from emomusic.export import write
 
         return write(cand.output, path, force=force, provenance=cand.provenance or None)
+
+
+def _user_generator_backbone(gen_dir: Path, tokenizer: MusicTokenizer, root: Path) -> tuple[Path | None, list[str]]:
+    """(the backbone folder for the selector and recognizer, notices) for a user's generator.
+
+    Its tokenizer must bin the controls the clusterer sets (else the attributes cannot be asked for);
+    the selector and recognizer read `<root>/generator`'s embeddings, which index that tokenizer's
+    vocabulary: a user generator with the same vocabulary (a fine-tune keeps it) uses them, another one
+    goes without them.
+
+    Raises:
+        InvalidInputError: the tokenizer has no bins for some control.
+    """
+    import json
+
+    have = set(tokenizer.control_bins.edges) if tokenizer.control_bins is not None else set()
+    missing = [c for c in CONTROLS if c not in have]
+    if missing:
+        raise InvalidInputError(f"--generator {gen_dir}: its tokenizer has no bins for {', '.join(missing)}, which "
+                                f"the clusterer in {root / 'clusterer'} sets; fine-tune from checkpoints/generator "
+                                "(the fine-tune keeps its tokenizer)")
+    shipped = root / "generator"
+    try:
+        if shipped.resolve() == gen_dir.resolve():
+            return None, []
+        state = json.loads((shipped / "config.json").read_text())["tokenizer"]
+        same = MusicTokenizer.from_dict(state).vocab == tokenizer.vocab
+    except (OSError, ValueError, KeyError, TypeError):
+        same = False
+    if same:
+        return shipped, []
+    return None, [f"{gen_dir}: its tokenizer's vocabulary differs from {shipped}'s, whose embeddings the selector "
+                  "and recognizer read; candidates are ranked by attribute distance"]
 
 
 def _appended(mine: Notes, new: Notes, at: float) -> Notes:

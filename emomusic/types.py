@@ -42,6 +42,8 @@ class Candidate:
     arrangement: Arrangement | None = None
     # the request that made it, model and version (`GenerationRequest.provenance`): written into MIDI files
     provenance: dict = field(default_factory=dict)
+    # the winner of a ranked batch: why it won (`selection.selector.explain`); empty otherwise
+    selection: dict = field(default_factory=dict)
 
     @property
     def output(self) -> Notes | Arrangement:

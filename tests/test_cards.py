@@ -52,20 +52,15 @@ def generator_inputs(report: bool = True, comparison: bool = True) -> dict:
 def selector_inputs() -> dict:
     """training.selector.model_card's inputs, and a report for its held-apart section."""
     weights = {"quality": 0.25, "emotion": 0.25, "genre": 0.0, "control": 1.0}
-    table = [{"weights": {"quality": 0.0, "emotion": 1.0, "genre": 0.0, "control": 0.0}, "best": 0.875,
-              "first": 0.8125, "random": 0.765625, "mean_quality": 0.881},
-             {"weights": weights, "best": 0.9375, "first": 0.8125, "random": 0.765625, "mean_quality": 0.94}]
     metrics = {"val_quality_auc": 0.819, "val_quality_detects_wrong_keys": 0.857, "val_emotion_emopia_4Q": 0.626,
-               "val_genre_accuracy": 0.9746, "val_pieces": 12, "tuning_pieces": 256, "tuning_best_of_8_4Q": 0.9375,
-               "tuning_best_of_8_4Q_train_seed_1": 0.875, "tuning_best_of_8_4Q_train_seed_2": 0.9375,
-               "tuning_score_auc_for_judge_hit": 0.5937, "train_rows": 2552, "train_negatives_shuffled_bars": 87,
+               "val_genre_accuracy": 0.9746, "val_pieces": 12, "train_rows": 2552, "train_negatives_shuffled_bars": 87,
                "train_negatives_wrong_keys": 87, "train_negatives_broken_rhythm": 86,
                "train_negatives_truncated_ending": 85, "train_negatives_high_temperature": 160}
     pick = {"4Q": 0.93, "arousal": 0.99, "valence": 0.935}
     report = {"per_emotion": 50, "bars": 8, "methods": {"selector": {"mean_overlap": 0.83, "selection": {
         "candidates": 8, "best": pick, "first_candidate": {**pick, "4Q": 0.885}, "random_candidate": pick,
         "gain_4Q_vs_first": 0.045, "gain_4Q_vs_random": 0.0525}}}}
-    return {"metrics": metrics, "table": table, "weights": weights, "report": report}
+    return {"metrics": metrics, "weights": weights, "report": report}
 
 
 def recognizer_inputs() -> dict:
@@ -134,7 +129,7 @@ def rendered() -> dict[str, str]:
     return {
         "generator": ship.model_card(g["ck"], g["report"], g["comparison"]),
         "generator_bare": ship.model_card(bare["ck"], None, None),
-        "selector": selector.model_card(s["metrics"], s["table"], s["weights"], s["report"]),
+        "selector": selector.model_card(s["metrics"], s["weights"], s["report"]),
         "recognizer": recognizer.model_card(r["ab"], r["shipped"], r["counts"], r["seeds"], r["cfg"], r["seconds"]),
         "audio_recognizer": audio_recognizer.model_card(**audio_recognizer_inputs()),
         "audio_recognizer_mert": audio_recognizer.model_card(**audio_recognizer_inputs(mert=True)),
@@ -161,10 +156,10 @@ def test_cards_carry_their_key_lines(cards: dict[str, str]) -> None:
     g = cards["generator"]
     assert "- parameters: 1.00 M; model config: `{\"vocab_size\": 418, \"dim\": 256, \"depth\": 6}`" in g
     assert "steps 251–600: max 9.0e-04 → 1.0e-04" in g and "; trained on one NVIDIA H100 (3 min 45 s)" in g
-    assert "| emopia | 1.843 | 6.31 |" in g and "(50,001+)" in g and "| pitch_class_entropy | 2.900 |" in g
+    assert "| emopia | 1.843 | 6.31 |" in g and "(3,000,001+)" in g and "| pitch_class_entropy | 2.900 |" in g
     assert "## Conditioning" in g and "at least as well as the summed embedding" in g
     assert "## Controllability" not in cards["generator_bare"] and cards["generator_bare"].endswith("| 2.00 |\n")
-    assert "**Chosen: {'quality': 0.25, 'emotion': 0.25, 'genre': 0.0, 'control': 1.0}.**" in cards["selector"]
+    assert "Weights held: {'quality': 0.25, 'emotion': 0.25, 'genre': 0.0, 'control': 1.0}." in cards["selector"]
     assert "87 shuffled bars" in cards["selector"] and "+4.5 points of 4Q accuracy" in cards["selector"]
     rec = cards["recognizer"]
     assert "| EMOPIA val (clips of held-out songs) | 198 | 0.722 (0.63–0.82) |" in rec

@@ -57,6 +57,23 @@ def test_generate_with_the_shipped_model_never_imports_torch(tmp_path) -> None:
     assert (tmp_path / "c.mid").stat().st_size > 0
 
 
+def test_best_of_n_ranks_without_torch(tmp_path) -> None:
+    """The selector, its quality head and the recognizer (its emotion head) run as numpy forwards over the
+    fast engine's embeddings: best of N costs no torch or x-transformers import either."""
+    root = checkpoints_root()
+    if not all((root / c / "config.json").is_file() for c in ("generator", "selector", "recognizer", "quality")):
+        pytest.skip(f"needs the shipped generator, selector, recognizer and quality head in {root}")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "emomusic.cli", "generate", "--emotion", "calm",
+                          "--bars", "1", "--candidates", "2", "--json", "--out", str(tmp_path / "c.mid")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert {"emomusic.recognition.inference", "emomusic.selection.quality"} <= modules
+    assert not modules & {"torch", "x_transformers", "einx", "torch._dynamo"}
+    sel = json.loads(out.stdout)["selection"]
+    assert set(sel["leads"]) <= {"quality", "emotion", "genre", "control"} and sel["text"]
+
+
 def test_a_text_prompt_is_embedded_without_torch_or_sentence_transformers(tmp_path) -> None:
     """The MiniLM sentence encoder runs as a numpy forward (prompt/minilm.py): a prompt costs no torch import."""
     from emomusic.prompt.text import embedding_available

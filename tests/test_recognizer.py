@@ -227,6 +227,34 @@ def test_checkpoint_round_trip(tiny: dict, checkpoints: Path) -> None:
     assert model.config.explain["names"]  # explanation statistics travel with the weights
 
 
+def test_numpy_forward_equals_the_torch_module(tiny: dict, checkpoints: Path) -> None:
+    """Inference runs the recognizer in numpy (no torch import); training's torch module is the reference."""
+    from emomusic.recognition.inference import forward, load_arrays
+
+    model = load_recognizer(checkpoints / "recognizer")
+    f: Features = tiny["features"]
+    with torch.no_grad():
+        q, va = model(**f.tensors())
+    arrays, config = load_arrays(checkpoints / "recognizer")
+    nq, nva = forward(arrays, f)
+    np.testing.assert_allclose(nq, q.numpy(), atol=1e-4)
+    np.testing.assert_allclose(nva, va.numpy(), atol=1e-4)
+    assert config.max_chords == model.config.max_chords
+
+
+def test_numpy_embeddings_equal_the_torch_network(tiny: dict) -> None:
+    """The selector's and recognizer's piece embeddings through the fast engine's numpy forward."""
+    from emomusic.generation.embeddings import piece_embeddings
+    from emomusic.generation.fast import DecoderWeights
+
+    gen, tok = tiny["gen"], tiny["tok"]
+    rng = np.random.default_rng(5)
+    ids = [tok.encode(_piece(rng, h, bars=b)) for h, b in ((True, 2), (False, 12), (True, 30))]
+    ref = piece_embeddings(gen, tok, ids, length=64, max_windows=2)
+    out = piece_embeddings(DecoderWeights.from_module(gen), tok, ids, length=64, max_windows=2)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------ API
 def test_recognize_midi_files(checkpoints: Path, midi_files: list[Path]) -> None:
     results = recognize(midi_files, checkpoints=checkpoints)

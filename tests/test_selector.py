@@ -19,16 +19,15 @@ from emomusic.errors import CheckpointError, InvalidInputError
 from emomusic.music.metrics import scale_consistency
 from emomusic.music.notes import Notes
 from emomusic.pipeline import EmoMusic
-from emomusic.selection.selector import Selector, SelectorConfig, SelectorNet, load_selector
+from emomusic.selection.network import SelectorNet
+from emomusic.selection.selector import Selector, SelectorConfig, combine, explain, load_selector
 from emomusic.training.selector import (
     broken_rhythm,
     fit_net,
     head_metrics,
     model_card,
-    selection_accuracy,
     shuffle_bars,
     truncated_ending,
-    tune_weights,
     wrong_keys,
 )
 from emomusic.vocab.emotions import GENRES, QUADRANTS
@@ -118,7 +117,7 @@ def test_fit_net_learns_every_head_on_separable_features() -> None:
     assert set(m) >= {"quality_accuracy", "quality_detects_wrong_keys", "emotion_emopia_valence"}
 
 
-def test_best_of_n_picks_the_candidate_the_weights_favour() -> None:
+def test_net_heads_follow_the_network_outputs() -> None:
     torch.manual_seed(0)
     net = SelectorNet(SelectorConfig(embed_dim=4, n_metrics=0, hidden=8, dropout=0.0))
     with torch.no_grad():  # quality logit = x0, quadrant logits favour Q1 with x1, the rest zero
@@ -128,48 +127,59 @@ def test_best_of_n_picks_the_candidate_the_weights_favour() -> None:
         net.trunk[4].weight[0, 0] = net.trunk[4].weight[1, 1] = 1.0
         net.quality.weight[0, 0] = 5.0
         net.quadrant.weight[0, 1] = 5.0
-    sel = Selector(net, None, None)
-    # two batches of 2: in each, row 0 looks real but off-emotion, row 1 is on-emotion but fake
-    x = np.array([[2, 0, 0, 0], [0, 2, 0, 0]] * 2, dtype=np.float32)
-    pf = {"x": x, "quadrant": np.array(["Q1"] * 4), "empty": np.zeros(4, bool),
-          "judged": np.array(["Q3", "Q1", "Q3", "Q1"])}
-    emotion_only = selection_accuracy(sel, pf, 2, {"quality": 0.0, "emotion": 1.0, "genre": 0.0})
-    quality_only = selection_accuracy(sel, pf, 2, {"quality": 1.0, "emotion": 0.0, "genre": 0.0})
-    assert (emotion_only["best"], quality_only["best"]) == (1.0, 0.0)
-    assert emotion_only["first"] == 0.0 and emotion_only["random"] == 0.5
-    weights, table = tune_weights(sel, pf, 2)
-    assert weights["emotion"] > 0 and len(table) > 5
-    assert max(r["best"] for r in table) == 1.0
+    sel = Selector.from_net(net, None, None)
+    x = np.array([[2, 0, 0, 0], [0, 2, 0, 0]], dtype=np.float32)  # row 0 looks real, row 1 sounds Q1
+    heads = sel.net_heads(x, ["Q1", "Q1"], "pop")
+    assert heads["quality"][0] > heads["quality"][1]
+    assert heads["emotion"][1] > heads["emotion"][0]
+    assert np.all(heads["emotion"] <= 0) and np.all(heads["genre"] <= 0)
+    unasked = sel.net_heads(x, [None, "Q1"], None)
+    assert np.isnan(unasked["emotion"][0]) and "genre" not in unasked  # nothing asked, nothing scored
 
 
+def test_combine_weights_the_heads_and_explain_names_the_decisive_one() -> None:
+    heads = {"quality": np.array([-1.0, -3.0, -2.0]), "emotion": np.array([-2.0, -0.1, -1.0]),
+             "control": np.array([0.0, -0.5, -2.0])}
+    w = {"quality": 0.5, "emotion": 1.0, "control": 1.0}
+    total = combine(heads, w)
+    assert total == pytest.approx([-2.5, -2.1, -4.0])
+    order = list(np.argsort(-total))
+    why = explain(heads, w, order)
+    assert (why["winner"], why["runner_up"]) == (1, 0)
+    assert why["leads"]["emotion"] == pytest.approx(1.9) and why["leads"]["quality"] == pytest.approx(-1.0)
+    assert why["margin"] == pytest.approx(0.4)
+    assert why["text"].startswith("won over the runner-up on emotion (+1.90)") and "quality (-1.00)" in why["text"]
+    assert explain(heads, {"quality": 1.0}, [2])["runner_up"] is None
+    assert "genre" not in explain(heads, w, order)["leads"]  # a head without weight does not explain
 
-def test_control_weight_picks_the_candidate_closest_to_the_asked_attributes() -> None:
-    net = SelectorNet(SelectorConfig(embed_dim=4, n_metrics=0, hidden=8, dropout=0.0))
-    sel = Selector(net, None, None)
-    x = np.zeros((4, 4), dtype=np.float32)  # the heads cannot tell the rows apart
-    pf = {"x": x, "quadrant": np.array(["Q2"] * 4), "empty": np.zeros(4, bool),
-          "judged": np.array(["Q1", "Q2", "Q2", "Q3"]), "control_distance": np.array([3.0, 0.5, 0.1, 2.0])}
-    fit = selection_accuracy(sel, pf, 2, {"quality": 0.0, "emotion": 0.0, "genre": 0.0, "control": 1.0})
-    assert fit["best"] == 1.0 and fit["first"] == 0.5
-    weights, table = tune_weights(sel, pf, 2)
-    assert weights["control"] > 0 and any(r["weights"]["control"] for r in table)
-    no_fit = {k: v for k, v in pf.items() if k != "control_distance"}
-    assert not any(r["weights"]["control"] for r in tune_weights(sel, no_fit, 2)[1])
 
-
-def test_card_states_the_chosen_weights_and_the_harness_gain() -> None:
+def test_card_states_the_weights_and_the_harness_gain() -> None:
     weights = {"quality": 0.0, "emotion": 0.0, "genre": 0.0, "control": 1.0}
-    table = [{"weights": weights, "best": 0.8, "first": 0.6, "random": 0.55, "mean_quality": 0.7}]
-    metrics = {"tuning_pieces": 256, "tuning_score_auc_for_judge_hit": 0.6, "val_quality_auc": 0.8,
-               "train_rows": 100, "train_negatives_wrong_keys": 5}
+    metrics = {"val_quality_auc": 0.8, "train_rows": 100, "train_negatives_wrong_keys": 5}
     pick = {"4Q": 0.74, "arousal": 0.97, "valence": 0.76}
     report = {"per_emotion": 25, "bars": 8, "methods": {"selector": {"mean_overlap": 0.761, "selection": {
         "candidates": 8, "best": pick, "first_candidate": {**pick, "4Q": 0.65}, "random_candidate": pick,
         "gain_4Q_vs_first": 0.09, "gain_4Q_vs_random": 0.0}}}}
-    card = model_card(metrics, table, weights)
-    assert str(weights) in card and "| 1 | 0 | 0 | 0 | 0.800 | 0.700 |" in card and "held-apart" not in card
-    with_report = model_card(metrics, table, weights, report)
+    card = model_card(metrics, weights)
+    assert str(weights) in card and "| quality_auc | 0.800 |" in card and "held-apart" not in card
+    with_report = model_card(metrics, weights, report)
     assert with_report.startswith(card) and "+9.0 points" in with_report and "0.761" in with_report
+
+
+def test_numpy_forward_equals_the_torch_network() -> None:
+    from emomusic.selection.selector import net_forward
+
+    torch.manual_seed(1)
+    net = SelectorNet(SelectorConfig(embed_dim=10, hidden=16)).eval()
+    with torch.no_grad():
+        net.mean.normal_()
+        net.std.uniform_(0.5, 2.0)
+    x = np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
+    with torch.no_grad():
+        ref = {k: v.numpy() for k, v in net(torch.from_numpy(x)).items()}
+    out = net_forward(Selector.from_net(net, None, None).arrays, x)
+    for k in ("quality", "quadrant", "va", "genre"):
+        np.testing.assert_allclose(out[k], ref[k], atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -178,14 +188,17 @@ def test_score_gives_every_head_and_a_combined_score(em: EmoMusic, batch) -> Non
     assert len(rows) == len(batch)
     for row in rows:
         assert 0 <= row["quality"] <= 1 and 0 <= row["emotion"] <= 1 and 0 <= row["genre_match"] <= 1
-        assert -1 <= row["valence"] <= 1 and row["quadrant"] in QUADRANTS and row["genre"] in GENRES
-        assert np.isfinite(row["score"])
+        assert np.isfinite(row["score"]) and "control_fit" not in row  # no distances given
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
 
 
 def test_head_weights_change_the_combined_score(em: EmoMusic, batch) -> None:
-    q = em.selector.score(batch, weights={"quality": 1.0, "emotion": 0.0, "genre": 0.0})
-    e = em.selector.score(batch, weights={"quality": 0.0, "emotion": 1.0, "genre": 0.0})
-    assert [r["score"] for r in q] == pytest.approx([np.log(r["quality"]) for r in q], abs=1e-5)
+    q = em.selector.score(batch, weights={"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 0.0})
+    e = em.selector.score(batch, weights={"quality": 0.0, "emotion": 1.0, "genre": 0.0, "control": 0.0})
+    assert [r["score"] for r in q] == pytest.approx([_logit(r["quality"]) for r in q], abs=1e-4)
     assert [r["score"] for r in e] == pytest.approx([np.log(r["emotion"]) for r in e], abs=1e-5)
 
 
@@ -202,6 +215,15 @@ def test_generate_ranks_by_the_selector_and_stores_the_scores(em: EmoMusic, batc
     kept = em.generate(emotion="calm", bars=BARS, candidates=4, seed=7, rank=False)
     assert sorted(c.tokens for c in kept) == sorted(c.tokens for c in batch)  # same batch, other order
     assert all(not c.scores for c in kept)
+    assert batch[0].selection["text"].startswith("won over the runner-up") and not any(c.selection for c in batch[1:])
+    assert batch[0].selection["weights"] == em.selector.weights
+
+
+def test_json_explains_the_pick(capsys, tmp_path) -> None:
+    assert main([*GENERATE, "--out", str(tmp_path / "x.mid"), "--json"]) == 0
+    sel = json.loads(capsys.readouterr().out)["selection"]
+    assert set(sel) == {"winner", "runner_up", "margin", "leads", "text", "weights"}
+    assert sel["margin"] >= 0 and sel["margin"] == pytest.approx(sum(sel["leads"].values()))
 
 
 def test_select_weights_reach_the_ranking(em: EmoMusic) -> None:
@@ -212,9 +234,9 @@ def test_select_weights_reach_the_ranking(em: EmoMusic) -> None:
 
 
 def test_checkpoint_round_trip_and_mismatch(em: EmoMusic, batch, tmp_path) -> None:
-    net = em.selector.net
-    save_checkpoint(tmp_path / "selector", kind="selector", config={"model": net.config.to_dict()},
-                    state_dict=net.state_dict())
+    sel = em.selector
+    save_checkpoint(tmp_path / "selector", kind="selector", config={"model": sel.config.to_dict()},
+                    state_dict={k: torch.from_numpy(v) for k, v in sel.arrays.items()})
     again = load_selector(tmp_path / "selector", em.generator, em.tokenizer)
     assert [r["score"] for r in again.score(batch)] == pytest.approx([r["score"] for r in em.selector.score(batch)])
     cfg = SelectorConfig(embed_dim=em.generator.config.dim + 1)
@@ -261,8 +283,8 @@ def test_select_weights_flag_is_used(capsys, tmp_path) -> None:
     assert main([*GENERATE, "--out", str(tmp_path / "q.mid"), "--json",
                  "--select-weights", "quality=1,emotion=0,genre=0,control=0"]) == 0
     cands = json.loads(capsys.readouterr().out)["candidates"]
-    assert [c["scores"]["score"] for c in cands] == pytest.approx([np.log(c["scores"]["quality"]) for c in cands],
-                                                                  abs=1e-5)
+    assert [c["scores"]["score"] for c in cands] == pytest.approx([_logit(c["scores"]["quality"]) for c in cands],
+                                                                  abs=1e-4)
 
 
 # ------------------------------------------------------------------------------------ harness

@@ -256,6 +256,8 @@ class DemoService:
                 f"{s['label']} bars {s['first_bar']}–{s['first_bar'] + s['bars'] - 1}"
                 + (f" {s['emotion']}, {s['key']}, {s['tempo']:g} BPM" if "emotion" in s else "")
                 + (f" (returns to bar {s['returns_to']})" if s["returns_to"] else "") for s in best.sections))
+        if best.selection:
+            lines.append(f"Picked: {best.selection['text']}")
         if best.arrangement is not None:
             from emomusic.vocab.instruments import GM_PROGRAMS
 
@@ -538,14 +540,20 @@ def serve(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, bloc
 
 def launch(host: str = "127.0.0.1", port: int = 7860, checkpoints: str | os.PathLike | None = None,
            out_dir: str | os.PathLike | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-           share: bool = False, block: bool = True) -> str:
-    """Load the checkpoints and serve the demo (blocks until stopped unless block=False)."""
+           share: bool = False, block: bool = True, generator: str | os.PathLike | None = None) -> str:
+    """Load the checkpoints and serve the demo (blocks until stopped unless block=False).
+
+    `generator`: a generator folder to sample from instead of the checkpoints' own (a fine-tuned one);
+    chosen at launch, since loading a generator per request would make every request wait for it.
+    """
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise InvalidInputError("the demo needs Gradio: pip install 'emomusic[demo]'") from None
     from emomusic.pipeline import EmoMusic
 
-    em = EmoMusic.from_pretrained(checkpoints)
+    em = EmoMusic.from_pretrained(checkpoints, generator=generator)
+    for line in em.notices:
+        print(f"emomusic: note: {line}", file=sys.stderr)
     out = Path(out_dir) if out_dir else Path(tempfile.gettempdir()) / "emomusic-demo"
     return serve(build_app(em, out, max_upload_mb), host=host, port=port, block=block, share=share)

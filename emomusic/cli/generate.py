@@ -82,6 +82,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--select-weights", help="ranking weights, e.g. control=1,quality=0.5,emotion=1,genre=0 "
                    "(default: the ones tuned for the selector, listed in checkpoints/selector's card)")
     add_checkpoints(g)
+    g.add_argument("--generator", metavar="FOLDER", help="sample from this generator folder instead of the "
+                   "checkpoints' generator/, e.g. your fine-tuned one (`emomusic train generator --data-dir … "
+                   "--out FOLDER`); the other components stay the checkpoints' own")
     g.set_defaults(handler=run)
 
 
@@ -148,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
                                  "notes": len(c.notes),
                                  "scores": {k: v for k, v in c.scores.items() if v == v and abs(v) != float("inf")}}
                                 for i, c in enumerate(cands)]
+        if best.selection:
+            result["selection"] = best.selection
         print(json.dumps(result))
     else:
         what = "notes in the file" if held is not None else "notes"
@@ -234,7 +239,9 @@ def _generated(args: argparse.Namespace, make) -> tuple:
     kernels_notice()
     from emomusic.pipeline import EmoMusic
 
-    em = EmoMusic.from_pretrained(args.checkpoints)
+    em = EmoMusic.from_pretrained(args.checkpoints, generator=getattr(args, "generator", None))
+    for line in em.notices:
+        note(line)
     t0 = time.perf_counter()
     cands = make(em)
     return em, cands, time.perf_counter() - t0

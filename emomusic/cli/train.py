@@ -2,7 +2,8 @@
 
     emomusic train clusterer         [--data-root DIR] [--out CHECKPOINTS]
     emomusic train generator         [--preset small] [--steps N] [--max-minutes M] [--resume] …
-    emomusic train selector          [--epochs N] [--checkpoints DIR] [--out CHECKPOINTS]
+    emomusic train selector          [--epochs N] [--checkpoints DIR] [--out CHECKPOINTS] [--no-tune]
+    emomusic train ranking           [--checkpoints DIR] [--prompts N] [--data-root DIR]
     emomusic train recognizer        [--folds K] [--out CHECKPOINTS]
     emomusic train audio-recognizer  [--data-root DIR] [--mert DIR] [--out CHECKPOINTS]
     emomusic train expression        [--data-root DIR] [--max-pieces N] [--epochs N] [--out CHECKPOINTS]
@@ -28,11 +29,11 @@ PRESETS = ("small", "gpu", "compare", "tiny")  # emomusic.training.train.PRESETS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    t = command(sub, "train", "train a component (clusterer, generator, selector, recognizer, audio-recognizer, "
-                "expression, melody, drums)",
+    t = command(sub, "train", "train a component (clusterer, generator, selector, ranking, recognizer, "
+                "audio-recognizer, expression, melody, drums)",
                 "train one component; `emomusic train <component> --help` lists its flags")
-    components = subcommands(t, "component", "{clusterer,generator,selector,recognizer,audio-recognizer,expression,"
-                             "melody,drums}")
+    components = subcommands(t, "component", "{clusterer,generator,selector,ranking,recognizer,audio-recognizer,"
+                             "expression,melody,drums}")
 
     c = command(components, "clusterer", "fit the emotion → attributes clusterer and the feature judge")
     c.add_argument("--data-root", help=DATA_ROOT_HELP)
@@ -61,6 +62,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(e.g. checkpoints/generator; use a lower --lr)")
     g.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
                    help="condition tokens as a prefix (shipped) or EmoGen's summed embedding")
+    g.add_argument("--data-dir", metavar="FOLDER",
+                   help="fine-tune on your own music: the .mid/.midi files under FOLDER (bad files skipped), "
+                        "starting from --from (default: the shipped generator); lr 3e-5 and 400 steps unless "
+                        "--lr/--steps (with --max-minutes: the schedule fits the time); OUT becomes a generator "
+                        "folder for `emomusic generate --generator OUT`, the run in OUT/run (--resume continues it)")
+    g.add_argument("--genre", default="pop", choices=("pop", "game", "classical", "folk", "early"),
+                   help="with --data-dir: the genre your pieces are conditioned on (ask for it when generating)")
     g.set_defaults(handler=generator)
 
     s = command(components, "selector", "train the candidate selector on pieces the generator writes")
@@ -68,7 +76,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--checkpoints", help="checkpoints with the generator whose pieces it learns to rank "
                    "(default: $EMOMUSIC_CHECKPOINTS, else the shipped ones)")
     s.add_argument("--out", help=CHECKPOINTS_OUT.format("selector"))
+    s.add_argument("--no-tune", action="store_true", help="keep the ranking weights the replaced checkpoint held "
+                   "(default: tune them afterwards, as `emomusic train ranking` does)")
     s.set_defaults(handler=selector)
+
+    k = command(components, "ranking", "tune the selector's ranking weights on generated best-of-8 batches "
+                "(emotion by the judge and the recognizer, realism against real val pieces)")
+    k.add_argument("--checkpoints", help="checkpoints whose selector is tuned (default: $EMOMUSIC_CHECKPOINTS, "
+                   "else the shipped ones)")
+    k.add_argument("--prompts", type=int, default=16, help="tuning prompts per quadrant (8 candidates each)")
+    k.add_argument("--data-root", help=DATA_ROOT_HELP)
+    k.set_defaults(handler=ranking)
 
     r = command(components, "recognizer", "train the symbolic (MIDI) emotion recognizer")
     r.add_argument("--folds", type=int, default=5,
@@ -137,6 +155,8 @@ def clusterer(args: argparse.Namespace) -> int:
 def generator(args: argparse.Namespace) -> int:
     if args.fit_steps and not args.max_minutes:
         raise InvalidInputError("--fit-steps needs --max-minutes (the time to fit the schedule to)")
+    if args.data_dir:
+        return _finetune(args)
     if args.init_from and (args.resume or args.tokenizer_from):
         raise InvalidInputError("--from starts a new run from a checkpoint: not with --resume or --tokenizer-from")
     from emomusic.training.train import PRESETS as TRAIN_PRESETS
@@ -157,14 +177,48 @@ def generator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    """`--data-dir`: fine-tune a generator checkpoint on the user's folder (`training.finetune`)."""
+    if args.tokenizer_from or args.conditioning != "prefix":
+        raise InvalidInputError("--data-dir keeps the --from checkpoint's tokenizer and conditioning: leave out "
+                                "--tokenizer-from and --conditioning")
+    from emomusic.settings import checkpoints_root
+    from emomusic.training.finetune import finetune_config, finetune_generator
+    from emomusic.training.train import PRESETS as TRAIN_PRESETS
+    from emomusic.training.train import TrainConfig
+
+    preset = TRAIN_PRESETS[args.preset]
+    cfg = finetune_config(TrainConfig(**preset.get("train", {})))
+    if args.steps:
+        cfg.steps = args.steps
+    if args.lr:
+        cfg.lr = args.lr
+    cfg.max_minutes = args.max_minutes
+    cfg.fit_steps = args.fit_steps or bool(args.max_minutes and not args.steps)
+    base = args.init_from or checkpoints_root() / "generator"
+    finetune_generator(args.data_dir, base, args.out, cfg=cfg, resume=args.resume, genre=args.genre,
+                       device=args.device, model_cfg=preset.get("model", {}))
+    return 0
+
+
 def selector(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise InvalidInputError(f"--epochs must be at least 1, got {args.epochs}")
     from emomusic.training.selector import train_selector
 
     out = train_selector(out=Path(args.out) / "selector" if args.out else None, checkpoints=args.checkpoints,
-                         epochs=args.epochs)
+                         epochs=args.epochs, tune=not args.no_tune)
     print(f"wrote {out}")
+    return 0
+
+
+def ranking(args: argparse.Namespace) -> int:
+    if args.prompts < 1:
+        raise InvalidInputError(f"--prompts must be at least 1, got {args.prompts}")
+    from emomusic.training.ranking import train_ranking
+
+    out = train_ranking(args.checkpoints, prompts_per_quadrant=args.prompts, data_root=args.data_root)
+    print(f"wrote the ranking weights into {out}")
     return 0
 
 

@@ -21,8 +21,9 @@ from emomusic.music.attributes import estimate_key, key_correlations, key_templa
 from emomusic.music.form import stall_flags
 from emomusic.music.notes import Notes
 
-__all__ = ["SECTION_STATISTICS", "STATISTICS", "Range", "bar_transitions", "compare", "longest_stall", "musicality",
-           "real_range", "returning_bars", "sections"]
+__all__ = ["REALISM", "SECTION_STATISTICS", "STATISTICS", "Range", "RealReference", "bar_transitions", "compare",
+           "is_score", "longest_stall", "musicality", "real_files", "real_range", "real_reference", "returning_bars",
+           "sections"]
 
 SPAN_BEATS = 64.0  # 16 bars of 4/4: the CLI's default length
 C5 = 72
@@ -374,3 +375,128 @@ def longest_stall(path: str | os.PathLike, n_bars: int | None = None) -> int:
         run = run + 1 if stalled else 0
         best = max(best, run)
     return best
+
+
+# ------------------------------------------------------------------------------------ realism of one piece
+# The statistics a single piece is judged on, each against the real pieces it means something for:
+# tempo needs a real tempo (POP909, whose files carry it); how a piece is played needs performances
+# (EMOPIA, POP909, ASAP performances); returning bars need a real bar grid (POP909, ASAP scores and
+# Nottingham's folk tunes, as the form benchmark's reference); the rest hold for every piano opening.
+REALISM: dict[str, str] = {
+    "tempo": "tempo", "distinct_velocities": "performed", "top_voice_excess": "performed",
+    "highest_pitch": "openings", "lowest_pitch": "openings", "dissonance": "openings", "returning_bars": "gridded",
+}
+
+
+def is_score(path: str | os.PathLike) -> bool:
+    """An ASAP score (quantised, with its written tempo and bars), not a performance."""
+    return os.path.basename(str(path)) == "midi_score.mid"
+
+
+def real_files(datasets: tuple[str, ...], per_set: int, data_root: str | os.PathLike | None = None) -> dict[str, list]:
+    """Up to `per_set` val records of each dataset, chosen by a hash of their id (stable, spread out).
+
+    ASAP gives half scores, half performances; EMOPIA gives every val clip (callers subsample it).
+
+    Args:
+        datasets: dataset names (`training.datasets.records`).
+        per_set: records per dataset.
+        data_root: the datasets folder (default: the settings resolver's).
+
+    Returns:
+        dataset -> records.
+    """
+    import hashlib
+
+    from emomusic.training.datasets import records
+
+    def key(r) -> str:
+        return hashlib.md5(r.id.encode()).hexdigest()
+
+    out = {}
+    for name in datasets:
+        recs = [r for r in records(data_root, (name,)) if r.split == "val"]
+        if name == "asap":
+            scores = sorted((r for r in recs if is_score(r.path)), key=key)
+            perfs = sorted((r for r in recs if not is_score(r.path)), key=key)
+            out[name] = scores[: per_set // 2] + perfs[: per_set - min(len(scores), per_set // 2)]
+            continue
+        recs.sort(key=key)
+        out[name] = recs[:per_set] if name != "emopia" else recs
+    return out
+
+
+@dataclass(frozen=True)
+class RealReference:
+    """Real val pieces' 10-90% range of each `REALISM` statistic, and how many statistics real pieces
+    themselves have outside (the rule for calling one piece "inside")."""
+
+    ranges: dict[str, tuple[float, float]]
+    allowed_outside: int  # at most this many outside: what 90% of the real pieces manage
+    real_inside: float  # share of the real piano pieces inside by that rule (at least 0.9)
+    real_pieces: int  # the real piano pieces that rule was set on
+
+    def outside(self, stats: dict[str, float]) -> tuple[int, float]:
+        """(statistics outside their real range, mean distance outside in range widths; 0 inside).
+
+        A statistic that does not apply (nan) counts as neither.
+
+        Args:
+            stats: one piece's `musicality` result.
+
+        Returns:
+            (count, distance).
+        """
+        count, dist, n = 0, 0.0, 0
+        for k, (lo, hi) in self.ranges.items():
+            v = stats.get(k, float("nan"))
+            if not np.isfinite(v):
+                continue
+            n += 1
+            width = max(hi - lo, 1e-9)
+            gap = max(lo - v, v - hi, 0.0) / width
+            count += gap > 0
+            dist += gap
+        return count, dist / max(n, 1)
+
+    def inside(self, stats: dict[str, float]) -> bool:
+        """Whether a piece has no more statistics outside than 90% of real pieces have."""
+        return self.outside(stats)[0] <= self.allowed_outside
+
+
+def real_reference(per_set: int = 40, data_root: str | os.PathLike | None = None,
+                   beats: float = SPAN_BEATS) -> RealReference:
+    """The realism reference from EMOPIA, POP909, ASAP and Nottingham val pieces (picked as `real_files` does).
+
+    Args:
+        per_set: val pieces per dataset (EMOPIA: that many of its val clips).
+        data_root: the datasets folder.
+        beats: the span measured.
+
+    Returns:
+        The `RealReference`.
+    """
+    import hashlib
+
+    recs = real_files(("emopia", "pop909", "asap", "nottingham"), per_set, data_root)
+    recs["emopia"] = sorted(recs["emopia"], key=lambda r: hashlib.md5(r.id.encode()).hexdigest())[:per_set]
+    measured = [(name, r, musicality(r.path, beats)) for name, rs in recs.items() for r in rs]
+    piano = ("emopia", "pop909", "asap")
+    groups = {"tempo": lambda n, r: n == "pop909",
+              "performed": lambda n, r: n in piano and not is_score(r.path),
+              "openings": lambda n, r: n in piano,
+              "gridded": lambda n, r: n in ("pop909", "nottingham") or is_score(r.path)}
+    ranges = {}
+    for stat, group in REALISM.items():
+        vals = np.array([m[stat] for n, r, m in measured if groups[group](n, r)], dtype=float)
+        vals = vals[np.isfinite(vals)]
+        ranges[stat] = (float(np.percentile(vals, 10)), float(np.percentile(vals, 90)))
+    ref = RealReference(ranges, 0, 0.0, len(measured))
+    counts = []
+    for n, r, m in measured:  # each real piano piece on the statistics that mean something for it
+        if n not in piano:
+            continue
+        applies = {k: (m[k] if groups[REALISM[k]](n, r) else float("nan")) for k in REALISM}
+        counts.append(ref.outside(applies)[0])
+    allowed = int(np.ceil(np.percentile(counts, 90)))
+    return RealReference(ranges, allowed, float(np.mean(np.array(counts) <= allowed)), len(counts))

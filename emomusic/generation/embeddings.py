@@ -8,10 +8,11 @@ so its hidden states already encode harmony, rhythm and texture; the labelled se
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from emomusic.music.tokenizer import MusicTokenizer
 
@@ -24,14 +25,30 @@ def _windows(ids: np.ndarray, length: int, max_windows: int) -> list[np.ndarray]
     return [ids[s:s + length] for s in starts]
 
 
-@torch.inference_mode()
 def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.ndarray], length: int = 512,
                      max_windows: int = 4, batch_size: int = 16) -> np.ndarray:
     """(n_pieces, dim) mean-pooled last-layer states of BOS + music tokens (no condition prefix).
 
     Long pieces are cut into evenly spaced windows whose embeddings are averaged, so the cost per
     piece is bounded and the result does not depend on where the piece was cut.
+
+    Two engines, equal to float32 rounding (tested): given the network (a `Generator`), torch runs it
+    (training, which has torch loaded anyway); given its `generation.fast.DecoderWeights`, the fast
+    engine's numpy forward does, so ranking candidates needs neither torch nor x-transformers.
+
+    Args:
+        generator: the generator network, or its `DecoderWeights`.
+        tokenizer: its tokenizer.
+        pieces: each piece's token ids.
+        length: tokens per window (BOS included).
+        max_windows: windows averaged per piece.
+        batch_size: windows run together.
+
+    Returns:
+        float32 (n_pieces, dim).
     """
+    from emomusic.generation.fast import DecoderWeights
+
     bos = tokenizer.token_id("BOS_None")
     pad = tokenizer.token_id("PAD_None")
     rows: list[tuple[int, np.ndarray]] = []
@@ -39,6 +56,7 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
         ids = np.asarray(ids, dtype=np.int64)
         for w in _windows(ids, length - 1, max_windows):
             rows.append((i, np.concatenate([[bos], w])))
+    numpy = isinstance(generator, DecoderWeights)
     dim = generator.config.dim
     sums = np.zeros((len(pieces), dim), dtype=np.float64)
     counts = np.zeros(len(pieces))
@@ -46,14 +64,49 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
     for b in range(0, len(order), batch_size):
         chunk = [rows[r] for r in order[b:b + batch_size]]
         n = max(len(x) for _, x in chunk)
-        ids = torch.full((len(chunk), n), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), n), dtype=torch.bool)
+        ids = np.full((len(chunk), n), pad, dtype=np.int64)
+        mask = np.zeros((len(chunk), n), dtype=bool)
         for j, (_, x) in enumerate(chunk):
-            ids[j, :len(x)] = torch.from_numpy(x)
+            ids[j, :len(x)] = x
             mask[j, :len(x)] = True
-        hidden = generator.net(ids, return_embeddings=True)  # causal: padding at the end cannot leak back
-        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        hidden = _states_numpy(generator, ids) if numpy else _states_torch(generator, ids)
+        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # causal: padding cannot leak back
         for j, (i, _) in enumerate(chunk):
-            sums[i] += pooled[j].double().numpy()
+            sums[i] += pooled[j].astype(np.float64)
             counts[i] += 1
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def _states_numpy(weights, ids: np.ndarray) -> np.ndarray:
+    """Last-layer states (batch, n, dim) by the fast engine's numpy forward."""
+    from emomusic.generation.fast import FastEngine
+
+    return FastEngine(weights, batch=len(ids), max_len=ids.shape[1]).states(ids)
+
+
+def _states_torch(generator, ids: np.ndarray) -> np.ndarray:
+    """Last-layer states (batch, n, dim) by the x-transformers network."""
+    import torch
+
+    with torch.inference_mode():
+        return generator.net(torch.from_numpy(ids), return_embeddings=True).float().numpy()
+
+
+def load_backbone(generator_dir: str | os.PathLike):
+    """The generator whose embeddings the selector and recognizer read, as `piece_embeddings` takes it:
+    the fast engine's numpy weights where it supports the configuration (no torch import), else the
+    float32 network.
+
+    Args:
+        generator_dir: a generator checkpoint folder.
+
+    Returns:
+        (`DecoderWeights` or `Generator`, its `MusicTokenizer`).
+    """
+    from emomusic.generation.checkpoint import load_generator_checkpoint
+    from emomusic.generation.fast import DecoderWeights, unsupported
+
+    ck, tokenizer = load_generator_checkpoint(Path(generator_dir))
+    if unsupported(ck.config) is None:
+        return DecoderWeights.from_checkpoint(ck), tokenizer
+    return ck.module().float().eval(), tokenizer

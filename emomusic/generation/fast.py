@@ -271,26 +271,54 @@ class FastEngine:
         self.rows = b
         if min(n, self.window) > self.kv.shape[4]:
             self._grow(n)
+        keep = min(n, self.window)  # prefill keys that stay in the ring: the last `window`
+        first = (n - keep) % self.window
+        # a slice where the slots run on, an index array where they wrap round (a prefill longer than the ring)
+        slots = slice(first, first + keep) if first + keep <= self.window else np.arange(n - keep, n) % self.window
+
+        def store(layer: int, k: np.ndarray, v: np.ndarray) -> None:
+            ring_k, ring_v = self.kv[layer, :, :b]  # (b, h, slots, dh) each; one index array keeps its axis
+            ring_k[:, :, slots] = k[:, :, n - keep:]
+            ring_v[:, :, slots] = v[:, :, n - keep:]
+
+        x = self._layers(ids, store)
+        self.length = n
+        return self._layer_norm(x.reshape(b, n, -1)[:, -1], self.final_gamma) @ self.to_logits
+
+    def states(self, ids) -> np.ndarray:
+        """Every position's last-layer state (batch, n, dim), final norm applied: what x-transformers
+        returns with `return_embeddings=True` (the selector's and recognizer's piece embeddings).
+        Nothing is cached; each row attends causally, so padding after a row's end cannot leak back.
+
+        Args:
+            ids: (batch, n) token ids (no condition prefix).
+
+        Returns:
+            float32 (batch, n, dim).
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        b, n = ids.shape
+        return self._layer_norm(self._layers(ids, None), self.final_gamma).reshape(b, n, -1)
+
+    def _layers(self, ids: np.ndarray, store) -> np.ndarray:
+        """The decoder over a whole sequence (batch, n) in numpy; `store(layer, k, v)` keeps the keys and
+        values where a cache wants them. Returns the last layer's output (batch·n, dim), before the final norm."""
+        b, n = ids.shape
         x = self.emb[ids.reshape(-1)]
         if self.cond is not None:
             x = (x.reshape(b, n, -1) + self.cond[:, None]).reshape(b * n, -1)
         h, dh, ln = self.heads, self.dim_head, self._layer_norm
         cos, sin = self.cos[:n, None, None], self.sin[:n, None, None]  # (n, 1, 1, dh)
-        keep = min(n, self.window)  # prefill keys that stay in the ring: the last `window`
-        first = (n - keep) % self.window
-        # a slice where the slots run on, an index array where they wrap round (a prefill longer than the ring)
-        slots = slice(first, first + keep) if first + keep <= self.window else np.arange(n - keep, n) % self.window
         mask = None
         if n > 1:  # query i sees keys i - window < j <= i, among the prefill's own keys
             gap = np.arange(n)[:, None] - np.arange(n)[None, :]
             mask = np.where((gap < 0) | (gap >= self.window), -np.inf, 0.0).astype(np.float32)
-        for (g1, wqkv, wo, g2, w1, b1, w2, b2), kv in zip(self.blocks, self.kv[:, :, :b], strict=True):
+        for layer, (g1, wqkv, wo, g2, w1, b1, w2, b2) in enumerate(self.blocks):
             qkv = (ln(x, g1) @ wqkv).reshape(b, n, 3, h, dh)
             qk = qkv[:, :, :2] * cos + qkv[:, :, :2][..., self.swap] * sin  # (b, n, 2, h, dh)
             k, v = qk[:, :, 1].transpose(0, 2, 1, 3), qkv[:, :, 2].transpose(0, 2, 1, 3)  # (b, h, n, dh)
-            ring_k, ring_v = kv  # (b, h, slots, dh) each; one index array keeps its axis in place
-            ring_k[:, :, slots] = k[:, :, n - keep:]
-            ring_v[:, :, slots] = v[:, :, n - keep:]
+            if store is not None:
+                store(layer, k, v)
             # every operand a strided view BLAS takes as is (a matrix numpy cannot hand to BLAS
             # goes through its generic loop, far slower)
             q = qk[:, :, 0].transpose(0, 2, 1, 3)  # (b, h, n, dh)
@@ -304,8 +332,7 @@ class FastEngine:
             att = np.matmul(s, v).transpose(0, 2, 1, 3).reshape(b * n, h * dh)
             x = x + att @ wo
             x = x + gelu(ln(x, g2) @ w1 + b1) @ w2 + b2
-        self.length = n
-        return ln(x.reshape(b, n, -1)[:, -1], self.final_gamma) @ self.to_logits
+        return x
 
     def _layer_norm(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         """LayerNorm over the last axis with a gain only (x-transformers' has no bias). Row means are a

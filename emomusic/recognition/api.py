@@ -22,9 +22,9 @@ from emomusic.errors import CheckpointError, InvalidInputError
 from emomusic.settings import checkpoints_root
 from emomusic.types import Recognition
 from emomusic.vocab.constants import AUDIO_SUFFIXES, PITCH_NAMES
-from emomusic.vocab.emotions import QUADRANTS
+from emomusic.vocab.emotions import QUADRANT_SIGNS, QUADRANTS
 
-__all__ = ["EmotionRecognizer", "SymbolicRecognizer", "explain", "recognize"]
+__all__ = ["EmotionRecognizer", "SymbolicRecognizer", "explain", "log_emotion", "recognize"]
 
 
 
@@ -82,11 +82,35 @@ def explain(values: dict[str, float], quadrant: str, stats: dict, top: int = 4) 
 
 
 
+def log_emotion(probabilities: np.ndarray, va_logits: np.ndarray, quadrant: str) -> np.ndarray:
+    """log p(the asked quadrant) per piece: half from the 4-way head, half from the valence/arousal head.
+
+    Both heads vote because they were trained on different labels (EMOPIA quadrants; VGMIDI valence
+    and arousal): a piece both call sad is surer than one only the 4-way head calls sad.
+
+    Args:
+        probabilities: (n, 4) quadrant probabilities (`SymbolicRecognizer.predict`).
+        va_logits: (n, 2) valence/arousal logits (P(high) = sigmoid(logit)).
+        quadrant: the asked quadrant.
+
+    Returns:
+        float64 (n,) log-probabilities (at most 0).
+    """
+    q = QUADRANTS.index(quadrant)
+    sign = np.asarray(QUADRANT_SIGNS[quadrant], dtype=np.float64)
+    four = np.log(np.maximum(np.asarray(probabilities, dtype=np.float64)[:, q], 1e-12))
+    z = np.asarray(va_logits, dtype=np.float64) * sign
+    va = -np.logaddexp(0.0, -z).sum(-1)  # log sigmoid
+    return 0.5 * four + 0.5 * va
+
+
 class SymbolicRecognizer:
     """The MIDI recognizer with the generator backbone it reads embeddings from, loaded once."""
 
-    def __init__(self, model, generator, tokenizer) -> None:
-        self.model, self.generator, self.tokenizer = model, generator, tokenizer
+    def __init__(self, arrays: dict[str, np.ndarray], config, generator, tokenizer) -> None:
+        """arrays: the recognizer's weights (`recognition.inference.load_arrays`); config: its
+        `RecognizerConfig`; generator: the backbone as `generation.embeddings.piece_embeddings` takes it."""
+        self.arrays, self.config, self.generator, self.tokenizer = arrays, config, generator, tokenizer
 
     @classmethod
     def from_checkpoints(cls, root: str | os.PathLike | None = None) -> SymbolicRecognizer:
@@ -98,20 +122,21 @@ class SymbolicRecognizer:
         Returns:
             The loaded recognizer.
         """
-        from emomusic.generation.checkpoint import generator_sha, load_float_generator
-        from emomusic.recognition.model import load_recognizer
+        from emomusic.generation.checkpoint import generator_sha
+        from emomusic.generation.embeddings import load_backbone
+        from emomusic.recognition.inference import load_arrays
 
         root = checkpoints_root(root)
         if not (root / "recognizer").is_dir():
             raise InvalidInputError(f"{root / 'recognizer'}: no recognizer checkpoint; "
                                     "run `emomusic train recognizer` or use the shipped checkpoints/")
-        model = load_recognizer(root / "recognizer")
+        arrays, config = load_arrays(root / "recognizer")
         sha = generator_sha(root / "generator")
-        if model.config.generator_sha and model.config.generator_sha != sha:
-            raise CheckpointError(f"{root / 'recognizer'}: trained on generator {model.config.generator_sha}, "
+        if config.generator_sha and config.generator_sha != sha:
+            raise CheckpointError(f"{root / 'recognizer'}: trained on generator {config.generator_sha}, "
                                   f"but {root / 'generator'} is {sha}; retrain with `emomusic train recognizer`")
-        generator, tokenizer = load_float_generator(root / "generator")
-        return cls(model, generator, tokenizer)
+        generator, tokenizer = load_backbone(root / "generator")
+        return cls(arrays, config, generator, tokenizer)
 
     def _load(self, path: str) -> tuple[object, np.ndarray]:
         """Quantised notes (what the models were trained on) and tokens of one MIDI file.
@@ -129,6 +154,33 @@ class SymbolicRecognizer:
             raise InvalidInputError(f"{path}: no notes left after quantisation")
         return notes, ids
 
+    def predict(self, notes: list, tokens: list[np.ndarray],
+                embedding: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The recognizer's outputs for pieces already in memory (the selector's candidates, loaded files).
+
+        Args:
+            notes: each piece's quantised notes.
+            tokens: each piece's token ids (what the backbone embeds).
+            embedding: (n, dim) backbone embeddings when the caller has them already (the selector
+                computes the same windows), else None to compute them.
+
+        Returns:
+            {"probabilities": (n, 4) over QUADRANTS, "va_logits": (n, 2), "valence_arousal": (n, 2) in
+            [-1, 1], "attributes": (n, 57)}.
+        """
+        from emomusic.recognition.inference import featurise, forward, va_from_logits
+
+        cfg = self.config
+        if embedding is None:
+            from emomusic.generation.embeddings import piece_embeddings
+
+            embedding = piece_embeddings(self.generator, self.tokenizer, tokens, max_windows=cfg.max_windows)
+        feats = featurise(notes, embedding, cfg.max_chords)
+        q, va = forward(self.arrays, feats)
+        probs = np.exp(q - q.max(-1, keepdims=True))
+        return {"probabilities": probs / probs.sum(-1, keepdims=True), "va_logits": va,
+                "valence_arousal": va_from_logits(va), "attributes": feats.attributes}
+
     def recognize_many(self, paths: list[str]) -> Iterator[tuple[str, Recognition | InvalidInputError]]:
         """(path, result or the file's error) in order; readable files are embedded in one batch.
 
@@ -138,11 +190,6 @@ class SymbolicRecognizer:
         Returns:
             An iterator of (path, Recognition or InvalidInputError).
         """
-        import torch
-
-        from emomusic.generation.embeddings import piece_embeddings
-        from emomusic.recognition.model import featurise, va_from_logits
-
         loaded: dict[int, tuple] = {}
         errors: dict[int, InvalidInputError] = {}
         for i, p in enumerate(paths):
@@ -152,14 +199,9 @@ class SymbolicRecognizer:
                 errors[i] = exc
         if loaded:
             keys = sorted(loaded)
-            cfg = self.model.config
-            emb = piece_embeddings(self.generator, self.tokenizer, [loaded[k][1] for k in keys],
-                                   max_windows=cfg.max_windows)
-            feats = featurise([loaded[k][0] for k in keys], emb, cfg.max_chords)
-            with torch.inference_mode():
-                q, va = self.model(**feats.tensors())
-            probs, va = torch.softmax(q, -1).numpy(), va_from_logits(va).numpy()
-            results = {k: self._result(paths[k], probs[j], va[j], feats.attributes[j]) for j, k in enumerate(keys)}
+            out = self.predict([loaded[k][0] for k in keys], [loaded[k][1] for k in keys])
+            probs, va = out["probabilities"], out["valence_arousal"]
+            results = {k: self._result(paths[k], probs[j], va[j], out["attributes"][j]) for j, k in enumerate(keys)}
         for i, p in enumerate(paths):
             yield p, errors[i] if i in errors else results[i]
 
@@ -172,7 +214,7 @@ class SymbolicRecognizer:
             file=path, quadrant=quadrant,
             probabilities={q: round(float(p), 4) for q, p in zip(QUADRANTS, probs, strict=True)},
             valence=round(float(va[0]), 4), arousal=round(float(va[1]), 4),
-            explanation=explain(values, quadrant, self.model.config.explain),
+            explanation=explain(values, quadrant, self.config.explain),
         )
 
 

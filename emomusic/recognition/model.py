@@ -14,119 +14,22 @@ which is also what distillation with a temperature needs.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from emomusic.music.attributes import ATTRIBUTE_NAMES, compute_attributes
-from emomusic.music.harmony import N_QUALITIES, SUMMARY_NAMES, analyse, summary_features
-from emomusic.music.notes import Notes
+# the inputs live with the numpy forward (no torch); re-exported here for training
+from emomusic.recognition.inference import (
+    QUAL_PAD,
+    ROOT_PAD,
+    Features,
+    RecognizerConfig,
+    featurise,
+    va_from_logits,
+)
 
 __all__ = ["Features", "Recognizer", "RecognizerConfig", "featurise", "load_recognizer", "va_from_logits"]
-
-ROOT_NONE, ROOT_PAD = 12, 13  # chord-root vocabulary: 0..11 normalised roots, no chord, padding
-QUAL_NONE, QUAL_PAD = N_QUALITIES, N_QUALITIES + 1
-
-
-@dataclass
-class RecognizerConfig:
-    """Sizes of the network; `embed_dim` must match the generator whose embeddings it reads."""
-
-    embed_dim: int = 256
-    n_attributes: int = len(ATTRIBUTE_NAMES)
-    n_harmony: int = len(SUMMARY_NAMES)
-    chord_dim: int = 16
-    hidden: int = 128
-    dropout: float = 0.3
-    input_dropout: float = 0.2
-    max_chords: int = 256
-    max_windows: int = 2  # backbone windows of 512 tokens per piece, as in the cached training embeddings
-    generator_sha: str = ""  # the generator whose embeddings the model was trained on
-    explain: dict = field(default_factory=dict)  # attribute statistics per quadrant (see recognition.py)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RecognizerConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass
-class Features:
-    """Model inputs of n pieces (numpy, so training can cache and index them)."""
-
-    embedding: np.ndarray  # (n, embed_dim) float32
-    attributes: np.ndarray  # (n, n_attributes) float32
-    harmony: np.ndarray  # (n, n_harmony) float32
-    roots: np.ndarray  # (n, max_chords) int64, ROOT_PAD after the end
-    qualities: np.ndarray  # (n, max_chords) int64, QUAL_PAD after the end
-
-    def __len__(self) -> int:
-        return len(self.attributes)
-
-    def take(self, idx: np.ndarray) -> Features:
-        return Features(*(getattr(self, k)[idx] for k in self.__dataclass_fields__))
-
-    @staticmethod
-    def concat(parts: Sequence[Features]) -> Features:
-        return Features(*(np.concatenate([getattr(p, k) for p in parts]) for k in Features.__dataclass_fields__))
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {k: torch.from_numpy(np.ascontiguousarray(getattr(self, k))) for k in self.__dataclass_fields__}
-
-
-def _chord_row(roots: np.ndarray, qualities: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-length chord tokens: evenly subsampled when longer than `length`, padded when shorter."""
-    if len(roots) > length:
-        keep = np.linspace(0, len(roots) - 1, length).round().astype(int)
-        roots, qualities = roots[keep], qualities[keep]
-    r = np.full(length, ROOT_PAD, np.int64)
-    q = np.full(length, QUAL_PAD, np.int64)
-    r[:len(roots)] = np.where(roots >= 0, roots, ROOT_NONE)
-    q[:len(qualities)] = np.where(qualities >= 0, qualities, QUAL_NONE)
-    return r, q
-
-
-def featurise(notes: Sequence[Notes], embedding: np.ndarray, max_chords: int = 256,
-              attributes: np.ndarray | None = None) -> Features:
-    """Features of pieces from their (quantised) notes and backbone embeddings.
-
-    `attributes` may be passed when already computed (the prepared caches hold them).
-
-    Args:
-        notes: each piece's notes.
-        embedding: (n, embed_dim) backbone embeddings of the same pieces.
-        max_chords: beat chords kept per piece.
-        attributes: (n, 57) precomputed attributes, or None to compute them.
-
-    Returns:
-        The batch's Features.
-    """
-    harmonies = [analyse(n) for n in notes]
-    rows = [_chord_row(h.roots, h.qualities, max_chords) for h in harmonies]
-    atts = attributes if attributes is not None else np.stack([compute_attributes(n) for n in notes])
-    return Features(
-        np.asarray(embedding, np.float32), np.asarray(atts, np.float32),
-        np.stack([summary_features(h) for h in harmonies]).astype(np.float32),
-        np.stack([r for r, _ in rows]), np.stack([q for _, q in rows]),
-    )
-
-
-def va_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Valence/arousal in [-1, 1] from the regression head's logits.
-
-    Args:
-        logits: (n, 2) head outputs.
-
-    Returns:
-        (n, 2) valence and arousal.
-    """
-    return torch.tanh(logits / 2)
 
 
 class Recognizer(nn.Module):

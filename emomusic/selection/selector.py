@@ -17,20 +17,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
-from torch import nn
 
 from emomusic.music.metrics import METRICS, all_metrics
 from emomusic.music.notes import Notes
-from emomusic.vocab.emotions import GENRES, QUADRANTS
+from emomusic.vocab.emotions import GENRES, QUADRANT_SIGNS, QUADRANTS
 
 # "control" is not a network head: it is minus the distance between the attribute bins a candidate
 # measures and the ones it was asked for (EmoGen's controls), which the pipeline passes in.
 HEADS = ("quality", "emotion", "genre", "control")
 DEFAULT_WEIGHTS = {"quality": 0.5, "emotion": 1.0, "genre": 0.0, "control": 0.0}
 FAR = 1e3  # the control distance scored for a candidate with none (no notes): finite, never the pick
-HIGH_VALENCE = {"Q1", "Q4"}
-HIGH_AROUSAL = {"Q1", "Q2"}
 
 
 @dataclass
@@ -53,29 +49,6 @@ class SelectorConfig:
         return cls(**d)
 
 
-class SelectorNet(nn.Module):
-    """Standardise → MLP trunk → heads: quality (1 logit), quadrant (4), valence/arousal (2), genre (5)."""
-
-    def __init__(self, config: SelectorConfig) -> None:
-        super().__init__()
-        self.config = config
-        n_in = config.embed_dim + config.n_metrics
-        self.register_buffer("mean", torch.zeros(n_in))
-        self.register_buffer("std", torch.ones(n_in))
-        h = config.hidden
-        self.trunk = nn.Sequential(nn.Dropout(config.dropout / 2), nn.Linear(n_in, h), nn.GELU(),
-                                   nn.Dropout(config.dropout), nn.Linear(h, h), nn.GELU(), nn.Dropout(config.dropout))
-        self.quality = nn.Linear(h, 1)
-        self.quadrant = nn.Linear(h, len(QUADRANTS))
-        self.va = nn.Linear(h, 2)  # logits of high valence, high arousal
-        self.genre = nn.Linear(h, len(GENRES))
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = self.trunk((x - self.mean) / self.std)
-        return {"quality": self.quality(z)[:, 0], "quadrant": self.quadrant(z), "va": self.va(z),
-                "genre": self.genre(z)}
-
-
 def metric_features(notes: Sequence[Notes]) -> np.ndarray:
     """(n, n_metrics) objective metrics; an empty piece gets zeros (and is ranked last anyway).
 
@@ -90,7 +63,7 @@ def metric_features(notes: Sequence[Notes]) -> np.ndarray:
 
 
 def piece_features(generator, tokenizer, tokens: Sequence[np.ndarray], notes: Sequence[Notes],
-                   window: int = 512, max_windows: int = 2) -> np.ndarray:
+                   window: int = 512, max_windows: int = 2, embedding: np.ndarray | None = None) -> np.ndarray:
     """(n, embed_dim + n_metrics): backbone embedding beside the objective metrics.
 
     Args:
@@ -100,143 +73,287 @@ def piece_features(generator, tokenizer, tokens: Sequence[np.ndarray], notes: Se
         notes: each piece's notes (for the objective metrics).
         window: tokens per embedding window.
         max_windows: windows averaged per piece.
+        embedding: the (n, embed_dim) embeddings when the caller has them (then no backbone pass).
 
     Returns:
         float32 (n, embed_dim + n_metrics).
     """
-    from emomusic.generation.embeddings import piece_embeddings
+    if embedding is None:
+        from emomusic.generation.embeddings import piece_embeddings
 
-    emb = piece_embeddings(generator, tokenizer, [np.asarray(t, dtype=np.int64) for t in tokens],
-                           length=window, max_windows=max_windows)
-    return np.concatenate([emb, metric_features(notes)], axis=1)
+        embedding = piece_embeddings(generator, tokenizer, [np.asarray(t, dtype=np.int64) for t in tokens],
+                                     length=window, max_windows=max_windows)
+    return np.concatenate([np.asarray(embedding, dtype=np.float32), metric_features(notes)], axis=1)
 
 
-def _log_emotion(out: dict[str, torch.Tensor], quadrant: str) -> torch.Tensor:
-    """log p(asked quadrant): half from the 4-way head, half from the valence and arousal heads."""
+def _log_emotion(quadrant_logits: np.ndarray, va_logits: np.ndarray, quadrant: str) -> np.ndarray:
+    """log p(asked quadrant) by the network's own emotion heads: half the 4-way head, half valence/arousal."""
     q = QUADRANTS.index(quadrant)
-    sign = torch.tensor([1.0 if quadrant in HIGH_VALENCE else -1.0, 1.0 if quadrant in HIGH_AROUSAL else -1.0])
-    four = torch.log_softmax(out["quadrant"], -1)[:, q]
-    va = nn.functional.logsigmoid(out["va"] * sign).sum(-1)
+    z = quadrant_logits - quadrant_logits.max(-1, keepdims=True)
+    four = z[:, q] - np.log(np.exp(z).sum(-1))
+    va = -np.logaddexp(0.0, -va_logits * np.asarray(QUADRANT_SIGNS[quadrant], dtype=np.float64)).sum(-1)
     return 0.5 * four + 0.5 * va
 
 
-class Selector:
-    """Scores candidates with the network; `weights` mixes the heads into one ranking score."""
+def net_forward(arrays: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
+    """The selector network's forward in numpy (eval mode: dropout off), from its state dict's arrays.
 
-    def __init__(self, net: SelectorNet, generator, tokenizer, weights: dict[str, float] | None = None) -> None:
-        self.net = net.eval()
+    Standardise, two Linear + GELU layers, then the heads: quality (1 logit), quadrant (4 logits),
+    va (2 logits: high valence, high arousal) and genre (5 logits). `selection.network.SelectorNet`
+    is the same network in torch, for training; a test holds the two equal.
+
+    Args:
+        arrays: the network's state dict as float arrays.
+        x: (n, features) rows from :func:`piece_features`.
+
+    Returns:
+        head -> float64 logits: quality (n,), quadrant (n, 4), va (n, 2), genre (n, 5).
+    """
+    from emomusic.numerics import gelu
+
+    def linear(name: str, h: np.ndarray) -> np.ndarray:
+        return h @ arrays[f"{name}.weight"].T + arrays[f"{name}.bias"]
+
+    h = ((np.asarray(x, dtype=np.float32) - arrays["mean"]) / arrays["std"]).astype(np.float32)
+    h = gelu(linear("trunk.1", h).astype(np.float32))
+    h = gelu(linear("trunk.4", h).astype(np.float32))
+    out = {name: linear(name, h).astype(np.float64) for name in ("quality", "quadrant", "va", "genre")}
+    out["quality"] = out["quality"][:, 0]
+    return out
+
+
+def combine(heads: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """The ranking score: the weighted sum of the heads a candidate has (a missing head adds nothing).
+
+    Every head is a log-probability or a log-odds (control: minus a distance), so the sum is a
+    weighted log-likelihood of "real, in the asked mood and genre, with the asked attributes".
+
+    Args:
+        heads: head name -> (n,) values (see :meth:`Selector.heads`).
+        weights: head name -> weight.
+
+    Returns:
+        float64 (n,) scores, higher is better.
+    """
+    n = len(next(iter(heads.values()))) if heads else 0
+    total = np.zeros(n)
+    for name, values in heads.items():
+        total += weights.get(name, 0.0) * np.asarray(values, dtype=np.float64)
+    return total
+
+
+def explain(heads: dict[str, np.ndarray], weights: dict[str, float], order: Sequence[int]) -> dict:
+    """Why the first of `order` won: each weighted head's lead over the runner-up, largest first.
+
+    Args:
+        heads: head name -> (n,) values.
+        weights: the ranking weights used.
+        order: candidate indices, best first.
+
+    Returns:
+        {"winner": index, "runner_up": index or None (indices in generation order), "margin": score
+        lead, "leads": {head: weighted lead}, "text": one sentence}.
+    """
+    win = int(order[0])
+    if len(order) < 2:
+        return {"winner": win, "runner_up": None, "margin": None, "leads": {}, "text": "the only candidate"}
+    second = int(order[1])
+    leads = {h: float(weights.get(h, 0.0) * (v[win] - v[second])) for h, v in heads.items() if weights.get(h, 0.0)}
+    leads = dict(sorted(leads.items(), key=lambda kv: -abs(kv[1])))
+    won = [f"{h} (+{d:.2f})" for h, d in leads.items() if d > 1e-9]
+    lost = [f"{h} ({d:.2f})" for h, d in leads.items() if d < -1e-9]
+    text = "won over the runner-up on " + (", ".join(won) or "nothing")
+    if lost:
+        text += " despite " + ", ".join(lost)
+    return {"winner": win, "runner_up": second, "margin": float(sum(leads.values())), "leads": leads, "text": text}
+
+
+class Selector:
+    """Ranks candidates by weighted heads: quality, emotion, genre and the attribute fit (control).
+
+    Each head has a default source and a better one when shipped:
+    quality is the note-statistics quality head (`selection.quality`, real against generated and
+    degraded pieces) when given, else the network's quality output; emotion is the recognizer's
+    log-probability of the asked quadrant when the caller passes it (the pipeline does: the recognizer
+    lives beside the selector, not under it), else the network's emotion heads; genre is the network's;
+    control is minus the distance of measured from asked attribute bins (EmoGen's controls).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], config: SelectorConfig, generator, tokenizer,
+                 weights: dict[str, float] | None = None, quality=None) -> None:
+        """arrays: the network's state dict as numpy arrays; config: its `SelectorConfig`; generator: the
+        backbone the embeddings come from (its `DecoderWeights` for the numpy forward, or the network);
+        quality: a `selection.quality.QualityHead`, or None to rank by the network's quality output."""
+        self.arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+        self.config = config
         self.generator = generator
         self.tokenizer = tokenizer
-        self.weights = dict(weights or net.config.weights)
+        self.weights = dict(weights or config.weights)
+        self.quality = quality
 
-    def features(self, candidates) -> np.ndarray:
-        cfg = self.net.config
+    @classmethod
+    def from_net(cls, net, generator, tokenizer, weights: dict[str, float] | None = None, quality=None) -> Selector:
+        """A selector from a torch `selection.network.SelectorNet` (training, tests)."""
+        arrays = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
+        return cls(arrays, net.config, generator, tokenizer, weights, quality)
+
+    def embeddings(self, candidates) -> np.ndarray:
+        """(n, dim) backbone embeddings of the candidates' tokens (the recognizer reads the same windows)."""
+        from emomusic.generation.embeddings import piece_embeddings
+
+        cfg = self.config
+        tokens = [np.asarray(c.tokens, dtype=np.int64) for c in candidates]
+        return piece_embeddings(self.generator, self.tokenizer, tokens, length=cfg.window, max_windows=cfg.max_windows)
+
+    def features(self, candidates, embedding: np.ndarray | None = None) -> np.ndarray:
+        """The network's input rows: backbone embedding beside the objective metrics."""
+        cfg = self.config
         return piece_features(self.generator, self.tokenizer, [c.tokens for c in candidates],
-                              [c.notes for c in candidates], cfg.window, cfg.max_windows)
+                              [c.notes for c in candidates], cfg.window, cfg.max_windows, embedding)
 
-    @torch.inference_mode()
-    def score_features(self, x: np.ndarray, quadrants: Sequence[str | None], genres: Sequence[str | None],
-                       weights: dict[str, float] | None = None,
-                       control_distance: Sequence[float] | None = None) -> list[dict]:
-        """Per-head scores and the combined score for rows of features (the training code reuses it).
+    def net_heads(self, x: np.ndarray, quadrants: Sequence[str | None], genre: str | None) -> dict[str, np.ndarray]:
+        """The network's heads for rows of features: quality log-odds, log p(asked quadrant), log p(genre).
 
         Args:
             x: (n, features) rows from :func:`piece_features`.
-            quadrants: the asked quadrant per row (None: the emotion head is ignored for that row).
-            genres: the asked genre per row (None: the genre head is ignored for that row).
-            weights: head weights (default: the checkpoint's tuned weights).
-            control_distance: each row's distance of measured from asked attribute bins, if known.
+            quadrants: the asked quadrant per row (None: no emotion value for that row, nan).
+            genre: the asked genre (None or unknown: no genre head).
 
         Returns:
-            One dict per row with every head's output and the combined ``score``.
+            head name -> (n,) float64, and "genre_heard" (the genre the network hears, str).
         """
-        w = self._weights(weights)
-        out = self.net(torch.as_tensor(x, dtype=torch.float32))
-        p_real = torch.sigmoid(out["quality"])
-        p4 = torch.softmax(out["quadrant"], -1)
-        pva = torch.sigmoid(out["va"])
-        pg = torch.softmax(out["genre"], -1)
-        rows = []
-        for i, (q, g) in enumerate(zip(quadrants, genres, strict=True)):
-            row = {"quality": float(p_real[i]), "valence": float(2 * pva[i, 0] - 1),
-                   "arousal": float(2 * pva[i, 1] - 1), "quadrant": QUADRANTS[int(p4[i].argmax())],
-                   "genre": GENRES[int(pg[i].argmax())]}
-            total = w["quality"] * float(nn.functional.logsigmoid(out["quality"][i]))
-            if q is not None:
-                log_e = float(_log_emotion({k: v[i:i + 1] for k, v in out.items()}, q)[0])
-                row["emotion"] = float(np.exp(log_e))
-                total += w["emotion"] * log_e
-            if g is not None and g in GENRES:
-                row["genre_match"] = float(pg[i, GENRES.index(g)])
-                total += w["genre"] * float(torch.log(pg[i, GENRES.index(g)] + 1e-9))
-            if control_distance is not None:
-                d = min(float(control_distance[i]), FAR)
-                row["control_fit"] = -d
-                total -= w.get("control", 0.0) * d
-            row["score"] = total
-            rows.append(row)
-        return rows
+        out = net_forward(self.arrays, x)
+        heads = {"quality": out["quality"]}
+        emo = np.full(len(x), np.nan)
+        for q in {q for q in quadrants if q is not None}:
+            rows = np.array([r for r, qq in enumerate(quadrants) if qq == q])
+            emo[rows] = _log_emotion(out["quadrant"][rows], out["va"][rows], q)
+        heads["emotion"] = emo
+        if genre is not None and genre in GENRES:
+            z = out["genre"] - out["genre"].max(-1, keepdims=True)
+            heads["genre"] = z[:, GENRES.index(genre)] - np.log(np.exp(z).sum(-1))
+        heads["genre_heard"] = np.array([GENRES[int(i)] for i in out["genre"].argmax(-1)])
+        return heads
 
-    def score(self, candidates, quadrant: str | None = None, genre: str | None = None,
-              weights: dict[str, float] | None = None,
-              control_distance: Sequence[float] | None = None) -> list[dict]:
-        """One dict per candidate: quality, emotion (p of the asked quadrant), genre_match, … and `score`.
-
-        The asked quadrant defaults to each candidate's own (`candidate.attributes.quadrant`); an empty
-        candidate scores -inf so it is never kept.
+    def heads(self, candidates, quadrant: str | None = None, genre: str | None = None,
+              control_distance: Sequence[float] | None = None, emotion: np.ndarray | None = None,
+              embedding: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every head's value per candidate (higher is better), from the best source available.
 
         Args:
             candidates: the pipeline's candidates (notes, tokens, attributes).
-            quadrant: the asked quadrant for all candidates (default: each candidate's own).
-            genre: the asked genre (None: the genre head is not used).
-            weights: head weights (default: the checkpoint's tuned weights).
+            quadrant: the asked quadrant for all (default: each candidate's own).
+            genre: the asked genre (None: no genre head).
             control_distance: each candidate's distance of measured from asked attribute bins, if known.
+            emotion: (n,) log p(asked quadrant) by the recognizer, if the caller has it.
+            embedding: (n, dim) backbone embeddings, if the caller computed them already.
 
         Returns:
-            One dict per candidate, in input order.
+            head name -> (n,) float64 values: quality (log-odds of real), emotion (log p), genre
+            (log p), control (minus the distance, at least -FAR).
+        """
+        quads = [quadrant or (c.attributes.quadrant if c.attributes is not None else None) for c in candidates]
+        net = self.net_heads(self.features(candidates, embedding), quads, genre)
+        heads: dict[str, np.ndarray] = {}
+        if self.quality is not None:
+            from emomusic.selection.quality import quality_features
+
+            heads["quality"] = self.quality.logits(np.stack([quality_features(c.notes) for c in candidates]))
+        else:
+            heads["quality"] = net["quality"]
+        heads["emotion"] = net["emotion"] if emotion is None else np.asarray(emotion, dtype=np.float64)
+        if "genre" in net:
+            heads["genre"] = net["genre"]
+        if control_distance is not None:
+            heads["control"] = -np.minimum(np.asarray(control_distance, dtype=np.float64), FAR)
+        return heads
+
+    def score(self, candidates, quadrant: str | None = None, genre: str | None = None,
+              weights: dict[str, float] | None = None, control_distance: Sequence[float] | None = None,
+              emotion: np.ndarray | None = None, embedding: np.ndarray | None = None) -> list[dict]:
+        """One dict per candidate: each head's value and the combined `score` (see :meth:`rows`).
+
+        Arguments as :meth:`heads`, plus `weights` (overrides of the checkpoint's tuned weights).
         """
         if not candidates:
             return []
-        quads = [quadrant or (c.attributes.quadrant if c.attributes is not None else None) for c in candidates]
-        rows = self.score_features(self.features(candidates), quads, [genre] * len(candidates), weights,
-                                   control_distance)
-        for row, c in zip(rows, candidates, strict=True):
-            if len(c.notes) == 0:
-                row["score"] = float("-inf")
-        return rows
+        w = self._weights(weights)
+        heads = self.heads(candidates, quadrant, genre, control_distance, emotion, embedding)
+        return self.rows(heads, w, [len(c.notes) == 0 for c in candidates])
+
+    @staticmethod
+    def rows(heads: dict[str, np.ndarray], weights: dict[str, float], empty: Sequence[bool]) -> list[dict]:
+        """Per-candidate scores from head values: an empty candidate scores -inf so it is never kept.
+
+        Args:
+            heads: from :meth:`heads`.
+            weights: checked weights.
+            empty: whether each candidate has no notes.
+
+        Returns:
+            One dict per candidate: `score`, `quality` (P(real)), `emotion` (p of the asked quadrant),
+            `genre_match` (p of the asked genre) and `control_fit` (minus the distance) where known.
+        """
+        total = combine(heads, weights)
+        out = []
+        for i, none in enumerate(empty):
+            row = {"score": float("-inf") if none else float(total[i]),
+                   "quality": float(1 / (1 + np.exp(-np.clip(heads["quality"][i], -50, 50))))}
+            if np.isfinite(heads["emotion"][i]):
+                row["emotion"] = float(np.exp(heads["emotion"][i]))
+            if "genre" in heads:
+                row["genre_match"] = float(np.exp(heads["genre"][i]))
+            if "control" in heads:
+                row["control_fit"] = float(heads["control"][i])
+            out.append(row)
+        return out
 
     def _weights(self, weights: dict[str, float] | None) -> dict[str, float]:
-        from emomusic.errors import InvalidInputError
-
-        w = {**self.weights, **(weights or {})}
-        unknown = set(w) - set(HEADS)
-        if unknown:
-            raise InvalidInputError(f"unknown selector head(s) {', '.join(sorted(unknown))}; use {', '.join(HEADS)}")
-        if any(not np.isfinite(v) or v < 0 for v in w.values()):
-            raise InvalidInputError(f"selector weights must be finite and non-negative, got {w}")
-        return w
+        return check_weights({**self.weights, **(weights or {})})
 
 
-def load_selector(path: str | os.PathLike, generator, tokenizer) -> Selector:
+def check_weights(w: dict[str, float]) -> dict[str, float]:
+    """The weights if every name is a head and every value finite and non-negative.
+
+    Raises:
+        InvalidInputError: an unknown head or a bad value (the one line `--select-weights` shows).
+    """
+    from emomusic.errors import InvalidInputError
+
+    unknown = set(w) - set(HEADS)
+    if unknown:
+        raise InvalidInputError(f"unknown selector head(s) {', '.join(sorted(unknown))}; use {', '.join(HEADS)}")
+    if any(not np.isfinite(v) or v < 0 for v in w.values()):
+        raise InvalidInputError(f"selector weights must be finite and non-negative, got {w}")
+    return w
+
+
+def load_selector(path: str | os.PathLike, generator, tokenizer, quality: str | os.PathLike | None = None) -> Selector:
     """The selector network from a checkpoint folder, wired to the generator whose embeddings it reads.
 
     Args:
         path: the selector's checkpoint folder.
         generator: the shipped generator (its backbone gives the embeddings).
         tokenizer: the generator's tokenizer.
+        quality: the quality head's checkpoint folder (`selection.quality`), or None to rank quality
+            by the network's own quality output.
 
     Returns:
         A ready :class:`Selector`.
     """
     from emomusic.checkpoint import CheckpointError, load_checkpoint
 
-    ck = load_checkpoint(path, kind="selector")
+    ck = load_checkpoint(path, kind="selector", arrays=True)
     cfg = SelectorConfig.from_dict(ck.config["model"])
     if cfg.embed_dim != generator.config.dim:
         raise CheckpointError(f"{ck.path}: selector expects {cfg.embed_dim}-dim embeddings, the generator gives "
                               f"{generator.config.dim}; retrain it with `emomusic train selector`")
-    net = ck.load_into(SelectorNet(cfg))
-    return Selector(net, generator, tokenizer)
+    head = None
+    if quality is not None:
+        from emomusic.selection.quality import load_quality
+
+        head = load_quality(quality)
+    return Selector(ck.state_dict, cfg, generator, tokenizer, quality=head)
 
 
 def debug_selector(generator, tokenizer, seed: int = 0) -> Selector:
@@ -250,6 +367,10 @@ def debug_selector(generator, tokenizer, seed: int = 0) -> Selector:
     Returns:
         A :class:`Selector` with untrained heads.
     """
+    import torch
+
+    from emomusic.selection.network import SelectorNet
+
     torch.manual_seed(seed)
     net = SelectorNet(SelectorConfig(embed_dim=generator.config.dim, hidden=16))
-    return Selector(net, generator, tokenizer)
+    return Selector.from_net(net, generator, tokenizer)

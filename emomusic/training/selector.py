@@ -36,8 +36,6 @@ from emomusic.vocab.emotions import QUADRANTS
 
 log = logging.getLogger(__name__)
 
-TUNING_SEED = 50_001  # tuning set seeds; the evaluation harness uses 1..1,000
-TUNING_SEEDS = 8  # 32 batches of 8: one batch is ~3 points of tuning accuracy
 HIGH_TEMP_SEED = 90_001
 
 
@@ -97,11 +95,6 @@ def high_temperature_pool(em) -> dict[str, np.ndarray]:
     """Quality negatives from the generator itself: 64 8-bar samples at temperature 1.6, no guidance."""
     return generated_pool(em, "high_temperature", [HIGH_TEMP_SEED + i for i in range(2)], n=8, bars=8,
                           temperature=1.6, top_p=1.0, guidance=False)
-
-
-def tuning_pool(em) -> dict[str, np.ndarray]:
-    """The ranking-weight tuning set: 4 quadrants × TUNING_SEEDS seeds × 8 candidates of 8 bars."""
-    return generated_pool(em, "tuning", [TUNING_SEED + i for i in range(TUNING_SEEDS)], n=8, bars=8)
 
 
 # ------------------------------------------------------------------------------------ negatives
@@ -278,7 +271,7 @@ def fit_net(f: dict, cfg, epochs: int = 300, lr: float = 2e-3, weight_decay: flo
     import torch
     from torch import nn
 
-    from emomusic.selection.selector import SelectorNet
+    from emomusic.selection.network import SelectorNet
     from emomusic.vocab.emotions import GENRES
 
     torch.manual_seed(seed)
@@ -353,107 +346,28 @@ def head_metrics(net, f: dict, split: str = "val") -> dict[str, float]:
     return res
 
 
-# ------------------------------------------------------------------------------------ head weights
-# The learned heads (emotion with more or less quality and genre), quality alone, the attribute fit
-# ("control": minus the distance of measured to asked attribute bins) alone and with each head.
-WEIGHT_GRID = [{"quality": wq, "emotion": 1.0, "genre": wg, "control": 0.0}
-               for wq in (0.0, 0.25, 0.5, 1.0, 2.0) for wg in (0.0, 0.5)]
-WEIGHT_GRID += [{"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 0.0},
-                {"quality": 0.0, "emotion": 0.0, "genre": 0.0, "control": 1.0},
-                {"quality": 0.0, "emotion": 0.25, "genre": 0.0, "control": 1.0},
-                {"quality": 0.0, "emotion": 1.0, "genre": 0.0, "control": 1.0},
-                {"quality": 0.25, "emotion": 0.0, "genre": 0.0, "control": 1.0},
-                {"quality": 1.0, "emotion": 0.0, "genre": 0.0, "control": 1.0},
-                {"quality": 0.25, "emotion": 0.25, "genre": 0.0, "control": 1.0}]
-
-
-def pool_features(em, pool: dict, judge, name: str | None = None) -> dict[str, np.ndarray]:
-    """Selector features and the judge's verdict of every piece of a generated pool (cached by `name`)."""
-    from emomusic.music.attributes import compute_attributes
-    from emomusic.selection.selector import piece_features
-
-    dest = selector_cache() / f"{name}-features.npz" if name else None
-    if dest is not None and dest.exists():
-        z = np.load(dest)
-        cached = {k: z[k] for k in z.files}
-        if np.array_equal(cached.get("control_distance"), pool["control_distance"]):
-            return cached  # else computed for an older pool
-
-    bars = int(pool["bars"])
-    tokens = [pool["tokens"][pool["offsets"][i]:pool["offsets"][i + 1]].astype(np.int64)
-              for i in range(len(pool["offsets"]) - 1)]
-    notes = [em.tokenizer.decode(t).truncate(bars) for t in tokens]
-    judged = np.array([judge.predict(compute_attributes(n))[0] if len(n) else "none" for n in notes])
-    out = {"x": piece_features(em.generator, em.tokenizer, tokens, notes), "judged": judged,
-           "quadrant": pool["quadrant"], "empty": np.array([len(n) == 0 for n in notes]),
-           "control_distance": pool["control_distance"]}
-    if dest is not None:
-        np.savez(dest, **out)
-    return out
-
-
-def selection_accuracy(selector, pf: dict, n: int, weights: dict[str, float], genre: str = "pop") -> dict:
-    """Judge's 4Q accuracy of the best-of-n pick, of the first candidate and of a random one.
-
-    Args:
-        selector: the Selector scoring the pool.
-        pf: the pool's features and verdicts (:func:`pool_features`).
-        n: candidates per batch.
-        weights: head weights.
-        genre: the asked genre.
-
-    Returns:
-        {"best", "first", "random"} → accuracy.
-    """
-    rows = selector.score_features(pf["x"], list(pf["quadrant"]), [genre] * len(pf["x"]), weights,
-                                   control_distance=pf.get("control_distance"))
-    score = np.array([-np.inf if e else r["score"] for r, e in zip(rows, pf["empty"], strict=True)])
-    hit = pf["judged"] == pf["quadrant"]
-    batches = np.arange(len(score)).reshape(-1, n)
-    best = batches[np.arange(len(batches)), score[batches].argmax(1)]
-    return {"best": float(hit[best].mean()), "first": float(hit[batches[:, 0]].mean()),
-            "random": float(hit.mean()), "mean_quality": float(np.mean([rows[i]["quality"] for i in best]))}
-
-
-def tune_weights(selector, pf: dict, n: int) -> tuple[dict[str, float], list[dict]]:
-    """The grid's weights with the best judged accuracy of picks; ties go to the more realistic picks
-    (higher mean p(real)), then to the earlier grid row.
-
-    Args:
-        selector: the Selector scoring the pool.
-        pf: the tuning pool's features and verdicts.
-        n: candidates per batch.
-
-    Returns:
-        (the chosen weights, one row per grid setting).
-    """
-    grid = WEIGHT_GRID if "control_distance" in pf else [w for w in WEIGHT_GRID if not w["control"]]
-    table = [{"weights": w, **selection_accuracy(selector, pf, n, w)} for w in grid]
-    best = max(table, key=lambda r: (r["best"], round(r["mean_quality"], 6)))
-    return dict(best["weights"]), table
-
-
 # ------------------------------------------------------------------------------------ entry point
 def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.PathLike | None = None,
-                   epochs: int = 300, seed: int = 0) -> Path:
-    """Build features (cached), train the heads, measure them on val, tune the head weights, save.
+                   epochs: int = 300, seed: int = 0, tune: bool = True) -> Path:
+    """Build features (cached), train the heads, measure them on val, save; then tune the ranking weights.
 
     Args:
         out: the checkpoint folder (default: ``<checkpoints>/selector``).
         checkpoints: the checkpoints folder the pipeline loads (default: the shipped one).
         epochs: full-batch epochs.
         seed: the seed of features, crops and network.
+        tune: tune the ranking weights on generated batches (`training.ranking.train_ranking`)
+            after training; else keep the weights of the checkpoint being replaced (or the defaults).
 
     Returns:
         The checkpoint folder.
     """
     import torch
 
-    from emomusic.checkpoint import save_checkpoint
-    from emomusic.evaluation.judge import FeatureJudge
+    from emomusic.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from emomusic.generation.checkpoint import generator_sha
     from emomusic.pipeline import EmoMusic
-    from emomusic.selection.selector import Selector, SelectorConfig
+    from emomusic.selection.selector import SelectorConfig
     from emomusic.settings import checkpoints_root
 
     torch.set_num_threads(1)
@@ -462,53 +376,33 @@ def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.P
     em = EmoMusic.from_pretrained(root)
     feats = build_features(em, seed=seed)
     cfg = SelectorConfig(embed_dim=em.generator.config.dim)
+    try:
+        cfg.weights = dict(load_checkpoint(out, kind="selector").config["model"]["weights"])
+    except (CheckpointError, KeyError):
+        pass  # nothing to keep: the defaults until the ranking is tuned
     net = fit_net(feats, cfg, epochs=epochs, seed=seed)
     metrics = {f"val_{k}": v for k, v in head_metrics(net, feats, "val").items()}
-    pool = tuning_pool(em)
-    pf = pool_features(em, pool, FeatureJudge.load(root / "judge"), name="tuning")
-    weights, table = tune_weights(Selector(net, em.generator, em.tokenizer), pf, int(pool["n"]))
-    cfg.weights = weights
-    tuned = next(r for r in table if r["weights"] == weights)
-    metrics |= {"tuning_pieces": int(len(pf["x"])), "tuning_best_of_8_4Q": tuned["best"],
-                "tuning_first_candidate_4Q": tuned["first"], "tuning_random_candidate_4Q": tuned["random"]}
-    metrics |= _robustness(net, feats, pf, weights, int(pool["n"]), epochs, seed)
     metrics |= {"train_rows": int((feats["split"] == "train").sum())}
     metrics |= {f"train_negatives_{k}": int(((feats["kind"] == k) & (feats["split"] == "train")).sum())
                 for k in (*CORRUPTIONS, "high_temperature")}
-    card = model_card(metrics, table, weights)
-    return save_checkpoint(out, kind="selector", config={"model": cfg.to_dict(),
-                                                          "generator_sha": generator_sha(root / "generator"),
-                                                          "weight_grid": table},
-                           state_dict=net.state_dict(), metrics=metrics, model_card=card)
+    config = {"model": cfg.to_dict(), "generator_sha": generator_sha(root / "generator")}
+    save_checkpoint(out, kind="selector", config=config, state_dict=net.state_dict(), metrics=metrics,
+                    model_card=model_card(metrics, cfg.weights))
+    if tune:
+        from emomusic.training.ranking import train_ranking
 
-
-def _robustness(net, feats: dict, pf: dict, weights: dict, n: int, epochs: int, seed: int) -> dict[str, float]:
-    """How much of the tuned gain is noise: the same weights with nets trained from two other seeds,
-    and the AUC of the combined score for "the judge hears the asked quadrant" over all pool pieces."""
-    from sklearn.metrics import roc_auc_score
-
-    from emomusic.selection.selector import Selector
-
-    out = {}
-    for s in (seed + 1, seed + 2):
-        other = fit_net(feats, net.config, epochs=epochs, seed=s)
-        out[f"tuning_best_of_8_4Q_train_seed_{s}"] = selection_accuracy(Selector(other, None, None), pf, n,
-                                                                        weights)["best"]
-    rows = Selector(net, None, None).score_features(pf["x"], list(pf["quadrant"]), ["pop"] * len(pf["x"]), weights)
-    hit = pf["judged"] == pf["quadrant"]
-    out["tuning_score_auc_for_judge_hit"] = float(roc_auc_score(hit, [r["score"] for r in rows]))
+        train_ranking(root, selector=out)
     return out
 
 
-def model_card(metrics: dict, table: list[dict], weights: dict, report: dict | None = None) -> str:
+def model_card(metrics: dict, weights: dict, report: dict | None = None) -> str:
     """MODEL_CARD.md from what the checkpoint stores (template `training/cards/selector.md`): data,
-    licence, inputs (no attributes), each head's val metrics, the ranking-weight tuning and, given an
-    evaluation report, the held-apart result.
+    licence, inputs, each head's val metrics and, given an evaluation report, the held-apart result.
+    The ranking weights' section is added by `training.ranking.write_weights` when they are tuned.
 
     Args:
         metrics: the checkpoint's metrics (`train_selector` writes them).
-        table: the ranking-weight grid, one row per weight setting tried.
-        weights: the chosen ranking weights (one of `table`'s).
+        weights: the ranking weights the checkpoint holds.
         report: `emomusic evaluate`'s report.json, or None to leave the held-apart section out.
 
     Returns:
@@ -518,20 +412,12 @@ def model_card(metrics: dict, table: list[dict], weights: dict, report: dict | N
 
     rows = "\n".join(f"| {k.removeprefix('val_')} | {v:.3f} |" for k, v in metrics.items()
                      if k.startswith("val_") and isinstance(v, float))
-    n_batches = metrics["tuning_pieces"] // 8
     card = render_card(
         "selector", train_rows=metrics.get("train_rows", "?"),
         neg={k: metrics.get(f"train_negatives_{k}", 0) for k in (*CORRUPTIONS, "high_temperature")},
         licence_rows="\n".join(f"| {d} | {LICENCES[d if d in LICENCES else 'vgmidi']} |"
                                for d in ("emopia", "vgmidi", "pop909", "asap", "nottingham", "music21")),
-        n_figures=rows.count("\n") + 1, val_rows=rows, tuning_pieces=metrics["tuning_pieces"],
-        seeds_per_quadrant=n_batches // 4, tuning_seed=TUNING_SEED, weights=weights,
-        tuned=next(r for r in table if r["weights"] == weights), batch_points=100 / n_batches,
-        seed_accuracies=", ".join(f"{v:.3f}" for k, v in metrics.items() if "train_seed" in k),
-        auc=metrics["tuning_score_auc_for_judge_hit"],
-        grid="\n".join(f"| {r['weights'].get('control', 0):g} | {r['weights']['quality']:g} | "
-                       f"{r['weights']['emotion']:g} | {r['weights']['genre']:g} | "
-                       f"{r['best']:.3f} | {r['mean_quality']:.3f} |" for r in table))
+        n_figures=rows.count("\n") + 1, val_rows=rows, weights=weights)
     return card + (harness_section(report) if report else "")
 
 
@@ -571,8 +457,12 @@ def refresh_card(directory: str | os.PathLike, report_path: str | os.PathLike) -
 
     ck = load_checkpoint(directory, kind="selector")
     report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-    table = ck.config["weight_grid"]
-    card = model_card(ck.metrics, table, ck.config["model"]["weights"], report)
+    card = model_card(ck.metrics, ck.config["model"]["weights"])
+    old = (ck.path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    ranking = old.partition("\n## Ranking weights")[2].partition("\n## Measured on held-apart seeds")[0]
+    if ranking:  # the tuned weights' section stays, before the harness's
+        card = card.rstrip() + "\n\n## Ranking weights" + ranking.rstrip() + "\n"
+    card += harness_section(report)
     sel = report["methods"]["selector"]["selection"]
     return update_model_card(directory, card, {"harness_best_of_8_4Q": sel["best"]["4Q"],
                                                "harness_first_candidate_4Q": sel["first_candidate"]["4Q"],
@@ -591,8 +481,6 @@ def _pool_cli() -> None:
     t0 = time.time()
     high_temperature_pool(em)
     print(f"high-temperature pool in {time.time() - t0:.0f} s", flush=True)
-    tuning_pool(em)
-    print(f"tuning pool in {time.time() - t0:.0f} s", flush=True)
     feats = build_features(em)
     print(f"features {feats['x'].shape} in {time.time() - t0:.0f} s", flush=True)
 

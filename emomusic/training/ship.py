@@ -25,7 +25,7 @@ from emomusic.checkpoint import load_checkpoint, save_checkpoint, update_model_c
 from emomusic.evaluation.controllability import summary_table
 from emomusic.training.cards import render_card
 from emomusic.training.datasets import LICENCES
-from emomusic.training.selector import TUNING_SEED
+from emomusic.training.ranking import TUNE_SEED
 
 DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi", "vgmidi_unl": "vgmidi",
                    "pop909": "pop909", "asap": "asap", "nottingham": "nottingham", "music21": "music21"}
@@ -103,7 +103,7 @@ def controllability_section(report: dict) -> str:
             *(f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} | "
               f"{x.get('value_overlap', float('nan')):.3f} |" for k, x in q.items())])
     return render_card("generator_controllability", per_emotion=report["per_emotion"], bars=report["bars"],
-                       tuning_seed=TUNING_SEED, summary_table="\n".join(summary_table(report)),
+                       tuning_seed=TUNE_SEED, summary_table="\n".join(summary_table(report)),
                        quality_table=quality).rstrip("\n")
 
 
