@@ -295,7 +295,8 @@ def _restore_optimizer(out: Path, model: Generator, opt: torch.optim.Optimizer) 
 def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | None = None,
                     model_cfg: dict | None = None, data: Prepared | None = None, device: str = "auto",
                     workers: int = 0, tokenizer_from: str | Path | None = None,
-                    init_from: str | Path | None = None) -> Path:
+                    init_from: str | Path | None = None,
+                    val: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
     """Train (or resume) the generator; returns the run folder.
 
     `device` "auto" takes CUDA when present (bfloat16 autocast there); `workers` > 0 draws the
@@ -314,6 +315,8 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         tokenizer_from: a generator checkpoint whose tokenizer (and control bins) to reuse.
         init_from: fine-tune: a generator checkpoint whose weights, architecture and tokenizer the run
             starts from (step 0, a fresh optimiser and schedule; `model_cfg` may change only dropout).
+        val: dataset → (ids, mask) fixed validation windows (default: `cfg.val_windows` per dataset from
+            the val split; a fine-tune on a small folder passes more windows per piece).
 
     Returns:
         The run folder.
@@ -364,8 +367,9 @@ def train_generator(out: str | Path, resume: bool = False, cfg: TrainConfig | No
         _restore_optimizer(out, model, opt)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     sampler = WindowSampler(train_data, tk, cfg.seq_len)
-    val_sampler = WindowSampler(val_data, tk, cfg.seq_len, augment=False)
-    val = {d: val_sampler.fixed_batches(d, cfg.val_windows) for d in val_sampler.datasets}
+    if val is None:
+        val_sampler = WindowSampler(val_data, tk, cfg.seq_len, augment=False)
+        val = {d: val_sampler.fixed_batches(d, cfg.val_windows) for d in val_sampler.datasets}
     batches = window_batches(sampler, cfg.batch_size, [cfg.seed, rank, step], workers)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
     if rank == 0:
