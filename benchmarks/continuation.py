@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere, without installing the package
     sys.path.insert(0, str(ROOT))
 
+from emomusic.evaluation.report import confusion_text  # noqa: E402
 from emomusic.vocab.emotions import QUADRANTS  # noqa: E402
 
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -131,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"out of key: continuation median {result['out_of_key_median']:.3f}; real next bars 10/50/90% "
           + " / ".join(f"{x:.3f}" for x in result["out_of_key_real_next_bars"]))
     print(f"recognizer hears the asked quadrant in the continuation: {acc:.3f}")
-    print("asked \\ heard  " + "  ".join(QUADRANTS))
-    for a in QUADRANTS:
-        print(f"{a:<14} " + "  ".join(f"{table[a][h]:>2}" for h in QUADRANTS))
+    print(confusion_text(table, "asked"))
     print(json.dumps(result))
     return 0
 

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere, without installing the package
     sys.path.insert(0, str(ROOT))
 
+from emomusic.evaluation.report import confusion_text  # noqa: E402
 from emomusic.vocab.emotions import QUADRANTS  # noqa: E402
 
 
@@ -164,9 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"recognizer hears the target: {result['heard_as_target']:.3f} (baseline, the clip untransformed: "
           f"{result['baseline_input_heard_as_target']:.3f}); arousal {result['arousal_as_target']:.3f}, "
           f"valence {result['valence_as_target']:.3f}")
-    print("target \\ heard  " + "  ".join(QUADRANTS))
-    for a in QUADRANTS:
-        print(f"{a:<15} " + "  ".join(f"{table[a][h]:>2}" for h in QUADRANTS))
+    print(confusion_text(table, "target"))
     print(json.dumps(result))
     return 0
 

@@ -38,6 +38,24 @@ def _plt():
     return plt
 
 
+def confusion_text(table: dict[str, dict[str, int]], asked: str = "asked") -> str:
+    """A quadrant confusion table as plain text, one row per asked quadrant (the benchmarks print it).
+
+    Args:
+        table: asked quadrant -> heard quadrant -> count.
+        asked: what the rows are called ("asked", "target").
+
+    Returns:
+        The lines, joined by newlines.
+    """
+    from emomusic.vocab.emotions import QUADRANTS
+
+    head = f"{asked} \\ heard"
+    rows = [f"{head:<15} " + "  ".join(QUADRANTS)]
+    rows += [f"{a:<15} " + "  ".join(f"{table[a][h]:>2}" for h in QUADRANTS) for a in QUADRANTS]
+    return "\n".join(rows)
+
+
 def confusion_png(confusions: dict[str, dict[str, dict[str, int]]], out: Path) -> Path:
     """One heat map per method (rows: asked quadrant, columns: judged quadrant).
 
