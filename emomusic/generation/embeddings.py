@@ -25,8 +25,12 @@ def _windows(ids: np.ndarray, length: int, max_windows: int) -> list[np.ndarray]
     return [ids[s:s + length] for s in starts]
 
 
+TORCH_BATCH = 16  # windows per torch forward
+NUMPY_BATCH = 2  # windows per numpy forward: a small batch keeps each layer's activations in cache
+
+
 def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.ndarray], length: int = 512,
-                     max_windows: int = 4, batch_size: int = 16) -> np.ndarray:
+                     max_windows: int = 4, batch_size: int | None = None) -> np.ndarray:
     """(n_pieces, dim) mean-pooled last-layer states of BOS + music tokens (no condition prefix).
 
     Long pieces are cut into evenly spaced windows whose embeddings are averaged, so the cost per
@@ -42,7 +46,7 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
         pieces: each piece's token ids.
         length: tokens per window (BOS included).
         max_windows: windows averaged per piece.
-        batch_size: windows run together.
+        batch_size: windows run together (default: `NUMPY_BATCH` or `TORCH_BATCH` by engine).
 
     Returns:
         float32 (n_pieces, dim).
@@ -57,6 +61,7 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
         for w in _windows(ids, length - 1, max_windows):
             rows.append((i, np.concatenate([[bos], w])))
     numpy = isinstance(generator, DecoderWeights)
+    batch_size = batch_size or (NUMPY_BATCH if numpy else TORCH_BATCH)
     dim = generator.config.dim
     sums = np.zeros((len(pieces), dim), dtype=np.float64)
     counts = np.zeros(len(pieces))
