@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ERF_A", "ERF_P", "INV_SQRT2", "gelu", "mlp", "mlp_layers"]
+__all__ = ["ERF_A", "ERF_P", "INV_SQRT2", "gelu", "mlp", "mlp_layers", "one_blas_thread"]
 
 INV_SQRT2 = np.float32(0.7071067811865476)
 ERF_P = np.float32(0.3275911)  # Abramowitz & Stegun 7.1.26: p, then a1..a5
@@ -76,3 +76,17 @@ def mlp_layers(arrays: dict[str, np.ndarray], prefix: str) -> list[tuple[np.ndar
             and k.count(".") == prefix.count(".") + 1)
     return [(np.asarray(arrays[f"{prefix}{i}.weight"], dtype=np.float64),
              np.asarray(arrays[f"{prefix}{i}.bias"], dtype=np.float64)) for i in range(n)]
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (threadpoolctl): the caller parallelises instead.
+
+    Sampling: a step is products of a handful of rows with small matrices, too small to split; a second
+    OpenBLAS thread changed batch 1 and batch 8 by less than run-to-run noise, and when another process
+    was busy two spinning OpenBLAS workers made a batch-8 generation many times slower. Embeddings: two
+    windows at once on one BLAS thread each also run the element-wise work (GELU, softmax, norms),
+    which numpy does on one core, on both.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")

@@ -26,7 +26,7 @@ def _windows(ids: np.ndarray, length: int, max_windows: int) -> list[np.ndarray]
 
 
 TORCH_BATCH = 16  # windows per torch forward
-NUMPY_BATCH = 2  # windows per numpy forward: a small batch keeps each layer's activations in cache
+NUMPY_BATCH = 1  # windows per numpy forward: one window's activations stay in cache; windows spread over cores
 
 
 def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.ndarray], length: int = 512,
@@ -66,8 +66,9 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
     sums = np.zeros((len(pieces), dim), dtype=np.float64)
     counts = np.zeros(len(pieces))
     order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))  # similar lengths batch together
-    for b in range(0, len(order), batch_size):
-        chunk = [rows[r] for r in order[b:b + batch_size]]
+    chunks = [[rows[r] for r in order[b:b + batch_size]] for b in range(0, len(order), batch_size)]
+
+    def pooled(chunk: list[tuple[int, np.ndarray]]) -> np.ndarray:
         n = max(len(x) for _, x in chunk)
         ids = np.full((len(chunk), n), pad, dtype=np.int64)
         mask = np.zeros((len(chunk), n), dtype=bool)
@@ -75,9 +76,22 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
             ids[j, :len(x)] = x
             mask[j, :len(x)] = True
         hidden = _states_numpy(generator, ids) if numpy else _states_torch(generator, ids)
-        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # causal: padding cannot leak back
+        return (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # causal: padding cannot leak back
+
+    if numpy and len(chunks) > 1 and (os.cpu_count() or 1) > 1:
+        # one chunk per core, each on one BLAS thread: numpy's element-wise work then uses every core too;
+        # results go back in chunk order, so the sums are the same whichever thread finished first
+        from concurrent.futures import ThreadPoolExecutor
+
+        from emomusic.numerics import one_blas_thread
+
+        with one_blas_thread(), ThreadPoolExecutor(min(len(chunks), os.cpu_count() or 1)) as pool:
+            results = list(pool.map(pooled, chunks))
+    else:
+        results = [pooled(chunk) for chunk in chunks]
+    for chunk, out in zip(chunks, results, strict=True):
         for j, (i, _) in enumerate(chunk):
-            sums[i] += pooled[j].astype(np.float64)
+            sums[i] += out[j].astype(np.float64)
             counts[i] += 1
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
 

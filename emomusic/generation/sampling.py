@@ -38,6 +38,7 @@ from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors import TOP_P, RemiState, RemiTables, TopKTopP, build_processors, grammar_table
 from emomusic.music.form import STALL_SPAN, stall_flags
 from emomusic.music.tokenizer import BOS, CTL, EMOTION, GENRE, PITCH, TEMPO, TIMESIG, MusicTokenizer
+from emomusic.numerics import one_blas_thread
 
 __all__ = ["LOOP_CANDIDATES", "RESTATE_STRIDE", "STALL_BARS", "TOP_P", "Guidance", "Part", "grammar_table",
            "log_likelihood", "sample",
@@ -57,19 +58,6 @@ STALL_BARS = 4
 STALL_RETRIES = 8
 # a loop's last bar is sampled this many times; the one leading best into the first bar is kept
 LOOP_CANDIDATES = 8
-
-
-def _one_blas_thread():
-    """Sampling runs on one BLAS thread.
-
-    A step is products of a handful of rows with small matrices, too small to split: a second OpenBLAS
-    thread changed batch 1 and batch 8 by less than run-to-run noise. When another process was busy,
-    two spinning OpenBLAS workers made a batch-8 generation many times slower, and two evaluations at
-    once too; single-threaded calls cannot fight that way.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
 
 
 def _step_live(dec: Engine, last: np.ndarray, done: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +115,7 @@ def sample(
     guides = guidance if isinstance(guidance, list) else [guidance or Guidance(time_signature=None)] * batch
     ids = np.asarray(prefixes, dtype=np.int64)
     tables = RemiTables.of(tk)
-    with _one_blas_thread():
+    with one_blas_thread():
         # every group is set up (engine, processors, prefill) here, before any fork: torch's OpenMP pool
         # (where a caller's network brings torch in) does not survive a fork, and a child that enters it
         # hangs; the loops are numpy and numba
@@ -200,7 +188,7 @@ def sample_parts(
     groups = np.array_split(np.arange(rows), sampling_workers(rows, workers, engine))
     fns = [functools.partial(_parts_rows, model, tk, parts, primer, [int(r) for r in g], temperature, top_p,
                              top_k, seed, engine, loop) for g in groups]
-    with _one_blas_thread():
+    with one_blas_thread():
         parts_out = _fork_map(fns)
     return [row for part in parts_out for row in part]
 
