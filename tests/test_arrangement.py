@@ -239,6 +239,34 @@ def test_musicxml_and_musescore_have_one_part_per_track(tmp_path, musescore_impo
     assert imported.count("<score-part ") == 4  # lead, keys (one part on two staves), bass, drums
 
 
+class _LoggingKit(_Kit):
+    """`_Kit` that keeps every call's arguments (a trajectory asks once per section)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def generate(self, n_bars, **kw):
+        out = super().generate(n_bars, **kw)
+        self.calls.append(self.asked | {"end": kw.get("end", True), "tempo": kw.get("tempo")})
+        return out
+
+
+def test_a_trajectory_gets_one_groove_per_section_at_its_arousal() -> None:
+    kit = _LoggingKit()
+    sections = [{"label": "A", "first_bar": 1, "bars": 4, "arousal": -0.7, "tempo": 70.0},
+                {"label": "B", "first_bar": 5, "bars": 4, "arousal": 0.8, "tempo": 130.0}]
+    arr = arrange(_piece(8), "band", melody=_top, drums=kit, arousal=-0.7, sections=sections)
+    assert [(c["n_bars"], c["arousal"], c["tempo"], c["end"]) for c in kit.calls] == [
+        (4, -0.7, 70.0, False), (4, 0.8, 130.0, True)]
+    assert kit.calls[0]["fills"] == [3] and kit.calls[1]["crashes"] == [0]  # fill before the change, crash after
+    drums = next(t for t in arr.tracks if t.drums).notes
+    assert drums.start.max() >= 16 and (drums.start < 32).all()  # the second groove sits in bars 5-8
+    kit = _LoggingKit()  # a form without emotions (no arousal per section): one groove for the piece
+    arrange(_piece(8), "band", melody=_top, drums=kit, arousal=0.3,
+            sections=[{"label": "A", "first_bar": 1, "bars": 4}, {"label": "B", "first_bar": 5, "bars": 4}])
+    assert [(c["n_bars"], c["arousal"]) for c in kit.calls] == [(8, 0.3)]
+
+
 # ------------------------------------------------------------------------------------------- front ends
 def _shipped_parts() -> None:
     root = checkpoints_root()

@@ -424,6 +424,34 @@ def phrase_marks(sections: Sequence[dict], n_bars: int, phrase: int = 8) -> tupl
     return sorted(f for f in fills if 0 <= f < n_bars), sorted(c for c in crashes if 0 <= c < n_bars)
 
 
+def _drum_part(drums, notes: Notes, sections: Sequence[dict], n_bars: int, style: str, arousal: float,
+               seed: int) -> Notes:
+    """The kit for the whole piece. A trajectory's sections each carry their own arousal (and tempo): each
+    gets its own groove at that arousal, so a calm section stays sparse and soft and a tense one drives,
+    with the fill before and the crash after every change; otherwise one groove at the piece's arousal."""
+    fills, crashes = phrase_marks(sections, n_bars)
+    spans = [(int(s["first_bar"]) - 1, int(s["bars"]), float(s["arousal"]), float(s.get("tempo", notes.tempo)))
+             for s in sections if "arousal" in s]
+    if len(spans) < 2:
+        return drums.generate(n_bars, time_signature=notes.time_signature, style=style, tempo=notes.tempo,
+                              arousal=float(arousal), seed=seed, fills=fills, crashes=crashes)
+    bar = notes.beats_per_bar
+    pieces = []
+    for k, (first, bars, level, tempo) in enumerate(spans):
+        bars = min(bars, n_bars - first)
+        if bars < 1:
+            continue
+        inside = [b - first for b in fills if first <= b < first + bars]
+        kit = drums.generate(bars, time_signature=notes.time_signature, style=style, tempo=tempo,
+                             arousal=min(1.0, max(-1.0, level)), seed=seed + k, fills=inside,
+                             crashes=[b - first for b in crashes if first <= b < first + bars],
+                             end=first + bars >= n_bars)
+        pieces.append(replace(kit, start=kit.start + first * bar))
+    cat = {k: np.concatenate([getattr(p, k) for p in pieces]) for k in ("pitch", "start", "duration", "velocity")}
+    return Notes.from_arrays(cat["pitch"], cat["start"], cat["duration"], cat["velocity"], notes.tempo,
+                             notes.time_signature, **pieces[0].meta)
+
+
 def arrange(notes: Notes, arrangement: str | None = None, instruments: str | Sequence[str] | None = None, *,
             melody: Callable[[Notes], np.ndarray] | None = None, drums=None, arousal: float = 0.0,
             style: str = "pop", seed: int = 0, sections: Sequence[dict] = ()) -> Arrangement:
@@ -488,10 +516,7 @@ def arrange(notes: Notes, arrangement: str | None = None, instruments: str | Seq
         elif r == "drums":
             if drums is None:
                 raise InvalidInputError("arranging drums needs the drum model (checkpoints/drums)")
-            fills, crashes = phrase_marks(sections, n_bars)
-            kit = drums.generate(n_bars, time_signature=notes.time_signature, style=style, tempo=notes.tempo,
-                                 arousal=float(arousal), seed=seed, fills=fills, crashes=crashes)
-            parts[i] = replace(kit, tempos=notes.tempos)
+            parts[i] = replace(_drum_part(drums, notes, sections, n_bars, style, arousal, seed), tempos=notes.tempos)
     tracks = [Track(r.name, inst.program, r.role, parts[i]) for i, (r, inst) in
               enumerate(zip(chosen.roles, insts, strict=True))]
     return Arrangement(tuple(_no_unisons(tracks)), chosen.name)
