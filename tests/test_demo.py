@@ -157,6 +157,22 @@ def test_the_form_reaches_the_request_and_the_summary_lists_its_sections(tmp_pat
     assert service.request(emotion="calm", loop=True).loop
 
 
+def test_the_trajectory_editor_writes_the_requests_text(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from emomusic.apps.demo import trajectory_text
+
+    assert trajectory_text([["calm", 8], ["tense", 4.0], ["", 3], [None, 2], ["0.5/-0.5", None]]) == \
+        "calm:8, tense:4, 0.5/-0.5:8"
+    assert trajectory_text(pd.DataFrame([["sad", 2], ["happy", 6]], columns=["emotion", "bars"])) == "sad:2, happy:6"
+    assert trajectory_text([]) == "" and trajectory_text(None) == ""
+    service = DemoService(EmoMusic.from_pretrained("debug"), Workspace.create(tmp_path))
+    r = service.generate(emotion="", candidates=1, trajectory=trajectory_text([["calm", 2], ["sad", 2]]))
+    assert "A bars 1–2 calm" in r["summary"] and "B bars 3–4 sad" in r["summary"]
+    with pytest.raises(InvalidInputError):  # bars typed as words reach the request's own check
+        service.generate(emotion="", candidates=1, trajectory=trajectory_text([["calm", "many"]]))
+
+
 def test_the_arrangement_pickers_reach_the_request_and_the_files(tmp_path: Path) -> None:
     import mido
 

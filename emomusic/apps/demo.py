@@ -318,6 +318,34 @@ def _instrument_list(instruments: str | list[str] | None) -> str | None:
     return (instruments or "").strip() or None
 
 
+def trajectory_text(rows) -> str:
+    """The trajectory editor's rows (emotion, bars) as the request's text, e.g. "calm:8, tense:8".
+
+    Rows with no emotion are skipped (an empty editor gives ""); a row without bars gets 8. What the
+    text means is checked where every front end's is: `GenerationRequest.resolve`.
+
+    Args:
+        rows: the editor's value: a list of [emotion, bars] rows, or a pandas DataFrame of them.
+
+    Returns:
+        The trajectory text for the request's textbox.
+    """
+    if hasattr(rows, "values"):  # a DataFrame
+        rows = rows.values.tolist()
+    out = []
+    for row in rows or []:
+        emotion = str(row[0]).strip() if len(row) and row[0] is not None else ""
+        if not emotion or emotion.lower() == "nan":
+            continue
+        bars = row[1] if len(row) > 1 else None
+        try:
+            n = int(float(bars)) if bars not in (None, "") else 8
+        except (TypeError, ValueError):
+            n = bars  # left as typed: the request's check names it
+        out.append(f"{emotion}:{n}")
+    return ", ".join(out)
+
+
 def _ui_error(exc: InvalidInputError):
     import gradio as gr
 
@@ -440,10 +468,18 @@ def _generate_tab(service: DemoService) -> None:
                                                                for name, letters in FORMS.items())],
                                value=FORM_AFTER["form"], label="form", allow_custom_value=True,
                                info="or section letters, e.g. ABAC: a repeated letter brings its section back")
-            trajectory = gr.Textbox(value=FORM_AFTER["trajectory"], label="emotion trajectory",
-                                    placeholder="calm:8, tense:8, calm:8",
-                                    info="each section's emotion (a word, Q1..Q4 or valence/arousal) and bars; "
-                                         "sets the length and wins over the mood above")
+            with gr.Accordion("emotion trajectory: the mood moves section by section", open=False):
+                editor = gr.Dataframe(headers=["emotion", "bars"], datatype=["str", "number"],
+                                      value=[["calm", 8], ["tense", 8], ["calm", 8]], row_count=3,
+                                      column_count=2, interactive=True,
+                                      label="sections (edit, add rows)",
+                                      elem_id="trajectory-editor")
+                use = gr.Button("use these sections", size="sm", elem_id="trajectory-use")
+                trajectory = gr.Textbox(value=FORM_AFTER["trajectory"], label="emotion trajectory",
+                                        placeholder="calm:8, tense:8, calm:8",
+                                        info="each section's emotion (a word, Q1..Q4 or valence/arousal) and bars; "
+                                             "sets the length and wins over the mood above; empty: one mood")
+                use.click(trajectory_text, inputs=editor, outputs=trajectory, api_visibility="private")
             loop = gr.Checkbox(value=FORM_AFTER["loop"], label="loop (the end leads back to the start)")
             with gr.Row():
                 arrangement = gr.Dropdown([("piano (as generated)", ""), *((f"{n}: {p.description}", n)
