@@ -54,3 +54,18 @@ def test_piano_roll_is_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = Notes.from_arrays(np.array([]), np.array([]), np.array([]), np.array([]))
     assert render.piano_roll_png(empty, tmp_path / "empty.png").stat().st_size > 0
+
+
+def test_preview_level_lifts_quiet_renders_and_never_clips(tmp_path) -> None:
+    import soundfile
+
+    from emomusic.export.render import PEAK_LIMIT, PREVIEW_GAIN, _level
+
+    t = np.arange(2205) / 22050
+    for amp, expect in ((0.05, 0.05 * PREVIEW_GAIN), (0.5, PEAK_LIMIT)):
+        raw, out = tmp_path / f"raw{amp}.wav", tmp_path / f"out{amp}.wav"
+        soundfile.write(str(raw), (amp * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050, subtype="FLOAT")
+        _level(raw, out)
+        y, sr = soundfile.read(str(out))
+        assert sr == 22050 and soundfile.info(str(out)).subtype == "PCM_16"
+        assert abs(np.abs(y).max() - expect) < 2e-3
