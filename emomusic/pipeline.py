@@ -129,7 +129,6 @@ class EmoMusic:
         self._arrangers: dict[str, object] = {}
         self._generator_dir = generator_dir
         self._backbone_dir = backbone_dir
-        self._backbone = None
         self._backbone_weights = None
         self.notices: list[str] = []  # one line each, for the front end to show (e.g. a ranking left out)
 
@@ -185,19 +184,11 @@ class EmoMusic:
         return self._generator
 
     @property
-    def backbone(self):
-        """The network whose embeddings the selector and recognizer read: the shipped generator's when
-        this one is a user's fine-tuned generator (they were trained on the shipped one's), else `generator`."""
-        if self._backbone_dir is None:
-            return self.generator
-        if self._backbone is None:
-            self._backbone = load_generator_checkpoint(self._backbone_dir)[0].module()
-        return self._backbone
-
-    @property
     def backbone_weights(self):
-        """`backbone` as the selector and recognizer embed with it: the fast engine's numpy weights where
-        it supports the configuration (ranking then imports neither torch nor x-transformers), else the network."""
+        """The generator whose embeddings the selector and recognizer read: the shipped one when this is a
+        user's fine-tuned generator (they were trained on the shipped one's), else this one; as the fast
+        engine's numpy weights where it supports the configuration (ranking then imports neither torch nor
+        x-transformers), else the network."""
         from emomusic.generation.fast import unsupported
 
         if self._backbone_dir is not None:
@@ -210,7 +201,7 @@ class EmoMusic:
 
     @property
     def backbone_id(self) -> str:
-        """The weights hash of `backbone` (what the recognizer checks it was trained on)."""
+        """The weights hash of `backbone_weights` (what the recognizer checks it was trained on)."""
         if self._backbone_dir is None:
             return self.model_id
         from emomusic.generation.checkpoint import generator_sha
@@ -260,7 +251,7 @@ class EmoMusic:
             from emomusic.recognition.inference import load_arrays
 
             self._recognizer = None
-            folder = Path(self.name) / "recognizer" if self.name and self.name != "debug" else None
+            folder = Path(self.name) / "recognizer" if self.name else None
             if folder is not None and folder.is_dir():
                 arrays, config = load_arrays(folder)
                 if not config.generator_sha or config.generator_sha == self.backbone_id:
@@ -887,21 +878,17 @@ class EmoMusic:
             acc = replace(acc, tempo=tempo, tempos=np.zeros((0, 2)), pedals=np.zeros((0, 2)))
             if tune is not None:
                 acc = tf.under_melody(acc, tune)
-            both = acc if tune is None else _merged(tune, acc)[0]
+            both, is_tune = _merged(tune, acc) if tune is not None else (acc, np.zeros(len(acc), dtype=bool))
             ids_all = tk.encode(both) if len(both) else np.zeros(0, dtype=np.int64)
             scored = ids_all[:min(room, TRANSFORM_SCORE_TOKENS)]
             lp = log_likelihood(self.decoding_model, cond, scored) / max(len(scored), 1) if len(scored) else -np.inf
             share = tf.chord_tone_share(acc, chords)
             share = 0.0 if np.isnan(share) else share
-            made.append((lp + CHORD_WEIGHT * share, lp, share, acc, ids_all))
-        score, lp, share, acc, ids_all = max(made, key=lambda m: m[0])
+            made.append((lp + CHORD_WEIGHT * share, lp, share, acc, ids_all, both, is_tune))
+        score, lp, share, acc, ids_all, both, is_tune = max(made, key=lambda m: m[0])
         if not len(acc) and tune is None:
             raise InvalidInputError("the model wrote no notes for this piece; try another --seed")
         # the performance: learned velocities and pedal over the whole texture, tune and accompaniment together
-        if tune is not None:
-            both, is_tune = _merged(tune, acc)
-        else:
-            both, is_tune = acc, np.zeros(len(acc), dtype=bool)
         if req.expression and self.expression is not None and len(both):
             both = self.expression.render(both, seed=seed or 0)
         home = _tune_home(tracks, mains, pitched.select(mask)) if keep == "melody" else mains[0]
@@ -1077,7 +1064,7 @@ class EmoMusic:
         from emomusic.selection.selector import explain
 
         sel = self.selector
-        w = sel._weights(weights)  # a bad override fails before any work
+        w = sel.weights_with(weights)  # a bad override fails before any work
         dist = [self.control_distance(c) for c in cands]
         embedding = sel.embeddings(cands)
         emotion = None

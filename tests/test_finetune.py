@@ -142,7 +142,7 @@ def test_generate_with_the_fine_tuned_generator(tuned, tmp_path: Path, capsys) -
     em = EmoMusic.from_pretrained(generator=out)
     assert em.model_id == generator_sha(out) != generator_sha()  # files record the fine-tuned weights
     assert em.backbone_id == generator_sha() and not em.notices  # the selector reads the shipped backbone
-    assert em.backbone.config.dim == 256 and em.generator.config.dim == 32
+    assert em.backbone_weights.config.dim == 256 and em.generator.config.dim == 32
 
 
 def test_resume_continues_from_the_step_count(folder: Path, base: Path, tmp_path: Path, capsys) -> None:

@@ -220,7 +220,7 @@ class Selector:
             genre: the asked genre (None or unknown: no genre head).
 
         Returns:
-            head name -> (n,) float64, and "genre_heard" (the genre the network hears, str).
+            head name -> (n,) float64.
         """
         out = net_forward(self.arrays, x)
         heads = {"quality": out["quality"]}
@@ -232,7 +232,6 @@ class Selector:
         if genre is not None and genre in GENRES:
             z = out["genre"] - out["genre"].max(-1, keepdims=True)
             heads["genre"] = z[:, GENRES.index(genre)] - np.log(np.exp(z).sum(-1))
-        heads["genre_heard"] = np.array([GENRES[int(i)] for i in out["genre"].argmax(-1)])
         return heads
 
     def heads(self, candidates, quadrant: str | None = None, genre: str | None = None,
@@ -277,7 +276,7 @@ class Selector:
         """
         if not candidates:
             return []
-        w = self._weights(weights)
+        w = self.weights_with(weights)
         heads = self.heads(candidates, quadrant, genre, control_distance, emotion, embedding)
         return self.rows(heads, w, [len(c.notes) == 0 for c in candidates])
 
@@ -308,8 +307,9 @@ class Selector:
             out.append(row)
         return out
 
-    def _weights(self, weights: dict[str, float] | None) -> dict[str, float]:
-        return check_weights({**self.weights, **(weights or {})})
+    def weights_with(self, overrides: dict[str, float] | None) -> dict[str, float]:
+        """The checkpoint's tuned weights with `overrides` (e.g. `--select-weights`), checked."""
+        return check_weights({**self.weights, **(overrides or {})})
 
 
 def check_weights(w: dict[str, float]) -> dict[str, float]:

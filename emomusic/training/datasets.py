@@ -72,8 +72,19 @@ def hash_split(key: str, val_percent: int = VAL_PERCENT) -> str:
     Returns:
         "train" or "val".
     """
-    h = int(hashlib.md5(key.encode()).hexdigest()[:8], 16)
-    return "val" if h % 100 < val_percent else "train"
+    return "val" if split_hash(key) % 100 < val_percent else "train"
+
+
+def split_hash(key: str) -> int:
+    """The stable hash every split is drawn from (md5, so it is the same on every machine).
+
+    Args:
+        key: the song, piece or file key.
+
+    Returns:
+        A non-negative int (its value mod 100 is the key's percentile).
+    """
+    return int(hashlib.md5(key.encode()).hexdigest()[:8], 16)
 
 
 def vgmidi_group(game: str, piece: str = "") -> str:
@@ -295,24 +306,47 @@ def _worker_tokenizer(cls):
 
 def _encode(rec: Record) -> tuple[Record, np.ndarray | None, np.ndarray | None, str | None]:
     """Tokens and whole-piece attributes of one record; a bad file becomes an error string."""
-    from emomusic.music.attributes import ATTRIBUTE_NAMES, compute_attributes
-    from emomusic.music.beats import real_grid_notes
     from emomusic.music.tokenizer import MusicTokenizer
 
     tokenizer = _worker_tokenizer(MusicTokenizer)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            notes = real_grid_notes(rec.path)  # transcriptions and performances on their tracked beats
-            ids = tokenizer.encode(notes)
-            # Attributes of the quantised piece the models see: generated music is quantised too,
-            # so the clusterer, the judge and generated pieces share one definition. The tempo is the
-            # piece's own, not its tempo token's bin: the clusterer writes it into generated files.
-            attributes = compute_attributes(tokenizer.decode(ids))
-            attributes[ATTRIBUTE_NAMES.index("tempo")] = notes.tempo
-            return rec, ids.astype(np.uint16), attributes, None
+        ids, attributes = encode_piece(rec.path, tokenizer)
+        return rec, ids, attributes, None
     except Exception as exc:  # one bad file must not stop a 7,000-file job
         return rec, None, None, f"{rec.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+
+def encode_piece(path: str | os.PathLike, tokenizer, min_tokens: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Tokens and whole-piece attributes of one MIDI file, read on its tracked beats (transcriptions and
+    performances too), as every training corpus is prepared.
+
+    Attributes are those of the quantised piece the models see: generated music is quantised too, so
+    the clusterer, the judge and generated pieces share one definition. The tempo is the piece's own,
+    not its tempo token's bin: the clusterer writes it into generated files.
+
+    Args:
+        path: the MIDI file.
+        tokenizer: the `MusicTokenizer` to encode with.
+        min_tokens: at most this many tokens is too short to keep: no attributes are computed.
+
+    Returns:
+        (uint16 token ids, float attributes in `ATTRIBUTE_NAMES` order, or None when too short).
+
+    Raises:
+        Exception: whatever reading the file raises (callers count or report it).
+    """
+    from emomusic.music.attributes import ATTRIBUTE_NAMES, compute_attributes
+    from emomusic.music.beats import real_grid_notes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        notes = real_grid_notes(path)
+        ids = tokenizer.encode(notes)
+        if len(ids) <= min_tokens:
+            return ids.astype(np.uint16), None
+        attributes = compute_attributes(tokenizer.decode(ids))
+    attributes[ATTRIBUTE_NAMES.index("tempo")] = notes.tempo
+    return ids.astype(np.uint16), attributes
 
 
 @dataclass

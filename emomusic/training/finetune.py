@@ -18,13 +18,11 @@ load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
-import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +32,7 @@ import numpy as np
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
 from emomusic.errors import InvalidInputError
 from emomusic.music.tokenizer import GENRES, MusicTokenizer
-from emomusic.training.datasets import Prepared, Record
+from emomusic.training.datasets import Prepared, Record, encode_piece, split_hash
 from emomusic.training.train import TrainConfig
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -100,10 +98,6 @@ def finetune_config(cfg: TrainConfig) -> TrainConfig:
                    eval_every=min(cfg.eval_every, FINETUNE_EVAL_EVERY))
 
 
-def _hash(key: str) -> int:
-    return int(hashlib.md5(key.encode()).hexdigest()[:8], 16)
-
-
 def val_keys(keys: list[str], val_percent: int = VAL_PERCENT) -> set[str]:
     """The keys that go to validation: a stable hash split, at least one of two or more, never all.
 
@@ -117,7 +111,7 @@ def val_keys(keys: list[str], val_percent: int = VAL_PERCENT) -> set[str]:
     Returns:
         The validation keys.
     """
-    h = {k: _hash(k) for k in keys}
+    h = {k: split_hash(k) for k in keys}
     val = {k for k in keys if h[k] % 100 < val_percent}
     if len(keys) >= 2 and not val:
         val = {min(keys, key=lambda k: (h[k] % 100, k))}
@@ -127,9 +121,7 @@ def val_keys(keys: list[str], val_percent: int = VAL_PERCENT) -> set[str]:
 
 
 def _read(path: Path, tokenizer: MusicTokenizer) -> tuple[np.ndarray, np.ndarray] | str:
-    """Tokens and whole-piece attributes of one file (as `datasets._encode`), or why it is skipped."""
-    from emomusic.music.attributes import ATTRIBUTE_NAMES, compute_attributes
-    from emomusic.music.beats import real_grid_notes
+    """Tokens and whole-piece attributes of one file (`datasets.encode_piece`), or why it is skipped."""
     from emomusic.music.midi import load_score
 
     try:
@@ -144,17 +136,10 @@ def _read(path: Path, tokenizer: MusicTokenizer) -> tuple[np.ndarray, np.ndarray
     if all(t.is_drum for t in tracks):
         return "drum-only"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            notes = real_grid_notes(path)
-            ids = tokenizer.encode(notes)
-            if len(ids) <= 8:  # what `datasets.prepare` keeps
-                return "too short"
-            attributes = compute_attributes(tokenizer.decode(ids))
+        ids, attributes = encode_piece(path, tokenizer, min_tokens=8)  # what `datasets.prepare` keeps
     except Exception:  # noqa: BLE001
         return "unreadable"
-    attributes[ATTRIBUTE_NAMES.index("tempo")] = notes.tempo
-    return ids.astype(np.uint16), attributes
+    return "too short" if attributes is None else (ids, attributes)
 
 
 def read_folder(folder: str | os.PathLike, tokenizer: MusicTokenizer, genre: str = "pop",
