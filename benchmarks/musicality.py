@@ -48,6 +48,24 @@ def _generate(em, per_quadrant: int, bars: int, seed_offset: int, folder: Path) 
     return files
 
 
+def _notes_per_second(path: Path, beats: float) -> float:
+    """Notes started per second over the first `beats` beats (or up to the last note, if sooner).
+
+    Per second, not per beat: EMOPIA's files sit on a nominal 120 BPM grid, so seconds are the one unit
+    its transcriptions and the generated files share.
+    """
+    import symusic
+
+    score = symusic.Score(str(path), ttype="second")
+    span = beats * 60.0 / (float(score.tempos[0].qpm) if len(score.tempos) else 120.0)
+    starts = np.concatenate([t.notes.numpy()["time"] for t in score.tracks if not t.is_drum] or [np.zeros(0)])
+    ends = np.concatenate([t.notes.numpy()["time"] + t.notes.numpy()["duration"] for t in score.tracks
+                           if not t.is_drum] or [np.zeros(0)])
+    inside = starts < span
+    length = min(span, float(ends[inside].max())) if inside.any() else 0.0
+    return float(inside.sum() / length) if length > 0 else 0.0
+
+
 def _distinct_pieces(em, seed: int, bars: int) -> tuple[int, int]:
     """(distinct token sequences, words) over every vocabulary word at one seed."""
     seen = set()
@@ -80,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         gen_files = _generate(em, args.per_quadrant, args.bars, args.seed_offset, folder)
         gen = {q: [musicality(f, span) for f in fs] for q, fs in gen_files.items()}
+        gen_nps = {q: [_notes_per_second(f, span) for f in fs] for q, fs in gen_files.items()}
         heard = {q: [r.quadrant for r in recognize([str(f) for f in fs], checkpoints=args.checkpoints)]
                  for q, fs in gen_files.items()}
     real_recs = real_files(("emopia", "pop909", "asap", *TEMPO_SETS), args.real, args.data_root)
@@ -134,6 +153,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {q} {QUADRANT_NAMES[q]:>5}: generated {np.median(g):.2f} ({len(set(np.round(g, 2)))} distinct), "
               f"VGMIDI val {vr} (n={len(v)}, nominal 120 in the file), EMOPIA val tracked "
               f"{np.median(e) if e else float('nan'):.1f} [{np.percentile(e, 10):.0f}-{np.percentile(e, 90):.0f}]")
+    print("notes per second per quadrant (median [real 10-90%]; EMOPIA val clips of that quadrant):")
+    density = {}
+    for q in QUADRANTS:
+        g = gen_nps[q]
+        e = [_notes_per_second(r.path, span) for r in real_recs["emopia"] if r.quadrant == q]
+        lo, hi = np.percentile(e, [10, 90])
+        density[q] = {"generated": float(np.median(g)), "emopia_val": float(np.median(e)), "low": float(lo),
+                      "high": float(hi), "inside": bool(lo <= np.median(g) <= hi)}
+        print(f"  {q} {QUADRANT_NAMES[q]:>5}: generated {np.median(g):.2f}, EMOPIA val {np.median(e):.2f} "
+              f"[{lo:.2f}-{hi:.2f}] (n={len(e)}) {'inside' if density[q]['inside'] else 'OUTSIDE'}")
     all_tempi = [m["tempo"] for q in QUADRANTS for m in gen[q]]
     high = [m["tempo"] for q in ("Q1", "Q2") for m in gen[q]]
     low = [m["tempo"] for q in ("Q3", "Q4") for m in gen[q]]
@@ -151,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "statistics": {k: {"low": r.low, "high": r.high, "real_median": r.real_median,
                            "generated_median": r.generated_median, "inside": r.inside} for k, r in ranges.items()},
         "inside": inside, "of": len(ranges), "tempo": tempo, "tempo_arousal_gap": arousal_gap,
-        "recognizer_hits": hits, "key_signature_agrees": key_share,
+        "recognizer_hits": hits, "key_signature_agrees": key_share, "notes_per_second": density,
         "no_note_above_c5": no_c5,
         "distinct_pieces": distinct, "words": words, "per_quadrant": args.per_quadrant, "bars": args.bars,
         "seed_offset": args.seed_offset, "statistics_described": STATISTICS}))
