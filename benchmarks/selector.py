@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompts", type=int, default=50, help="evaluation prompts per quadrant")
     ap.add_argument("--tune-prompts", type=int, default=16, help="tuning prompts per quadrant")
     ap.add_argument("--real", type=int, default=40, help="real val pieces per dataset for the realism reference")
-    ap.add_argument("--cache", default="data/cache/selector-benchmark", help="folder of batches and measurements")
+    ap.add_argument("--cache", default="data/cache/selector-benchmark",
+                    help="folder of batches and measurements (a subfolder per generator and clusterer: either "
+                         "changes what a seed generates)")
     ap.add_argument("--checkpoints", help="checkpoint folder (default: the shipped checkpoints/)")
     ap.add_argument("--data-root", help="datasets folder (default: $EMOMUSIC_DATA or ../shared/data)")
     ap.add_argument("--timing", type=int, default=5, help="batches timed through EmoMusic.select")
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     em = EmoMusic.from_pretrained(args.checkpoints)
-    cache = Path(args.cache)
+    cache = Path(args.cache) / f"{em.model_id}-{em.conditions_id}"
     tune_files = rk.generate_batches(em, rk.prompts(args.tune_prompts, rk.TUNE_SEED), cache / "tune")
     eval_files = rk.generate_batches(em, rk.prompts(args.prompts, rk.EVAL_SEED), cache / "eval")
     ref = real_reference(args.real, args.data_root)

@@ -200,6 +200,18 @@ class EmoMusic:
         return self.decoder_weights if unsupported(self._generator.config) is None else self.generator
 
     @property
+    def conditions_id(self) -> str:
+        """The clusterer's short config hash: which real pieces stand for each emotion (its bank and any
+        prototype scores). Files record it beside the generator's, since either changes the music a seed
+        gives; "debug" for the test model."""
+        folder = Path(self.name) / "clusterer" if self.name else None
+        if folder is None or not (folder / "config.json").is_file():
+            return "debug"
+        import hashlib
+
+        return hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()[:12]
+
+    @property
     def backbone_id(self) -> str:
         """The weights hash of `backbone_weights` (what the recognizer checks it was trained on)."""
         if self._backbone_dir is None:
@@ -570,7 +582,8 @@ class EmoMusic:
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured,
                                  sections=[dict(d) for d in layout]))
-        made = req.provenance() | {"model": self.model_id, "version": package_version()}
+        made = req.provenance() | {"model": self.model_id, "conditions": self.conditions_id,
+                                   "version": package_version()}
         for cand in out:
             cand.provenance = dict(made)
         out = self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
@@ -903,7 +916,7 @@ class EmoMusic:
                                     "tempo": round(tempo, 2)}],
                          arrangement=arrangement)
         cand.provenance = req.provenance() | {"primer_notes": len(pitched), "model": self.model_id,
-                                              "version": package_version()}
+                                              "conditions": self.conditions_id, "version": package_version()}
         return [cand]
 
     def _melody_mask(self, notes: Notes) -> np.ndarray:

@@ -77,3 +77,20 @@ def test_regenerate_refuses_files_without_a_record(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "records no emomusic request" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.mid"]
+
+
+def test_regenerate_says_when_the_clusterer_differs(tmp_path, capsys) -> None:
+    first = tmp_path / "calm.mid"
+    assert main(["generate", *DEBUG, "--emotion", "calm", "--bars", "2", "--seed", "3", "--out", str(first)]) == 0
+    recorded = read_provenance(first)
+    assert recorded["conditions"] == "debug"  # which real pieces stood for the emotions is recorded too
+    mid = mido.MidiFile(str(first))
+    for msg in mid.tracks[0]:
+        if msg.type == "text" and msg.text.startswith(PROVENANCE_PREFIX):
+            msg.text = PROVENANCE_PREFIX + json.dumps({**recorded, "conditions": "0123456789ab"})
+    older = tmp_path / "older.mid"
+    mid.save(str(older))
+    capsys.readouterr()
+    assert main(["regenerate", str(older), *DEBUG, "--out", str(tmp_path / "again.mid")]) == 0
+    err = capsys.readouterr().err
+    assert "made with clusterer 0123456789ab" in err and "music will differ" in err

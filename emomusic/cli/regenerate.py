@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def recorded_request(path: str | Path, seed: int | None = None, emotion: str | None = None,
                      bars: int | None = None):
-    """The request `path` records, with the given settings replaced, and the model hash it records.
+    """The request `path` records, with the given settings replaced, and the model hashes it records.
 
     Args:
         path: a MIDI file written by emomusic.
@@ -46,7 +46,8 @@ def recorded_request(path: str | Path, seed: int | None = None, emotion: str | N
             recorded valence/arousal and trajectory, which would win over it.
 
     Returns:
-        (GenerationRequest, the recorded model hash or None).
+        (GenerationRequest, {"model": the generator's hash, "conditions": the clusterer's}, each None
+        where the file records none: files from before the clusterer's was recorded have only the model).
 
     Raises:
         InvalidInputError: no record in the file, or one this version cannot use.
@@ -59,7 +60,7 @@ def recorded_request(path: str | Path, seed: int | None = None, emotion: str | N
         raise InvalidInputError(f"{path}: the file records no emomusic request; only files written by "
                                 "`emomusic generate` can be regenerated")
     data = dict(data)
-    model = data.pop("model", None)
+    made_with = {"model": data.pop("model", None), "conditions": data.pop("conditions", None)}
     data.pop("version", None)
     if seed is not None:
         data["seed"] = seed
@@ -69,7 +70,7 @@ def recorded_request(path: str | Path, seed: int | None = None, emotion: str | N
         for k in ("valence", "arousal", "trajectory"):
             data.pop(k, None)
         data["emotion"] = emotion
-    return GenerationRequest.from_provenance(data), model
+    return GenerationRequest.from_provenance(data), made_with
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from emomusic.export import FORMATS
 
     src = Path(args.file)
-    request, model = recorded_request(src, args.seed, args.emotion, args.bars)
+    request, made_with = recorded_request(src, args.seed, args.emotion, args.bars)
     default = f"{src.stem}-seed{args.seed}.mid" if args.seed is not None else f"{src.stem}-again.mid"
     out = Path(args.out) if args.out else src.with_name(default)
     if out.suffix.lower() not in FORMATS:
@@ -94,8 +95,12 @@ def run(args: argparse.Namespace) -> int:
     from emomusic.pipeline import EmoMusic
 
     em = EmoMusic.from_pretrained(args.checkpoints)
+    model, conditions = made_with["model"], made_with["conditions"]
     if model is not None and model != em.model_id:
         note(f"{src.name} was made with generator {model}; this is {em.model_id}, so the music will differ")
+    elif conditions is not None and conditions != em.conditions_id:
+        note(f"{src.name} was made with clusterer {conditions}; this is {em.conditions_id} (other real pieces "
+             "stand for the emotions), so the music will differ")
     t0 = time.perf_counter()
     best = em.generate(plan)[0]
     seconds = time.perf_counter() - t0

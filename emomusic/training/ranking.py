@@ -333,7 +333,8 @@ def train_ranking(checkpoints: str | os.PathLike | None = None, selector: str | 
     Args:
         checkpoints: the checkpoints folder (default: the shipped one).
         selector: the selector checkpoint to tune (default: the checkpoints folder's).
-        cache: the folder of batches and measurements (default: data/cache/ranking/<generator sha>).
+        cache: the folder of batches and measurements (default: data/cache/ranking/<generator sha>-<clusterer
+            config sha>: either changes what a seed generates).
         prompts_per_quadrant: tuning prompts per quadrant.
         data_root: the datasets folder (the real reference).
 
@@ -351,7 +352,7 @@ def train_ranking(checkpoints: str | os.PathLike | None = None, selector: str | 
     target = Path(selector) if selector else root / "selector"
     quality = root / "quality"
     em.selector = load_selector(target, em.generator, em.tokenizer, quality if quality.is_dir() else None)
-    folder = Path(cache) if cache else cache_root() / "ranking" / em.model_id
+    folder = Path(cache) if cache else cache_root() / "ranking" / f"{em.model_id}-{em.conditions_id}"
     files = generate_batches(em, prompts(prompts_per_quadrant, TUNE_SEED), folder / "tune")
     # measured heads depend on the selector and quality head: cached per selector weights file
     tag = hashlib.sha1((target / "model.safetensors").read_bytes()).hexdigest()[:12]
