@@ -7,6 +7,8 @@ attribute is seeded noise.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -214,6 +216,39 @@ def test_save_load_gives_identical_queries(clus: Clusterer, tmp_path) -> None:
              {"valence": 0.3, "arousal": 0.4}, {"valence": -0.2, "arousal": -0.9, "k": 3, "seed": 11}]
     for kw in cases:
         assert back.query(**kw) == clus.query(**kw)
+
+
+def _scored(clus: Clusterer, scores: dict[int, float], pool: int) -> Clusterer:
+    values = np.full(len(clus.bank), np.nan)
+    for i, v in scores.items():
+        values[i] = v
+    return dataclasses.replace(clus, scores=values, pool=pool)
+
+
+def test_prototype_scores_reorder_the_pool_best_first(clus: Clusterer) -> None:
+    near = clus.ranked(0.5, -0.5)
+    pool = 6
+    # the 5th and 6th nearest scored best: they are what k=2 picks among; k=1 takes the best
+    scored = _scored(clus, {int(near[4]): 3.0, int(near[5]): 2.5, int(near[0]): 0.5}, pool)
+    assert scored.nearest(0.5, -0.5) == int(near[4])
+    assert {scored.nearest(0.5, -0.5, k=2, seed=s) for s in range(20)} == {int(near[4]), int(near[5])}
+    # unscored pool pieces come after the scored ones, nearest first; pieces past the pool never come in
+    assert scored.nearest(0.5, -0.5, k=4, seed=0) in {int(i) for i in near[:pool]}
+    far = _scored(clus, {int(near[pool]): 9.0}, pool)  # scored but outside the pool
+    assert far.nearest(0.5, -0.5) == int(near[0])
+
+
+def test_prototype_scores_load_from_the_config(clus: Clusterer, tmp_path) -> None:
+    from emomusic.checkpoint import update_model_card
+
+    clus.save(tmp_path / "clusterer")
+    near = clus.ranked(-0.5, -0.5)
+    best = clus.bank_ids[int(near[2])]
+    update_model_card(tmp_path / "clusterer", "card\n", config={"prototypes": {"pool": 5, "scores": {best: 2.0}}})
+    back = Clusterer.load(tmp_path / "clusterer")
+    assert back.pool == 5 and np.isnan(back.scores).sum() == len(back.bank) - 1
+    assert back.query("sad")[2] == best
+    assert clus.query("sad")[2] == clus.bank_ids[int(near[0])]  # without scores: EmoGen's nearest
 
 
 # ------------------------------------------------------------------ feature judge

@@ -4,6 +4,7 @@
     emomusic train generator         [--preset small] [--steps N] [--max-minutes M] [--resume] …
     emomusic train selector          [--epochs N] [--checkpoints DIR] [--out CHECKPOINTS] [--no-tune]
     emomusic train ranking           [--checkpoints DIR] [--prompts N] [--data-root DIR]
+    emomusic train prototypes        [--checkpoints DIR] [--data-root DIR]
     emomusic train recognizer        [--folds K] [--out CHECKPOINTS]
     emomusic train audio-recognizer  [--data-root DIR] [--mert DIR] [--out CHECKPOINTS]
     emomusic train expression        [--data-root DIR] [--max-pieces N] [--epochs N] [--out CHECKPOINTS]
@@ -29,11 +30,11 @@ PRESETS = ("small", "gpu", "compare", "tiny")  # emomusic.training.train.PRESETS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    t = command(sub, "train", "train a component (clusterer, generator, selector, ranking, recognizer, "
-                "audio-recognizer, expression, melody, drums)",
+    t = command(sub, "train", "train a component (clusterer, generator, selector, ranking, prototypes, "
+                "recognizer, audio-recognizer, expression, melody, drums)",
                 "train one component; `emomusic train <component> --help` lists its flags")
-    components = subcommands(t, "component", "{clusterer,generator,selector,ranking,recognizer,audio-recognizer,"
-                             "expression,melody,drums}")
+    components = subcommands(t, "component", "{clusterer,generator,selector,ranking,prototypes,recognizer,"
+                             "audio-recognizer,expression,melody,drums}")
 
     c = command(components, "clusterer", "fit the emotion → attributes clusterer and the feature judge")
     c.add_argument("--data-root", help=DATA_ROOT_HELP)
@@ -87,6 +88,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--prompts", type=int, default=16, help="tuning prompts per quadrant (8 candidates each)")
     k.add_argument("--data-root", help=DATA_ROOT_HELP)
     k.set_defaults(handler=ranking)
+
+    p = command(components, "prototypes", "score the real pieces nearest each emotion's centre by what the "
+                "generator makes of them (emotion heard, inside real music's ranges); the clusterer picks the best")
+    p.add_argument("--checkpoints", help="checkpoints whose clusterer is scored (default: $EMOMUSIC_CHECKPOINTS, "
+                   "else the shipped ones)")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
+    p.set_defaults(handler=prototypes)
 
     r = command(components, "recognizer", "train the symbolic (MIDI) emotion recognizer")
     r.add_argument("--folds", type=int, default=5,
@@ -219,6 +227,14 @@ def ranking(args: argparse.Namespace) -> int:
 
     out = train_ranking(args.checkpoints, prompts_per_quadrant=args.prompts, data_root=args.data_root)
     print(f"wrote the ranking weights into {out}")
+    return 0
+
+
+def prototypes(args: argparse.Namespace) -> int:
+    from emomusic.training.prototypes import train_prototypes
+
+    out = train_prototypes(args.checkpoints, data_root=args.data_root)
+    print(f"wrote the prototype scores into {out}")
     return 0
 
 

@@ -24,6 +24,14 @@ the shift is only the part the labels explain. Moved values stay inside the rang
 so the generator is never asked for something no real piece has. Mode and tonic are categories,
 not quantities, and stay the piece's. The slopes are fitted when the clusterer is built (or loaded),
 from the saved bank: the checkpoint format does not change.
+
+Prototypes. The pieces nearest a centre match every majority bit, so they are the quadrant's
+stereotypes, at the edges of its continuous spread (2 of the 3 nearest tense pieces are busier than
+90% of tense pieces, and 2 of the 3 nearest calm ones lower than 90% of calm pieces). `emomusic train
+prototypes` (`training.prototypes`) tries each of the pieces nearest each centre as the generator's
+conditions and scores what comes out: heard as the emotion, inside real music's ranges. With those
+scores in its config, `nearest` picks among the best-scoring pieces of that pool instead of the
+nearest ones.
 """
 
 from __future__ import annotations
@@ -84,6 +92,10 @@ class Clusterer:
     mean: np.ndarray
     std: np.ndarray
     names: tuple[str, ...] = ATTRIBUTE_NAMES
+    # per bank piece, how well the generator's pieces from it did (`training.prototypes`; nan: not tried);
+    # None: EmoGen's order. `pool`: how many of the nearest pieces the scores reorder
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    pool: int = 0
     # (2, n_attr): change of each attribute per unit of valence (row 0) and arousal (row 1); see fit_slopes
     slopes: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -114,16 +126,38 @@ class Clusterer:
         w = 1.0 / d**2
         return (w[:, None] * self.centres).sum(0) / w.sum()
 
-    def nearest(self, valence: float, arousal: float, k: int = 1, seed: int | None = None,
-                same_quadrant: bool = True) -> int:
-        """Index of a bank piece near the centre: the nearest (k=1) or a seeded pick of the k nearest."""
+    def ranked(self, valence: float, arousal: float, same_quadrant: bool = True) -> np.ndarray:
+        """Bank rows by distance to the point's centre in binary space, nearest first.
+
+        Args:
+            valence, arousal: the point (its quadrant's pieces only, unless `same_quadrant` is False).
+
+        Returns:
+            Row indices (never another quadrant's piece when `same_quadrant`).
+        """
         centre = self.centre_for(valence, arousal)
         dist = np.abs(self.binarise(self.bank) - centre).sum(1)  # L1 in binary space (Hamming-like)
         if same_quadrant:
             q = QUADRANTS.index(emotion_from_va(valence, arousal).quadrant)
             dist = np.where(self.bank_quadrant == q, dist, np.inf)
         order = np.argsort(dist, kind="stable")
-        order = order[np.isfinite(dist[order])][: max(1, k)]  # never another quadrant's piece
+        return order[np.isfinite(dist[order])]
+
+    def nearest(self, valence: float, arousal: float, k: int = 1, seed: int | None = None,
+                same_quadrant: bool = True) -> int:
+        """Index of a bank piece near the centre: the first (k=1) or a seeded pick of the first k.
+
+        Without prototype scores the order is EmoGen's, nearest first. With them (`train prototypes`), the
+        `pool` nearest pieces are ordered by score, best first (unscored pieces after the scored ones,
+        nearest first), so the pick stays near the centre but skips the pieces whose generations were
+        caricatures or were not heard as the emotion.
+        """
+        order = self.ranked(valence, arousal, same_quadrant)
+        if self.scores is not None and self.pool > 0:
+            head = order[: self.pool]
+            score = np.where(np.isnan(self.scores[head]), -np.inf, self.scores[head])
+            order = head[np.argsort(-score, kind="stable")]
+        order = order[: max(1, k)]
         if k <= 1 or seed is None:
             return int(order[0])
         return int(np.random.default_rng(seed).choice(order))
@@ -198,8 +232,13 @@ class Clusterer:
     def load(cls, directory: str | os.PathLike) -> Clusterer:
         ck = load_checkpoint(directory, kind="clusterer", arrays=True)
         sd = ck.state_dict
-        return cls(sd["medians"], sd["centres"], sd["bank"], sd["bank_quadrant"], ck.config["ids"],
-                   sd["mean"], sd["std"], tuple(ck.config["names"]))
+        ids = ck.config["ids"]
+        proto = ck.config.get("prototypes")  # absent before `emomusic train prototypes` ran
+        scores = None
+        if proto:
+            scores = np.array([proto["scores"].get(i, np.nan) for i in ids], dtype=np.float64)
+        return cls(sd["medians"], sd["centres"], sd["bank"], sd["bank_quadrant"], ids, sd["mean"], sd["std"],
+                   tuple(ck.config["names"]), scores, int(proto["pool"]) if proto else 0)
 
 
 def fit_slopes(bank: np.ndarray, bank_quadrant: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
