@@ -201,15 +201,19 @@ class EmoMusic:
 
     @property
     def conditions_id(self) -> str:
-        """The clusterer's short config hash: which real pieces stand for each emotion (its bank and any
-        prototype scores). Files record it beside the generator's, since either changes the music a seed
-        gives; "debug" for the test model."""
+        """A short hash of what decides which real piece stands for an emotion: the clusterer's bank
+        (its weights' hash) and its prototype scores. Files record it beside the generator's, since
+        either changes the music a seed gives; re-saving the same clusterer keeps it (it hashes content,
+        not the config file's bytes, which carry a date). "debug" for the test model."""
         folder = Path(self.name) / "clusterer" if self.name else None
         if folder is None or not (folder / "config.json").is_file():
             return "debug"
         import hashlib
+        import json
 
-        return hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()[:12]
+        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        content = {"bank": meta["files"].get("model.safetensors"), "prototypes": meta["config"].get("prototypes")}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
     @property
     def backbone_id(self) -> str:

@@ -333,8 +333,8 @@ def train_ranking(checkpoints: str | os.PathLike | None = None, selector: str | 
     Args:
         checkpoints: the checkpoints folder (default: the shipped one).
         selector: the selector checkpoint to tune (default: the checkpoints folder's).
-        cache: the folder of batches and measurements (default: data/cache/ranking/<generator sha>-<clusterer
-            config sha>: either changes what a seed generates).
+        cache: the folder of batches and measurements (default: data/cache/ranking/<generator sha>-<the pipeline's
+            `conditions_id`>: either changes what a seed generates).
         prompts_per_quadrant: tuning prompts per quadrant.
         data_root: the datasets folder (the real reference).
 
