@@ -62,3 +62,14 @@ def test_written_scores_steer_the_pick_and_the_card_says_so(tmp_path) -> None:
     write_scores(tmp_path / "clusterer", scores, keep=1)  # rewriting replaces the section
     assert (tmp_path / "clusterer" / "MODEL_CARD.md").read_text().count("## Prototypes") == 1
     assert "## Prototypes" in card_section(scores, 1)
+
+
+def test_a_pinned_clusterer_answers_every_query_with_its_piece_moved_to_the_point() -> None:
+    from emomusic.training.prototypes import _Pinned
+
+    c = _clusterer()
+    i = int(pools(c, 5)["Q3"][3])
+    pinned = _Pinned.of(c, i)
+    emo, values, source, _ = pinned.query("sad", k=3, seed=7)
+    assert source == c.bank_ids[i] and emo.word == "sad"
+    assert values == c.moved(i, emo.valence, emo.arousal)

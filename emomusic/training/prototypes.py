@@ -35,11 +35,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from emomusic.conditioning.clusterer import Clusterer
 from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANT_VA, QUADRANTS
 
 POOL = 20  # pieces tried per quadrant: the nearest to its centre in binary space
@@ -77,23 +79,19 @@ def spread(clusterer) -> dict[str, tuple[np.ndarray, np.ndarray, list[int]]]:
     return out
 
 
-class _Pinned:
-    """A clusterer that answers every query with one bank piece (moved to the query's point as usual)."""
+@dataclass
+class _Pinned(Clusterer):
+    """A clusterer whose every query takes one bank piece (moved to the query's point as usual)."""
 
-    def __init__(self, clusterer, index: int) -> None:
-        self._c, self._i = clusterer, index
+    index: int = 0
 
-    def __getattr__(self, name: str):
-        return getattr(self._c, name)
+    @classmethod
+    def of(cls, clusterer: Clusterer, index: int) -> _Pinned:
+        return cls(**{f.name: getattr(clusterer, f.name) for f in fields(clusterer) if f.init}, index=index)
 
-    def query(self, emotion=None, valence=None, arousal=None, k: int = 1, seed=None, intensity: float = 1.0):
-        from emomusic.vocab.emotions import emotion_from_va, intensify, resolve_emotion
-
-        emo = resolve_emotion(emotion) if emotion is not None else emotion_from_va(valence, arousal)
-        if emotion is not None and valence is not None and arousal is not None:
-            emo = emotion_from_va(valence, arousal)
-        values = self._c.moved(self._i, *intensify(emo.valence, emo.arousal, intensity))
-        return emo, values, self._c.bank_ids[self._i], self._c.explain(emo.quadrant)
+    def nearest(self, valence: float, arousal: float, k: int = 1, seed: int | None = None,
+                same_quadrant: bool = True) -> int:
+        return self.index
 
 
 def measure_piece(em, index: int, quadrant: str, per_piece: int, seed: int, judge, reference, ranges,
@@ -118,7 +116,7 @@ def measure_piece(em, index: int, quadrant: str, per_piece: int, seed: int, judg
     from emomusic.recognition import recognize
 
     original = em.clusterer
-    em.clusterer = _Pinned(original, index)
+    em.clusterer = _Pinned.of(original, index)
     try:
         cands = [em.generate(emotion=QUADRANT_NAMES[quadrant], bars=BARS, seed=seed + j)[0] for j in range(per_piece)]
     finally:
