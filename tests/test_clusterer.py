@@ -236,6 +236,9 @@ def test_prototype_scores_reorder_the_pool_best_first(clus: Clusterer) -> None:
     assert scored.nearest(0.5, -0.5, k=4, seed=0) in {int(i) for i in near[:pool]}
     far = _scored(clus, {int(near[pool]): 9.0}, pool)  # scored but outside the pool
     assert far.nearest(0.5, -0.5) == int(near[0])
+    # asked for EmoGen's order (trajectory sections), the scores are ignored
+    assert scored.nearest(0.5, -0.5, prototypes=False) == int(near[0])
+    assert scored.query(valence=0.5, arousal=-0.5, prototypes=False)[2] == clus.bank_ids[int(near[0])]
 
 
 def test_prototype_scores_load_from_the_config(clus: Clusterer, tmp_path) -> None:

@@ -144,16 +144,16 @@ class Clusterer:
         return order[np.isfinite(dist[order])]
 
     def nearest(self, valence: float, arousal: float, k: int = 1, seed: int | None = None,
-                same_quadrant: bool = True) -> int:
+                same_quadrant: bool = True, prototypes: bool = True) -> int:
         """Index of a bank piece near the centre: the first (k=1) or a seeded pick of the first k.
 
-        Without prototype scores the order is EmoGen's, nearest first. With them (`train prototypes`), the
-        `pool` nearest pieces are ordered by score, best first (unscored pieces after the scored ones,
-        nearest first), so the pick stays near the centre but skips the pieces whose generations were
-        caricatures or were not heard as the emotion.
+        Without prototype scores (or with `prototypes=False`) the order is EmoGen's, nearest first. With
+        them (`train prototypes`), the `pool` nearest pieces are ordered by score, best first (unscored
+        pieces after the scored ones, nearest first), so the pick stays near the centre but skips the
+        pieces whose generations were caricatures or were not heard as the emotion.
         """
         order = self.ranked(valence, arousal, same_quadrant)
-        if self.scores is not None and self.pool > 0:
+        if prototypes and self.scores is not None and self.pool > 0:
             head = order[: self.pool]
             score = np.where(np.isnan(self.scores[head]), -np.inf, self.scores[head])
             order = head[np.argsort(-score, kind="stable")]
@@ -179,7 +179,7 @@ class Clusterer:
         return out
 
     def query(self, emotion: str | None = None, valence: float | None = None, arousal: float | None = None,
-              k: int = 1, seed: int | None = None, intensity: float = 1.0,
+              k: int = 1, seed: int | None = None, intensity: float = 1.0, prototypes: bool = True,
               ) -> tuple[object, dict[str, float], str, list[str]]:
         """(Emotion, attribute values, source piece id, explanation) for a word or a V/A point.
 
@@ -189,6 +189,7 @@ class Clusterer:
             intensity: how strongly (`vocab.emotions.INTENSITY_RANGE`; 1 = the point as it is): the
                 attributes aim at `intensify(valence, arousal, intensity)`; the piece is still chosen
                 by the point itself, so its quadrant never changes.
+            prototypes: pick by the prototype scores where there are any (False: EmoGen's nearest).
 
         Returns:
             The Emotion (the word's or the point's; not intensified), the chosen piece's attributes
@@ -197,7 +198,7 @@ class Clusterer:
         emo = resolve_emotion(emotion) if emotion is not None else emotion_from_va(valence, arousal)
         if emotion is not None and valence is not None and arousal is not None:
             emo = emotion_from_va(valence, arousal)
-        i = self.nearest(emo.valence, emo.arousal, k=k, seed=seed)
+        i = self.nearest(emo.valence, emo.arousal, k=k, seed=seed, prototypes=prototypes)
         values = self.moved(i, *intensify(emo.valence, emo.arousal, intensity))
         return emo, values, self.bank_ids[i], self.explain(emo.quadrant)
 

@@ -90,7 +90,7 @@ class _Pinned(Clusterer):
         return cls(**{f.name: getattr(clusterer, f.name) for f in fields(clusterer) if f.init}, index=index)
 
     def nearest(self, valence: float, arousal: float, k: int = 1, seed: int | None = None,
-                same_quadrant: bool = True) -> int:
+                same_quadrant: bool = True, prototypes: bool = True) -> int:
         return self.index
 
 
