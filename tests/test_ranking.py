@@ -90,6 +90,9 @@ def test_outside_counts_statistics_and_measures_the_distance_in_range_widths() -
     assert count == 1 and dist == pytest.approx(0.25)  # 30 BPM over a 60 BPM range, over 2 statistics
     assert ref.outside({"tempo": float("nan"), "dissonance": 0.3}) == (1, pytest.approx(0.5))
     assert ref.inside({"tempo": 150.0, "dissonance": 0.3}) is False
+    assert ref.inside_share({"tempo": 150.0, "dissonance": 0.1}) == 0.5
+    assert ref.inside_share({"tempo": float("nan"), "dissonance": 0.1}) == 1.0  # only what applies counts
+    assert ref.inside_share({"tempo": float("nan")}) == 0.0
     assert set(REALISM) >= {"tempo", "returning_bars", "dissonance"}
 
 

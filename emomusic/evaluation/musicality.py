@@ -447,17 +447,22 @@ class RealReference:
         Returns:
             (count, distance).
         """
-        count, dist, n = 0, 0.0, 0
+        gaps = self._gaps(stats)
+        return int((gaps > 0).sum()), float(gaps.sum() / max(len(gaps), 1))
+
+    def inside_share(self, stats: dict[str, float]) -> float:
+        """The share of the statistics that apply (not nan) inside their real range (0 when none apply)."""
+        gaps = self._gaps(stats)
+        return float(np.mean(gaps == 0)) if len(gaps) else 0.0
+
+    def _gaps(self, stats: dict[str, float]) -> np.ndarray:
+        """How far each applicable statistic lies outside its real range, in range widths (0 inside)."""
+        gaps = []
         for k, (lo, hi) in self.ranges.items():
             v = stats.get(k, float("nan"))
-            if not np.isfinite(v):
-                continue
-            n += 1
-            width = max(hi - lo, 1e-9)
-            gap = max(lo - v, v - hi, 0.0) / width
-            count += gap > 0
-            dist += gap
-        return count, dist / max(n, 1)
+            if np.isfinite(v):
+                gaps.append(max(lo - v, v - hi, 0.0) / max(hi - lo, 1e-9))
+        return np.asarray(gaps, dtype=np.float64)
 
     def inside(self, stats: dict[str, float]) -> bool:
         """Whether a piece has no more statistics outside than 90% of real pieces have."""

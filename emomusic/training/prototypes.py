@@ -128,11 +128,7 @@ def measure_piece(em, index: int, quadrant: str, per_piece: int, seed: int, judg
     attrs = np.stack([compute_attributes(c.notes) for c in cands])
     lo, hi, cols = ranges[quadrant]
     typical = (attrs[:, cols] >= lo) & (attrs[:, cols] <= hi)  # (generations, attributes)
-    real = []
-    for f in files:
-        stats = musicality(f)
-        verdicts = [lo_ <= stats[k] <= hi_ for k, (lo_, hi_) in reference.ranges.items() if np.isfinite(stats[k])]
-        real.append(float(np.mean(verdicts)) if verdicts else 0.0)
+    real = [reference.inside_share(musicality(f)) for f in files]
     out = {"judge": float(np.mean([p == quadrant for p in judge.predict(attrs)])),
            "recognizer": float(np.mean([r.quadrant == quadrant for r in recognize([str(f) for f in files])])),
            "real": float(np.mean(real)), "typical": float(typical.mean()),
@@ -229,7 +225,8 @@ def train_prototypes(checkpoints: str | os.PathLike | None = None, data_root: st
     Args:
         checkpoints: the checkpoints folder (default: the shipped one); its clusterer is updated.
         data_root: the datasets folder (the real reference).
-        cache: the per-piece measurements (default: data/cache/prototypes/<generator sha>-<bank sha>.json).
+        cache: the per-piece measurements (default:
+            data/cache/prototypes/<generator sha>-<bank sha>-<generations>x<first seed>.json).
 
     Returns:
         The clusterer checkpoint folder.
@@ -244,8 +241,9 @@ def train_prototypes(checkpoints: str | os.PathLike | None = None, data_root: st
     root = checkpoints_root(checkpoints)
     em = EmoMusic.from_pretrained(root)
     bank = load_checkpoint(root / "clusterer", kind="clusterer").files["model.safetensors"][:12]
-    # keyed by the generator and the clusterer's bank (not its config, which the scores are written into)
-    path = Path(cache) if cache else cache_root() / "prototypes" / f"{em.model_id}-{bank}.json"
+    # keyed by the generator, the clusterer's bank (not its config, which the scores are written into) and
+    # the generations measured
+    path = Path(cache) if cache else cache_root() / "prototypes" / f"{em.model_id}-{bank}-{PER_PIECE}x{SEED}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     scores = score_pools(em, FeatureJudge.load(root / "judge"), real_reference(data_root=data_root), cache=path)
     return write_scores(root / "clusterer", scores, NEAREST_PIECES)
