@@ -201,19 +201,11 @@ class EmoMusic:
 
     @property
     def conditions_id(self) -> str:
-        """A short hash of what decides which real piece stands for an emotion: the clusterer's bank
-        (its weights' hash) and its prototype scores. Files record it beside the generator's, since
-        either changes the music a seed gives; re-saving the same clusterer keeps it (it hashes content,
-        not the config file's bytes, which carry a date). "debug" for the test model."""
-        folder = Path(self.name) / "clusterer" if self.name else None
-        if folder is None or not (folder / "config.json").is_file():
-            return "debug"
-        import hashlib
-        import json
-
-        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        content = {"bank": meta["files"].get("model.safetensors"), "prototypes": meta["config"].get("prototypes")}
-        return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()[:12]
+        """A short hash of what decides which real piece stands for an emotion: the clusterer's bank and
+        its prototype scores (`Clusterer.content_id`, hashed once when it loads). Files record it beside
+        the generator's, since either changes the music a seed gives; "debug" for a clusterer built in
+        memory (the test model)."""
+        return self.clusterer.content_id or "debug"
 
     @property
     def backbone_id(self) -> str:

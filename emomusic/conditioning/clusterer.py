@@ -36,6 +36,8 @@ nearest ones.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +98,9 @@ class Clusterer:
     # None: EmoGen's order. `pool`: how many of the nearest pieces the scores reorder
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
     pool: int = 0
+    # a short hash of what decides the picks, the bank's weights and the prototype scores ("" when built in
+    # memory): files record it (`EmoMusic.conditions_id`); set by `load`, from content, not the config's bytes
+    content_id: str = field(default="", compare=False)
     # (2, n_attr): change of each attribute per unit of valence (row 0) and arousal (row 1); see fit_slopes
     slopes: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -238,8 +243,10 @@ class Clusterer:
         scores = None
         if proto:
             scores = np.array([proto["scores"].get(i, np.nan) for i in ids], dtype=np.float64)
+        content = {"bank": ck.files.get("model.safetensors"), "prototypes": proto}
+        content_id = hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()[:12]
         return cls(sd["medians"], sd["centres"], sd["bank"], sd["bank_quadrant"], ids, sd["mean"], sd["std"],
-                   tuple(ck.config["names"]), scores, int(proto["pool"]) if proto else 0)
+                   tuple(ck.config["names"]), scores, int(proto["pool"]) if proto else 0, content_id)
 
 
 def fit_slopes(bank: np.ndarray, bank_quadrant: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
