@@ -207,6 +207,11 @@ class EmoMusic:
         memory (the test model)."""
         return self.clusterer.content_id or "debug"
 
+    def _made_with(self) -> dict[str, str]:
+        """What a file records beside its request: the generator's and the clusterer's hashes and the version
+        (`emomusic regenerate` says when they differ from the running ones)."""
+        return {"model": self.model_id, "conditions": self.conditions_id, "version": package_version()}
+
     @property
     def backbone_id(self) -> str:
         """The weights hash of `backbone_weights` (what the recognizer checks it was trained on)."""
@@ -580,8 +585,7 @@ class EmoMusic:
             measured = compute_controls(notes) if len(notes) else {}
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured,
                                  sections=[dict(d) for d in layout]))
-        made = req.provenance() | {"model": self.model_id, "conditions": self.conditions_id,
-                                   "version": package_version()}
+        made = req.provenance() | self._made_with()
         for cand in out:
             cand.provenance = dict(made)
         out = self.select(out, plan.genre, req.select_weights) if req.rank and req.candidates > 1 else out
@@ -913,8 +917,7 @@ class EmoMusic:
                                     "keep": keep, "key": key_label(tonic, target), "key_before": key_label(tonic, mode),
                                     "tempo": round(tempo, 2)}],
                          arrangement=arrangement)
-        cand.provenance = req.provenance() | {"primer_notes": len(pitched), "model": self.model_id,
-                                              "conditions": self.conditions_id, "version": package_version()}
+        cand.provenance = req.provenance() | {"primer_notes": len(pitched), **self._made_with()}
         return [cand]
 
     def _melody_mask(self, notes: Notes) -> np.ndarray:
