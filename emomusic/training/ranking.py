@@ -86,8 +86,8 @@ def generate_batches(em, items: list[tuple[str, str, int]], folder: str | os.Pat
                      n: int = CANDIDATES, bars: int = BARS) -> list[Path]:
     """Generate (or reuse) one batch per prompt: an .npz of the candidates and each candidate's MIDI file.
 
-    Generation is the slow part, so a batch already in `folder` is kept (a changed generator needs a
-    new folder).
+    Generation is the slow part, so a batch already in `folder` is kept: a changed generator or clusterer
+    needs a new folder (callers key it by `EmoMusic.model_id` and `conditions_id`).
 
     Args:
         em: the pipeline.
