@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from synthetic_bank import _bank
 
 from emomusic.conditioning.clusterer import Clusterer
 from emomusic.training.prototypes import SPREAD_ATTRIBUTES, card_section, pools, score, spread, write_scores
 from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS
-from tests.test_clusterer import _bank
 
 
 def _clusterer() -> Clusterer:
