@@ -18,7 +18,7 @@ import numpy as np
 
 from emomusic.checkpoint import package_version
 from emomusic.errors import InvalidInputError, check_range
-from emomusic.generation.checkpoint import GeneratorCheckpoint, load_generator_checkpoint
+from emomusic.generation.checkpoint import GeneratorCheckpoint, backbone_dir, load_generator_checkpoint
 from emomusic.generation.sampling import TOP_P, Part
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, signature_key
 from emomusic.music.form import (
@@ -294,7 +294,8 @@ class EmoMusic:
             path: the checkpoints folder (None: the settings resolver's; "debug": a tiny random model).
             generator: a generator folder to sample from instead of `<path>/generator`, e.g. the output
                 of `emomusic train generator --data-dir`. The selector and recognizer keep reading the
-                embeddings of `<path>/generator` (they were trained on them); with a tokenizer whose
+                embeddings of `<path>/backbone` (when the shipped generator was fine-tuned after they were
+                trained), else of `<path>/generator` (they were trained on them); with a tokenizer whose
                 vocabulary differs from that one's they are left out, with a line in `notices`.
 
         Returns:
@@ -316,7 +317,7 @@ class EmoMusic:
         gen, tk = load_generator_checkpoint(gen_dir)
         selector, expression = root / "selector", root / "expression"
         backbone, notices = None, []
-        if generator is not None:
+        if gen_dir.resolve() != backbone_dir(root).resolve():  # a user's generator, or a shipped fine-tune
             backbone, notices = _user_generator_backbone(gen_dir, tk, root)
         em = cls(gen, tk, Clusterer.load(root / "clusterer"), name=str(root),
                  selector_path=selector if selector.is_dir() and not notices else None,
@@ -1145,10 +1146,11 @@ class EmoMusic:
 
 
 def _user_generator_backbone(gen_dir: Path, tokenizer: MusicTokenizer, root: Path) -> tuple[Path | None, list[str]]:
-    """(the backbone folder for the selector and recognizer, notices) for a user's generator.
+    """(the backbone folder for the selector and recognizer, notices) for a generator they were not trained on
+    (a user's, or a shipped fine-tune beside `<root>/backbone`).
 
     Its tokenizer must bin the controls the clusterer sets (else the attributes cannot be asked for);
-    the selector and recognizer read `<root>/generator`'s embeddings, which index that tokenizer's
+    the selector and recognizer read `backbone_dir(root)`'s embeddings, which index that tokenizer's
     vocabulary: a user generator with the same vocabulary (a fine-tune keeps it) uses them, another one
     goes without them.
 
@@ -1163,7 +1165,7 @@ def _user_generator_backbone(gen_dir: Path, tokenizer: MusicTokenizer, root: Pat
         raise InvalidInputError(f"--generator {gen_dir}: its tokenizer has no bins for {', '.join(missing)}, which "
                                 f"the clusterer in {root / 'clusterer'} sets; fine-tune from checkpoints/generator "
                                 "(the fine-tune keeps its tokenizer)")
-    shipped = root / "generator"
+    shipped = backbone_dir(root)
     try:
         if shipped.resolve() == gen_dir.resolve():
             return None, []

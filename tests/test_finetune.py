@@ -145,6 +145,30 @@ def test_generate_with_the_fine_tuned_generator(tuned, tmp_path: Path, capsys) -
     assert em.backbone_weights.config.dim == 256 and em.generator.config.dim == 32
 
 
+def test_a_shipped_fine_tune_keeps_the_backbone_the_heads_were_trained_on(tuned, tmp_path: Path) -> None:
+    """A checkpoints folder whose generator was fine-tuned after the recognizer and selector were trained
+    ships the network they read as `backbone/`: they keep it, files record the sampling generator."""
+    from emomusic.generation.checkpoint import backbone_dir, generator_sha
+    from emomusic.pipeline import EmoMusic
+    from emomusic.recognition.api import SymbolicRecognizer
+
+    out, _ = tuned
+    shipped = checkpoints_root()
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    for part in shipped.iterdir():
+        if part.is_dir() and part.name not in ("generator", "backbone"):
+            (root / part.name).symlink_to(part)
+    (root / "generator").symlink_to(Path(out).resolve())
+    assert backbone_dir(root) == root / "generator"  # no backbone/ yet: the generator is the backbone
+    (root / "backbone").symlink_to(backbone_dir(shipped))  # what the shipped heads were trained on
+    assert backbone_dir(root) == root / "backbone"
+    em = EmoMusic.from_pretrained(root)
+    assert em.model_id == generator_sha(out) != em.backbone_id == generator_sha(backbone_dir(shipped))
+    assert not em.notices and em.selector is not None  # the heads still match what they read
+    assert SymbolicRecognizer.from_checkpoints(root).generator.config.dim == 256  # not the tuned 32-wide network
+
+
 def test_resume_continues_from_the_step_count(folder: Path, base: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "resumed"
     rc, _, err = _run(capsys, _train(folder, base, out, 2))

@@ -98,16 +98,33 @@ def load_generator_checkpoint(path) -> tuple[GeneratorCheckpoint, MusicTokenizer
             MusicTokenizer.from_dict(ck.tokenizer))
 
 
-def generator_sha(generator_dir: str | os.PathLike | None = None) -> str:
-    """Short SHA-256 of the generator's weights, read from its checkpoint's config.json.
+def backbone_dir(root: str | os.PathLike | None = None) -> Path:
+    """The generator folder whose network the recognizer and selector read embeddings from.
+
+    They were trained on one generator's embeddings; when the sampling generator is later fine-tuned
+    (e.g. on the beat-tracked data), the network they were trained on ships beside it as `backbone/`,
+    so that neither has to be retrained for a sampler change. Without that folder it is the generator.
 
     Args:
-        generator_dir: a generator checkpoint folder (default: the shipped one).
+        root: a checkpoints folder (default: `checkpoints_root()`).
+
+    Returns:
+        `<root>/backbone` when it holds a checkpoint, else `<root>/generator`.
+    """
+    root = checkpoints_root(root)
+    return root / "backbone" if (root / "backbone" / "config.json").is_file() else root / "generator"
+
+
+def generator_sha(generator_dir: str | os.PathLike | None = None) -> str:
+    """Short SHA-256 of a generator's weights, read from its checkpoint's config.json.
+
+    Args:
+        generator_dir: a generator checkpoint folder (default: the shipped backbone, `backbone_dir()`).
 
     Returns:
         The first 12 hex digits (what recognizer and selector checkpoints record to refuse a mismatch).
     """
-    path = Path(generator_dir or checkpoints_root() / "generator") / "config.json"
+    path = Path(generator_dir or backbone_dir()) / "config.json"
     try:
         return json.loads(path.read_text())["files"]["model.safetensors"][:12]
     except (OSError, KeyError, ValueError) as exc:
@@ -118,10 +135,10 @@ def load_float_generator(generator_dir: str | os.PathLike | None = None):
     """The generator network in float32 (its weights are stored in float16) and its tokenizer.
 
     Args:
-        generator_dir: a generator checkpoint folder (default: the shipped one).
+        generator_dir: a generator checkpoint folder (default: the shipped backbone, `backbone_dir()`).
 
     Returns:
         (Generator in eval mode, MusicTokenizer); builds the torch network, for embeddings.
     """
-    ck, tokenizer = load_generator_checkpoint(Path(generator_dir or checkpoints_root() / "generator"))
+    ck, tokenizer = load_generator_checkpoint(Path(generator_dir or backbone_dir()))
     return ck.module().float().eval(), tokenizer

@@ -114,7 +114,7 @@ class SymbolicRecognizer:
 
     @classmethod
     def from_checkpoints(cls, root: str | os.PathLike | None = None) -> SymbolicRecognizer:
-        """Load `<root>/recognizer` and `<root>/generator`; refuse a generator it was not trained on.
+        """Load `<root>/recognizer` and the backbone it reads (`backbone_dir`); refuse one it was not trained on.
 
         Args:
             root: checkpoints folder (default: the settings resolver's).
@@ -122,7 +122,7 @@ class SymbolicRecognizer:
         Returns:
             The loaded recognizer.
         """
-        from emomusic.generation.checkpoint import generator_sha, load_float_generator
+        from emomusic.generation.checkpoint import backbone_dir, generator_sha, load_float_generator
         from emomusic.recognition.inference import load_arrays
 
         root = checkpoints_root(root)
@@ -130,14 +130,15 @@ class SymbolicRecognizer:
             raise InvalidInputError(f"{root / 'recognizer'}: no recognizer checkpoint; "
                                     "run `emomusic train recognizer` or use the shipped checkpoints/")
         arrays, config = load_arrays(root / "recognizer")
-        sha = generator_sha(root / "generator")
+        backbone = backbone_dir(root)
+        sha = generator_sha(backbone)
         if config.generator_sha and config.generator_sha != sha:
             raise CheckpointError(f"{root / 'recognizer'}: trained on generator {config.generator_sha}, "
-                                  f"but {root / 'generator'} is {sha}; retrain with `emomusic train recognizer`")
+                                  f"but {backbone} is {sha}; retrain with `emomusic train recognizer`")
         # files come in batches (analyze: up to hundreds), where torch's embeddings outrun the numpy forward
         # by far more than its import costs (40 EMOPIA clips: 4.8 s + 2.4 s load against 12.1 s); ranking 8
         # candidates is the other way round, and the pipeline hands its recognizer the numpy backbone
-        generator, tokenizer = load_float_generator(root / "generator")
+        generator, tokenizer = load_float_generator(backbone)
         return cls(arrays, config, generator, tokenizer)
 
     def _load(self, path: str) -> tuple[object, np.ndarray]:

@@ -365,7 +365,7 @@ def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.P
     import torch
 
     from emomusic.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-    from emomusic.generation.checkpoint import generator_sha
+    from emomusic.generation.checkpoint import backbone_dir, generator_sha
     from emomusic.pipeline import EmoMusic
     from emomusic.selection.selector import SelectorConfig
     from emomusic.settings import checkpoints_root
@@ -385,7 +385,7 @@ def train_selector(out: str | os.PathLike | None = None, checkpoints: str | os.P
     metrics |= {"train_rows": int((feats["split"] == "train").sum())}
     metrics |= {f"train_negatives_{k}": int(((feats["kind"] == k) & (feats["split"] == "train")).sum())
                 for k in (*CORRUPTIONS, "high_temperature")}
-    config = {"model": cfg.to_dict(), "generator_sha": generator_sha(root / "generator")}
+    config = {"model": cfg.to_dict(), "generator_sha": generator_sha(backbone_dir(root))}
     save_checkpoint(out, kind="selector", config=config, state_dict=net.state_dict(), metrics=metrics,
                     model_card=model_card(metrics, cfg.weights))
     if tune:
