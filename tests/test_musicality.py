@@ -130,6 +130,8 @@ def test_sections_and_stalls_by_hand(tmp_path) -> None:
     assert first["pitch_range"] == 65 - 48 and second["pitch_range"] == 0
     assert first["pitch_classes"] == 7 and second["pitch_classes"] == 1
     assert set(empty.values()) == {0.0}  # past the end
+    late = write(tmp_path / "late.mid", [(p, t + 8.0, d, v) for p, t, d, v in notes])  # two silent bars first
+    assert sections(late, section_bars=4, n_sections=2) == [first, second]
     # bars 4-7 on one pitch class: a phrase stalls from its last bar on (bars 5-7 reach back to bar 3's C major)
     assert longest_stall(path) == 1
     assert longest_stall(path, n_bars=5) == 0

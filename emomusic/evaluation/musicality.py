@@ -266,7 +266,13 @@ SECTION_STATISTICS: dict[str, str] = {
 
 
 def sections(path: str | os.PathLike, section_bars: int = 16, n_sections: int = 4) -> list[dict[str, float]]:
-    """`SECTION_STATISTICS` of each `section_bars`-bar section of a file (its own bar length).
+    """`SECTION_STATISTICS` of each `section_bars`-bar section of a file (its own bar length), counted
+    from the bar of its first note.
+
+    Why from the first note: POP909's files open with one to four silent bars before the music (the
+    recording's lead-in; 37 of 60 val songs), so sections counted from the file's start put a silent
+    bar in the first section and make real openings seem to build up (last-over-first notes per beat
+    at 16 bars, median 1.42 from the file's start, 1.35 from the first note).
 
     Args:
         path: a MIDI file (drum tracks ignored).
@@ -278,6 +284,8 @@ def sections(path: str | os.PathLike, section_bars: int = 16, n_sections: int = 
     """
     (pitch, start, dur, _vel), _pedals, _tempo, _key, bar = _read(path)
     span = section_bars * bar
+    if len(start):
+        start = start - np.floor(start.min() / bar + 1e-9) * bar
     out = []
     for k in range(n_sections):
         m = (start >= k * span - 1e-6) & (start < (k + 1) * span - 1e-6)
