@@ -128,6 +128,37 @@ def test_dropping_finished_rows_keeps_the_other_rows_logits(model):
         _close(part.step(ids[[1, 3], t]), full.step(ids[:, t])[[1, 3]])
 
 
+def test_rows_that_share_their_prefix_are_prefilled_once_and_step_as_the_network(model):
+    """Candidates of one request share their prefix: the fast engine runs it once and copies the cache
+    to every row, and each row then goes on as the network computes it."""
+    gen = torch.Generator().manual_seed(5)
+    head = torch.randint(0, model.config.vocab_size, (1, 12), generator=gen)
+    tails = torch.randint(0, model.config.vocab_size, (3, 10), generator=gen)
+    ids = torch.cat([head.repeat(3, 1), tails], dim=1)
+    with torch.no_grad():
+        full = model(ids)
+    dec = FastEngine(model, 3, 64)
+    logits = dec.prefill(ids[:, :12])
+    assert logits.shape[0] == 3 and dec.rows == 3
+    _close(logits, full[:, 11], atol=1e-4, rtol=1e-4)
+    for t in range(12, 22):
+        _close(dec.step(ids[:, t]), full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_candidates_scored_together_equal_each_scored_alone(model):
+    """`log_likelihoods` steps candidates of different lengths as one batch after one prefill; each row's
+    score is what `log_likelihood` gives it from the context plus its own unscored head."""
+    from emomusic.generation.sampling import log_likelihood, log_likelihoods
+
+    rng = np.random.default_rng(6)
+    ctx = rng.integers(3, model.config.vocab_size, size=15)
+    rows = [rng.integers(3, model.config.vocab_size, size=n) for n in (9, 4, 12)]
+    got = log_likelihoods(model, ctx, rows, [3, 0, 5])
+    for r, s, g in zip(rows, (3, 0, 5), got, strict=True):
+        assert abs(g - log_likelihood(model, np.concatenate([ctx, r[:s]]), r[s:])) < 1e-3
+    assert len(set(np.round(got, 6))) == 3
+
+
 def test_a_rows_step_logits_do_not_depend_on_the_rows_beside_it():
     """The compiled step computes each row in the same order whatever the batch, so a row decoded alone
     and in a batch of three gives bitwise the same logits once nothing in its window descends from the

@@ -235,13 +235,13 @@ def test_a_loop_keeps_the_last_bar_that_leads_best_into_the_first(monkeypatch) -
 
     em = EmoMusic.from_pretrained("debug")
     scored: list[float] = []
-    real = sampling.log_likelihood
+    real = sampling.log_likelihoods
 
     def spy(*args):
-        scored.append(real(*args))
-        return scored[-1]
+        scored.extend(real(*args).tolist())
+        return np.asarray(scored[-3:])
 
-    monkeypatch.setattr(sampling, "log_likelihood", spy)
+    monkeypatch.setattr(sampling, "log_likelihoods", spy)
     monkeypatch.setattr(sampling, "LOOP_CANDIDATES", 3)
     cand = em.generate(emotion="calm", bars=4, seed=2, loop=True, expression=False)[0]
     assert len(scored) == 3 and len(set(scored)) == 3

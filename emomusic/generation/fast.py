@@ -354,6 +354,16 @@ class FastEngine:
         """Run the prefix (batch, n) and return the last position's logits (batch, vocab)."""
         self.length = 0
         ids, self.cond = self.weights.split_conditions(np.asarray(ids, dtype=np.int64))
+        b = ids.shape[0]
+        same = self.cond is None or (self.cond == self.cond[:1]).all()
+        if b > 1 and ids.shape[1] > 1 and same and (ids == ids[:1]).all():
+            # rows that share their prefix (candidates of one request, a loop's seam): run it once, copy the cache
+            cond, self.cond = self.cond, None if self.cond is None else self.cond[:1]
+            logits = self._prefill(ids[:1])
+            used = min(self.length, self.window)
+            self.kv[:, :, 1:b, :, :used] = self.kv[:, :, :1, :, :used]
+            self.rows, self.cond = b, cond
+            return np.repeat(logits, b, axis=0)
         return self._prefill(ids)
 
     def step(self, tokens) -> np.ndarray:
