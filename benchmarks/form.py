@@ -12,7 +12,10 @@ written) are measured on the same statistics:
 - returning bars (`evaluation.musicality.returning_bars`): the share of bars after the first whose
   (onset, pitch) set repeats an earlier bar's exactly, or overlaps it by `NEAR_REPEAT` (near);
 - the last quarter over the first for notes per beat, polyphony and pitch range
-  (`evaluation.musicality.sections`), and the share of pieces inside the real 10-90% range;
+  (`evaluation.musicality.sections`), and the share of pieces inside the real 10-90% range; beside
+  the openings, whole real val pieces of about the length (0.85-1.25x, from their first note's bar to
+  their last; all val pieces of the three sets): a generated piece is a whole piece, with a return
+  and a cadence in its last quarter, which an opening does not have;
 - the longest stall (`evaluation.musicality.longest_stall`);
 - endings: the lowest note of the last onset on the tonic, notes sounding past the final barline
   (real: the last bars of whole pieces);
@@ -101,6 +104,32 @@ def _measure(path: str, bars: int, bar: float, tail: bool = False) -> dict[str, 
         if k != "pitch_classes":
             row[f"{k}_ratio"] = secs[-1][k] / max(secs[0][k], 1e-9)
     return row
+
+
+def _whole(data_root: str | None) -> list[tuple[str, int, float]]:
+    """Every val piece of `REAL_SETS` (ASAP: scores only): (path, bars from its first note's bar to its
+    last note's, beats per bar)."""
+    import symusic
+
+    from emomusic.training.datasets import records
+
+    out = []
+    for name in REAL_SETS:
+        try:
+            recs = [r for r in records(data_root, (name,)) if r.split == "val"
+                    and (name != "asap" or Path(r.path).name == "midi_score.mid")]
+        except Exception:  # noqa: BLE001 - said once by `_real`
+            continue
+        for r in recs:
+            score = symusic.Score(r.path)
+            starts = [n.start for t in score.tracks if not t.is_drum for n in t.notes]
+            if not starts:
+                continue
+            bar, end = _bar_beats(r.path)
+            tpq = score.ticks_per_quarter
+            first, last = int(min(starts) / tpq // bar), int(max(starts) / tpq // bar)
+            out.append((r.path, last - first + 1, bar))
+    return out
 
 
 def _percentiles(v: list[float]) -> list[float]:
@@ -212,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     em.generate(emotion="calm", bars=8, seed=0)  # settle: kernels loaded, caches warm
     real_files = _real(args.real, args.data_root)
     real_grid = {p: _bar_beats(p) for _, p in real_files}
+    whole_files = _whole(args.data_root)
     result: dict = {"per_quadrant": args.per_quadrant, "seed_offset": args.seed_offset, "lengths": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)
@@ -243,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                     opening.update({k: closing[k] for k in ("ends_on_tonic", "cut_off_at_end")})
                     opening["dataset"] = name
                     real_rows.append(opening)
-            entry: dict = {"real_pieces": {n: sum(r["dataset"] == n for r in real_rows) for n in REAL_SETS}}
+            whole_rows = [_measure(p, n, bar) for p, n, bar in whole_files if 0.85 * bars <= n <= 1.25 * bars]
+            entry: dict = {"real_pieces": {n: sum(r["dataset"] == n for r in real_rows) for n in REAL_SETS},
+                           "whole_real_pieces": len(whole_rows)}
             print(f"\n{bars} bars: {len(asked)} pieces a way (seeds from {args.seed_offset}); real openings "
                   f"{entry['real_pieces']}")
             print(f"{'statistic':>20} {'real 10/50/90%':>22} {'form (inside)':>16} {'through (inside)':>18}")
@@ -261,6 +293,18 @@ def main(argv: list[str] | None = None) -> int:
                     cells.append(f"{gm:7.3f} ({share:.2f})")
                 entry[k] = stat
                 print(f"{k:>20} {lo:6.3f} {med:6.3f} {hi:6.3f}   {cells[0]:>16} {cells[1]:>18}")
+                if k.endswith("_ratio") and whole_rows:
+                    wlo, wmed, whi = _percentiles([r[k] for r in whole_rows])
+                    stat["whole_real"] = [wlo, wmed, whi]
+                    cells = []
+                    for way in WAYS:
+                        v = np.asarray([r[k] for r in rows[way]], dtype=float)
+                        share = float(np.mean((v >= wlo - 1e-9) & (v <= whi + 1e-9)))
+                        stat[way]["whole_inside_share"] = share
+                        stat[way]["whole_median_inside"] = bool(wlo - 1e-9 <= stat[way]["median"] <= whi + 1e-9)
+                        cells.append(f"({share:.2f})")
+                    print(f"{'  whole pieces':>20} {wlo:6.3f} {wmed:6.3f} {whi:6.3f}   {cells[0]:>16} {cells[1]:>18}"
+                          f"   n={len(whole_rows)}")
             for way in WAYS:
                 hits = float(np.mean([h == a for h, a in zip(heard[way], asked, strict=True)]))
                 entry[way] = {"recognizer_hits": hits, "seconds_median": float(np.median(seconds[way])),
