@@ -66,29 +66,35 @@ REAL_SETS = ("pop909", "asap", "nottingham")
 WAYS = ("form", "through")
 
 
-def _bar_beats(path: str) -> tuple[float, float]:
-    """(beats per bar, end in beats) of a file's own grid."""
+def _bar_beats(path: str, score=None) -> tuple[float, float]:
+    """(beats per bar, end in beats) of a file's own grid (`score`: the file already read, if it was)."""
     import symusic
 
-    score = symusic.Score(path)
+    score = score if score is not None else symusic.Score(path)
     ts = score.time_signatures[0] if len(score.time_signatures) else None
     bar = 4.0 * ts.numerator / ts.denominator if ts is not None else 4.0
     return bar, score.end() / score.ticks_per_quarter
 
 
-def _real(n: int, data_root: str | None) -> list[tuple[str, str]]:
-    """Up to n val files per dataset (ASAP: scores only), spread by a hash of their id: (dataset, path)."""
+def _val_records(data_root: str | None) -> dict[str, list]:
+    """Each of `REAL_SETS`' val records (ASAP: scores only); a dataset that is not there is skipped, said once."""
     from emomusic.training.datasets import records
 
-    out = []
+    out = {}
     for name in REAL_SETS:
         try:
-            recs = [r for r in records(data_root, (name,)) if r.split == "val"
-                    and (name != "asap" or Path(r.path).name == "midi_score.mid")]
-        except Exception as e:  # noqa: BLE001 - a dataset that is not there is skipped, said once
+            out[name] = [r for r in records(data_root, (name,)) if r.split == "val"
+                         and (name != "asap" or Path(r.path).name == "midi_score.mid")]
+        except Exception as e:  # noqa: BLE001 - a missing dataset is reported, not fatal
             print(f"{name}: skipped ({e})", file=sys.stderr)
-            continue
-        recs.sort(key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
+    return out
+
+
+def _real(n: int, recs_by_set: dict[str, list]) -> list[tuple[str, str]]:
+    """Up to n val files per dataset, spread by a hash of their id: (dataset, path)."""
+    out = []
+    for name, recs in recs_by_set.items():
+        recs = sorted(recs, key=lambda r: hashlib.md5(r.id.encode()).hexdigest())
         out += [(name, r.path) for r in recs[:n]]
     return out
 
@@ -106,28 +112,17 @@ def _measure(path: str, bars: int, bar: float, tail: bool = False) -> dict[str, 
     return row
 
 
-def _whole(data_root: str | None) -> list[tuple[str, int, float]]:
-    """Every val piece of `REAL_SETS` (ASAP: scores only): (path, bars from its first note's bar to its
-    last note's, beats per bar)."""
+def _whole(recs_by_set: dict[str, list]) -> list[tuple[str, int, float]]:
+    """Every val piece: (path, bars from its first note's bar to its last note's, beats per bar)."""
     import symusic
 
-    from emomusic.training.datasets import records
-
     out = []
-    for name in REAL_SETS:
-        try:
-            recs = [r for r in records(data_root, (name,)) if r.split == "val"
-                    and (name != "asap" or Path(r.path).name == "midi_score.mid")]
-        except Exception:  # noqa: BLE001 - said once by `_real`
-            continue
-        for r in recs:
-            score = symusic.Score(r.path)
-            starts = [n.start for t in score.tracks if not t.is_drum for n in t.notes]
-            if not starts:
-                continue
-            bar, end = _bar_beats(r.path)
-            tpq = score.ticks_per_quarter
-            first, last = int(min(starts) / tpq // bar), int(max(starts) / tpq // bar)
+    for r in (r for recs in recs_by_set.values() for r in recs):
+        score = symusic.Score(r.path)
+        starts = [n.start for t in score.tracks if not t.is_drum for n in t.notes]
+        if starts:
+            bar, _end = _bar_beats(r.path, score)
+            first, last = (int(t / score.ticks_per_quarter // bar) for t in (min(starts), max(starts)))
             out.append((r.path, last - first + 1, bar))
     return out
 
@@ -239,9 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
     em = EmoMusic.from_pretrained()
     em.generate(emotion="calm", bars=8, seed=0)  # settle: kernels loaded, caches warm
-    real_files = _real(args.real, args.data_root)
+    val = _val_records(args.data_root)
+    real_files = _real(args.real, val)
     real_grid = {p: _bar_beats(p) for _, p in real_files}
-    whole_files = _whole(args.data_root)
+    whole_files = _whole(val)
     result: dict = {"per_quadrant": args.per_quadrant, "seed_offset": args.seed_offset, "lengths": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)

@@ -307,14 +307,16 @@ def log_likelihoods(model, ctx: np.ndarray, rows: list[np.ndarray], scored_from:
     dec = select_engine(model, n, len(ctx) + width + 1, prefer=engine)
     logits = dec.prefill(np.repeat(np.asarray(ctx, dtype=np.int64)[None], n, axis=0))
     total = np.zeros(n)
-    for j in range(width):
+    cols = np.flatnonzero(scored.any(axis=0))
+    end = int(cols[-1]) + 1 if len(cols) else 0  # nothing is stepped past the last scored token
+    for j in range(end):
         live = np.flatnonzero(scored[:, j])
         if len(live):
             sub = logits[live].astype(np.float64)
             peak = sub.max(axis=1, keepdims=True)
             lse = peak[:, 0] + np.log(np.exp(sub - peak).sum(axis=1))
             total[live] += sub[np.arange(len(live)), padded[live, j]] - lse
-        if j + 1 < width and scored[:, j + 1:].any():
+        if j + 1 < end:
             logits = dec.step(padded[:, j])
     return total
 
