@@ -34,6 +34,14 @@ def test_the_last_bar_becomes_a_held_tonic_chord_over_the_tonic() -> None:
     assert 60 <= int(np.median(out.velocity[last])) <= 80
 
 
+def test_a_piece_ending_at_the_top_of_the_keyboard_still_closes_on_the_keyboard() -> None:
+    # the bars before the last sit at A7-C8: a bass "near the lowest notes" would leave no room for a triad
+    piece = Notes.from_arrays([105, 108, 106, 105], [0, 1, 4, 5], [1, 1, 1, 3], [70] * 4)
+    out = close_on_tonic(piece, (9, "minor"), bars=2)
+    chord = out.pitch[out.start >= 4.0 - 1e-9]
+    assert set(chord % 12) == {9, 0, 4} and chord.min() % 12 == 9 and chord.max() <= 108
+
+
 def test_a_one_bar_piece_is_left_alone() -> None:
     piece = _piece()
     assert close_on_tonic(piece, (2, "minor"), bars=1) is piece

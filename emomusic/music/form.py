@@ -20,6 +20,7 @@ import numpy as np
 
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
+from emomusic.vocab.constants import PIANO_TOP
 
 __all__ = ["FORMS", "MIN_SECTION_BARS", "RESTATED", "STALL_CLASSES", "STALL_SPAN", "Section", "check_form",
            "close_on_tonic", "default_form", "dynamic_ramps", "plan_form", "release_at", "restated_bars", "stall_flags",
@@ -283,10 +284,11 @@ def close_on_tonic(notes: Notes, key: tuple[int, str], bars: int) -> Notes:
     tonic, mode = key
     chord = {tonic % 12, (tonic + (4 if mode == "major" else 3)) % 12, (tonic + 7) % 12}
     low = int(pitch[recent].min())
-    bass = min((p for p in range(21, 109) if p % 12 == tonic % 12), key=lambda p: (abs(p - low), p))
+    # the bass at most an octave and a fifth below the keyboard's top, so the triad above it always fits
+    bass = min((p for p in range(21, PIANO_TOP - 18) if p % 12 == tonic % 12), key=lambda p: (abs(p - low), p))
     final_onset = start[recent].max()
     melody = int(pitch[recent & (start >= final_onset - 1e-6)].max())
-    top = min((p for p in range(bass + 7, 109) if p % 12 in chord), key=lambda p: (abs(p - melody), p))
+    top = min((p for p in range(bass + 7, PIANO_TOP + 1) if p % 12 in chord), key=lambda p: (abs(p - melody), p))
     upper = [top]
     for p in range(top - 1, bass + 6, -1):  # the other two chord tones, close below the top
         if p % 12 in chord and p % 12 not in {u % 12 for u in upper}:

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MIDI_SUFFIXES",
     "MINOR_KEY_NAMES",
+    "PIANO_TOP",
     "PITCH_NAMES",
     "PROVENANCE_PREFIX",
     "METRE_WORDS",
@@ -34,6 +35,10 @@ the exporter, read by `emomusic regenerate`."""
 
 PITCH_NAMES: Final[tuple[str, ...]] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 """Display name of each pitch class 0-11 (the spelling musicians meet most often for each)."""
+
+PIANO_TOP: Final = 108
+"""C8, the piano's highest key (miditok's pitch range runs to 109): the sampler never writes above it and the
+closing chord stays below it."""
 
 KEY_MODES: Final[tuple[str, str]] = ("major", "minor")
 """The modes a key can have; a key is (tonic pitch class 0-11, mode)."""

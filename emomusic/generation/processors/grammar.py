@@ -29,6 +29,7 @@ from emomusic.music.tokenizer import (
     VELOCITY,
     MusicTokenizer,
 )
+from emomusic.vocab.constants import PIANO_TOP
 
 # token type -> the types that may follow it
 FOLLOW = {
@@ -37,7 +38,6 @@ FOLLOW = {
     POSITION: (TEMPO, PITCH), TEMPO: (POSITION, PITCH),
     PITCH: (VELOCITY,), VELOCITY: (DURATION,), DURATION: (PITCH, POSITION, BAR, EOS),
 }
-HIGHEST_PITCH = 108  # miditok's pitch range ends at 109: above the piano
 
 
 def grammar_table(tk: MusicTokenizer) -> np.ndarray:
@@ -47,7 +47,7 @@ def grammar_table(tk: MusicTokenizer) -> np.ndarray:
     for prev, nxt in FOLLOW.items():
         table[prev] = np.isin(types, nxt)
     table[EOS, tk.eos_id] = True  # finished sequences keep emitting EOS (they are masked out later)
-    table[:, (types == PITCH) & (tk.values > HIGHEST_PITCH)] = False
+    table[:, (types == PITCH) & (tk.values > PIANO_TOP)] = False
     return table
 
 
