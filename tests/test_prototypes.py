@@ -6,7 +6,17 @@ import numpy as np
 from synthetic_bank import _bank
 
 from emomusic.conditioning.clusterer import Clusterer
-from emomusic.training.prototypes import SPREAD_ATTRIBUTES, card_section, pools, score, spread, write_scores
+from emomusic.training.prototypes import (
+    BOUNDED,
+    SPREAD_ATTRIBUTES,
+    card_section,
+    in_range,
+    pools,
+    score,
+    spread,
+    tempo_side,
+    write_scores,
+)
 from emomusic.vocab.emotions import QUADRANT_VA, QUADRANTS
 
 
@@ -34,10 +44,38 @@ def test_spread_is_the_middle_half_of_the_quadrants_own_pieces() -> None:
     assert ((inside > 0.4) & (inside < 0.7)).all()  # about half of the quadrant's own pieces
 
 
-def test_score_weighs_emotion_and_realism_alike() -> None:
-    m = {"judge": 1.0, "recognizer": 0.5, "real": 0.75, "typical": 0.25}
-    assert score(m) == 2.5
+def test_score_weighs_emotion_realism_and_tempo_alike_and_drops_what_is_out_of_range() -> None:
+    m = {"judge": 1.0, "recognizer": 0.5, "real": 0.75, "typical": 0.25, "tempo_side": 0.5, "in_range": True}
+    assert score(m) == 3.0
     assert score({**m, "judge": 0.0, "typical": 1.25}) == score(m)
+    assert score({**m, "tempo_side": 0.0, "recognizer": 1.0}) == score(m)
+    assert np.isnan(score({**m, "in_range": False}))
+
+
+def test_tempo_side_rewards_a_tempo_on_the_arousal_side_of_the_other_half() -> None:
+    c = _clusterer()
+    t = c.names.index("tempo")
+    for q in QUADRANTS:
+        own = np.flatnonzero(c.bank_quadrant == QUADRANTS.index(q))
+        sides = [tempo_side(c, int(i), q) for i in own]
+        asked = [c.moved(int(i), *QUADRANT_VA[q])["tempo"] for i in own]
+        assert all(0.0 <= s <= 1.0 for s in sides)
+        # faster pieces lie further on the high side and less far on the low side
+        order = np.argsort(asked)
+        expect = np.diff(np.array(sides)[order])
+        assert (expect >= 0).all() if QUADRANT_VA[q][1] > 0 else (expect <= 0).all()
+        assert len(set(sides)) > 1
+    assert c.bank[:, t].std() > 0
+
+
+def test_in_range_keeps_the_middle_and_drops_the_quadrants_extremes() -> None:
+    c = _clusterer()
+    own = np.flatnonzero(c.bank_quadrant == QUADRANTS.index("Q2"))
+    for name in BOUNDED:
+        asked = np.array([c.moved(int(i), *QUADRANT_VA["Q2"])[name] for i in own])
+        assert not in_range(c, int(own[np.argmax(asked)]), "Q2")
+        assert not in_range(c, int(own[np.argmin(asked)]), "Q2")
+    assert any(in_range(c, int(i), "Q2") for i in own)
 
 
 def test_written_scores_steer_the_pick_and_the_card_says_so(tmp_path) -> None:
@@ -48,17 +86,19 @@ def test_written_scores_steer_the_pick_and_the_card_says_so(tmp_path) -> None:
     for q in QUADRANTS:
         for rank, i in enumerate(near[q]):
             good = rank == 4  # the 5th nearest is the best in every quadrant
-            scores[c.bank_ids[int(i)]] = {"judge": float(good), "recognizer": float(good), "real": 1.0,
-                                          "typical": 0.5, "typical_tempo": 0.25, "score": 3.5 if good else 1.5,
-                                          "quadrant": q, "rank": rank}
+            out = rank == 5  # the 6th is better still, but asks for something outside the quadrant's range
+            m = {"judge": float(good or out), "recognizer": float(good or out), "real": 1.0, "typical": 0.5,
+                 "typical_tempo": 0.25, "tempo_side": 0.5, "in_range": not out, "quadrant": q, "rank": rank}
+            scores[c.bank_ids[int(i)]] = {**m, "score": score(m)}
     write_scores(tmp_path / "clusterer", scores, keep=1)
     back = Clusterer.load(tmp_path / "clusterer")
     for q in QUADRANTS:
         assert back.nearest(*QUADRANT_VA[q]) == int(near[q][4])
+        assert int(near[q][5]) not in {back.nearest(*QUADRANT_VA[q], k=5, seed=s) for s in range(30)}
     card = (tmp_path / "clusterer" / "MODEL_CARD.md").read_text()
     assert card.count("## Prototypes") == 1 and "## Data" in card
-    assert "| Q1 | 3 nearest (EmoGen) | 0.00 | 0.00 | 1.00 | 0.50 | 0.25 |" in card
-    assert "| Q1 | 1 best | 1.00 | 1.00 | 1.00 | 0.50 | 0.25 |" in card
+    assert "| Q1 | 3 nearest (EmoGen) | 0.00 | 0.00 | 1.00 | 0.50 | 0.25 | 0.50 | 1.00 |" in card
+    assert "| Q1 | 1 best | 1.00 | 1.00 | 1.00 | 0.50 | 0.25 | 0.50 | 1.00 |" in card
     write_scores(tmp_path / "clusterer", scores, keep=1)  # rewriting replaces the section
     assert (tmp_path / "clusterer" / "MODEL_CARD.md").read_text().count("## Prototypes") == 1
     assert "## Prototypes" in card_section(scores, 1)
