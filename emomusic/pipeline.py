@@ -367,7 +367,7 @@ class EmoMusic:
             intensity: how strongly (0 neutral, 1 the point as it is, 2 extreme); the attributes aim at
                 `vocab.emotions.intensify(valence, arousal, intensity)` (`Clusterer.query`).
             prototypes: pick among the clusterer's scored prototypes (False: EmoGen's nearest pieces, the
-                quadrant's stereotypes; what trajectory sections use, see `_trajectory`).
+                quadrant's stereotypes, as in the paper).
 
         Returns:
             The Attributes: the word's or point's emotion, the moved values and their control bins.
@@ -516,7 +516,7 @@ class EmoMusic:
         req = plan.request
         bars, seed, method = req.bars, req.seed, req.method
         attrs = self.attributes(None, plan.valence, plan.arousal, k=NEAREST_PIECES, seed=seed,
-                                intensity=plan.intensity, prototypes=not plan.trajectory)
+                                intensity=plan.intensity)
         if attrs.quadrant == plan.quadrant:
             attrs = replace(attrs, emotion=plan.emotion)  # the word asked or named, not the nearest one
         tk = self.tokenizer
@@ -987,10 +987,9 @@ class EmoMusic:
         harmony carries over); tempi ramp over the bar before a section (`music.form.tempo_ramps`)
         and dynamics lead into it (`music.form.dynamic_ramps`).
 
-        Sections take EmoGen's nearest pieces (the quadrant's stereotypes), not the scored prototypes
-        whole pieces take: an 8-bar section has to be heard against its neighbours, and with the
-        prototypes the recognizer heard 0.665 of 120 sections as asked against 0.83 with the
-        stereotypes (two seed sets of 20 trajectories; as separate pieces the two did alike).
+        Sections take the scored prototypes, as whole pieces do. With the first scores (no tempo term)
+        they did worse than EmoGen's nearest pieces (0.665 of 120 sections heard as asked against 0.83);
+        with a tempo on each quadrant's arousal side in the score, 0.80 against 0.79 (docs/BENCHMARKS.md).
 
         Returns:
             (sections, parts, per section {"emotion", "quadrant", "valence", "arousal", "tempo", "key"}).
@@ -1011,7 +1010,7 @@ class EmoMusic:
                     a, cond, g = replace(attrs, emotion=emo.word), tuple(conditions), guide
                 else:
                     a = self.attributes(None, emo.valence, emo.arousal, k=NEAREST_PIECES, seed=req.seed,
-                                        intensity=plan.intensity, prototypes=False)
+                                        intensity=plan.intensity)
                     mode = int(a.controls["mode"])  # 1 major; a change of mode goes to the relative key
                     tonic = key[0] if mode == key[1] else (key[0] + (3 if mode == 1 else 9)) % 12
                     controls = {**a.controls, "tonic": tonic}
