@@ -989,7 +989,7 @@ class EmoMusic:
 
         Sections take the scored prototypes, as whole pieces do. With the first scores (no tempo term)
         they did worse than EmoGen's nearest pieces (0.665 of 120 sections heard as asked against 0.83);
-        with a tempo on each quadrant's arousal side in the score, 0.80 against 0.79 (docs/BENCHMARKS.md).
+        with a tempo on each quadrant's arousal side in the score, 0.78 against 0.79 (docs/BENCHMARKS.md).
 
         Returns:
             (sections, parts, per section {"emotion", "quadrant", "valence", "arousal", "tempo", "key"}).
