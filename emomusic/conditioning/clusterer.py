@@ -29,9 +29,9 @@ Prototypes. The pieces nearest a centre match every majority bit, so they are th
 stereotypes, at the edges of its continuous spread (2 of the 3 nearest tense pieces are busier than
 90% of tense pieces, and 2 of the 3 nearest calm ones lower than 90% of calm pieces). `emomusic train
 prototypes` (`training.prototypes`) tries each of the pieces nearest each centre as the generator's
-conditions and scores what comes out: heard as the emotion, inside real music's ranges. With those
-scores in its config, `nearest` picks among the best-scoring pieces of that pool instead of the
-nearest ones.
+conditions and scores what comes out: heard as the emotion, inside real music's ranges, at a tempo on
+its arousal side. With those scores in its config, `nearest` picks among the best-scoring pieces of that
+pool instead of the nearest ones (a word's own point reorders its own nearest pieces by them).
 """
 
 from __future__ import annotations
