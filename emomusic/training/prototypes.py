@@ -25,9 +25,10 @@ paired) and written as a user gets them. A piece scores, averaged over its gener
 
 A piece whose asked notes per second (`BOUNDED`) lie outside its quadrant's 10-90% range is not picked
 at all (`in_range`): those are the quadrant's caricatures again (a tense piece asking 18 notes a second,
-which the density feedback overshoots by a further quarter). Bounding the mean pitch as well was tried:
-it dropped the two sad pieces pitched just above 90% of sad music (74.6 and 75.5 against 74.0), and
-sad pieces were heard as sad 0.65 of the time instead of 0.80 (20 pieces, seeds 900,000+).
+which the density feedback overshoots by a further fifth or so). Bounding the mean pitch as well was
+tried: it dropped the two sad pieces pitched just above 90% of sad music (74.6 and 75.5 against 74.0),
+left sad with three excerpts of one song and calm with a brisker pick, and the high- minus low-arousal
+tempo gap fell to +17.7 BPM (+29.6 without it; two seed sets of 160 pieces, docs/BENCHMARKS.md).
 
 Shares rather than pass/fail: a first version scored realism as two pass/fail verdicts (at most 2
 statistics outside real ranges; at most 2 attributes outside the quadrant's 10-90%), and two runs of
