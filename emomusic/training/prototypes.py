@@ -227,12 +227,14 @@ def score_pools(em, judge, reference, size: int = POOL, per_piece: int = PER_PIE
                 continue
             for rank, i in enumerate(tqdm(pool, desc=f"prototypes {q}", unit="piece")):
                 key = em.clusterer.bank_ids[int(i)]
-                if key not in done:
+                measured = key not in done
+                if measured:
                     done[key] = measure_piece(em, int(i), q, per_piece, seed, judge, reference, ranges, Path(tmp))
+                # derived from the clusterer alone: recomputed on every call, cached pieces included
                 done[key].update(quadrant=q, rank=rank, tempo_side=tempo_side(em.clusterer, int(i), q),
                                  in_range=in_range(em.clusterer, int(i), q))
                 done[key]["score"] = score(done[key])
-                if cache:
+                if measured and cache:  # after each new piece, so an interrupted run resumes
                     Path(cache).write_text(json.dumps(done, indent=1))
     return done
 
