@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from synthetic_bank import _bank
 
@@ -12,6 +14,7 @@ from emomusic.training.prototypes import (
     card_section,
     in_range,
     pools,
+    sampler_id,
     score,
     spread,
     tempo_side,
@@ -113,3 +116,20 @@ def test_a_pinned_clusterer_answers_every_query_with_its_piece_moved_to_the_poin
     emo, values, source, _ = pinned.query("sad", k=3, seed=7)
     assert source == c.bank_ids[i] and emo.word == "sad"
     assert values == c.moved(i, emo.valence, emo.arousal)
+
+
+def test_cached_measurements_are_keyed_by_the_sampling_rules(tmp_path, monkeypatch) -> None:
+    """Measurements taken under other sampling rules are not reused: editing a rule changes the key."""
+    import shutil
+
+    import emomusic.generation.guidance as guidance
+    import emomusic.generation.processors as processors
+
+    rules = tmp_path / "processors"
+    shutil.copytree(Path(processors.__file__).parent, rules, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(processors, "__file__", str(rules / "__init__.py"))
+    monkeypatch.setattr(guidance, "__file__", str(shutil.copy(guidance.__file__, tmp_path / "guidance.py")))
+    before = sampler_id()
+    assert before == sampler_id() and len(before) == 8
+    (rules / "feedback.py").write_text((rules / "feedback.py").read_text() + "\n# a different rule\n")
+    assert sampler_id() != before
