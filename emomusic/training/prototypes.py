@@ -24,10 +24,10 @@ paired) and written as a user gets them. A piece scores, averaged over its gener
   BPM with the fine-tuned generator).
 
 A piece whose asked notes per second (`BOUNDED`) lie outside its quadrant's 10-90% range is not picked
-at all (`in_range`): those are the quadrant's caricatures again (a tense piece asking 18 notes a second).
-Until the density feedback had integral action it wrote a fifth more notes than asked, so a piece asking
-near the top of the range wrote beyond it; the shipped scores were measured under that feedback, and a
-re-scoring under the integral one is what `sampler_id` keys its cache by. Bounding the mean pitch as well was
+at all (`in_range`): those are the quadrant's caricatures again (a tense piece asking 18 notes a second,
+which the density feedback overshoots by a further fifth or so). The scores belong to the sampling rules
+they were measured under (the cache is keyed by `sampler_id`): picks made under one density feedback
+were heard worse under another (docs/BENCHMARKS.md, integral action). Bounding the mean pitch as well was
 tried: it dropped the two sad pieces pitched just above 90% of sad music (74.6 and 75.5 against 74.0),
 left sad with three excerpts of one song and calm with a brisker pick, and the high- minus low-arousal
 tempo gap fell to +17.7 BPM (+29.6 without it; two seed sets of 160 pieces, docs/BENCHMARKS.md).
@@ -302,7 +302,7 @@ def write_scores(clusterer_dir: str | os.PathLike, scores: dict[str, dict], keep
 def sampler_id() -> str:
     """A short hash of the sampling rules' source (`generation.guidance` and `generation.processors`): a
     change there changes what every condition generates, so measurements cached under other rules are
-    not reused (the density feedback's integral action moved the written notes per beat by a fifth)."""
+    not reused (a density feedback with integral action moved the written notes per beat by a fifth)."""
     import hashlib
 
     import emomusic.generation.guidance as guidance
