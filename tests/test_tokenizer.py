@@ -101,9 +101,10 @@ def test_type_table_values(tk: MusicTokenizer) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "tokenizer.py _remi_config passes pitch_range=(21, 109), but miditok's range is inclusive, so the "
-    "vocabulary has Pitch_109 (above the piano's C8 = 108, the range Notes.transpose clips to) and the "
-    "sampler masks it (grammar_table); (21, 108) fixes the vocabulary but changes its size (retrain)"))
+    "tokenizer.py _remi_config passes pitch_range=(PIANO_BOTTOM, PIANO_TOP + 1) = (21, 109), but miditok's "
+    "range is inclusive, so the vocabulary has Pitch_109 (above the piano's C8 = PIANO_TOP, the range "
+    "Notes.transpose clips to) and the sampler masks it (grammar_table); (21, 108) fixes the vocabulary but "
+    "changes its size (retrain)"))
 def test_pitch_vocabulary_is_the_piano_range(tk: MusicTokenizer) -> None:
     pitches = tk.values[tk.ids_of_type(PITCH)]
     assert pitches.min() == 21 and pitches.max() == 108

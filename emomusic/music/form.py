@@ -20,7 +20,7 @@ import numpy as np
 
 from emomusic.errors import InvalidInputError
 from emomusic.music.notes import Notes
-from emomusic.vocab.constants import PIANO_TOP
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
 
 __all__ = ["FORMS", "MIN_SECTION_BARS", "RESTATED", "STALL_CLASSES", "STALL_SPAN", "Section", "check_form",
            "close_on_tonic", "default_form", "dynamic_ramps", "plan_form", "release_at", "restated_bars", "stall_flags",
@@ -285,7 +285,8 @@ def close_on_tonic(notes: Notes, key: tuple[int, str], bars: int) -> Notes:
     chord = {tonic % 12, (tonic + (4 if mode == "major" else 3)) % 12, (tonic + 7) % 12}
     low = int(pitch[recent].min())
     # the bass at most an octave and a fifth below the keyboard's top, so the triad above it always fits
-    bass = min((p for p in range(21, PIANO_TOP - 18) if p % 12 == tonic % 12), key=lambda p: (abs(p - low), p))
+    bass = min((p for p in range(PIANO_BOTTOM, PIANO_TOP - 18) if p % 12 == tonic % 12),
+               key=lambda p: (abs(p - low), p))
     final_onset = start[recent].max()
     melody = int(pitch[recent & (start >= final_onset - 1e-6)].max())
     top = min((p for p in range(bass + 7, PIANO_TOP + 1) if p % 12 in chord), key=lambda p: (abs(p - melody), p))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
+
 
 @dataclass(frozen=True)
 class Notes:
@@ -90,8 +92,8 @@ class Notes:
         return float((spans * 60.0 / marks[:, 1]).sum())
 
     def transpose(self, semitones: int) -> Notes:
-        """The same notes shifted by `semitones`, clipped to the piano range 21..108."""
-        pitch = np.clip(self.pitch + semitones, 21, 108).astype(np.int16)
+        """The same notes shifted by `semitones`, clipped to the piano's keys (A0..C8)."""
+        pitch = np.clip(self.pitch + semitones, PIANO_BOTTOM, PIANO_TOP).astype(np.int16)
         return Notes(pitch, self.start, self.duration, self.velocity, self.tempo, self.time_signature,
                      dict(self.meta), self.pedals, self.tempos)
 

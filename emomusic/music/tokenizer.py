@@ -25,7 +25,7 @@ from emomusic.music._miditok import REMI, TokenizerConfig
 from emomusic.music.attributes import CATEGORICAL_CONTROLS, CONTROLS
 from emomusic.music.midi import notes_to_score
 from emomusic.music.notes import Notes
-from emomusic.vocab.constants import TIME_SIGNATURES
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP, TIME_SIGNATURES
 
 GENRES = ("pop", "game", "classical", "folk", "early")
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
@@ -39,7 +39,7 @@ TYPE_NAMES = ("PAD", "BOS", "EOS", "Genre", "Emotion", "Ctl", "Bar", "TimeSig", 
 
 def _remi_config(special_tokens: list[str]) -> TokenizerConfig:
     return TokenizerConfig(
-        pitch_range=(21, 109),
+        pitch_range=(PIANO_BOTTOM, PIANO_TOP + 1),  # inclusive: Pitch_109 exists, the sampler masks it (trained so)
         beat_res={(0, 4): POSITIONS_PER_BEAT, (4, 12): 4},
         num_velocities=16,
         special_tokens=special_tokens,

@@ -26,6 +26,7 @@ import numpy as np
 from emomusic.music.attributes import estimate_key
 from emomusic.music.harmony import NO_CHORD, QUALITIES, beat_chroma, change_mode, chord_sequence
 from emomusic.music.notes import Notes
+from emomusic.vocab.constants import PIANO_BOTTOM
 
 __all__ = ["CHANGE_COST", "ONSET_TOLERANCE", "ceiling", "chord_pitch_classes", "chord_tone_share", "harmonise",
            "kept_chords", "onsets_kept", "to_mode", "triads", "under_melody"]
@@ -183,7 +184,7 @@ def _span_ceiling(melody: Notes, acc: Notes) -> np.ndarray:
     return cap
 
 
-def under_melody(acc: Notes, melody: Notes, floor: int = 21) -> Notes:
+def under_melody(acc: Notes, melody: Notes, floor: int = PIANO_BOTTOM) -> Notes:
     """`acc` with every note at or above the tune (while it sounds) moved down by octaves; a note that
     would fall below `floor` is left out, and a note doubling another at one onset is dropped.
 

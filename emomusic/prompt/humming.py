@@ -40,7 +40,7 @@ from emomusic.music.attributes import estimate_key, key_correlations, pitch_clas
 from emomusic.music.audio import load_audio
 from emomusic.music.notes import Notes
 from emomusic.types import Elements
-from emomusic.vocab.constants import key_label
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP, key_label
 from emomusic.vocab.emotions import emotion_from_va
 
 __all__ = [
@@ -257,7 +257,7 @@ def notes_from_pitch(midi: np.ndarray) -> tuple[list[HummedNote], float]:
         for s, e in _segments(run, sm - tuning):
             held = run[s:e][steady[s:e]] if steady[s:e].any() else run[s:e]  # the glide into it ignored
             pitch = int(round(float(np.median(held))))
-            notes.append(HummedNote(int(np.clip(pitch, 21, 108)), (a + s) * hop_s, (a + e) * hop_s))
+            notes.append(HummedNote(int(np.clip(pitch, PIANO_BOTTOM, PIANO_TOP)), (a + s) * hop_s, (a + e) * hop_s))
     return notes, tuning
 
 

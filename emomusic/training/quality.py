@@ -36,6 +36,7 @@ from emomusic.music.notes import Notes
 from emomusic.selection.quality import FEATURES, GRID, SPAN_BARS, QualityHead, quality_features
 from emomusic.training.cards import render_card
 from emomusic.training.datasets import LICENCES, records
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def wrong_key(notes: Notes, seed: int = 0) -> Notes:
     pitch = notes.pitch.astype(np.int64).copy()
     idx = rng.permutation(len(pitch))[: len(pitch) // 2]
     pitch[idx] += rng.choice([-1, 1], size=len(idx))
-    return _rebuild(notes, np.clip(pitch, 21, 108), notes.start, notes.duration, notes.velocity)
+    return _rebuild(notes, np.clip(pitch, PIANO_BOTTOM, PIANO_TOP), notes.start, notes.duration, notes.velocity)
 
 
 def shuffled_bars(notes: Notes, seed: int = 0) -> Notes:

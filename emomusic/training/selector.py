@@ -32,6 +32,7 @@ from tqdm import tqdm
 from emomusic.music.notes import Notes
 from emomusic.training.cards import render_card
 from emomusic.training.datasets import cache_root
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
 from emomusic.vocab.emotions import QUADRANTS
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def wrong_keys(notes: Notes, rng: np.random.Generator, fraction: float = 0.35) -
     """A third of the notes a semitone (or a tritone) off: out-of-key clashes."""
     hit = rng.random(len(notes)) < fraction
     shift = rng.choice([-1, 1, -1, 1, 6], size=len(notes)) * hit
-    return _with(notes, pitch=np.clip(notes.pitch + shift, 21, 108))
+    return _with(notes, pitch=np.clip(notes.pitch + shift, PIANO_BOTTOM, PIANO_TOP))
 
 
 def broken_rhythm(notes: Notes, rng: np.random.Generator) -> Notes:

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MIDI_SUFFIXES",
     "MINOR_KEY_NAMES",
+    "PIANO_BOTTOM",
     "PIANO_TOP",
     "PITCH_NAMES",
     "PROVENANCE_PREFIX",
@@ -35,6 +36,9 @@ the exporter, read by `emomusic regenerate`."""
 
 PITCH_NAMES: Final[tuple[str, ...]] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 """Display name of each pitch class 0-11 (the spelling musicians meet most often for each)."""
+
+PIANO_BOTTOM: Final = 21
+"""A0, the piano's lowest key: the tokenizer's lowest pitch, and where transposed or closing notes stop."""
 
 PIANO_TOP: Final = 108
 """C8, the piano's highest key (miditok's pitch range runs to 109): the sampler never writes above it and the
