@@ -133,3 +133,36 @@ def test_cached_measurements_are_keyed_by_the_sampling_rules(tmp_path, monkeypat
     assert before == sampler_id() and len(before) == 8
     (rules / "feedback.py").write_text((rules / "feedback.py").read_text() + "\n# a different rule\n")
     assert sampler_id() != before
+
+
+def test_score_pools_measures_what_can_be_picked_once_and_resumes(tmp_path, monkeypatch) -> None:
+    """Out-of-range pieces past the nearest few are never generated; a second run reads the cache."""
+    from types import SimpleNamespace
+
+    import emomusic.training.prototypes as P
+
+    c = _clusterer()
+    em = SimpleNamespace(clusterer=c)
+    calls: list[int] = []
+
+    def fake_measure(em, index, quadrant, per_piece, seed, judge, reference, ranges, folder):
+        calls.append(index)
+        return {"judge": 1.0, "recognizer": 1.0, "real": 0.5, "typical": 0.5}
+
+    monkeypatch.setattr(P, "measure_piece", fake_measure)
+    cache = tmp_path / "cache.json"
+    got = P.score_pools(em, None, None, size=8, per_piece=2, cache=cache)
+    pool = pools(c, 8)
+    for q in QUADRANTS:
+        for rank, i in enumerate(pool[q]):
+            row = got[c.bank_ids[int(i)]]
+            measured = int(i) in calls
+            assert measured == (row["in_range"] or rank < P.EMOGEN_NEAREST)
+            assert np.isnan(row["score"]) == (not row["in_range"])
+    assert len(calls) == len(set(calls))
+    assert len(calls) < sum(len(p) for p in pool.values())  # the synthetic pools have pieces to skip
+    n = len(calls)
+    again = P.score_pools(em, None, None, size=8, per_piece=2, cache=cache)
+    assert len(calls) == n  # nothing measured twice
+    assert {k: v["score"] for k, v in again.items() if not np.isnan(v["score"])} == \
+        {k: v["score"] for k, v in got.items() if not np.isnan(v["score"])}

@@ -60,6 +60,7 @@ from emomusic.conditioning.clusterer import Clusterer
 from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANT_VA, QUADRANTS
 
 POOL = 20  # pieces tried per quadrant: the nearest to its centre in binary space
+EMOGEN_NEAREST = 3  # the nearest pieces the card shows as EmoGen's pick: measured even when out of range
 # generations per piece. 40, not 20: the best tense pieces lie within 0.05 of each other, and two halves of
 # 20 agree on the recognizer's share per piece with a correlation of 0.93 / 0.96 / 0.84 / 0.33 (Q1-Q4)
 PER_PIECE = 40
@@ -219,7 +220,8 @@ def score_pools(em, judge, reference, size: int = POOL, per_piece: int = PER_PIE
     Returns:
         bank id -> its measurement, plus "quadrant", "rank" (its place in the pool, 0 = nearest),
         "tempo_side", "in_range" (recomputed for cached pieces: they depend on the clusterer alone) and
-        "score".
+        "score". A piece out of range beyond the `EMOGEN_NEAREST` nearest is not measured (its score is
+        NaN either way): 14 of the 80 shipped pool pieces, a sixth of the generations.
     """
     done = json.loads(Path(cache).read_text()) if cache and Path(cache).exists() else {}
     ranges = spread(em.clusterer)
@@ -228,15 +230,16 @@ def score_pools(em, judge, reference, size: int = POOL, per_piece: int = PER_PIE
             if q not in quadrants:
                 continue
             for rank, i in enumerate(tqdm(pool, desc=f"prototypes {q}", unit="piece")):
-                key = em.clusterer.bank_ids[int(i)]
-                measured = key not in done
-                if measured:
-                    done[key] = measure_piece(em, int(i), q, per_piece, seed, judge, reference, ranges, Path(tmp))
+                row = done.setdefault(em.clusterer.bank_ids[int(i)], {})
                 # derived from the clusterer alone: recomputed on every call, cached pieces included
-                done[key].update(quadrant=q, rank=rank, tempo_side=tempo_side(em.clusterer, int(i), q),
-                                 in_range=in_range(em.clusterer, int(i), q))
-                done[key]["score"] = score(done[key])
-                if measured and cache:  # after each new piece, so an interrupted run resumes
+                row.update(quadrant=q, rank=rank, tempo_side=tempo_side(em.clusterer, int(i), q),
+                           in_range=in_range(em.clusterer, int(i), q))
+                # a piece out of range is never picked: measured only among the nearest the card shows
+                todo = "judge" not in row and (row["in_range"] or rank < EMOGEN_NEAREST)
+                if todo:
+                    row.update(measure_piece(em, int(i), q, per_piece, seed, judge, reference, ranges, Path(tmp)))
+                row["score"] = score(row)
+                if todo and cache:  # after each new piece, so an interrupted run resumes
                     part = Path(f"{cache}.part")  # then renamed: a run killed mid-write leaves the last good file
                     part.write_text(json.dumps(done, indent=1))
                     os.replace(part, cache)
@@ -264,7 +267,7 @@ def card_section(scores: dict[str, dict], keep: int) -> str:
         rows = sorted((v for v in scores.values() if v["quadrant"] == q), key=lambda v: v["rank"])
         if not rows:
             continue
-        for label, sel in (("3 nearest (EmoGen)", rows[:3]),
+        for label, sel in ((f"{EMOGEN_NEAREST} nearest (EmoGen)", rows[:EMOGEN_NEAREST]),
                            (f"{keep} best", _best(rows, keep))):
             lines.append(f"| {q} | {label} | " + " | ".join(f"{np.mean([v[k] for v in sel]):.2f}" for k in
                                                           ("judge", "recognizer", "real", "typical",
