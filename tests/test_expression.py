@@ -148,3 +148,17 @@ def test_pedal_is_marked_in_musicxml(tmp_path: Path) -> None:
     assert text.count('<pedal') == 4 and text.count('type="start"') >= 2  # Ped. ... * twice
     plain = export_musicxml(replace(notes, pedals=np.zeros((0, 2))), tmp_path / "q.musicxml").read_text()
     assert "<pedal" not in plain
+
+
+def test_spread_is_a_typical_pieces_not_the_pooled_notes() -> None:
+    """A long, uneven performance must not set the note-to-note variation drawn into every piece."""
+    from emomusic.training.expression import piece_spread
+
+    rng = np.random.default_rng(0)
+    short = [rng.normal(5.0, 4.0, 200) for _ in range(2)]  # two even pop clips (offsets are a piece's own)
+    long = rng.normal(0.0, 20.0, 5000)  # one long concert performance, four times as uneven
+    residual = np.concatenate([*short, long])
+    owner = np.repeat([0, 1, 2], [200, 200, 5000])
+    assert residual.std() > 15  # pooled over notes: the long piece's spread
+    assert piece_spread(residual, owner) == pytest.approx(4.0, abs=0.6)
+    assert piece_spread(np.zeros(0), np.zeros(0, dtype=int)) == 0.0

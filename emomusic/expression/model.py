@@ -185,9 +185,10 @@ class ExpressionModel:
     # probability above which a frame is pedalled: calibrated on the training frames so the pedal is down
     # as often as performers hold it (even odds alone left it down nearly always, lifting almost never)
     pedal_threshold: float = 0.5
-    # std of what the velocity network leaves unexplained on the training notes: a performer's own
-    # note-to-note variation. Rendering with a seed draws it, so dynamics are not the smooth mean of
-    # many performers (real pieces use ~50 distinct velocities; the mean alone gave ~30).
+    # std of what the velocity network leaves unexplained within one training piece (the median over
+    # pieces): a performer's own note-to-note variation. Rendering with a seed draws it, so dynamics are
+    # not the smooth mean of many performers (real pieces use ~50 distinct velocities; the mean alone
+    # gave ~30).
     velocity_spread: float = 0.0
 
     def deviations(self, notes: Notes) -> np.ndarray:

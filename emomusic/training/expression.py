@@ -50,7 +50,7 @@ def _examples(recs: list) -> dict[str, np.ndarray]:
     from emomusic.errors import InvalidInputError
     from emomusic.music.midi import load_notes
 
-    xv, yv, xp, yp, src = [], [], [], [], []
+    xv, yv, xp, yp, src, owner = [], [], [], [], [], []
     rng = np.random.default_rng(1)
     for r in recs:
         try:
@@ -61,6 +61,7 @@ def _examples(recs: list) -> dict[str, np.ndarray]:
             continue  # a sequenced file with flat velocities teaches nothing about dynamics
         xv.append(note_features(notes))
         yv.append((notes.velocity - local_level(notes)).astype(np.float32))
+        owner.append(np.full(len(notes), len(src)))
         if len(notes.pedals):
             frames, x = frame_features(notes)
             keep = rng.permutation(len(frames))[:MAX_FRAMES_PER_PIECE]
@@ -68,7 +69,29 @@ def _examples(recs: list) -> dict[str, np.ndarray]:
             yp.append(pedal_frames(notes, frames)[keep].astype(np.float32))
         src.append(r.dataset)
     return {"xv": np.concatenate(xv), "yv": np.concatenate(yv), "xp": np.concatenate(xp),
-            "yp": np.concatenate(yp), "pieces": np.asarray(src)}
+            "yp": np.concatenate(yp), "pieces": np.asarray(src), "piece_of_note": np.concatenate(owner)}
+
+
+def piece_spread(residual: np.ndarray, piece_of_note: np.ndarray) -> float:
+    """The median over pieces of each piece's residual std: one performer's note-to-note variation.
+
+    Not the std pooled over every note: that weighs pieces by their length, so long concert performances
+    (thousands of notes, each with a wider spread than a pop clip's) set it, and it also counts how
+    differently performers vary as variation within one piece.
+
+    Args:
+        residual: what the velocity network leaves unexplained, per note.
+        piece_of_note: the piece index of each note.
+
+    Returns:
+        The median per-piece std (0 for no notes).
+    """
+    if not len(residual):
+        return 0.0
+    n = np.bincount(piece_of_note)
+    mean = np.bincount(piece_of_note, residual) / np.maximum(n, 1)
+    var = np.bincount(piece_of_note, (residual - mean[piece_of_note]) ** 2) / np.maximum(n, 1)
+    return float(np.median(np.sqrt(var[n > 0])))
 
 
 def _fit(x: np.ndarray, y: np.ndarray, loss: str, epochs: int, seed: int = 0):
@@ -115,6 +138,7 @@ def evaluate(model: ExpressionModel, val: dict[str, np.ndarray]) -> dict[str, fl
     return {
         "velocity_mae": float(np.abs(val["yv"] - pred).mean()),
         "velocity_spread": model.velocity_spread,
+        "velocity_spread_val": piece_spread(val["yv"] - pred, val["piece_of_note"]),
         "velocity_residual_std_val": float((val["yv"] - pred).std()),
         "velocity_mae_flat_baseline": float(np.abs(val["yv"]).mean()),
         "top_voice_excess_real": float(val["yv"][top].mean() - val["yv"][~top].mean()),
@@ -152,7 +176,8 @@ def train_expression(data_root: str | None = None, out: str | Path | None = None
     prob = 1 / (1 + np.exp(-mlp(ped_layers, (train["xp"] - ped_norm[0]) / ped_norm[1])))
     threshold = float(np.quantile(prob, 1 - train["yp"].mean()))  # down as often as in the performances
     residual = train["yv"] - mlp(vel_layers, (train["xv"] - vel_norm[0]) / vel_norm[1])
-    model = ExpressionModel(vel_layers, vel_norm, ped_layers, ped_norm, threshold, float(residual.std()))
+    model = ExpressionModel(vel_layers, vel_norm, ped_layers, ped_norm, threshold,
+                            piece_spread(residual, train["piece_of_note"]))
     metrics = evaluate(model, val)
     counts = {f"n_{split}_{ds}": int((d["pieces"] == ds).sum()) for split, d in (("train", train), ("val", val))
               for ds in SOURCES}
