@@ -1035,7 +1035,8 @@ class EmoMusic:
                 label = sections[back].label
                 spec = specs[ord(label) - ord("A")]  # letters follow the order the emotions first came
             sections.append(Section(label, start, n, back))
-            parts.append(Part(n, spec[0], spec[1], back, restated_bars(sections, i)))
+            # after the first section the music before was written under other emotions: not counted
+            parts.append(Part(n, spec[0], spec[1], back, restated_bars(sections, i), counts_before=i == 0))
             details.append(dict(spec[2]))
             start += n
         return tuple(sections), parts, details

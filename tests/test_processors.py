@@ -22,7 +22,7 @@ from emomusic.generation.processors import (
 )
 from emomusic.generation.processors.limits import VocabularyLimits
 from emomusic.generation.sampling import sample
-from emomusic.music.tokenizer import BAR, BOS, DURATION, POSITION, TEMPO, TIMESIG, MusicTokenizer
+from emomusic.music.tokenizer import BAR, BOS, DURATION, PITCH, POSITION, TEMPO, TIMESIG, MusicTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,45 @@ def test_every_compiled_twin_equals_its_specification(tk, tables):
                 np.testing.assert_array_equal(x, want)
             else:  # float64 terms rounded into float32: equal to the last bits
                 np.testing.assert_allclose(x, want, rtol=0, atol=1e-5)
+
+
+def test_feedback_twins_equal_their_specification_after_a_prefix(tk, tables):
+    """With a prefix (`start`) left out of the counts, the compiled feedback still does what `spec` states."""
+    rng = np.random.default_rng(4)
+    rows = 48
+    guides = _guides(rng, rows)
+    st = _random_state(tk, rng, rows)
+    start = _random_state(tk, rng, rows)
+    share = rng.uniform(0, 1, rows)  # the prefix wrote a part of what has been written so far
+    start.n_notes[:], start.pitch_sum[:] = np.floor(st.n_notes * share), st.pitch_sum * share
+    start.beats_before[:], start.pos[:] = st.beats_before * share, -1
+    for proc in (DensityFeedback(tk, tables, guides, start), RegisterFeedback(tk, tables, guides, start)):
+        x = rng.standard_normal((rows, len(tk))).astype(np.float32)
+        want = x.copy()
+        proc.spec(st, want)
+        proc(st, x)
+        assert np.isfinite(x).all()
+        np.testing.assert_allclose(x, want, rtol=0, atol=1e-5)
+
+
+def test_feedback_leaves_the_prefix_out_of_its_counts(tk, tables):
+    """A section drawn after an earlier one (its context) is steered by its own notes: the earlier
+    section's surplus and register, written to other targets, do not hold the new one back."""
+    guides = [Guidance(density=2.0, density_gain=1.0, pitch_mean=60.0, register_gain=4.0, time_signature=None)]
+    start = RemiState.start(1, BOS)  # 8 bars at 8 notes a beat around C6
+    start.pos[:], start.beats_before[:], start.n_notes[:], start.pitch_sum[:] = -1, 32.0, 256.0, 256.0 * 84
+    now = RemiState.start(1, BOS)  # 2 bars on target since, at the target's register
+    now.prev_type[:] = tk.types[tk.ids_of_type(DURATION)[0]]
+    now.pos[:], now.beats_before[:] = 0, 40.0
+    now.n_notes[:], now.pitch_sum[:] = 256.0 + 16, 256.0 * 84 + 16 * 60
+    pitches = tk.ids_of_type(PITCH)
+    for proc in (DensityFeedback, RegisterFeedback):
+        tilt = []
+        for begun in (start, None):
+            x = np.zeros((1, len(tk)), dtype=np.float32)
+            proc(tk, tables, guides, begun)(now, x)
+            tilt.append(float(np.abs(x[0, pitches]).max()))
+        assert tilt[0] < 0.1 < 1.0 < tilt[1], proc.__name__  # counting the prefix: a large tilt
 
 
 def test_feedback_tilts_are_large_where_targets_are_far(tk, tables):
@@ -251,3 +290,20 @@ def test_draw_takes_the_nucleus_of_the_top_k_not_of_the_whole_row(model, tk):
     for seed in (1, 2):
         got = sample(model, tk, pre, n_bars=2, top_k=2, top_p=0.5, seed=seed, max_tokens=60)
         assert all(np.array_equal(a, b) for a, b in zip(got, greedy, strict=True))
+
+
+def test_a_part_after_music_under_other_targets_is_steered_by_its_own_notes(model, tk):
+    """`count_prefix=False` (a trajectory's later sections): a dense prefix written to another target
+    does not hold the new music to near silence, as counting it does."""
+    from emomusic.music.notes import Notes
+
+    dense = Notes.from_arrays(np.tile(np.arange(48, 80, 2), 8), np.repeat(np.arange(8) * 0.5, 16),
+                              np.full(128, 0.5), np.full(128, 80), tempo=120)  # a bar at 32 notes a beat
+    prefix = [*tk.condition_ids("pop", emotion="Q1"), *tk.encode(dense).tolist()]
+    guide = Guidance(density=2.0, density_gain=3.0, time_signature=None)
+    written = {}
+    for counts in (True, False):
+        out = [sample(model, tk, [prefix], n_bars=4, guidance=guide, seed=s, max_tokens=300, count_prefix=counts)[0]
+               for s in range(4)]
+        written[counts] = sum(len(tk.decode(o)) for o in out)
+    assert written[False] > 1.5 * written[True], written

@@ -81,7 +81,7 @@ def _step_live(dec: Engine, last: np.ndarray, done: np.ndarray, rows: np.ndarray
 def sample(
     model, tk: MusicTokenizer, prefixes: list[list[int]], n_bars: int = 16, temperature: float = 1.0,
     top_p: float = TOP_P, top_k: int = 0, guidance: Guidance | list[Guidance] | None = None, seed: int = 0,
-    max_tokens: int | None = None, decoder: str = "fast", workers: int | None = None,
+    max_tokens: int | None = None, decoder: str = "fast", workers: int | None = None, count_prefix: bool = True,
 ) -> list[np.ndarray]:
     """Sample one piece per prefix, all in one batch; returns the music tokens of each.
 
@@ -107,6 +107,8 @@ def sample(
         workers: processes the batch's rows are split over (see `sampling_workers`; None = one per
             available core, at most one per row). Rows are independent and every group draws the whole
             batch's uniforms, so the tokens do not depend on it.
+        count_prefix: whether the feedback's running counts (notes per beat, mean pitch) include the
+            prefix's music; False where it was written to other targets (`Part.counts_before`).
 
     Returns:
         Each row's tokens after its prefix, up to (not including) EOS.
@@ -126,7 +128,8 @@ def sample(
         groups = np.array_split(np.arange(batch), sampling_workers(batch, workers, engine))
         # rows that may outgrow the window restate their conditions on their own: one row per engine
         alone = RESTATE_STRIDE > 0 and batch > 1 and ids.shape[1] + max_tokens > _window(model)
-        runs = [[_Rows(model, tk, tables, ids[rows], [guides[i] for i in rows], n_bars, max_tokens, engine)
+        runs = [[_Rows(model, tk, tables, ids[rows], [guides[i] for i in rows], n_bars, max_tokens, engine,
+                       count_prefix)
                  for rows in ([[i] for i in g] if alone else [g])] for g in groups]
         loops = [functools.partial(_run_all, group, seed, temperature, top_p, top_k, batch, int(g[0]))
                  for group, g in zip(runs, groups, strict=True)]
@@ -143,6 +146,10 @@ class Part:
     source, keep: the index of an earlier part whose first `keep` bars this one restates as they were
     before sampling on (a return: the listener hears the opening again, the rest is sampled anew with
     the earlier section in view); `keep` may equal `bars` (an exact repeat). None, 0: new material.
+    counts_before: whether the guidance's running counts (density, register) include the music before
+    the part: yes within one emotion (the piece holds its density over a longer horizon); no after music
+    written under another emotion (a trajectory's earlier sections), whose notes would hold the part to
+    the earlier emotion's density and register.
     """
 
     bars: int
@@ -150,6 +157,7 @@ class Part:
     guidance: Guidance | None = None
     source: int | None = None
     keep: int = 0
+    counts_before: bool = True
 
 
 def sample_parts(
@@ -228,7 +236,7 @@ def _parts_rows(model, tk: MusicTokenizer, parts: list[Part], primer: np.ndarray
                 part_seed = int(np.random.SeedSequence([int(seed), row, i]).generate_state(1)[0])
                 new = sample(model, tk, [ctx.tolist()], n_bars=n_ctx + todo - opened, temperature=temperature,
                              top_p=top_p, top_k=top_k, guidance=part.guidance, seed=part_seed,
-                             max_tokens=todo * 200, decoder=engine, workers=1)[0]
+                             max_tokens=todo * 200, decoder=engine, workers=1, count_prefix=part.counts_before)[0]
                 # a part that ran out of tokens before its last bar is filled with empty bars, so the
                 # sections after it still begin where the plan says
                 short = todo - opened - int((new == tk.bar_id).sum())
@@ -497,13 +505,13 @@ class _Rows:
     """
 
     def __init__(self, model, tk: MusicTokenizer, tables: RemiTables, ids: np.ndarray, guides: list[Guidance],
-                 n_bars: int, max_tokens: int, engine: str) -> None:
+                 n_bars: int, max_tokens: int, engine: str, count_prefix: bool = True) -> None:
         self.tk, self.tables, self.n_bars, self.max_tokens = tk, tables, n_bars, max_tokens
         self.rows = len(guides)
         self.state = RemiState.start(self.rows, BOS)
         for column in ids.T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
             self.state.update(tables, column)
-        self.processors = build_processors(tk, tables, guides, n_bars)
+        self.processors = build_processors(tk, tables, guides, n_bars, None if count_prefix else self.state)
         self.engine = select_engine(model, self.rows, ids.shape[1] + max_tokens, prefer=engine)
         self.first = self.engine.prefill(ids)
         self.ids = ids

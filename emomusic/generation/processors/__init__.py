@@ -38,7 +38,7 @@ __all__ = ["TOP_P", "Accompany", "DensityFeedback", "GrammarMask", "LogitsProces
 
 
 def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
-                     n_bars: int) -> list[LogitsProcessor]:
+                     n_bars: int, start: RemiState | None = None) -> list[LogitsProcessor]:
     """The processors for a batch, in the order they run.
 
     Args:
@@ -46,12 +46,15 @@ def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidan
         tables: its `RemiTables`.
         guides: one `Guidance` per row.
         n_bars: bars each piece must reach.
+        start: the state after a prefix that feedback leaves out of its counts (written to other
+            targets); None: everything written counts, the prefix's music too.
 
     Returns:
         The tilts first (they add to logits), then the hard limits, the grammar last: it sees what every
         other rule left and keeps at least one token per row.
     """
-    rules = [PitchBias(tk, guides), DensityFeedback(tk, tables, guides), RegisterFeedback(tk, tables, guides),
+    rules = [PitchBias(tk, guides), DensityFeedback(tk, tables, guides, start),
+             RegisterFeedback(tk, tables, guides, start),
              TriadHold(tk, tables, guides), VocabularyLimits(tk, guides),
              Accompany(tk, tables, guides, _beat_scale(guides))]
     grammar = GrammarMask(tk, tables, n_bars, np.array([g.tempo is not None for g in guides]),

@@ -31,17 +31,29 @@ def _span(tk: MusicTokenizer, kind: int) -> slice:
     return span
 
 
+def _before(tables: RemiTables, rows: int, start: RemiState | None) -> tuple[np.ndarray, np.ndarray]:
+    """(notes, beats) each row had written before the draw began (zeros without a `start`)."""
+    if start is None:
+        return np.zeros(rows), np.zeros(rows)
+    return (start.n_notes.astype(np.float64),
+            start.beats_before + np.maximum(start.pos, 0) / tables.positions_per_beat)
+
+
 class DensityFeedback(LogitsProcessor):
     """Steer notes per beat to each row's `density`: lr = clip(log((notes + 1) / (target·beats + 1)), ±2)·gain.
 
     After a note's Duration, another Pitch (a larger chord) gets -lr; where time may move on, a Position
-    `gap` beats ahead (clipped to 0..4) gets +lr·gap. Beats so far count at least 1.
+    `gap` beats ahead (clipped to 0..4) gets +lr·gap. Beats so far count at least 1. With a `start`
+    (the state after a prefix written to other targets: a trajectory's earlier sections) only what this
+    draw writes counts: counting a tense section's surplus held the sad section after it to sparse chords.
     """
 
     compiled = True
 
-    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance]) -> None:
+    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
+                 start: RemiState | None = None) -> None:
         self.tables, self.table_args = tables, tuple(tables)  # the compiled twin takes plain tuples (see state)
+        self.notes0, self.beats0 = _before(tables, len(guides), start)
         has = np.array([bool(g.density) for g in guides])
         self.target = np.array([g.density if g.density else 1.0 for g in guides], dtype=np.float64)
         self.gain = np.where(has, [g.density_gain for g in guides], 0.0).astype(np.float64)
@@ -52,8 +64,8 @@ class DensityFeedback(LogitsProcessor):
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
         t, s = self.tables, state
         cur = np.maximum(s.pos, 0) / t.positions_per_beat
-        beats = np.maximum(s.beats_before + cur, 1.0)
-        lr = np.clip(np.log((s.n_notes + 1) / (self.target * beats + 1)), -2, 2) * self.gain
+        beats = np.maximum(s.beats_before + cur - self.beats0, 1.0)
+        lr = np.clip(np.log((s.n_notes - self.notes0 + 1) / (self.target * beats + 1)), -2, 2) * self.gain
         chord = s.prev_type == t.duration_type  # another Pitch here = one more note at this onset
         if chord.any():
             logits[chord, self.pitches] -= lr[chord, None]
@@ -63,18 +75,23 @@ class DensityFeedback(LogitsProcessor):
             logits[advance, self.positions] += lr[advance, None] * gap
 
     def __call__(self, state: RemiState, logits: np.ndarray) -> None:
-        _density(logits, self.target, self.gain, self.pitches.start, self.pitches.stop - self.pitches.start,
-                 self.positions.start, self.beats, self.table_args, tuple(state))
+        _density(logits, self.target, self.gain, self.notes0, self.beats0, self.pitches.start,
+                 self.pitches.stop - self.pitches.start, self.positions.start, self.beats, self.table_args,
+                 tuple(state))
 
 
 class RegisterFeedback(LogitsProcessor):
     """Steer each row's mean pitch to its `pitch_mean`: pitch p gets λ·(p - target)/12 with
-    λ = clip(gain/4 · (target - running mean), ±3), the running mean starting from 8 notes at the target."""
+    λ = clip(gain/4 · (target - running mean), ±3), the running mean starting from 8 notes at the target
+    and, with a `start`, counting only what this draw writes (as `DensityFeedback`)."""
 
     compiled = True
 
-    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance]) -> None:
+    def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
+                 start: RemiState | None = None) -> None:
         self.tables = tables
+        self.notes0, _ = _before(tables, len(guides), start)
+        self.pitch_sum0 = np.zeros(len(guides)) if start is None else start.pitch_sum.astype(np.float64)
         has = np.array([bool(g.pitch_mean) for g in guides])
         self.target = np.array([g.pitch_mean if g.pitch_mean else 60.0 for g in guides], dtype=np.float64)
         self.gain = (np.where(has, [g.register_gain for g in guides], 0.0) / 4).astype(np.float64)
@@ -83,12 +100,14 @@ class RegisterFeedback(LogitsProcessor):
         self.pitch_vals = tk.values[tk.ids_of_type(PITCH)].astype(np.float64)
 
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
-        running = (state.pitch_sum + 8 * self.target) / (state.n_notes + 8)  # a prior of 8 notes at the target
+        # a prior of 8 notes at the target
+        running = (state.pitch_sum - self.pitch_sum0 + 8 * self.target) / (state.n_notes - self.notes0 + 8)
         lam = np.clip(self.gain * (self.target - running), -3, 3)
         logits[:, self.pitches] += lam[:, None] * (self.pitch_vals[None, :] - self.target[:, None]) / 12
 
     def __call__(self, state: RemiState, logits: np.ndarray) -> None:
-        _register(logits, self.target, self.gain, self.pitches.start, self.pitch_vals, tuple(state))
+        _register(logits, self.target, self.gain, self.notes0, self.pitch_sum0, self.pitches.start, self.pitch_vals,
+                  tuple(state))
 
 
 class TriadHold(LogitsProcessor):
@@ -115,15 +134,15 @@ class TriadHold(LogitsProcessor):
 
 
 # ---- compiled twins: the same float64 arithmetic, each term rounded into the float32 logits once -------
-@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.int64, nb.int64, nb.int64,
-                 nb.float64[::1], TABLES_TYPE, STATE_TYPE), cache=True)
-def _density(out, target, gain, p0, n_pitch, q0, beats, tables, state):  # pragma: no cover - compiled
+@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.int64,
+                 nb.int64, nb.int64, nb.float64[::1], TABLES_TYPE, STATE_TYPE), cache=True)
+def _density(out, target, gain, notes0, beats0, p0, n_pitch, q0, beats, tables, state):  # pragma: no cover
     """`DensityFeedback.spec`, one row at a time."""
     t, s = RemiTables(*tables), RemiState(*state)
     for r in range(out.shape[0]):
         cur = max(s.pos[r], 0) / t.positions_per_beat
-        so_far = max(s.beats_before[r] + cur, 1.0)
-        lr = min(max(math.log((s.n_notes[r] + 1) / (target[r] * so_far + 1)), -2.0), 2.0) * gain[r]
+        so_far = max(s.beats_before[r] + cur - beats0[r], 1.0)
+        lr = min(max(math.log((s.n_notes[r] - notes0[r] + 1) / (target[r] * so_far + 1)), -2.0), 2.0) * gain[r]
         if s.prev_type[r] == t.duration_type:
             for k in range(n_pitch):
                 out[r, p0 + k] = out[r, p0 + k] - lr
@@ -133,13 +152,13 @@ def _density(out, target, gain, p0, n_pitch, q0, beats, tables, state):  # pragm
                 out[r, q0 + k] = out[r, q0 + k] + lr * gap
 
 
-@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.int64, nb.float64[::1], STATE_TYPE),
-         cache=True)
-def _register(out, target, gain, p0, pitch_vals, state):  # pragma: no cover - compiled
+@nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.int64,
+                 nb.float64[::1], STATE_TYPE), cache=True)
+def _register(out, target, gain, notes0, pitch_sum0, p0, pitch_vals, state):  # pragma: no cover - compiled
     """`RegisterFeedback.spec`, one row at a time."""
     s = RemiState(*state)
     for r in range(out.shape[0]):
-        running = (s.pitch_sum[r] + 8 * target[r]) / (s.n_notes[r] + 8)
+        running = (s.pitch_sum[r] - pitch_sum0[r] + 8 * target[r]) / (s.n_notes[r] - notes0[r] + 8)
         lam = min(max(gain[r] * (target[r] - running), -3.0), 3.0)
         for k in range(pitch_vals.shape[0]):
             out[r, p0 + k] = out[r, p0 + k] + lam * (pitch_vals[k] - target[r]) / 12
