@@ -213,7 +213,10 @@ def test_a_trajectory_gives_each_section_its_emotion_and_an_emotion_that_returns
     assert secs[2]["tempo"] == secs[0]["tempo"] and secs[2]["key"] == secs[0]["key"]
     names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
     (t0, m0), (t1, m1) = [(names.index(s["key"].split()[0]), s["key"].split()[1]) for s in secs[:2]]
-    assert t1 == t0 if m1 == m0 else (t1 - t0) % 12 == (9 if m1 == "minor" else 3)  # same or relative key
+    assert t1 == t0  # the parallel key: the tonic stays, the mode is each emotion's
+    turn = em.generate(trajectory="Q1:2,Q3:2,Q1:2", seed=4, expression=False, ending=False)[0].sections
+    (k0, m0), (k1, m1) = (s["key"].split() for s in turn[:2])
+    assert k1 == k0 and (m0, m1) == ("major", "minor")  # a change of mode: the parallel key, not the relative
     n = cand.notes
     assert n.tempo == secs[0]["tempo"] and len(n.tempos) and n.tempos[-1].tolist() == [16.0, secs[2]["tempo"]]
     ids = np.asarray(cand.tokens)
