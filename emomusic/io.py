@@ -1,4 +1,4 @@
-"""Atomic file output shared by every exporter (MIDI, MusicXML, WAV, JSON, PNG).
+"""Atomic file output shared by every exporter (MIDI, MusicXML, WAV, JSON, PNG) and by training's caches.
 
 A crash, a full disk or Ctrl-C half-way through an export must never leave a truncated file where a
 user (or a DAW watching the folder) expects a finished one, and must never clobber an existing file

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emomusic.errors import InvalidInputError
+from emomusic.io import atomic_write
 from emomusic.settings import CACHE_ENV, DATA_ENV, cache_root, data_root  # noqa: F401 (re-exported)
 from emomusic.vocab.emotions import QUADRANT_SIGNS
 
@@ -391,11 +392,9 @@ def write_prepared(dest: Path, recs: list[Record], tokens: list[np.ndarray], att
         ``dest``.
     """
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
-    tmp = dest.with_suffix(".tmp.npz")
-    np.savez(tmp, tokens=np.concatenate(tokens).astype(np.uint16), offsets=offsets,
-             attributes=np.stack(attributes).astype(np.float32),
-             records=np.array(json.dumps([asdict(r) for r in recs])))
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda tmp: np.savez(tmp, tokens=np.concatenate(tokens).astype(np.uint16), offsets=offsets,
+                                            attributes=np.stack(attributes).astype(np.float32),
+                                            records=np.array(json.dumps([asdict(r) for r in recs]))), force=True)
     return dest
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from emomusic.generation.checkpoint import generator_sha, load_float_generator
+from emomusic.io import atomic_write
 from emomusic.training.datasets import cache_root, load_prepared
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,5 @@ def cached_embeddings(dataset: str, generator_dir: str | os.PathLike | None = No
     finally:
         torch.set_num_threads(threads)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(f".{os.getpid()}.tmp.npy")  # per process: two trainings may fill one cache at once
-    np.save(tmp, emb)
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda tmp: np.save(tmp, emb), force=True)  # two trainings may fill one cache at once
     return emb

@@ -57,6 +57,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emomusic.conditioning.clusterer import Clusterer
+from emomusic.io import atomic_write
 from emomusic.vocab.emotions import QUADRANT_NAMES, QUADRANT_VA, QUADRANTS
 
 POOL = 20  # pieces tried per quadrant: the nearest to its centre in binary space
@@ -239,10 +240,9 @@ def score_pools(em, judge, reference, size: int = POOL, per_piece: int = PER_PIE
                 if todo:
                     row.update(measure_piece(em, int(i), q, per_piece, seed, judge, reference, ranges, Path(tmp)))
                 row["score"] = score(row)
-                if todo and cache:  # after each new piece, so an interrupted run resumes
-                    part = Path(f"{cache}.part")  # then renamed: a run killed mid-write leaves the last good file
-                    part.write_text(json.dumps(done, indent=1))
-                    os.replace(part, cache)
+                if todo and cache:  # after each new piece, so an interrupted run resumes (atomically: a run
+                    text = json.dumps(done, indent=1)  # killed mid-write leaves the last good file)
+                    atomic_write(cache, lambda tmp, text=text: tmp.write_text(text), force=True)
     return done
 
 

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from emomusic.evaluation.stats import group_bootstrap_ci, group_folds
 from emomusic.generation.checkpoint import generator_sha
+from emomusic.io import atomic_write
 from emomusic.music.attributes import ATTRIBUTE_NAMES
 from emomusic.recognition.model import Features, Recognizer, RecognizerConfig, featurise, va_from_logits
 from emomusic.training.cards import render_card
@@ -87,9 +88,7 @@ def _harmony_cache(name: str, max_chords: int) -> dict[str, np.ndarray]:
     notes = [tok.decode(prepared.piece(i)) for i in range(len(prepared.records))]
     f = featurise(notes, np.zeros((len(notes), 1), np.float32), max_chords, attributes=prepared.attributes)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".tmp.npz")
-    np.savez(tmp, harmony=f.harmony, roots=f.roots, qualities=f.qualities)
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda tmp: np.savez(tmp, harmony=f.harmony, roots=f.roots, qualities=f.qualities), force=True)
     return {"harmony": f.harmony, "roots": f.roots, "qualities": f.qualities}
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from emomusic.io import atomic_write
 from emomusic.music.notes import Notes
 from emomusic.training.cards import render_card
 from emomusic.training.datasets import cache_root
@@ -86,9 +87,7 @@ def generated_pool(em, name: str, seeds: list[int], n: int, bars: int, quadrants
     out = {"tokens": np.concatenate(tokens), "offsets": offsets, "quadrant": np.array(quads),
            "seed": np.array(seed_col), "n": np.array(n), "bars": np.array(bars),
            "control_distance": np.array(distance, dtype=np.float32)}
-    tmp = dest.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda tmp: np.savez(tmp, **out), force=True)
     return out
 
 
@@ -238,9 +237,7 @@ def build_features(em, crops_per_split: dict[str, int] | None = None, bars: int 
            "quality": np.array(quality, dtype=np.float32), "kind": np.array(kind), "source": np.array(source),
            "quadrant": np.array(quad), "valence": np.array(val, dtype=np.float32),
            "arousal": np.array(aro, dtype=np.float32)}
-    tmp = dest.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, dest)
+    atomic_write(dest, lambda tmp: np.savez(tmp, **out), force=True)
     return out
 
 

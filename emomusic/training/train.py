@@ -29,6 +29,7 @@ from tqdm import tqdm
 from emomusic.checkpoint import load_checkpoint, save_checkpoint
 from emomusic.errors import InvalidInputError
 from emomusic.generation.network import Generator, GeneratorConfig
+from emomusic.io import atomic_write
 from emomusic.music.attributes import compute_controls
 from emomusic.music.tokenizer import CTL, EMOTION, GENRE, ControlBins, MusicTokenizer
 from emomusic.training.datasets import Prepared, available_datasets, load_prepared
@@ -248,9 +249,8 @@ def _save_state(out: Path, model: Generator, opt: torch.optim.Optimizer, step: i
                   extra_files={"optimizer.json": json.dumps({"step": step, "tokens": tokens}).encode()})
     from safetensors.torch import save_file
 
-    tmp = out / "optimizer.safetensors.tmp"
-    save_file({k: v.contiguous() for k, v in opt_tensors.items()}, str(tmp))
-    os.replace(tmp, out / "optimizer.safetensors")
+    atomic_write(out / "optimizer.safetensors",
+                 lambda tmp: save_file({k: v.contiguous() for k, v in opt_tensors.items()}, str(tmp)), force=True)
 
 
 def _save_weights(dest: Path, model: Generator, step: int, tokens: dict, tk: MusicTokenizer, cfg: TrainConfig,
