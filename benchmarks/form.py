@@ -27,7 +27,10 @@ written) are measured on the same statistics:
 With `--trajectories N` (0 skips), N emotion trajectories of three 8-bar sections (quadrants drawn with
 a seeded generator, neighbours different, e.g. "Q4:8,Q2:8,Q3:8") are generated as one piece each, and
 every section is cut out (its own tempo) and given to the recognizer: the share of sections heard as
-asked. Beside it, the same emotions generated as separate 8-bar pieces (jump cuts, the upper bound of
+asked, overall, by quadrant and by place (first sections, later ones, later ones whose mode differs
+from the section before), with each section's row (key, notes per beat, mean pitch, what was heard)
+in the JSON and a count of sections steered far from music (a mean pitch above C6 or under one note a
+beat). Beside it, the same emotions generated as separate 8-bar pieces (jump cuts, the upper bound of
 what the recognizer hears).
 
 With `--loops N` (0 skips), N 8-bar pieces per quadrant are generated with `loop=True` and, on the
@@ -155,7 +158,7 @@ def _trajectories(em, n: int, seed_offset: int, folder: Path) -> dict:
     from emomusic.recognition import recognize
 
     rng = np.random.default_rng(seed_offset)
-    asked, joined, alone, seconds = [], [], [], []
+    asked, joined, alone, seconds, rows = [], [], [], [], []
     for i in range(n):
         qs = [QUADRANTS[int(rng.integers(4))]]
         while len(qs) < 3:
@@ -169,19 +172,39 @@ def _trajectories(em, n: int, seed_offset: int, folder: Path) -> dict:
         for k, sec in enumerate(piece.sections):
             part = _section_notes(piece.notes, sec["first_bar"] - 1, sec["bars"], sec["tempo"])
             joined.append(str(write(part, folder / f"trajectory-{i}-{k}.mid", force=True)))
+            mode = sec["key"].split()[-1]
+            rows.append({"trajectory": i, "section": k, "quadrant": sec["quadrant"], "key": sec["key"],
+                         "mode_changed": k > 0 and mode != piece.sections[k - 1]["key"].split()[-1],
+                         "notes_per_beat": len(part) / (sec["bars"] * piece.notes.beats_per_bar),
+                         "mean_pitch": float(np.mean(part.pitch)) if len(part) else float("nan")})
             single = em.generate(emotion=sec["quadrant"], bars=8, seed=seed, form="through")[0]
             alone.append(str(write(single.notes, folder / f"alone-{i}-{k}.mid", force=True)))
             asked.append(sec["quadrant"])
     heard = [r.quadrant for r in recognize(joined)]
     heard_alone = [r.quadrant for r in recognize(alone)]
+    for row, h in zip(rows, heard, strict=True):
+        row["heard"] = h
     hit = float(np.mean([h == a for h, a in zip(heard, asked, strict=True)]))
     hit_alone = float(np.mean([h == a for h, a in zip(heard_alone, asked, strict=True)]))
     by_q = {q: float(np.mean([h == a for h, a in zip(heard, asked, strict=True) if a == q]))
             for q in QUADRANTS if q in asked}
+
+    def share(keep) -> tuple[float, int]:  # heard as asked among the sections `keep` picks, and how many
+        picked = [r for r in rows if keep(r)]
+        return (float(np.mean([r["heard"] == r["quadrant"] for r in picked])) if picked else float("nan"), len(picked))
+
+    by_place = {"first": share(lambda r: r["section"] == 0), "later": share(lambda r: r["section"] > 0),
+                "after_a_change_of_mode": share(lambda r: r["mode_changed"])}
+    # a section steered far from music: a mean pitch above C6 or under one note a beat
+    extreme = sum(r["mean_pitch"] > 84 or r["notes_per_beat"] < 1.0 for r in rows)
     print(f"\ntrajectories: {n} of three 8-bar sections (seeds from {seed_offset}); recognizer hears each section "
           f"as asked {hit:.2f} in one piece ({', '.join(f'{q} {v:.2f}' for q, v in by_q.items())}), {hit_alone:.2f} "
           f"as separate pieces; {np.median(seconds):.2f} s a 24-bar piece")
+    print("  by place: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f} ({m})" for k, (v, m) in by_place.items())
+          + f"; sections with a mean pitch above C6 or under one note a beat: {extreme}")
     return {"trajectories": n, "sections": len(asked), "section_hits": hit, "section_hits_by_quadrant": by_q,
+            "section_hits_by_place": {k: {"hits": v, "sections": m} for k, (v, m) in by_place.items()},
+            "extreme_sections": extreme, "section_rows": rows,
             "separate_piece_hits": hit_alone, "seconds_median": float(np.median(seconds))}
 
 
