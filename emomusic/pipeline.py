@@ -1004,7 +1004,7 @@ class EmoMusic:
         sections: list[Section] = []
         parts, details, specs = [], [], []
         start = 0
-        key = (int(attrs.controls["tonic"]), int(attrs.controls["mode"]))
+        tonic = int(attrs.controls["tonic"])  # every section's: the parallel key on a change of mode
         for i, (emo, n) in enumerate(plan.trajectory):
             back = first_of.get((emo.word, emo.valence, emo.arousal))
             if back is None:
@@ -1014,7 +1014,7 @@ class EmoMusic:
                 else:
                     a = self.attributes(None, emo.valence, emo.arousal, k=NEAREST_PIECES, seed=req.seed,
                                         intensity=plan.intensity)
-                    controls = {**a.controls, "tonic": key[0]}  # the tonic stays; the mode is the emotion's
+                    controls = {**a.controls, "tonic": tonic}  # the mode is the emotion's
                     if tempo is not None:
                         controls["tempo"] = tk.control_bins.to_bins({**a.values, "tempo": tempo})["tempo"]
                     a = replace(a, emotion=emo.word, controls=controls)
@@ -1029,7 +1029,6 @@ class EmoMusic:
                 specs.append((cond, g, {"emotion": emo.word, "quadrant": emo.quadrant, "valence": emo.valence,
                                         "arousal": emo.arousal, "tempo": round(section_tempo, 2),
                                         "key": key_label(int(a.controls["tonic"]), _mode(a.controls["mode"]))}))
-                key = (int(a.controls["tonic"]), int(a.controls["mode"]))
                 spec = specs[-1]
                 label = chr(ord("A") + len(specs) - 1)
             else:

@@ -31,12 +31,13 @@ def _span(tk: MusicTokenizer, kind: int) -> slice:
     return span
 
 
-def _before(tables: RemiTables, rows: int, start: RemiState | None) -> tuple[np.ndarray, np.ndarray]:
-    """(notes, beats) each row had written before the draw began (zeros without a `start`)."""
+def _before(tables: RemiTables, rows: int, start: RemiState | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(notes, beats, pitch sum) each row had written before the draw began (zeros without a `start`)."""
     if start is None:
-        return np.zeros(rows), np.zeros(rows)
+        return np.zeros(rows), np.zeros(rows), np.zeros(rows)
     return (start.n_notes.astype(np.float64),
-            start.beats_before + np.maximum(start.pos, 0) / tables.positions_per_beat)
+            start.beats_before + np.maximum(start.pos, 0) / tables.positions_per_beat,
+            start.pitch_sum.astype(np.float64))
 
 
 class DensityFeedback(LogitsProcessor):
@@ -53,7 +54,7 @@ class DensityFeedback(LogitsProcessor):
     def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
                  start: RemiState | None = None) -> None:
         self.tables, self.table_args = tables, tuple(tables)  # the compiled twin takes plain tuples (see state)
-        self.notes0, self.beats0 = _before(tables, len(guides), start)
+        self.notes0, self.beats0, _ = _before(tables, len(guides), start)
         has = np.array([bool(g.density) for g in guides])
         self.target = np.array([g.density if g.density else 1.0 for g in guides], dtype=np.float64)
         self.gain = np.where(has, [g.density_gain for g in guides], 0.0).astype(np.float64)
@@ -90,8 +91,7 @@ class RegisterFeedback(LogitsProcessor):
     def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
                  start: RemiState | None = None) -> None:
         self.tables = tables
-        self.notes0, _ = _before(tables, len(guides), start)
-        self.pitch_sum0 = np.zeros(len(guides)) if start is None else start.pitch_sum.astype(np.float64)
+        self.notes0, _, self.pitch_sum0 = _before(tables, len(guides), start)
         has = np.array([bool(g.pitch_mean) for g in guides])
         self.target = np.array([g.pitch_mean if g.pitch_mean else 60.0 for g in guides], dtype=np.float64)
         self.gain = (np.where(has, [g.register_gain for g in guides], 0.0) / 4).astype(np.float64)
