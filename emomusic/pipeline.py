@@ -965,6 +965,12 @@ class EmoMusic:
         those of another real piece near the same point (`NEAREST_PIECES`, so it contrasts in density,
         register and texture but keeps the key, mode and tempo), each return restating the opening of its
         first statement (`music.form.restated_bars`).
+
+        A section after another letter's steers its density and register by its own notes
+        (`Part.counts_before`): counted with the music before it, written to the other piece's targets,
+        a B after a lower A was pushed to make up the difference. In 80 AABA pieces of 16 bars, 10 of 320
+        sections were steered far from music that way (sad Bs around D#6-F6, notes up to C8, and a low
+        cluster in the return after them); none with their own counts.
         """
         req = plan.request
         letters: dict[str, tuple[tuple[int, ...], object]] = {}
@@ -974,7 +980,8 @@ class EmoMusic:
                 letters[sec.label] = (tuple(conditions), guide) if not letters or req.method == "token" else \
                     self._contrast(plan, attrs, guide, len(letters))
             cond, g = letters[sec.label]
-            parts.append(Part(sec.bars, cond, g, sec.returns_to, restated_bars(sections, i)))
+            own = all(letters[s.label][1] is g for s in sections[:i])  # all before written to these targets
+            parts.append(Part(sec.bars, cond, g, sec.returns_to, restated_bars(sections, i), counts_before=own))
         return parts
 
     def _trajectory(self, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide,

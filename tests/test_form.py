@@ -140,6 +140,26 @@ def test_a_return_restates_its_sections_opening_and_every_section_gets_its_bars(
     assert bar_notes(4) == bar_notes(0) and bar_notes(0)
 
 
+def test_sections_count_only_their_own_notes_after_music_written_to_other_targets(monkeypatch) -> None:
+    """A contrasting section's register and density feedback leave out the sections before it (written to
+    another piece's targets), and so does a return after it; a return right after its own letter counts them."""
+    from emomusic.generation import sampling
+    from emomusic.pipeline import EmoMusic
+
+    em = EmoMusic.from_pretrained("debug")
+    seen: list = []
+    real = sampling.sample_parts
+
+    def spy(model, tk, parts, **kw):
+        seen.append([p.counts_before for p in parts])
+        return real(model, tk, parts, **kw)
+
+    monkeypatch.setattr(sampling, "sample_parts", spy)
+    em.generate(emotion="sad", bars=8, seed=3, form="AABA", candidates=1, expression=False)
+    em.generate(emotion="sad", bars=8, seed=3, form="AABA", candidates=1, expression=False, method="token")
+    assert seen == [[True, True, False, False], [True] * 4]  # by emotion token every section has the same targets
+
+
 def test_sampling_by_parts_does_not_depend_on_the_batch_or_the_workers() -> None:
     from emomusic.generation.sampling import Part, sample_parts
     from emomusic.pipeline import EmoMusic

@@ -147,9 +147,9 @@ class Part:
     before sampling on (a return: the listener hears the opening again, the rest is sampled anew with
     the earlier section in view); `keep` may equal `bars` (an exact repeat). None, 0: new material.
     counts_before: whether the guidance's running counts (density, register) include the music before
-    the part: yes within one emotion (the piece holds its density over a longer horizon); no after music
-    written under another emotion (a trajectory's earlier sections), whose notes would hold the part to
-    the earlier emotion's density and register.
+    the part: yes where all of it was written to the part's own targets (the piece holds its density over
+    a longer horizon); no after music written to others (a trajectory's earlier sections, a form's
+    contrasting section), whose notes would pull the part to extremes to make up for them.
     """
 
     bars: int
