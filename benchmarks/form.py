@@ -22,6 +22,8 @@ written) are measured on the same statistics:
 - endings: the lowest note of the last onset on the tonic, notes sounding past the final barline
   (real: the last bars of whole pieces);
 - the recognizer's quadrant for each piece (a second judge: does the form keep the emotion?);
+- sections steered far from music: a mean pitch above C6 or under one note a beat, each section of
+  the plan cut out alone (a through-composed piece is one section);
 - seconds per piece (median).
 
 With `--trajectories N` (0 skips), N emotion trajectories of three 8-bar sections (quadrants drawn with
@@ -152,6 +154,21 @@ def _section_notes(notes, first_bar: int, bars: int, tempo: float):
                    tempo=float(tempo), tempos=np.zeros((0, 2)), pedals=np.zeros((0, 2)))
 
 
+def _far_off(mean_pitch: float, notes_per_beat: float) -> bool:
+    """A section steered far from music: a mean pitch above C6 or under one note a beat."""
+    return mean_pitch > 84 or notes_per_beat < 1.0
+
+
+def _far_sections(piece) -> tuple[int, int]:
+    """(sections of a generated piece steered far from music, its sections), each section cut out alone."""
+    far = 0
+    for sec in piece.sections:
+        part = _section_notes(piece.notes, sec["first_bar"] - 1, sec["bars"], piece.notes.tempo)
+        mean = float(np.mean(part.pitch)) if len(part) else float("nan")
+        far += _far_off(mean, len(part) / (sec["bars"] * piece.notes.beats_per_bar))
+    return far, len(piece.sections)
+
+
 def _trajectories(em, n: int, seed_offset: int, folder: Path) -> dict:
     """Recognizer accuracy per trajectory section, in one piece and as separate pieces."""
     from emomusic.export import write
@@ -195,8 +212,7 @@ def _trajectories(em, n: int, seed_offset: int, folder: Path) -> dict:
 
     by_place = {"first": share(lambda r: r["section"] == 0), "later": share(lambda r: r["section"] > 0),
                 "after_a_change_of_mode": share(lambda r: r["mode_changed"])}
-    # a section steered far from music: a mean pitch above C6 or under one note a beat
-    extreme = sum(r["mean_pitch"] > 84 or r["notes_per_beat"] < 1.0 for r in rows)
+    extreme = sum(_far_off(r["mean_pitch"], r["notes_per_beat"]) for r in rows)
     print(f"\ntrajectories: {n} of three 8-bar sections (seeds from {seed_offset}); recognizer hears each section "
           f"as asked {hit:.2f} in one piece ({', '.join(f'{q} {v:.2f}' for q, v in by_q.items())}), {hit_alone:.2f} "
           f"as separate pieces; {np.median(seconds):.2f} s a 24-bar piece")
@@ -273,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         for bars in lengths:
             rows = {w: [] for w in WAYS}
             seconds = {w: [] for w in WAYS}
+            far = {w: np.zeros(2, dtype=int) for w in WAYS}  # (far-off sections, sections)
             files = {w: [] for w in WAYS}
             asked = []
             for q in QUADRANTS:
@@ -283,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                         piece = em.generate(emotion=QUADRANT_NAMES[q], bars=bars, seed=args.seed_offset + i,
                                             form=None if way == "form" else "through")[0]
                         seconds[way].append(time.perf_counter() - t0)
+                        far[way] += _far_sections(piece)
                         path = folder / f"{way}-{bars}-{q}-{i}.mid"
                         em.save(piece, path, force=True)
                         files[way].append(str(path))
@@ -332,9 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             for way in WAYS:
                 hits = float(np.mean([h == a for h, a in zip(heard[way], asked, strict=True)]))
                 entry[way] = {"recognizer_hits": hits, "seconds_median": float(np.median(seconds[way])),
-                              "stall_max": float(max(r["stall"] for r in rows[way]))}
+                              "stall_max": float(max(r["stall"] for r in rows[way])),
+                              "far_off_sections": int(far[way][0]), "sections": int(far[way][1])}
                 print(f"{way:>9}: recognizer hears the asked quadrant {hits:.2f}; longest stall max "
-                      f"{entry[way]['stall_max']:.0f} bars; {np.median(seconds[way]):.2f} s a piece")
+                      f"{entry[way]['stall_max']:.0f} bars; sections far off {far[way][0]} of {far[way][1]}; "
+                      f"{np.median(seconds[way]):.2f} s a piece")
             result["lengths"][bars] = entry
         if args.trajectories:
             result["trajectories"] = _trajectories(em, args.trajectories, args.seed_offset, folder)
