@@ -298,6 +298,27 @@ def test_the_stall_guard_rolls_back_to_where_the_bars_stopped_moving(tk):
         assert play([48, 55]) is None
 
 
+def test_the_stall_guard_samples_a_silence_again_from_its_first_bar(tk):
+    from emomusic.generation.processors import RemiState
+    from emomusic.generation.sampling import SILENT_BARS, _StallGuard
+
+    guard, generated, state = _StallGuard(tk), [], RemiState.start(1, 1)
+    chords = [[60, 64, 67], [62, 65, 69], [64, 67, 71]]
+    for pitches in chords:  # three bars that move
+        assert guard.bar_line(generated, state) is None
+        generated.append(np.array([tk.bar_id]))
+        for t in [tk.token_id("Position_0")] + [tk.token_id(f"Pitch_{p}") for p in pitches]:
+            generated.append(np.array([t]))
+        state.bars[0] += 1
+    silence_from = len(generated)
+    for k in range(SILENT_BARS):  # then bars with nothing in them
+        assert guard.bar_line(generated, state) is None, k
+        generated.append(np.array([tk.bar_id]))
+        state.bars[0] += 1
+    assert guard.bar_line(generated, state) == silence_from and int(state.bars[0]) == len(chords)
+    assert guard.retries == 1
+
+
 def test_the_stall_guard_counts_the_prefixs_bars_but_never_rolls_back_into_them(tk):
     from emomusic.generation.processors import RemiState
     from emomusic.generation.sampling import STALL_BARS, STALL_SPAN, _StallGuard

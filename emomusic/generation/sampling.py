@@ -56,6 +56,10 @@ RESTATE_STRIDE = 256
 # 100 pieces, at 3.19 s a piece against 3.11 (docs/BENCHMARKS.md, form). 0 turns it off.
 STALL_BARS = 4
 STALL_RETRIES = 8
+# The same guard re-samples this many finished bars in a row without a note (a silence): real openings
+# hardly have one (EMOPIA: 0 of 300 clips with two bars in a row without an onset), and the model, once
+# in one, tends to stay (a calm piece, seed 910,012, fell silent for five bars).
+SILENT_BARS = 2
 # a loop's last bar is sampled this many times; the one leading best into the first bar is kept. 4, not 8:
 # on 24 loops (seeds 720,000+) the seam leaped 2.00 semitones and shared 0.50 of its pitch classes with 4,
 # 2.67 and 0.40 with 8 (16 did no better than 8 before), and each candidate costs its bar and its scoring
@@ -331,7 +335,7 @@ def log_likelihoods(model, ctx: np.ndarray, rows: list[np.ndarray], scored_from:
 
 class _StallGuard:
     """Watches one row bar by bar for a stall (`music.form.stall_flags`: a phrase on a triad or less),
-    `STALL_BARS` bars of it in a row.
+    `STALL_BARS` bars of it in a row, or a silence (`SILENT_BARS` bars without a note).
 
     Why re-sample rather than penalise repetition: real music repeats (a returning bar is form), so a
     repetition penalty would forbid what it should keep; a stall is only undone where it happened.
@@ -383,6 +387,9 @@ class _StallGuard:
         # from where the stall began (its first flagged bar closes a stalled phrase of STALL_SPAN bars);
         # a retry that stalled again starts a phrase earlier each time; never before the sampled bars
         j = max(self.prior, len(self.classes) - run - (STALL_SPAN - 1) - STALL_SPAN * self.retries)
+        silent = next((k for k, c in enumerate(reversed(self.classes)) if c), len(self.classes))
+        if silent >= SILENT_BARS:  # bars without a note: again from the first of them
+            run, j = STALL_BARS, max(self.prior, len(self.classes) - silent)
         if run >= STALL_BARS and self.retries < STALL_RETRIES and j < len(self.starts):
             self.retries += 1
             back, saved = self.starts[j]
