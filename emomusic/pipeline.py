@@ -66,6 +66,9 @@ ACCOMPANIMENT_BELOW = 9
 """The accompaniment's register target sits at least this far below the tune's mean pitch."""
 MIN_ACCOMPANIMENT_DENSITY = 0.5
 """Notes per beat the accompaniment aims at, at least, when the tune already has the target's density."""
+CADENCE = 1.0
+"""Logit tilt of a piece's last part toward the dominant before its last bar and the tonic triad in it
+(`generation.processors.cadence`); the ending rule then keeps the last bar's tonic-chord notes."""
 
 
 def _mode(mode_bin: int) -> str:
@@ -416,8 +419,9 @@ class EmoMusic:
             time_signature: "3/4", "6/8", … (default: a prompt's metre, the primer's, else 4/4).
             expression: render velocities and sustain pedal with the learned performance layer (where
                 the checkpoints have one); False keeps the generator's own velocities and no pedal.
-            ending: close on a held tonic chord in the last bar (`music.form.close_on_tonic`); False
-                stops where the last bar runs out.
+            ending: lean to the dominant before the last bar and to the tonic triad in it while sampling
+                (`CADENCE`), then close on a held tonic chord (`music.form.close_on_tonic`); False stops
+                where the last bar runs out.
             form: section letters ("AABA": a repeated letter returns, restating the opening of its
                 first statement) or a name in `music.form.FORMS` ("verse-chorus"); None: the default
                 plan for the length (`music.form.default_form`), "through" for none.
@@ -549,15 +553,21 @@ class EmoMusic:
         else:
             sections = plan_form(req.form, bars, opening=n_primer)
             parts = self._parts(sections, plan, attrs, list(prefix), guide) if len(sections) > 1 else []
+        if req.ending and not req.loop and req.guidance:  # the sampler knows where the piece ends
+            parts = parts[:-1] + [replace(parts[-1], guidance=replace(parts[-1].guidance, cadence=CADENCE))] \
+                if parts else parts
+            end_guide = replace(guide, cadence=CADENCE)
+        else:
+            end_guide = guide
         if len(sections) > 1 or req.loop:
-            parts = parts or [Part(bars, tuple(prefix), guide)]
+            parts = parts or [Part(bars, tuple(prefix), end_guide)]
             rows = sample_parts(self.decoding_model, tk, parts, rows=req.candidates, primer=primer_ids,
                                 temperature=req.temperature, top_p=top_p, top_k=req.top_k, seed=seed, loop=req.loop)
             tokens = [ids for ids, _spans in rows]
         else:
             tokens = sample(self.decoding_model, tk, [list(prefix) + primer_ids.tolist()] * req.candidates,
-                            n_bars=bars, temperature=req.temperature, top_p=top_p, top_k=req.top_k, guidance=guide,
-                            seed=seed)
+                            n_bars=bars, temperature=req.temperature, top_p=top_p, top_k=req.top_k,
+                            guidance=end_guide, seed=seed)
         layout = [{"label": s.label, "first_bar": s.start + 1, "bars": s.bars,
                    "returns_to": None if s.returns_to is None else sections[s.returns_to].start + 1}
                   | (details[i] if details else {}) for i, s in enumerate(sections)]

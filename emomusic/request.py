@@ -92,7 +92,8 @@ class GenerationRequest:
         ("attributes" or "token"), guidance (attribute-guided decoding), rank (False keeps batch
         order), select_weights (overrides of the selector's ranking weights), expression (render
         velocities and pedal with the learned performance layer, where the checkpoints have one),
-        ending (close on a held tonic chord in the last bar, `music.form.close_on_tonic`),
+        ending (approach the last bar from the dominant and close on a held tonic chord,
+        `music.form.close_on_tonic`),
         form (section letters such as "AABA" or a name in `music.form.FORMS`; a repeated letter returns;
         None: `music.form.default_form` by length, "through" for none), trajectory (sections that each
         carry an emotion, "calm:8,tense:8,calm:8" (`vocab.emotions.parse_trajectory`): it sets the

@@ -42,6 +42,21 @@ def test_a_piece_ending_at_the_top_of_the_keyboard_still_closes_on_the_keyboard(
     assert set(chord % 12) == {9, 0, 4} and chord.min() % 12 == 9 and chord.max() <= 108
 
 
+def test_the_last_bars_own_tonic_chord_figures_stay_in_its_first_half() -> None:
+    # bar 2 as the model wrote it: an F (tonic chord) at the downbeat, E (not) on beat 2, A on beat 2.5,
+    # D on beat 4 (the second half), and a D below where the bass will go
+    piece = Notes.from_arrays([50, 62, 65, 69, 65, 64, 69, 74, 26], [0, 1, 2, 3, 4, 5, 5.5, 7, 4],
+                              [1, 1, 1, 1, 1, 1, 1, 1, 4], [70] * 9)
+    out = close_on_tonic(piece, (2, "minor"), bars=2)
+    last = out.start >= 4.0 - 1e-9
+    figures = last & (out.start > 4.0)
+    assert list(zip(out.start[figures], out.pitch[figures], strict=True)) == [(5.5, 69)]  # A stays; E, D do not
+    bass = out.pitch[last].min()
+    assert bass % 12 == 2 and bass > 26 and out.start[last][np.argmin(out.pitch[last])] == 4.0
+    assert (out.start[last] + out.duration[last] <= 8.0 + 1e-9).all()
+    assert np.all(np.diff(out.start) >= 0)  # still in onset order
+
+
 def test_a_one_bar_piece_is_left_alone() -> None:
     piece = _piece()
     assert close_on_tonic(piece, (2, "minor"), bars=1) is piece
@@ -53,10 +68,15 @@ def test_generated_pieces_end_on_their_tonic_unless_asked_not_to() -> None:
 
     em = EmoMusic.from_pretrained("debug")
     closed = em.generate(emotion="sad", bars=4, seed=3)[0].notes
-    last = closed.start >= 3 * closed.beats_per_bar - 1e-9
-    assert last.any() and (closed.start[last] == 3 * closed.beats_per_bar).all()
-    tonic, _ = signature_key(closed)
-    assert closed.pitch[last].min() % 12 == tonic
+    bar = closed.beats_per_bar
+    last = closed.start >= 3 * bar - 1e-9
+    assert last.any() and (closed.start[last] < 3.5 * bar).all()  # nothing starts in the last bar's second half
+    tonic, mode = signature_key(closed)
+    triad = {tonic, (tonic + (4 if mode == "major" else 3)) % 12, (tonic + 7) % 12}
+    downbeat = last & (closed.start == 3 * bar)
+    bass = closed.pitch[last].min()
+    assert bass % 12 == tonic and bass in closed.pitch[downbeat] and set(closed.pitch[last] % 12) <= triad
+    assert (closed.start[last] + closed.duration[last] <= 4 * bar + 1e-9).all()
     open_end = em.generate(emotion="sad", bars=4, seed=3, ending=False)[0].notes
     assert not np.array_equal(open_end.pitch, closed.pitch)
 

@@ -85,6 +85,14 @@ def test_minor_key_signatures_and_a_missing_one(tmp_path):
     assert math.isnan(musicality(write(tmp_path / "none.mid", a_minor), beats=4)["key_signature_agrees"])
 
 
+def test_the_ending_is_judged_by_the_bass_sounding_at_the_last_onset(tmp_path):
+    c_major = [(48, 0, 4, 70), (52, 0, 4, 70), (55, 0, 4, 70), (60, 0, 4, 70)]
+    held = [*c_major, (48, 4, 4, 70), (55, 4, 4, 70), (64, 5, 3, 70)]  # C and G held; E struck above them
+    assert musicality(write(tmp_path / "held.mid", held), beats=8)["ends_on_tonic"] == 1
+    released = [*c_major, (48, 4, 1, 70), (55, 4, 1, 70), (64, 5, 3, 70)]  # the bass let go first: E alone
+    assert musicality(write(tmp_path / "released.mid", released), beats=8)["ends_on_tonic"] == 0
+
+
 def test_the_span_and_the_tail(tmp_path):
     notes = [(60, 0, 1, 10), (62, 4, 1, 20), (64, 8, 1, 30), (67, 12, 4, 40)]
     path = write(tmp_path / "c.mid", notes)

@@ -307,3 +307,28 @@ def test_a_part_after_music_under_other_targets_is_steered_by_its_own_notes(mode
                for s in range(4)]
         written[counts] = sum(len(tk.decode(o)) for o in out)
     assert written[False] > 1.5 * written[True], written
+
+
+def test_the_cadence_leans_to_the_dominant_before_the_last_bar_and_to_the_tonic_triad_in_it(tk, tables):
+    from emomusic.generation.processors import Cadence
+
+    guides = [Guidance(tonic=2, mode="major", cadence=1.0), Guidance(tonic=9, mode="minor", cadence=1.0),
+              Guidance(tonic=2, mode="major")]
+    rule = Cadence(tk, tables, guides, n_bars=4)
+    assert rule.active and not Cadence(tk, tables, guides[2:], n_bars=4).active
+    pitch_ids = tk.ids_of_type(PITCH)
+    classes = tk.values[pitch_ids].astype(int) % 12
+
+    def tilted(bars: int, pos: int) -> np.ndarray:  # each row's tilt per pitch class, 0 where untouched
+        st = RemiState.start(3, BOS)
+        st.bars[:], st.pos[:], st.bar_len[:] = bars, pos, 48  # a 4/4 bar is 48 position units
+        logits = np.zeros((3, len(tk)), dtype=np.float32)
+        rule(st, logits)
+        return np.stack([[logits[r, pitch_ids][classes == c][0] for c in range(12)] for r in range(3)])
+
+    assert not tilted(3, 12).any() and not tilted(2, 40).any()  # the first half of the bar before; earlier bars
+    before, last = tilted(3, 24), tilted(4, 0)
+    assert set(np.flatnonzero(before[0] > 0)) == {9, 1, 4, 7}  # D major's V7: A C# E G
+    assert set(np.flatnonzero(before[1] > 0)) == {4, 8, 11, 2}  # A minor's: E G# B D (the raised leading tone)
+    assert set(np.flatnonzero(last[0] > 0)) == {2, 6, 9} and set(np.flatnonzero(last[1] > 0)) == {9, 0, 4}
+    assert (before[0][before[0] <= 0] == -1.0).all() and not before[2].any() and not last[2].any()

@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--candidates", type=int, default=1, help="continue N times in one batch and keep the best")
     c.add_argument("--seed", type=int, default=0, help="random seed: the same seed and settings give the same file")
     c.add_argument("--no-ending", action="store_true", help="stop where the last bar runs out (default: close on "
-                   "a held tonic chord)")
+                   "a held tonic chord, approached from the dominant)")
     c.add_argument("--out", help=f"output file; its suffix picks the format ({output_formats()}) (default: "
                    "FILE-continued.mid beside the input)")
     c.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -52,8 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-guidance", action="store_true", help="sample without attribute-guided decoding")
     g.add_argument("--no-expression", action="store_true", help="keep the generator's 16 velocity levels and no "
                    "pedal (default: the learned performance layer renders velocities and sustain pedal)")
-    g.add_argument("--no-ending", action="store_true", help="stop where the last bar runs out (default: the last "
-                   "bar is a held tonic chord with the tonic in the bass)")
+    g.add_argument("--no-ending", action="store_true", help="stop where the last bar runs out (default: the bar "
+                   "before leans to the dominant and the last closes on a held tonic chord, the tonic in the bass)")
     g.add_argument("--form", help="section letters, e.g. AABA or ABAC (a repeated letter brings its section back, "
                    f"opening as before), or a name: {', '.join(FORMS)} (default: by length; 'through' for none)")
     g.add_argument("--trajectory", metavar="EMOTION:BARS,…",

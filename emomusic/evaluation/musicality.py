@@ -45,7 +45,7 @@ STATISTICS: dict[str, str] = {
                             "judge, Aarden-Essen profiles (none written: missing)",
     "duplicate_notes": "notes repeating a same-pitch, same-onset note",
     "returning_bars": "share of bars (after the first) that repeat or nearly repeat an earlier bar",
-    "ends_on_tonic": "1 if the lowest note of the last onset is the estimated tonic",
+    "ends_on_tonic": "1 if the lowest note sounding at the last onset (held ones too) is the estimated tonic",
     "cut_off_at_end": "1 if notes still sound at the final barline of the span",
 }
 
@@ -204,7 +204,9 @@ def musicality(path: str | os.PathLike, beats: float = SPAN_BEATS, tail: bool = 
     tonic, mode = estimate_key(notes)
     _, group = _onset_groups(start)
     pairs = np.stack([group, pitch], axis=1)
-    last = start >= start.max() - 1e-4
+    # the bass at the last onset: a figure on the final chord above a held tonic still ends on the tonic
+    final = start.max()
+    last = (start >= final - 1e-4) | ((start < final) & (end > final + 1e-4))
     out.update({
         "distinct_velocities": float(len(np.unique(vel))),
         "top_voice_excess": _top_voice_excess(pitch, vel, start),

@@ -43,6 +43,9 @@ class Guidance:
     density: float | None = None  # target notes per beat (feedback on chord size and onset spacing)
     density_gain: float = 1.5
     accompany: Accompaniment | None = None  # a kept tune the sampled notes go under (`EmoMusic.transform`)
+    # logit tilt toward the dominant seventh late in the bar before the last, the tonic triad in the last
+    # (`processors.cadence`); 0: the sampler does not know the piece ends there (a section, a loop)
+    cadence: float = 0.0
 
 
 @dataclass(eq=False)

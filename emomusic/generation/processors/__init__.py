@@ -11,6 +11,7 @@ of `build_processors` on them in order, then draws (`draw.TopKTopP`):
 | `TriadHold` | feedback | tonic-triad notes held longer |
 | `VocabularyLimits` | limits | velocity window, one tempo, time signature (hard) |
 | `Accompany` | accompany | under a kept tune, toward its chord tones (`EmoMusic.transform`; hard ceiling) |
+| `Cadence` | cadence | the dominant before the last bar, the tonic triad in it (a piece's end) |
 | `GrammarMask` | grammar | REMI grammar and bar positions (hard; always last) |
 
 A new rule is one `LogitsProcessor` subclass in its own module (a numpy `spec`; a compiled twin only
@@ -26,6 +27,7 @@ from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors.accompany import Accompany
 from emomusic.generation.processors.base import LogitsProcessor
 from emomusic.generation.processors.bias import PitchBias
+from emomusic.generation.processors.cadence import Cadence
 from emomusic.generation.processors.draw import TOP_P, TopKTopP
 from emomusic.generation.processors.feedback import DensityFeedback, RegisterFeedback, TriadHold
 from emomusic.generation.processors.grammar import GrammarMask, grammar_table
@@ -33,8 +35,9 @@ from emomusic.generation.processors.limits import VocabularyLimits
 from emomusic.generation.processors.state import RemiState, RemiTables
 from emomusic.music.tokenizer import MusicTokenizer
 
-__all__ = ["TOP_P", "Accompany", "DensityFeedback", "GrammarMask", "LogitsProcessor", "PitchBias", "RegisterFeedback",
-           "RemiState", "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits", "build_processors", "grammar_table"]
+__all__ = ["TOP_P", "Accompany", "Cadence", "DensityFeedback", "GrammarMask", "LogitsProcessor", "PitchBias",
+           "RegisterFeedback", "RemiState", "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits",
+           "build_processors", "grammar_table"]
 
 
 def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
@@ -56,7 +59,7 @@ def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidan
     rules = [PitchBias(tk, guides), DensityFeedback(tk, tables, guides, start),
              RegisterFeedback(tk, tables, guides, start),
              TriadHold(tk, tables, guides), VocabularyLimits(tk, guides),
-             Accompany(tk, tables, guides, _beat_scale(guides))]
+             Accompany(tk, tables, guides, _beat_scale(guides)), Cadence(tk, tables, guides, n_bars)]
     grammar = GrammarMask(tk, tables, n_bars, np.array([g.tempo is not None for g in guides]),
                           np.array([g.time_signature is not None for g in guides]))
     return [p for p in rules if p.active] + [grammar]
