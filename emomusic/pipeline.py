@@ -24,6 +24,7 @@ from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, 
 from emomusic.music.form import (
     Section,
     close_on_tonic,
+    closing_key,
     dynamic_ramps,
     plan_form,
     release_at,
@@ -559,6 +560,9 @@ class EmoMusic:
             end_guide = replace(guide, cadence=CADENCE)
         else:
             end_guide = guide
+        cadence_guide = parts[-1].guidance if parts else end_guide  # the key the last bars were steered to
+        prepared = (cadence_guide.tonic, cadence_guide.mode) \
+            if cadence_guide is not None and cadence_guide.cadence and cadence_guide.tonic is not None else None
         if len(sections) > 1 or req.loop:
             parts = parts or [Part(bars, tuple(prefix), end_guide)]
             rows = sample_parts(self.decoding_model, tk, parts, rows=req.candidates, primer=primer_ids,
@@ -587,7 +591,7 @@ class EmoMusic:
                                                            for s, d in zip(sections, details, strict=True)], bar))
             if req.ending and not req.loop:  # the last section's key: a trajectory may end elsewhere than it began
                 last = notes.start >= sections[-1].start * bar - 1e-9
-                key = signature_key(notes.select(last) if details and last.any() else notes)
+                key = closing_key(signature_key(notes.select(last) if details and last.any() else notes), prepared)
                 notes = close_on_tonic(notes, key, bars)
             if req.expression and self.expression is not None:
                 notes = self.expression.render(notes, seed=(seed or 0) + row)  # its own draw per candidate

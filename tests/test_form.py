@@ -57,6 +57,15 @@ def test_the_last_bars_own_tonic_chord_figures_stay_in_its_first_half() -> None:
     assert np.all(np.diff(out.start) >= 0)  # still in onset order
 
 
+def test_a_piece_closes_in_the_key_its_cadence_prepared_unless_its_notes_left_that_signature() -> None:
+    from emomusic.music.form import closing_key
+
+    assert closing_key((0, "major"), (9, "minor")) == (9, "minor")  # the estimate's relative major: A minor stays
+    assert closing_key((9, "minor"), (0, "major")) == (0, "major")
+    assert closing_key((7, "major"), (9, "minor")) == (7, "major")  # the notes went to G major: they decide
+    assert closing_key((7, "major"), None) == (7, "major")  # nothing prepared
+
+
 def test_a_one_bar_piece_is_left_alone() -> None:
     piece = _piece()
     assert close_on_tonic(piece, (2, "minor"), bars=1) is piece
