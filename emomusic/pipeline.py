@@ -554,15 +554,14 @@ class EmoMusic:
         else:
             sections = plan_form(req.form, bars, opening=n_primer)
             parts = self._parts(sections, plan, attrs, list(prefix), guide) if len(sections) > 1 else []
+        end_guide, prepared = guide, None
         if req.ending and not req.loop and req.guidance:  # the sampler knows where the piece ends
-            parts = parts[:-1] + [replace(parts[-1], guidance=replace(parts[-1].guidance, cadence=CADENCE))] \
-                if parts else parts
             end_guide = replace(guide, cadence=CADENCE)
-        else:
-            end_guide = guide
-        cadence_guide = parts[-1].guidance if parts else end_guide  # the key the last bars were steered to
-        prepared = (cadence_guide.tonic, cadence_guide.mode) \
-            if cadence_guide is not None and cadence_guide.cadence and cadence_guide.tonic is not None else None
+            if parts:
+                parts[-1] = replace(parts[-1], guidance=replace(parts[-1].guidance, cadence=CADENCE))
+            last_guide = parts[-1].guidance if parts else end_guide  # the key the last bars are steered to
+            if last_guide.tonic is not None:
+                prepared = (last_guide.tonic, last_guide.mode)
         if len(sections) > 1 or req.loop:
             parts = parts or [Part(bars, tuple(prefix), end_guide)]
             rows = sample_parts(self.decoding_model, tk, parts, rows=req.candidates, primer=primer_ids,

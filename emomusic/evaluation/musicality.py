@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emomusic.music.attributes import estimate_key, key_correlations, key_templates, pitch_class_histogram
+from emomusic.music.attributes import estimate_key, fifths, key_correlations, key_templates, pitch_class_histogram
 from emomusic.music.form import stall_flags
 from emomusic.music.notes import Notes
 
@@ -93,12 +93,6 @@ def _read(path: str | os.PathLike):
     ts = score.time_signatures[0] if len(score.time_signatures) else None
     bar = 4.0 * ts.numerator / ts.denominator if ts is not None else 4.0
     return notes, np.asarray(pedals, dtype=np.float64), tempo, key, bar
-
-
-def fifths(tonic: int, mode: str) -> int:
-    """Sharps (positive) or flats (negative) of a key's signature, -6..5 (F# and Gb major share 6)."""
-    major = (tonic + 3) % 12 if mode == "minor" else tonic % 12
-    return (7 * major + 6) % 12 - 6
 
 
 def judged_signature(notes: Notes) -> int:

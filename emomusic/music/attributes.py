@@ -69,6 +69,12 @@ def estimate_key(notes: Notes) -> tuple[int, str]:
     return k % 12, "major" if k < 12 else "minor"
 
 
+def fifths(tonic: int, mode: str) -> int:
+    """Sharps (positive) or flats (negative) of a key's signature, -6..5 (F# and Gb major share 6)."""
+    major = (tonic + 3) % 12 if mode == "minor" else tonic % 12
+    return (7 * major + 6) % 12 - 6
+
+
 def signature_key(notes: Notes) -> tuple[int, str]:
     """The key a score should declare: Temperley–Kostka–Payne profiles on note counts.
 

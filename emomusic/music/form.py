@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from emomusic.errors import InvalidInputError
+from emomusic.music.attributes import fifths
 from emomusic.music.notes import Notes
 from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
 
@@ -274,13 +275,9 @@ def closing_key(found: tuple[int, str], prepared: tuple[int, str] | None) -> tup
     Returns:
         (tonic, mode).
     """
-    if prepared is None:
+    if prepared is None or fifths(*prepared) != fifths(*found):
         return found
-
-    def major_tonic(key: tuple[int, str]) -> int:  # the signature, as its major key's tonic
-        return (key[0] + 3) % 12 if key[1] == "minor" else key[0] % 12
-
-    return (int(prepared[0]) % 12, prepared[1]) if major_tonic(prepared) == major_tonic(found) else found
+    return int(prepared[0]) % 12, prepared[1]
 
 
 def close_on_tonic(notes: Notes, key: tuple[int, str], bars: int) -> Notes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from emomusic.generation.guidance import Accompaniment, Guidance
-from emomusic.generation.processors.base import LogitsProcessor
+from emomusic.generation.processors.base import LogitsProcessor, type_span
 from emomusic.generation.processors.state import RemiState, RemiTables
 from emomusic.music.tokenizer import PITCH, MusicTokenizer
 
@@ -29,11 +29,8 @@ class Accompany(LogitsProcessor):
         self.tables = tables
         self.tables_of: list[Accompaniment | None] = [g.accompany for g in guides]
         self.active = any(a is not None for a in self.tables_of)
-        ids = tk.ids_of_type(PITCH)
-        self.pitches = slice(int(ids[0]), int(ids[-1]) + 1)
-        if self.pitches.stop - self.pitches.start != len(ids):
-            raise ValueError("the tokenizer's Pitch ids must be a contiguous range")
-        self.pitch_vals = tk.values[ids].astype(np.int64)
+        self.pitches = type_span(tk, PITCH)
+        self.pitch_vals = tk.values[self.pitches].astype(np.int64)
         self.pitch_class = self.pitch_vals % 12
         self.beat_scale = float(beat_scale)
 

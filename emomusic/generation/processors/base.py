@@ -5,6 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from emomusic.generation.processors.state import RemiState
+from emomusic.music.tokenizer import MusicTokenizer
+
+
+def type_span(tk: MusicTokenizer, kind: int) -> slice:
+    """The ids of a token type as a slice (they are contiguous: slices write in place without index arrays)."""
+    ids = tk.ids_of_type(kind)
+    span = slice(int(ids[0]), int(ids[-1]) + 1)
+    if span.stop - span.start != len(ids):
+        raise ValueError(f"the tokenizer's {tk.itos[int(ids[0])].split('_')[0]} ids must be a contiguous range")
+    return span
 
 
 class LogitsProcessor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from emomusic.generation.guidance import Guidance
-from emomusic.generation.processors.base import LogitsProcessor
+from emomusic.generation.processors.base import LogitsProcessor, type_span
 from emomusic.generation.processors.state import RemiState, RemiTables
 from emomusic.music.tokenizer import PITCH, MusicTokenizer
 
@@ -48,11 +48,8 @@ class Cadence(LogitsProcessor):
         self.tables, self.n_bars = tables, int(n_bars)
         self.tilt = np.stack([cadence_tables(g) for g in guides])  # (rows, 2, 12)
         self.active = bool(self.tilt.any())
-        ids = tk.ids_of_type(PITCH)
-        self.pitches = slice(int(ids[0]), int(ids[-1]) + 1)
-        if self.pitches.stop - self.pitches.start != len(ids):
-            raise ValueError("the tokenizer's Pitch ids must be a contiguous range")
-        self.pitch_class = tk.values[ids].astype(np.int64) % 12
+        self.pitches = type_span(tk, PITCH)
+        self.pitch_class = tk.values[self.pitches].astype(np.int64) % 12
 
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
         before = (state.bars == self.n_bars - 1) & (2 * state.pos >= state.bar_len)

@@ -16,19 +16,10 @@ import numba as nb
 import numpy as np
 
 from emomusic.generation.guidance import Guidance
-from emomusic.generation.processors.base import LogitsProcessor
+from emomusic.generation.processors.base import LogitsProcessor, type_span
 from emomusic.generation.processors.state import STATE_TYPE, TABLES_TYPE, RemiState, RemiTables
 from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
 from emomusic.music.tokenizer import DURATION, PITCH, POSITION, MusicTokenizer
-
-
-def _span(tk: MusicTokenizer, kind: int) -> slice:
-    """The ids of a token type as a slice (they are contiguous: slices write in place without index arrays)."""
-    ids = tk.ids_of_type(kind)
-    span = slice(int(ids[0]), int(ids[-1]) + 1)
-    if span.stop - span.start != len(ids):
-        raise ValueError(f"the tokenizer's {tk.itos[int(ids[0])].split('_')[0]} ids must be a contiguous range")
-    return span
 
 
 def _before(tables: RemiTables, rows: int, start: RemiState | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,7 +50,7 @@ class DensityFeedback(LogitsProcessor):
         self.target = np.array([g.density if g.density else 1.0 for g in guides], dtype=np.float64)
         self.gain = np.where(has, [g.density_gain for g in guides], 0.0).astype(np.float64)
         self.active = bool(has.any())
-        self.pitches, self.positions = _span(tk, PITCH), _span(tk, POSITION)
+        self.pitches, self.positions = type_span(tk, PITCH), type_span(tk, POSITION)
         self.beats = tk.values[tk.ids_of_type(POSITION)].astype(np.float64)  # Position tokens' beats in the bar
 
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
@@ -96,7 +87,7 @@ class RegisterFeedback(LogitsProcessor):
         self.target = np.array([g.pitch_mean if g.pitch_mean else 60.0 for g in guides], dtype=np.float64)
         self.gain = (np.where(has, [g.register_gain for g in guides], 0.0) / 4).astype(np.float64)
         self.active = bool(has.any())
-        self.pitches = _span(tk, PITCH)
+        self.pitches = type_span(tk, PITCH)
         self.pitch_vals = tk.values[tk.ids_of_type(PITCH)].astype(np.float64)
 
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
@@ -123,7 +114,7 @@ class TriadHold(LogitsProcessor):
                 scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
                 self.triad[i, scale[[0, 2, 4]] % 12] = True
         self.active = bool(self.hold.any())
-        self.durations = _span(tk, DURATION)
+        self.durations = type_span(tk, DURATION)
         self.log_dur = np.clip(np.log2(tk.values[tk.ids_of_type(DURATION)].astype(float)), -2, 2)
 
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
