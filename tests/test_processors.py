@@ -135,6 +135,25 @@ def test_feedback_leaves_the_prefix_out_of_its_counts(tk, tables):
         assert tilt[0] < 0.1 < 1.0 < tilt[1], proc.__name__  # counting the prefix: a large tilt
 
 
+def test_density_feedback_treats_the_bar_line_as_the_rest_of_the_bar(tk, tables):
+    """Behind its count, a row finds the next bar line as costly as a Position at the bar's end (it skips
+    the same beats), so it does not leave the rest of the bar empty; ahead of it, as welcome."""
+    guides = [Guidance(density=4.0, density_gain=2.5, time_signature=None)] * 2
+    st = RemiState.start(2, BOS)
+    st.prev_type[:] = tk.types[tk.ids_of_type(DURATION)[0]]
+    st.pos[:], st.bar_len[:], st.beats_before[:] = 12, 32, 4.0  # 1.5 beats into the second 4/4 bar
+    st.n_notes[:] = [2.0, 60.0]  # far behind 4 a beat; far ahead
+    proc = DensityFeedback(tk, tables, guides)
+    x = np.zeros((2, len(tk)), dtype=np.float32)
+    proc(st, x)  # the compiled twin
+    positions = tk.ids_of_type(POSITION)
+    last = positions[tk.values[positions] < 4].max()  # the last position of a 4/4 bar
+    assert x[0, tk.bar_id] < x[0, last] < 0 < x[1, last] < x[1, tk.bar_id]
+    spec = np.zeros_like(x)
+    proc.spec(st, spec)
+    np.testing.assert_allclose(x, spec, atol=1e-5)
+
+
 def test_feedback_tilts_are_large_where_targets_are_far(tk, tables):
     rng = np.random.default_rng(2)
     guides = _guides(rng, 48)

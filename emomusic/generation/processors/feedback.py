@@ -35,7 +35,10 @@ class DensityFeedback(LogitsProcessor):
     """Steer notes per beat to each row's `density`: lr = clip(log((notes + 1) / (target·beats + 1)), ±2)·gain.
 
     After a note's Duration, another Pitch (a larger chord) gets -lr; where time may move on, a Position
-    `gap` beats ahead (clipped to 0..4) gets +lr·gap. Beats so far count at least 1. With a `start`
+    `gap` beats ahead (clipped to 0..4) gets +lr·gap, and so does the Bar token, whose gap is the rest of
+    the bar: left out, a piece behind its count found every far Position penalised and the next bar
+    not, and skipped the rest of the bar (an untrained model wrote an empty first bar at gain 3.5).
+    Beats so far count at least 1. With a `start`
     (the state after a prefix written to other targets: a trajectory's earlier sections) only what this
     draw writes counts: counting a tense section's surplus held the sad section after it to sparse chords.
     """
@@ -65,6 +68,8 @@ class DensityFeedback(LogitsProcessor):
         if advance.any():
             gap = np.clip(self.beats[None, :] - cur[advance, None], 0, 4)
             logits[advance, self.positions] += lr[advance, None] * gap
+            rest = np.clip(s.bar_len[advance] / t.positions_per_beat - cur[advance], 0, 4)
+            logits[advance, t.bar_id] += lr[advance] * rest
 
     def __call__(self, state: RemiState, logits: np.ndarray) -> None:
         _density(logits, self.target, self.gain, self.notes0, self.beats0, self.pitches.start,
@@ -141,6 +146,8 @@ def _density(out, target, gain, notes0, beats0, p0, n_pitch, q0, beats, tables, 
             for k in range(beats.shape[0]):
                 gap = min(max(beats[k] - cur, 0.0), 4.0)
                 out[r, q0 + k] = out[r, q0 + k] + lr * gap
+            rest = min(max(s.bar_len[r] / t.positions_per_beat - cur, 0.0), 4.0)
+            out[r, t.bar_id] = out[r, t.bar_id] + lr * rest
 
 
 @nb.njit(nb.void(nb.float32[:, ::1], nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.int64,
