@@ -59,6 +59,7 @@ def test_a_plain_piece_measures_what_was_written(tmp_path):
     assert (m["highest_pitch"], m["lowest_pitch"]) == (78, 48)
     assert m["above_c5"] == 1
     assert m["key_signature_agrees"] == 1
+    assert m["tonic_triad_share"] == pytest.approx(14 / 16)  # a bar: 12 chord notes, melody C D E F#
     assert m["duplicate_notes"] == 0
     assert m["returning_bars"] == pytest.approx(1.0)  # bars 2-4 repeat bar 1
     assert m["cut_off_at_end"] == 0

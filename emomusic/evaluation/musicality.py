@@ -41,6 +41,8 @@ STATISTICS: dict[str, str] = {
     "lowest_pitch": "lowest MIDI pitch in the span",
     "above_c5": "1 if any note is above C5 (MIDI 72)",
     "dissonance": "share of simultaneous pitch-class pairs a minor second/major seventh or tritone apart",
+    "tonic_triad_share": "share of notes on the estimated key's tonic triad (harmony that moves: IV, V, ii use "
+                         "the other degrees)",
     "key_signature_agrees": "1 if the written key signature has the accidentals of the notes' key by a second "
                             "judge, Aarden-Essen profiles (none written: missing)",
     "duplicate_notes": "notes repeating a same-pitch, same-onset note",
@@ -208,6 +210,7 @@ def musicality(path: str | os.PathLike, beats: float = SPAN_BEATS, tail: bool = 
         "lowest_pitch": float(pitch.min()),
         "above_c5": float(pitch.max() > C5),
         "dissonance": _dissonance(pitch, start, end),
+        "tonic_triad_share": float(np.isin((pitch - tonic) % 12, (0, 4 if mode == "major" else 3, 7)).mean()),
         "key_signature_agrees": float("nan") if key is None else float(
             (fifths(*key) - judged_signature(notes)) % 12 == 0),
         "duplicate_notes": float(len(pairs) - len(np.unique(pairs, axis=0))),
