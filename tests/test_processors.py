@@ -340,7 +340,7 @@ def test_the_cadence_leans_to_the_dominant_before_the_last_bar_and_to_the_tonic_
 
     def tilted(bars: int, pos: int) -> np.ndarray:  # each row's tilt per pitch class, 0 where untouched
         st = RemiState.start(3, BOS)
-        st.bars[:], st.pos[:], st.bar_len[:] = bars, pos, 48  # a 4/4 bar is 48 position units
+        st.bars[:], st.pos[:], st.bar_len[:] = bars, pos, 48  # a 6/4 bar (8 position units a beat): 24 is its middle
         logits = np.zeros((3, len(tk)), dtype=np.float32)
         rule(st, logits)
         return np.stack([[logits[r, pitch_ids][classes == c][0] for c in range(12)] for r in range(3)])

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emomusic.music.attributes import estimate_key, fifths, key_correlations, key_templates, pitch_class_histogram
+from emomusic.music.attributes import (
+    estimate_key,
+    fifths,
+    key_correlations,
+    key_templates,
+    pitch_class_histogram,
+    tonic_triad,
+)
 from emomusic.music.form import stall_flags
 from emomusic.music.notes import Notes
 
@@ -210,7 +217,7 @@ def musicality(path: str | os.PathLike, beats: float = SPAN_BEATS, tail: bool = 
         "lowest_pitch": float(pitch.min()),
         "above_c5": float(pitch.max() > C5),
         "dissonance": _dissonance(pitch, start, end),
-        "tonic_triad_share": float(np.isin((pitch - tonic) % 12, (0, 4 if mode == "major" else 3, 7)).mean()),
+        "tonic_triad_share": float(np.isin(pitch % 12, tonic_triad(tonic, mode)).mean()),
         "key_signature_agrees": float("nan") if key is None else float(
             (fifths(*key) - judged_signature(notes)) % 12 == 0),
         "duplicate_notes": float(len(pairs) - len(np.unique(pairs, axis=0))),

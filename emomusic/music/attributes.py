@@ -69,6 +69,11 @@ def estimate_key(notes: Notes) -> tuple[int, str]:
     return k % 12, "major" if k < 12 else "minor"
 
 
+def tonic_triad(tonic: int, mode: str) -> tuple[int, int, int]:
+    """The pitch classes of a key's tonic triad: tonic, third (major or minor by the mode), fifth."""
+    return int(tonic) % 12, (int(tonic) + (4 if mode == "major" else 3)) % 12, (int(tonic) + 7) % 12
+
+
 def fifths(tonic: int, mode: str) -> int:
     """Sharps (positive) or flats (negative) of a key's signature, -6..5 (F# and Gb major share 6)."""
     major = (tonic + 3) % 12 if mode == "minor" else tonic % 12

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from emomusic.errors import InvalidInputError
-from emomusic.music.attributes import fifths
+from emomusic.music.attributes import fifths, tonic_triad
 from emomusic.music.notes import Notes
 from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
 
@@ -315,7 +315,7 @@ def close_on_tonic(notes: Notes, key: tuple[int, str], bars: int) -> Notes:
     if not recent.any():
         recent = np.ones(len(start), dtype=bool)
     tonic, mode = key
-    chord = {tonic % 12, (tonic + (4 if mode == "major" else 3)) % 12, (tonic + 7) % 12}
+    chord = set(tonic_triad(tonic, mode))
     low = int(pitch[recent].min())
     # the bass at most an octave and a fifth below the keyboard's top, so the triad above it always fits
     bass = min((p for p in range(PIANO_BOTTOM, PIANO_TOP - 18) if p % 12 == tonic % 12),

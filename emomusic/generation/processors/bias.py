@@ -7,7 +7,7 @@ import numpy as np
 from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors.base import LogitsProcessor
 from emomusic.generation.processors.state import RemiState
-from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
+from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE, tonic_triad
 from emomusic.music.tokenizer import PITCH, MusicTokenizer
 
 
@@ -25,7 +25,7 @@ def pitch_bias(g: Guidance, tk: MusicTokenizer) -> np.ndarray:
         scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
         in_scale = np.isin(pitches.astype(int) % 12, scale % 12)
         bias[pitch_ids] += np.where(in_scale, g.key_bias / 2, -g.key_bias / 2)
-        triad = scale[[0, 2, 4]] % 12
+        triad = tonic_triad(g.tonic, g.mode)
         bias[pitch_ids] += np.where(np.isin(pitches.astype(int) % 12, triad), g.triad_bias, 0.0)
     if g.pitch_mean is not None:
         bias[pitch_ids] -= 0.5 * ((pitches - g.pitch_mean) / g.pitch_sigma) ** 2

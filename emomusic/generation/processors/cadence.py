@@ -16,6 +16,7 @@ import numpy as np
 from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors.base import LogitsProcessor, type_span
 from emomusic.generation.processors.state import RemiState, RemiTables
+from emomusic.music.attributes import tonic_triad
 from emomusic.music.tokenizer import PITCH, MusicTokenizer
 
 # scale degrees as semitones above the tonic
@@ -31,10 +32,10 @@ def cadence_tables(g: Guidance) -> np.ndarray:
     out = np.zeros((2, 12), dtype=np.float32)
     if not g.cadence or g.tonic is None or g.mode is None:
         return out
-    triad = (0, 4 if g.mode == "major" else 3, 7)
-    for row, degrees in enumerate((DOMINANT_SEVENTH, triad)):
+    dominant = [(g.tonic + d) % 12 for d in DOMINANT_SEVENTH]
+    for row, classes in enumerate((dominant, tonic_triad(g.tonic, g.mode))):
         favoured = np.zeros(12, dtype=bool)
-        favoured[[(g.tonic + d) % 12 for d in degrees]] = True
+        favoured[list(classes)] = True
         out[row] = np.where(favoured, g.cadence, -g.cadence)
     return out
 

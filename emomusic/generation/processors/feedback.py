@@ -18,7 +18,7 @@ import numpy as np
 from emomusic.generation.guidance import Guidance
 from emomusic.generation.processors.base import LogitsProcessor, type_span
 from emomusic.generation.processors.state import STATE_TYPE, TABLES_TYPE, RemiState, RemiTables
-from emomusic.music.attributes import MAJOR_SCALE, MINOR_SCALE
+from emomusic.music.attributes import tonic_triad
 from emomusic.music.tokenizer import DURATION, PITCH, POSITION, MusicTokenizer
 
 
@@ -37,7 +37,7 @@ class DensityFeedback(LogitsProcessor):
     After a note's Duration, another Pitch (a larger chord) gets -lr; where time may move on, a Position
     `gap` beats ahead (clipped to 0..4) gets +lr·gap, and so does the Bar token, whose gap is the rest of
     the bar: left out, a piece behind its count found every far Position penalised and the next bar
-    not, and skipped the rest of the bar (an untrained model wrote an empty first bar at gain 3.5).
+    not, and skipped the rest of the bar (an untrained model wrote an empty first bar at gain 2.5).
     Beats so far count at least 1. With a `start`
     (the state after a prefix written to other targets: a trajectory's earlier sections) only what this
     draw writes counts: counting a tense section's surplus held the sad section after it to sparse chords.
@@ -116,8 +116,7 @@ class TriadHold(LogitsProcessor):
         self.triad = np.zeros((len(guides), 12), dtype=bool)  # tonic-triad pitch classes per row
         for i, g in enumerate(guides):
             if self.hold[i]:
-                scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
-                self.triad[i, scale[[0, 2, 4]] % 12] = True
+                self.triad[i, list(tonic_triad(g.tonic, g.mode))] = True
         self.active = bool(self.hold.any())
         self.durations = type_span(tk, DURATION)
         self.log_dur = np.clip(np.log2(tk.values[tk.ids_of_type(DURATION)].astype(float)), -2, 2)
