@@ -91,3 +91,14 @@ def test_empty_piece_has_zero_summary() -> None:
     empty = Notes.from_arrays([], [], [], [])
     f = summary_features(analyse(empty))
     assert f.shape == (len(SUMMARY_NAMES),) and not f[2:].any()
+
+
+def test_bar_chords_names_each_bars_triad_above_the_tonic():
+    from emomusic.music.harmony import NO_CHORD, QUALITIES, bar_chords
+
+    # D major, 4/4: I (D F# A) for a bar, then vi (B D F#) and V7's triad (A C# E), then a bar with one pitch
+    notes = Notes.from_arrays([62, 66, 69, 59, 62, 66, 69, 73, 76, 62], [0, 0, 0, 4, 4, 4, 8, 8, 8, 12],
+                              [4] * 10, [64] * 10)
+    got = bar_chords(notes, tonic=2)
+    assert got[:3].tolist() == [[0, QUALITIES.index("maj")], [9, QUALITIES.index("min")], [7, QUALITIES.index("maj")]]
+    assert got[3].tolist() == [NO_CHORD, NO_CHORD]

@@ -27,6 +27,7 @@ __all__ = [
     "SUMMARY_NAMES",
     "Harmony",
     "analyse",
+    "bar_chords",
     "beat_chroma",
     "change_mode",
     "chord_sequence",
@@ -101,6 +102,40 @@ def chord_sequence(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     roots = np.where(ok, best % 12, NO_CHORD)
     qualities = np.where(ok, best // 12, NO_CHORD)
     return roots.astype(np.int64), qualities.astype(np.int64)
+
+
+def bar_chords(notes: Notes, tonic: int) -> np.ndarray:
+    """Each bar's triad, read off the whole bar's duration-weighted pitch classes.
+
+    Why whole bars: a chord plan for the sampler (`conditioning.progressions`) names one chord a bar,
+    as a lead sheet does, so it is learned from real music on the same unit. Bars follow
+    `notes.beats_per_bar` from beat 0.
+
+    Args:
+        notes: the piece (times in quarter-note beats).
+        tonic: the key's tonic pitch class; roots are given in semitones above it.
+
+    Returns:
+        (n_bars, 2) int64: root above the tonic (0..11) and the triad's index in `QUALITIES` (0..3:
+        maj, min, dim, aug); both `NO_CHORD` where a bar has fewer than `MIN_PITCH_CLASSES` pitch
+        classes or matches no triad well.
+    """
+    chroma = beat_chroma(notes)
+    bar = float(notes.beats_per_bar)
+    n_bars = int(np.ceil(len(chroma) / bar - 1e-9))
+    out = np.full((n_bars, 2), NO_CHORD, dtype=np.int64)
+    if not n_bars:
+        return out
+    per_bar = np.zeros((n_bars, 12))
+    np.add.at(per_bar, np.floor(np.arange(len(chroma)) / bar + 1e-9).astype(np.int64), chroma)
+    norm = np.linalg.norm(per_bar, axis=1, keepdims=True)
+    unit = np.divide(per_bar, norm, out=np.zeros_like(per_bar), where=norm > 0)
+    scores = unit @ _TEMPLATES[: 4 * 12].T
+    best = scores.argmax(1)
+    ok = ((per_bar > 0).sum(1) >= MIN_PITCH_CLASSES) & (scores.max(1) >= _MIN_SCORE)
+    out[ok, 0] = (best[ok] % 12 - int(tonic)) % 12
+    out[ok, 1] = best[ok] // 12
+    return out
 
 
 def normalising_shift(tonic: int, mode: str) -> int:
