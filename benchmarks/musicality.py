@@ -35,13 +35,14 @@ TEMPO_SETS = ("vgmidi",)  # labelled by valence/arousal; its files hold a nomina
 EXPRESSIVE = ("distinct_velocities", "pedal", "top_voice_excess")
 
 
-def _generate(em, per_quadrant: int, bars: int, seed_offset: int, folder: Path) -> dict[str, list[Path]]:
+def _generate(em, per_quadrant: int, bars: int, seed_offset: int, folder: Path,
+              progression: bool = False) -> dict[str, list[Path]]:
     files: dict[str, list[Path]] = {q: [] for q in QUADRANTS}
     for q in QUADRANTS:
         word = QUADRANT_NAMES[q]
         for i in range(per_quadrant):
             seed = seed_offset + i
-            best = em.generate(emotion=word, bars=bars, seed=seed)[0]
+            best = em.generate(emotion=word, bars=bars, seed=seed, progression=progression)[0]
             path = folder / f"{word}-{seed}.mid"
             em.save(best, path)
             files[q].append(path)
@@ -66,11 +67,11 @@ def _notes_per_second(path: Path, beats: float) -> float:
     return float(inside.sum() / length) if length > 0 else 0.0
 
 
-def _distinct_pieces(em, seed: int, bars: int) -> tuple[int, int]:
+def _distinct_pieces(em, seed: int, bars: int, progression: bool = False) -> tuple[int, int]:
     """(distinct token sequences, words) over every vocabulary word at one seed."""
     seen = set()
     for word in WORDS:
-        tokens = em.generate(emotion=word, bars=bars, seed=seed)[0].tokens
+        tokens = em.generate(emotion=word, bars=bars, seed=seed, progression=progression)[0].tokens
         seen.add(hashlib.sha1(np.asarray(tokens, dtype=np.int64).tobytes()).hexdigest())
     return len(seen), len(WORDS)
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", help="datasets folder (default: $EMOMUSIC_DATA or ../shared/data)")
     ap.add_argument("--checkpoints", help="checkpoint folder (default: the shipped checkpoints/)")
     ap.add_argument("--keep", help="also keep the generated MIDI files in this folder")
+    ap.add_argument("--progression", action="store_true", help="generate with chord plans (generate --progression)")
     args = ap.parse_args(argv)
 
     from emomusic.pipeline import EmoMusic
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        gen_files = _generate(em, args.per_quadrant, args.bars, args.seed_offset, folder)
+        gen_files = _generate(em, args.per_quadrant, args.bars, args.seed_offset, folder, args.progression)
         gen = {q: [musicality(f, span) for f in fs] for q, fs in gen_files.items()}
         gen_nps = {q: [_notes_per_second(f, span) for f in fs] for q, fs in gen_files.items()}
         heard = {q: [r.quadrant for r in recognize([str(f) for f in fs], checkpoints=args.checkpoints)]
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     real = {name: [musicality(r.path, span) for r in recs] for name, recs in real_recs.items()}
     tails = [musicality(r.path, span, tail=True) for name in ("pop909", "asap") for r in real_recs[name]
              if name == "pop909" or is_score(r.path)]
-    distinct, words = _distinct_pieces(em, args.seed_offset, args.word_bars)
+    distinct, words = _distinct_pieces(em, args.seed_offset, args.word_bars, args.progression)
 
     all_gen = [m for q in QUADRANTS for m in gen[q]]
     emopia_sample = [m for m, r in sorted(zip(real["emopia"], real_recs["emopia"], strict=True),

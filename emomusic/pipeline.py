@@ -67,6 +67,8 @@ ACCOMPANIMENT_BELOW = 9
 """The accompaniment's register target sits at least this far below the tune's mean pitch."""
 MIN_ACCOMPANIMENT_DENSITY = 0.5
 """Notes per beat the accompaniment aims at, at least, when the tune already has the target's density."""
+CHORD_PLAN_STREAM = 0xC4
+"""Seed-sequence entry of the chord plans' draw: the same seed gives the same progression."""
 CADENCE = 1.0
 """Logit tilt of a piece's last part toward the dominant before its last bar and the tonic triad in it
 (`generation.processors.cadence`); the ending rule then keeps the last bar's tonic-chord notes."""
@@ -131,6 +133,7 @@ class EmoMusic:
         self._expression_path = expression_path
         self._parts_root = parts_root
         self._arrangers: dict[str, object] = {}
+        self._progressions: object = False  # not looked for yet (None: there is none)
         self._generator_dir = generator_dir
         self._backbone_dir = backbone_dir
         self._backbone_weights = None
@@ -149,6 +152,24 @@ class EmoMusic:
     @expression.setter
     def expression(self, value) -> None:
         self._expression, self._expression_path = value, None
+
+    @property
+    def progressions(self):
+        """The chord-plan model (`conditioning.progressions`), loaded on first use; None without a checkpoint
+        (each bar then leans to the tonic triad)."""
+        if self._progressions is False:
+            path = checkpoints_root(self._parts_root) / "progressions"
+            if path.is_dir():
+                from emomusic.conditioning.progressions import load_progressions
+
+                self._progressions = load_progressions(path)
+            else:
+                self._progressions = None
+        return self._progressions
+
+    @progressions.setter
+    def progressions(self, value) -> None:
+        self._progressions = value
 
     def arranger(self, kind: str):
         """The melody extractor ("melody") or the drum model ("drums"), loaded on first use.
@@ -395,8 +416,8 @@ class EmoMusic:
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
-        form: str | None = None, trajectory: str | None = None, loop: bool = False, arrangement: str | None = None,
-        instruments: str | None = None, **prompts: Any,
+        form: str | None = None, trajectory: str | None = None, loop: bool = False, progression: bool = False,
+        arrangement: str | None = None, instruments: str | None = None, **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
@@ -431,6 +452,9 @@ class EmoMusic:
                 came before returns to it; tempo, key and dynamics move between sections.
             loop: the end leads back to the start (for games and DAW loops): the last bar is the one of
                 several sampled after which the model finds the first bar most likely; no final chord.
+            progression: each bar leans to a chord of a plan drawn from progressions learned per
+                quadrant (`conditioning.progressions`; each section's chords in `sections`) instead of
+                every bar to the tonic triad.
             arrangement: write the piece for instruments: "band", "strings", "chamber", "chiptune"
                 (`arrangement.arrange.PRESETS`); each candidate's `arrangement` then holds the tracks and
                 `save` writes them. None or "piano": the piano piece as generated.
@@ -454,8 +478,8 @@ class EmoMusic:
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights,
                                      time_signature=time_signature, expression=expression, ending=ending,
-                                     form=form, trajectory=trajectory, loop=loop, arrangement=arrangement,
-                                     instruments=instruments)
+                                     form=form, trajectory=trajectory, loop=loop, progression=progression,
+                                     arrangement=arrangement, instruments=instruments)
         if request is None:
             request = settings
         elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
@@ -562,15 +586,25 @@ class EmoMusic:
             last_guide = parts[-1].guidance if parts else end_guide  # the key the last bars are steered to
             if last_guide.tonic is not None:
                 prepared = (last_guide.tonic, last_guide.mode)
+        quadrants = [d["quadrant"] for d in details] if details else [plan.quadrant] * len(sections)
+        guides = [p.guidance for p in parts] if parts else [end_guide]
+        # each candidate its own chord plan (per section), so best of N chooses among progressions too
+        plans = [self._chord_plans(sections, guides, quadrants, seed, row, ending=req.ending and not req.loop)
+                 for row in range(req.candidates)] if req.progression else None
         if len(sections) > 1 or req.loop:
             parts = parts or [Part(bars, tuple(prefix), end_guide)]
-            rows = sample_parts(self.decoding_model, tk, parts, rows=req.candidates, primer=primer_ids,
+            per_row = parts if plans is None else [
+                [replace(p, guidance=replace(p.guidance, chords=c[0])) if c else p
+                 for p, c in zip(parts, mine, strict=True)] for mine in plans]
+            rows = sample_parts(self.decoding_model, tk, per_row, rows=req.candidates, primer=primer_ids,
                                 temperature=req.temperature, top_p=top_p, top_k=req.top_k, seed=seed, loop=req.loop)
             tokens = [ids for ids, _spans in rows]
         else:
+            guides_of = end_guide if plans is None else [replace(end_guide, chords=mine[0][0]) if mine[0] else end_guide
+                                                         for mine in plans]
             tokens = sample(self.decoding_model, tk, [list(prefix) + primer_ids.tolist()] * req.candidates,
                             n_bars=bars, temperature=req.temperature, top_p=top_p, top_k=req.top_k,
-                            guidance=end_guide, seed=seed)
+                            guidance=guides_of, seed=seed)
         layout = [{"label": s.label, "first_bar": s.start + 1, "bars": s.bars,
                    "returns_to": None if s.returns_to is None else sections[s.returns_to].start + 1}
                   | (details[i] if details else {}) for i, s in enumerate(sections)]
@@ -597,8 +631,10 @@ class EmoMusic:
             if details:
                 notes = dynamic_ramps(notes, [s.start * bar for s in sections[1:]], bar)
             measured = compute_controls(notes) if len(notes) else {}
+            mine = plans[row] if plans is not None else [None] * len(layout)
             out.append(Candidate(notes, [int(t) for t in ids], seed, method, attrs, measured,
-                                 sections=[dict(d) for d in layout]))
+                                 sections=[dict(d) | ({"chords": list(c[1])} if c else {})
+                                           for d, c in zip(layout, mine, strict=True)]))
         made = req.provenance() | self._made_with()
         for cand in out:
             cand.provenance = dict(made)
@@ -1061,6 +1097,59 @@ class EmoMusic:
             details.append(dict(spec[2]))
             start += n
         return tuple(sections), parts, details
+
+    def _chord_plans(self, sections, guides: list, quadrants: list[str], seed: int | None, row: int,
+                     ending: bool) -> list[tuple[tuple[tuple[int, ...], ...], tuple[str, ...]] | None]:
+        """A chord a bar for each section (`conditioning.progressions`), as pitch classes and Roman numerals.
+
+        The first section (and one in another key or mode than the section before) opens on the tonic; a
+        new section goes on from the chord before it; a return keeps its first statement's plan (its bars
+        past that one's drawn on). Every section ends on a cadence chord, the tonic or the dominant (a
+        half cadence); the last one on the tonic when the piece ends there.
+
+        Args:
+            sections: the form plan's or trajectory's sections.
+            guides: each section's guidance (its tonic and mode; none: no plan for it).
+            quadrants: each section's quadrant (its table).
+            seed: the request's seed.
+            row: the candidate (each draws its own plan; the same seed and row, the same plan).
+            ending: whether the last bar is the piece's end.
+
+        Returns:
+            Per section (pitch classes a bar, numerals a bar), or None where it has no plan (no model,
+            no key, no guidance).
+        """
+        model = self.progressions
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed or 0), CHORD_PLAN_STREAM, int(row)]))
+        drawn: list[np.ndarray | None] = []
+        out: list = []
+        for i, (sec, g, quadrant) in enumerate(zip(sections, guides, quadrants, strict=True)):
+            if model is None or g is None or g.tonic is None or g.mode is None:
+                drawn.append(None)
+                out.append(None)
+                continue
+            tonic = model.tonic(g.mode)
+            closes = ending and i == len(sections) - 1
+            # a phrase ends on a cadence: the tonic, or the dominant (a half cadence); the piece on the tonic
+            end = tonic if closes else [c for c in (tonic, model.dominant()) if c >= 0]
+            src = sec.returns_to
+            same_key = i > 0 and drawn[i - 1] is not None and (guides[i - 1].tonic, guides[i - 1].mode) == (g.tonic,
+                                                                                                              g.mode)
+            if src is not None and drawn[src] is not None and guides[src].mode == g.mode:
+                idx = drawn[src][: sec.bars]
+                if len(idx) < sec.bars:
+                    idx = np.concatenate([idx, model.plan(quadrant, g.mode, sec.bars - len(idx), rng, last=end,
+                                                          after=int(idx[-1]))])
+                idx = idx.copy()
+                if closes:
+                    idx[-1] = tonic
+            else:
+                idx = model.plan(quadrant, g.mode, sec.bars, rng, first=None if same_key else tonic, last=end,
+                                 after=int(drawn[i - 1][-1]) if same_key else None)
+            drawn.append(idx)
+            out.append((tuple(model.pitch_classes(int(c), int(g.tonic)) for c in idx),
+                        tuple(model.name(int(c), g.mode) for c in idx)))
+        return out
 
     def _contrast(self, plan: ResolvedRequest, attrs: Attributes, guide, j: int):
         """Conditions and guidance of a contrasting section: the attributes of another of the real

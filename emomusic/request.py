@@ -62,7 +62,7 @@ SEED_RANGE = (0, 2**31 - 1)
 PROVENANCE_FIELDS = ("emotion", "valence", "arousal", "intensity", "genre", "tempo", "time_signature", "prompts",
                      "bars", "candidates", "seed", "temperature", "top_p", "top_k", "method", "guidance",
                      "select_weights", "expression", "ending", "form", "trajectory", "loop", "arrangement",
-                     "instruments")
+                     "instruments", "progression")
 """What a written file records of the request that made it (`GenerationRequest.provenance`)."""
 _QUADRANT_CODE = re.compile(r"^\s*[qQ][1-4]\s*$")
 
@@ -98,7 +98,9 @@ class GenerationRequest:
         None: `music.form.default_form` by length, "through" for none), trajectory (sections that each
         carry an emotion, "calm:8,tense:8,calm:8" (`vocab.emotions.parse_trajectory`): it sets the
         length and the mood, and a section whose emotion came before returns to it), loop (the end
-        leads back to the start; no final chord).
+        leads back to the start; no final chord), progression (each bar leans to a chord of a plan drawn
+        from progressions learned per quadrant, `conditioning.progressions`, instead of every bar to the
+        tonic triad; off by default: docs/BENCHMARKS.md, "Chord plans").
     Arrangement:
         arrangement: a preset in `arrangement.arrange.PRESETS` ("band", "strings", "chamber",
             "chiptune"; None or "piano": the piano piece as generated); instruments: names replacing the
@@ -131,6 +133,7 @@ class GenerationRequest:
     form: str | None = None
     trajectory: str | None = None
     loop: bool = False
+    progression: bool = False
     arrangement: str | None = None
     instruments: str | None = None
 

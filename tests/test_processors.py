@@ -351,3 +351,30 @@ def test_the_cadence_leans_to_the_dominant_before_the_last_bar_and_to_the_tonic_
     assert set(np.flatnonzero(before[1] > 0)) == {4, 8, 11, 2}  # A minor's: E G# B D (the raised leading tone)
     assert set(np.flatnonzero(last[0] > 0)) == {2, 6, 9} and set(np.flatnonzero(last[1] > 0)) == {9, 0, 4}
     assert (before[0][before[0] <= 0] == -1.0).all() and not before[2].any() and not last[2].any()
+
+
+def test_a_chord_plan_moves_the_triad_bonus_from_bar_to_bar_aligned_to_the_calls_end(tk, tables):
+    from emomusic.generation.processors import ChordPlan, PitchBias
+
+    plan = ((0, 4, 7), (0, 5, 9), (2, 7, 11))  # C major: I, IV, V
+    guides = [Guidance(tonic=0, mode="major", chords=plan), Guidance(tonic=0, mode="major")]
+    pitch_ids = tk.ids_of_type(PITCH)
+    classes = tk.values[pitch_ids].astype(int) % 12
+    static = PitchBias(tk, guides).bias[:, pitch_ids]
+    # the planned row's static bias no longer favours the tonic triad; the other row's still does
+    assert static[0][classes == 0][0] == static[0][classes == 2][0]
+    assert static[1][classes == 0][0] - static[1][classes == 2][0] == pytest.approx(Guidance().triad_bias)
+
+    rule = ChordPlan(tk, guides, n_bars=5)  # two bars of context, then the three planned ones
+    assert rule.active and not ChordPlan(tk, guides[1:], n_bars=5).active
+
+    def favoured(bars: int) -> set[int]:
+        st = RemiState.start(2, BOS)
+        st.bars[:] = bars
+        logits = np.zeros((2, len(tk)), dtype=np.float32)
+        rule(st, logits)
+        assert not logits[1].any() and not np.delete(logits[0], pitch_ids).any()
+        return set(classes[logits[0, pitch_ids] > 0].tolist())
+
+    assert favoured(3) == {0, 4, 7} and favoured(4) == {0, 5, 9} and favoured(5) == {2, 7, 11}
+    assert favoured(2) == {0, 4, 7}  # a bar before the plan takes its first chord

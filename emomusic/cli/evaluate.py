@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--candidates", type=int, default=8, help="candidates per piece for the selector method")
     ev.add_argument("--seed-offset", type=int, default=0,
                     help="add this to every seed: check a choice made on the default seeds on unseen pieces")
+    ev.add_argument("--progression", action="store_true", help="generate with chord plans (generate --progression)")
     ev.set_defaults(handler=run)
 
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     em = EmoMusic.from_pretrained(args.checkpoints)
     with _data_root(args.data_root):
         report = evaluate(em, per_emotion=n, bars=args.bars, out=args.out, methods=methods,
-                          select_n=args.candidates, seed_offset=args.seed_offset)
+                          select_n=args.candidates, seed_offset=args.seed_offset, progression=args.progression)
     for method, v in report["methods"].items():
         a = v["accuracy"]
         print(f"{method:>10}: 4Q {a['4Q']:.3f}  arousal {a['arousal']:.3f}  valence {a['valence']:.3f}  "

@@ -62,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "move between sections, and an emotion that comes back brings its section back")
     g.add_argument("--loop", action="store_true", help="make the end lead back to the start, for games and DAW "
                    "loops (no final chord; the last bar is chosen to flow into the first)")
+    g.add_argument("--progression", action="store_true", help="harmony that moves: each bar leans to a chord of a "
+                   "progression learned from real music of the emotion (listed per section in --json), instead of "
+                   "every bar to the tonic chord")
     g.add_argument("--variations", action="store_true", help="write the same theme in all four quadrants, one file "
                    "each (OUT-Q1-happy.mid … OUT-Q4-calm.mid), for adaptive game music")
     g.add_argument("--arrangement", help="write the piece for instruments: band (lead, keys, bass, drums), strings "
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, expression=not args.no_expression, ending=not args.no_ending,
-        form=args.form, trajectory=args.trajectory, loop=args.loop, arrangement=args.arrangement,
+        form=args.form, trajectory=args.trajectory, loop=args.loop, progression=args.progression,
+        arrangement=args.arrangement,
         instruments=args.instruments, select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
     for line in plan.notices:

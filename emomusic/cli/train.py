@@ -10,6 +10,7 @@
     emomusic train expression        [--data-root DIR] [--max-pieces N] [--epochs N] [--out CHECKPOINTS]
     emomusic train melody            [--data-root DIR] [--max-songs N] [--epochs N] [--out CHECKPOINTS]
     emomusic train drums             [--data-root DIR] [--out CHECKPOINTS]
+    emomusic train progressions      [--data-root DIR] [--pop909-songs N] [--out CHECKPOINTS]
 
 Why nested: one flat `train` parser gave every component every flag, and `--steps` meant optimiser
 steps for the generator but epochs for the selector. Training modules import torch: only the handler
@@ -31,10 +32,10 @@ PRESETS = ("small", "gpu", "compare", "tiny")  # emomusic.training.train.PRESETS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = command(sub, "train", "train a component (clusterer, generator, selector, ranking, prototypes, "
-                "recognizer, audio-recognizer, expression, melody, drums)",
+                "recognizer, audio-recognizer, expression, melody, drums, progressions)",
                 "train one component; `emomusic train <component> --help` lists its flags")
     components = subcommands(t, "component", "{clusterer,generator,selector,ranking,prototypes,recognizer,"
-                             "audio-recognizer,expression,melody,drums}")
+                             "audio-recognizer,expression,melody,drums,progressions}")
 
     c = command(components, "clusterer", "fit the emotion → attributes clusterer and the feature judge")
     c.add_argument("--data-root", help=DATA_ROOT_HELP)
@@ -127,6 +128,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", help=CHECKPOINTS_OUT.format("drums"))
     d.set_defaults(handler=drums)
 
+    p = command(components, "progressions", "learn the chord plans' bar-to-bar transitions (EMOPIA by quadrant, "
+                "POP909 as the prior)")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
+    p.add_argument("--pop909-songs", type=int, default=400, help="POP909 train songs for the prior")
+    p.add_argument("--out", help=CHECKPOINTS_OUT.format("progressions"))
+    p.set_defaults(handler=progressions)
+
 
 def melody(args: argparse.Namespace) -> int:
     if (args.max_songs is not None and args.max_songs < 1) or args.epochs < 1:
@@ -141,6 +149,15 @@ def drums(args: argparse.Namespace) -> int:
     from emomusic.training.drums import train_drums
 
     print(f"wrote {train_drums(args.data_root, args.out)}")
+    return 0
+
+
+def progressions(args: argparse.Namespace) -> int:
+    if args.pop909_songs < 1:
+        raise InvalidInputError("--pop909-songs must be at least 1")
+    from emomusic.training.progressions import train_progressions
+
+    print(f"wrote {train_progressions(args.data_root, args.out, args.pop909_songs)}")
     return 0
 
 

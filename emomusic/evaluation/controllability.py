@@ -73,7 +73,7 @@ def _selection_gain(paired: dict, true: list[str], pred: list[str], n: int) -> d
 
 def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, bars: int = 16,
              batch: int = 25, out: str | Path | None = None, judge: FeatureJudge | None = None,
-             select_n: int = 8, seed_offset: int = 0) -> dict:
+             select_n: int = 8, seed_offset: int = 0, progression: bool = False) -> dict:
     """Run the protocol and return (and optionally write) the report as a dict.
 
     `seed_offset` moves every seed: a model or setting chosen on the default seeds can be checked on
@@ -92,6 +92,7 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
         judge: the feature judge (default: the shipped one).
         select_n: candidates per piece for "selector".
         seed_offset: added to every seed.
+        progression: generate with chord plans (`GenerationRequest.progression`).
 
     Returns:
         The report dict.
@@ -124,7 +125,7 @@ def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, 
                 cands = _selector_pieces(em, q, start, k, bars, select_n, judge, paired, seed_offset) \
                     if method == "selector" else em.generate(emotion=q, bars=bars, candidates=k,
                                                              seed=seed_offset + 1000 * start + 1, method=method,
-                                     rank=False)
+                                                             rank=False, progression=progression)
                 for c in cands:
                     n_tok += len(c.tokens)
                     if len(c.notes) == 0:

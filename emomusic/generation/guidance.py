@@ -29,6 +29,11 @@ class Guidance:
     # 0.837 at 0.3; 0.863 / 0.970 / 0.875, 0.822 at 0.45; 0.870 / 0.955 / 0.903, 0.817 at 0.6 (key_bias 1.0
     # instead: 0.835 / 0.970 / 0.848, 0.830). 0.6 buys valence with more pitch-class-entropy overlap lost.
     triad_bias: float = 0.45
+    # the pitch classes of each bar's planned chord, the last entry the last bar the call samples
+    # (`processors.chords`): each bar's chord gets `chord_bias` and the tonic triad no bonus of its own.
+    # None: the tonic triad in every bar (`triad_bias`)
+    chords: tuple[tuple[int, ...], ...] | None = None
+    chord_bias: float = 0.7
     # duration tilt per octave of length: tonic-triad notes held longer, the others shorter. Key finding
     # (Krumhansl-Schmuckler, as `music.attributes` measures mode) weighs pitch classes by duration, and in
     # tonal music the chord tones are the long ones; 0 leaves durations to the model. Off by default: a sweep of

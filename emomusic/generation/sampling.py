@@ -165,7 +165,7 @@ class Part:
 
 
 def sample_parts(
-    model, tk: MusicTokenizer, parts: list[Part], rows: int = 1, primer: np.ndarray | None = None,
+    model, tk: MusicTokenizer, parts: list[Part] | list[list[Part]], rows: int = 1, primer: np.ndarray | None = None,
     temperature: float = 1.0, top_p: float = TOP_P, top_k: int = 0, seed: int = 0, decoder: str = "fast",
     workers: int | None = None, loop: bool = False,
 ) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
@@ -182,7 +182,8 @@ def sample_parts(
     Args:
         model, tk, temperature, top_p, top_k, decoder: as for `sample`.
         parts: the sections in order (the first has no source); a part's bars count the primer's
-            (the first) and the restated ones.
+            (the first) and the restated ones. Or one such list per row (the same sections, each row's
+            own guidance: a chord plan of its own).
         rows: pieces to sample.
         primer: music tokens that open every piece (counted in the first part's bars), or None.
         seed: the base seed.
@@ -195,7 +196,10 @@ def sample_parts(
         Per row: its music tokens after the primer, and each part's (first, end) token index in them
         (the first part's from 0: the primer is not in the tokens).
     """
-    if not parts or parts[0].source is not None:
+    per_row = bool(parts) and isinstance(parts[0], list)
+    if per_row and len(parts) != rows:
+        raise ValueError(f"{len(parts)} lists of parts for {rows} rows")
+    if not parts or any(not p or p[0].source is not None for p in (parts if per_row else [parts])):
         raise ValueError("the first part must be new material")
     primer = np.zeros(0, dtype=np.int64) if primer is None else np.asarray(primer, dtype=np.int64)
     engine = resolve_engine(model, decoder)
@@ -207,8 +211,8 @@ def sample_parts(
     return [row for part in parts_out for row in part]
 
 
-def _parts_rows(model, tk: MusicTokenizer, parts: list[Part], primer: np.ndarray, rows: list[int],
-                temperature: float, top_p: float, top_k: int, seed: int,
+def _parts_rows(model, tk: MusicTokenizer, parts: list[Part] | list[list[Part]], primer: np.ndarray,
+                rows: list[int], temperature: float, top_p: float, top_k: int, seed: int,
                 engine: str, loop: bool = False) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
     """`sample_parts` for some rows, one after another (in a forked worker or here)."""
     window = _window(model)
@@ -216,10 +220,14 @@ def _parts_rows(model, tk: MusicTokenizer, parts: list[Part], primer: np.ndarray
     for row in rows:
         music = primer.copy()
         spans: list[tuple[int, int]] = []
-        for i, part in enumerate(parts):
-            closing = loop and i == len(parts) - 1 and part.bars >= 2  # its last bar is chosen for the seam
-            if closing:
-                part = dataclasses.replace(part, bars=part.bars - 1, keep=min(part.keep, part.bars - 1))
+        mine: list[Part] = parts[row] if isinstance(parts[0], list) else parts  # type: ignore[assignment]
+        for i, part in enumerate(mine):
+            closing = loop and i == len(mine) - 1 and part.bars >= 2  # its last bar is chosen for the seam
+            seam = part
+            if closing:  # a chord plan's last bar is the seam's
+                g = part.guidance
+                g = dataclasses.replace(g, chords=g.chords[:-1]) if g is not None and g.chords else g
+                part = dataclasses.replace(part, bars=part.bars - 1, keep=min(part.keep, part.bars - 1), guidance=g)
             first = len(music) if i else 0  # part one holds the primer: a return restates it too
             have = int((music == tk.bar_id).sum()) if i == 0 else 0  # a primer's bars count in part one
             if part.source is not None and part.keep > 0:
@@ -246,7 +254,7 @@ def _parts_rows(model, tk: MusicTokenizer, parts: list[Part], primer: np.ndarray
                 short = todo - opened - int((new == tk.bar_id).sum())
                 music = np.concatenate([music, new, np.full(max(0, short), tk.bar_id, dtype=np.int64)])
             if closing:
-                music = _seam_bar(model, tk, part, music, window, seed, row, i, temperature, top_p, top_k, engine)
+                music = _seam_bar(model, tk, seam, music, window, seed, row, i, temperature, top_p, top_k, engine)
             spans.append((first, len(music)))
         out.append((music[len(primer):], [(max(0, a - len(primer)), b - len(primer)) for a, b in spans]))
     return out

@@ -6,6 +6,7 @@ of `build_processors` on them in order, then draws (`draw.TopKTopP`):
 | processor | module | rule |
 |---|---|---|
 | `PitchBias` | bias | key / tonic-triad bias and register window (static) |
+| `ChordPlan` | chords | each bar toward its planned chord (instead of the tonic triad) |
 | `DensityFeedback` | feedback | notes per beat toward a target (closed loop) |
 | `RegisterFeedback` | feedback | mean pitch toward a target (closed loop) |
 | `TriadHold` | feedback | tonic-triad notes held longer |
@@ -28,6 +29,7 @@ from emomusic.generation.processors.accompany import Accompany
 from emomusic.generation.processors.base import LogitsProcessor
 from emomusic.generation.processors.bias import PitchBias
 from emomusic.generation.processors.cadence import Cadence
+from emomusic.generation.processors.chords import ChordPlan
 from emomusic.generation.processors.draw import TOP_P, TopKTopP
 from emomusic.generation.processors.feedback import DensityFeedback, RegisterFeedback, TriadHold
 from emomusic.generation.processors.grammar import GrammarMask, grammar_table
@@ -35,8 +37,8 @@ from emomusic.generation.processors.limits import VocabularyLimits
 from emomusic.generation.processors.state import RemiState, RemiTables
 from emomusic.music.tokenizer import MusicTokenizer
 
-__all__ = ["TOP_P", "Accompany", "Cadence", "DensityFeedback", "GrammarMask", "LogitsProcessor", "PitchBias",
-           "RegisterFeedback", "RemiState", "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits",
+__all__ = ["TOP_P", "Accompany", "Cadence", "ChordPlan", "DensityFeedback", "GrammarMask", "LogitsProcessor",
+           "PitchBias", "RegisterFeedback", "RemiState", "RemiTables", "TopKTopP", "TriadHold", "VocabularyLimits",
            "build_processors", "grammar_table"]
 
 
@@ -56,7 +58,7 @@ def build_processors(tk: MusicTokenizer, tables: RemiTables, guides: list[Guidan
         The tilts first (they add to logits), then the hard limits, the grammar last: it sees what every
         other rule left and keeps at least one token per row.
     """
-    rules = [PitchBias(tk, guides), DensityFeedback(tk, tables, guides, start),
+    rules = [PitchBias(tk, guides), ChordPlan(tk, guides, n_bars), DensityFeedback(tk, tables, guides, start),
              RegisterFeedback(tk, tables, guides, start),
              TriadHold(tk, tables, guides), VocabularyLimits(tk, guides),
              Accompany(tk, tables, guides, _beat_scale(guides)), Cadence(tk, tables, guides, n_bars)]

@@ -15,7 +15,8 @@ def pitch_bias(g: Guidance, tk: MusicTokenizer) -> np.ndarray:
     """(vocab,) float32 additive logit bias of `g`'s key, triad and register window.
 
     In-scale pitches get +key_bias/2 and the others -key_bias/2; tonic-triad pitches another
-    +triad_bias (it tells the relative major and minor apart); around `pitch_mean`, a Gaussian window
+    +triad_bias (it tells the relative major and minor apart) unless a chord plan gives that bonus bar
+    by bar (`Guidance.chords`, `processors.chords`); around `pitch_mean`, a Gaussian window
     of width `pitch_sigma` (the log of its density, -0.5·z²). Zero where nothing is asked.
     """
     bias = np.zeros(len(tk), dtype=np.float32)
@@ -25,8 +26,9 @@ def pitch_bias(g: Guidance, tk: MusicTokenizer) -> np.ndarray:
         scale = (MAJOR_SCALE if g.mode == "major" else MINOR_SCALE) + g.tonic
         in_scale = np.isin(pitches.astype(int) % 12, scale % 12)
         bias[pitch_ids] += np.where(in_scale, g.key_bias / 2, -g.key_bias / 2)
-        triad = tonic_triad(g.tonic, g.mode)
-        bias[pitch_ids] += np.where(np.isin(pitches.astype(int) % 12, triad), g.triad_bias, 0.0)
+        if g.chords is None:
+            triad = tonic_triad(g.tonic, g.mode)
+            bias[pitch_ids] += np.where(np.isin(pitches.astype(int) % 12, triad), g.triad_bias, 0.0)
     if g.pitch_mean is not None:
         bias[pitch_ids] -= 0.5 * ((pitches - g.pitch_mean) / g.pitch_sigma) ** 2
     return bias
