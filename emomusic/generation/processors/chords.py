@@ -47,7 +47,12 @@ class ChordPlan(LogitsProcessor):
         self.expanded = self.table[:, :, tk.values[self.pitches].astype(np.int64) % 12]
         self.rows = np.arange(len(guides))
         self.last = np.maximum(self.length - 1, 0)
+        self._bars_seen = np.full(len(guides), -1, dtype=np.int64)  # the bars the cached tilt is for
+        self._tilt = self.expanded[:, 0]
 
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
-        bar = np.clip(self.length - 1 - (self.n_bars - state.bars), 0, self.last)
-        logits[:, self.pitches] += self.expanded[self.rows, bar]
+        if not np.array_equal(state.bars, self._bars_seen):  # a bar changes once in dozens of steps
+            self._bars_seen = state.bars.copy()
+            bar = np.clip(self.length - 1 - (self.n_bars - state.bars), 0, self.last)
+            self._tilt = self.expanded[self.rows, bar]
+        logits[:, self.pitches] += self._tilt
