@@ -185,6 +185,9 @@ class GenerationRequest:
         intensity = 1.0 if el.intensity is None else float(el.intensity)
         if intensity != 1.0 and checked.method == "token":
             notices.append("intensity has no effect with method 'token' (it conditions on the quadrant alone)")
+        if checked.progression and (checked.method == "token" or not checked.guidance):
+            notices.append("the chord plan (progression) steers attribute-guided decoding; with "
+                           + ("method 'token'" if checked.method == "token" else "guidance off") + " it is not used")
         return ResolvedRequest(checked, label, point.quadrant, point.valence, point.arousal, genre, el.tempo,
                                primer, el, tuple(notices), el.time_signature, intensity,
                                el.genre_asked if el.genre is not None else None)

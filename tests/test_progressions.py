@@ -119,3 +119,11 @@ def test_training_counts_consecutive_named_bars_and_mixes_in_the_prior() -> None
     assert np.allclose(tables.sum(-1), 1.0)
     assert tables[0, 0, 0].argmax() == 1 and tables[0, 0, 0, 1] == pytest.approx((1 + 0.25) / 2)
     assert np.allclose(tables[1, 0], 0.25)  # a quadrant without counts is the prior alone
+
+
+def test_a_chord_plan_without_guided_decoding_says_it_is_not_used() -> None:
+    from emomusic.request import GenerationRequest
+
+    plan = GenerationRequest(emotion="sad", progression=True, method="token").resolve()
+    assert any("progression" in n and "not used" in n for n in plan.notices)
+    assert not GenerationRequest(emotion="sad", progression=True).resolve().notices
