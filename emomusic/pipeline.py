@@ -586,11 +586,12 @@ class EmoMusic:
             last_guide = parts[-1].guidance if parts else end_guide  # the key the last bars are steered to
             if last_guide.tonic is not None:
                 prepared = (last_guide.tonic, last_guide.mode)
-        quadrants = [d["quadrant"] for d in details] if details else [plan.quadrant] * len(sections)
-        guides = [p.guidance for p in parts] if parts else [end_guide]
-        # each candidate its own chord plan (per section), so best of N chooses among progressions too
-        plans = [self._chord_plans(sections, guides, quadrants, seed, row, ending=req.ending and not req.loop)
-                 for row in range(req.candidates)] if req.progression else None
+        plans = None  # each candidate its own chord plan (per section): best of N chooses among progressions too
+        if req.progression:
+            quadrants = [d["quadrant"] for d in details] if details else [plan.quadrant] * len(sections)
+            guides = [p.guidance for p in parts] if parts else [end_guide]
+            plans = [self._chord_plans(sections, guides, quadrants, seed, row, ending=req.ending and not req.loop)
+                     for row in range(req.candidates)]
         if len(sections) > 1 or req.loop:
             parts = parts or [Part(bars, tuple(prefix), end_guide)]
             per_row = parts if plans is None else [

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from emomusic.music.harmony import QUALITIES
-from emomusic.vocab.constants import TRIADS
+from emomusic.music.transform import chord_pitch_classes
 from emomusic.vocab.emotions import QUADRANTS
 
 __all__ = ["MODES", "ProgressionModel", "load_progressions"]
@@ -117,7 +117,7 @@ class ProgressionModel:
     def pitch_classes(self, chord: int, tonic: int) -> tuple[int, ...]:
         """The pitch classes of a vocabulary chord in the key of `tonic`."""
         root, quality = (int(v) for v in self.chords[chord])
-        return tuple(sorted((tonic + root + i) % 12 for i in list(TRIADS.values())[quality]))
+        return tuple(int(c) for c in np.flatnonzero(chord_pitch_classes(tonic + root, QUALITIES[quality])))
 
     def name(self, chord: int, mode: str) -> str:
         """A chord as a Roman numeral of its key: "I", "vi", "bVII", "vii°" (minor: "i", "bVI", "V")."""
@@ -125,10 +125,10 @@ class ProgressionModel:
         base = ["I", "bII", "II", "bIII", "III", "IV", "#IV", "V", "bVI", "VI", "bVII", "VII"]
         if mode == "minor":  # minor keys read their own degrees: bIII, bVI, bVII are III, VI, VII
             base = ["I", "bII", "II", "III", "#III", "IV", "#IV", "V", "VI", "#VI", "VII", "#VII"]
-        numeral = base[root]
         q = QUALITIES[quality]
-        return numeral.lower() + ("°" if q == "dim" else "") if q in ("min", "dim") else numeral + ("+" if q == "aug"
-                                                                                                   else "")
+        if q in ("min", "dim"):
+            return base[root].lower() + ("°" if q == "dim" else "")
+        return base[root] + ("+" if q == "aug" else "")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a checkpoint stores."""

@@ -88,15 +88,16 @@ def beat_chroma(notes: Notes) -> np.ndarray:
     return chroma
 
 
-def chord_sequence(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(roots, qualities) per beat from template matching; NO_CHORD where a beat has no harmony.
+def chord_sequence(chroma: np.ndarray, qualities: int = N_QUALITIES) -> tuple[np.ndarray, np.ndarray]:
+    """(roots, qualities) per row (a beat, or a bar) from template matching; NO_CHORD where a row has no
+    harmony. `qualities`: match only the first this many of `QUALITIES` (4: the triads).
 
     Roots are absolute pitch classes here; see `normalising_shift` for the key-relative view.
     """
     present = (chroma > 0).sum(1)
     norm = np.linalg.norm(chroma, axis=1, keepdims=True)
     unit = np.divide(chroma, norm, out=np.zeros_like(chroma), where=norm > 0)
-    scores = unit @ _TEMPLATES.T
+    scores = unit @ _TEMPLATES[: qualities * 12].T
     best = scores.argmax(1)
     ok = (present >= MIN_PITCH_CLASSES) & (scores.max(1, initial=0.0) >= _MIN_SCORE)
     roots = np.where(ok, best % 12, NO_CHORD)
@@ -122,20 +123,10 @@ def bar_chords(notes: Notes, tonic: int) -> np.ndarray:
     """
     chroma = beat_chroma(notes)
     bar = float(notes.beats_per_bar)
-    n_bars = int(np.ceil(len(chroma) / bar - 1e-9))
-    out = np.full((n_bars, 2), NO_CHORD, dtype=np.int64)
-    if not n_bars:
-        return out
-    per_bar = np.zeros((n_bars, 12))
+    per_bar = np.zeros((int(np.ceil(len(chroma) / bar - 1e-9)), 12))
     np.add.at(per_bar, np.floor(np.arange(len(chroma)) / bar + 1e-9).astype(np.int64), chroma)
-    norm = np.linalg.norm(per_bar, axis=1, keepdims=True)
-    unit = np.divide(per_bar, norm, out=np.zeros_like(per_bar), where=norm > 0)
-    scores = unit @ _TEMPLATES[: 4 * 12].T
-    best = scores.argmax(1)
-    ok = ((per_bar > 0).sum(1) >= MIN_PITCH_CLASSES) & (scores.max(1) >= _MIN_SCORE)
-    out[ok, 0] = (best[ok] % 12 - int(tonic)) % 12
-    out[ok, 1] = best[ok] // 12
-    return out
+    roots, qualities = chord_sequence(per_bar, qualities=len(TRIADS))
+    return np.stack([np.where(roots >= 0, (roots - int(tonic)) % 12, NO_CHORD), qualities], axis=1)
 
 
 def normalising_shift(tonic: int, mode: str) -> int:

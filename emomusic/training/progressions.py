@@ -139,14 +139,10 @@ def train_progressions(data_root: str | None = None, out: str | None = None, pop
 
     named = {mode: np.concatenate([c[c[:, 0] != NO_CHORD] for _q, m, c in emo_train + pop_train if m == mode])
              for mode in MODES}
-    kinds = {}
+    kinds = {(0, 0), (0, 1)}  # the tonic triads are always in it (plans start and end there)
     for mode in MODES:
         keys, n = np.unique(named[mode], axis=0, return_counts=True)
-        for key, share in zip(keys.tolist(), n / n.sum(), strict=True):
-            if share >= MIN_SHARE:
-                kinds[tuple(key)] = max(kinds.get(tuple(key), 0.0), share)
-    for mode in MODES:  # the tonic triads are always in it (plans start and end there)
-        kinds.setdefault((0, 0 if mode == "major" else 1), 1.0)
+        kinds |= {tuple(key) for key, share in zip(keys.tolist(), n / n.sum(), strict=True) if share >= MIN_SHARE}
     vocab = np.array(sorted(kinds), dtype=np.int64)
     k = len(vocab)
     e_train, e_val = _counts(emo_train, vocab), _counts(emo_val, vocab)
@@ -174,7 +170,7 @@ def train_progressions(data_root: str | None = None, out: str | None = None, pop
         unigram[:, m] = np.broadcast_to(u, (k, k))
     val_lik = {name: _loglik(t, e_val) for name, t in (("quadrant", tables), ("mode", by_mode),
                                                         ("unigram", unigram))}
-    pop_val_counts = {(q, mode): c for (_n, mode), c in _counts(pop_val, vocab).items() for q in QUADRANTS[:1]}
+    pop_val_counts = {(QUADRANTS[0], mode): c for (_n, mode), c in _counts(pop_val, vocab).items()}
     pop_lik = {name: _loglik(t, pop_val_counts) for name, t in (("quadrant", tables), ("mode", by_mode),
                                                                  ("unigram", unigram))}
 

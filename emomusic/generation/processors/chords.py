@@ -39,12 +39,12 @@ class ChordPlan(LogitsProcessor):
         tables = [chord_table(g) for g in guides]
         self.length = np.array([len(t) for t in tables], dtype=np.int64)
         self.active = bool(self.length.any())
-        self.table = np.zeros((len(guides), max(int(self.length.max(initial=0)), 1), 12), dtype=np.float32)
+        table = np.zeros((len(guides), max(int(self.length.max(initial=0)), 1), 12), dtype=np.float32)
         for r, t in enumerate(tables):
-            self.table[r, : len(t)] = t
+            table[r, : len(t)] = t
         self.pitches = type_span(tk, PITCH)
         # each row's bars spelled out over the pitch ids once, so a step is one gather and one slice add
-        self.expanded = self.table[:, :, tk.values[self.pitches].astype(np.int64) % 12]
+        self.expanded = table[:, :, tk.values[self.pitches].astype(np.int64) % 12]
         self.rows = np.arange(len(guides))
         self.last = np.maximum(self.length - 1, 0)
         self._bars_seen = np.full(len(guides), -1, dtype=np.int64)  # the bars the cached tilt is for
