@@ -20,7 +20,7 @@ from emomusic.checkpoint import package_version
 from emomusic.errors import InvalidInputError, check_range
 from emomusic.generation.checkpoint import GeneratorCheckpoint, backbone_dir, load_generator_checkpoint
 from emomusic.generation.sampling import TOP_P, Part
-from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, signature_key
+from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, relative_tonic, signature_key
 from emomusic.music.form import (
     Section,
     close_on_tonic,
@@ -89,10 +89,7 @@ def variation_emotions(plan: ResolvedRequest) -> dict[str, str]:
 def _primer_tonic(primer: Notes, mode_bin: int) -> int:
     """Tonic for continuing `primer` in the asked mode (1 = major): its key, or that key's relative."""
     tonic, mode = estimate_key(primer)
-    want = _mode(mode_bin)
-    if mode == want:
-        return tonic
-    return (tonic + 9) % 12 if want == "minor" else (tonic + 3) % 12
+    return tonic if mode == _mode(mode_bin) else relative_tonic(tonic, mode)
 
 
 class EmoMusic:

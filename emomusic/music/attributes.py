@@ -74,9 +74,22 @@ def tonic_triad(tonic: int, mode: str) -> tuple[int, int, int]:
     return int(tonic) % 12, (int(tonic) + (4 if mode == "major" else 3)) % 12, (int(tonic) + 7) % 12
 
 
+def relative_tonic(tonic: int, mode: str) -> int:
+    """The tonic of a key's relative: the other mode on the same signature (A minor <-> C major).
+
+    Args:
+        tonic: the key's tonic pitch class.
+        mode: the key's mode, "major" or "minor".
+
+    Returns:
+        The relative key's tonic pitch class, 0..11.
+    """
+    return (int(tonic) + (3 if mode == "minor" else 9)) % 12
+
+
 def fifths(tonic: int, mode: str) -> int:
     """Sharps (positive) or flats (negative) of a key's signature, -6..5 (F# and Gb major share 6)."""
-    major = (tonic + 3) % 12 if mode == "minor" else tonic % 12
+    major = relative_tonic(tonic, mode) if mode == "minor" else tonic % 12
     return (7 * major + 6) % 12 - 6
 
 

@@ -22,6 +22,7 @@ from emomusic.vocab.constants import PITCH_NAMES, TRIADS
 __all__ = [
     "N_QUALITIES",
     "N_ROOTS",
+    "CHORD_INTERVALS",
     "NO_CHORD",
     "QUALITIES",
     "SUMMARY_NAMES",
@@ -37,8 +38,10 @@ __all__ = [
 ]
 
 QUALITIES = ("maj", "min", "dim", "aug", "sus4", "7", "maj7", "min7")
-# Intervals above the root of each quality (same order as QUALITIES): the four triads, then sus4 and sevenths.
-_INTERVALS = (*TRIADS.values(), (0, 5, 7), (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10))
+# Intervals above the root of each quality (in QUALITIES' order): the four triads, then sus4 and sevenths.
+CHORD_INTERVALS: dict[str, tuple[int, ...]] = dict(zip(
+    QUALITIES, (*TRIADS.values(), (0, 5, 7), (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10)), strict=True))
+_INTERVALS = tuple(CHORD_INTERVALS.values())
 N_ROOTS = 12
 N_QUALITIES = len(QUALITIES)
 NO_CHORD = -1  # root and quality of a beat with too little harmony to name a chord

@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from emomusic.music.attributes import estimate_key
-from emomusic.music.harmony import NO_CHORD, QUALITIES, beat_chroma, change_mode, chord_sequence
+from emomusic.music.harmony import CHORD_INTERVALS, NO_CHORD, QUALITIES, beat_chroma, change_mode, chord_sequence
 from emomusic.music.notes import Notes
 from emomusic.vocab.constants import PIANO_BOTTOM
 
@@ -35,8 +35,6 @@ ONSET_TOLERANCE = 0.07  # beats: an onset within this of a reference onset is th
 CHANGE_COST = (0.15, 0.35, 0.8)  # a chord change on a bar's first beat, on its middle beat, on any other beat
 PRIOR_WEIGHT = 0.35  # lean to the piece's own (mode-adjusted) chord on a beat
 FUNCTION_WEIGHT = {0: 0.12, 5: 0.06, 7: 0.08}  # lean to the triads on the tonic, subdominant, dominant
-_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "sus4": (0, 5, 7),
-              "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10)}
 
 
 def to_mode(notes: Notes, tonic: int, mode: str, target: str) -> Notes:
@@ -68,7 +66,7 @@ def triads(tonic: int, mode: str) -> list[tuple[int, str]]:
 def chord_pitch_classes(root: int, quality: str) -> np.ndarray:
     """(12,) bool: the chord's pitch classes."""
     out = np.zeros(12, dtype=bool)
-    out[[(root + i) % 12 for i in _INTERVALS[quality]]] = True
+    out[[(root + i) % 12 for i in CHORD_INTERVALS[quality]]] = True
     return out
 
 
