@@ -26,6 +26,7 @@ from emomusic.music.form import (
     close_on_tonic,
     closing_key,
     dynamic_ramps,
+    enter_lightly,
     plan_form,
     release_at,
     restated_bars,
@@ -187,6 +188,12 @@ class EmoMusic:
 
                 self._arrangers[kind] = load_drums(path)
         return self._arrangers[kind]
+
+    def _tune_finder(self):
+        """The melody extractor's note mask, or None where the checkpoints have no melody model."""
+        if "melody" not in self._arrangers and not (checkpoints_root(self._parts_root) / "melody").is_dir():
+            return None
+        return self.arranger("melody").mask
 
     @property
     def model_id(self) -> str:
@@ -413,8 +420,8 @@ class EmoMusic:
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
-        form: str | None = None, trajectory: str | None = None, loop: bool = False, progression: bool = False,
-        arrangement: str | None = None, instruments: str | None = None, **prompts: Any,
+        entry: bool = True, form: str | None = None, trajectory: str | None = None, loop: bool = False,
+        progression: bool = False, arrangement: str | None = None, instruments: str | None = None, **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
@@ -441,6 +448,10 @@ class EmoMusic:
             ending: lean to the dominant before the last bar and to the tonic triad in it while sampling
                 (`CADENCE`), then close on a held tonic chord (`music.form.close_on_tonic`); False stops
                 where the last bar runs out.
+            entry: the tune enters in the second bar, over a first bar of its accompaniment
+                (`music.form.enter_lightly`; the tune found by the checkpoints' melody model, where they
+                have one), as real openings do; False opens at full texture. Not after a primer, nor in
+                a loop.
             form: section letters ("AABA": a repeated letter returns, restating the opening of its
                 first statement) or a name in `music.form.FORMS` ("verse-chorus"); None: the default
                 plan for the length (`music.form.default_form`), "through" for none.
@@ -475,7 +486,7 @@ class EmoMusic:
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights,
                                      time_signature=time_signature, expression=expression, ending=ending,
-                                     form=form, trajectory=trajectory, loop=loop, progression=progression,
+                                     entry=entry, form=form, trajectory=trajectory, loop=loop, progression=progression,
                                      arrangement=arrangement, instruments=instruments)
         if request is None:
             request = settings
@@ -610,6 +621,9 @@ class EmoMusic:
         # The tempo token is the vocabulary's nearest (24 log bins); the file states the tempo asked for,
         # or the one the attributes chose, exactly (a trajectory: each section's, ramped between them).
         written_tempo = tempo if tempo is not None else guide.tempo
+        # the tune enters over a bar of accompaniment where the piece starts from nothing: not after the
+        # user's opening, and not in a loop, whose first bar follows its last
+        entering = self._tune_finder() if req.entry and primer is None and not req.loop and bars > 1 else None
         for row, ids in enumerate(tokens):
             ids = np.concatenate([primer_ids, ids])
             notes = tk.decode(ids).truncate(bars)
@@ -624,6 +638,11 @@ class EmoMusic:
                 last = notes.start >= sections[-1].start * bar - 1e-9
                 key = closing_key(signature_key(notes.select(last) if details and last.any() else notes), prepared)
                 notes = close_on_tonic(notes, key, bars)
+            if entering is not None:  # written after the returns were copied: they bring the whole bar back
+                head = np.flatnonzero(notes.start < 2 * bar)  # the tune of bar 1 is found in bars 1-2 alone
+                tune = np.zeros(len(notes), dtype=bool)
+                tune[head] = entering(notes.select(head))
+                notes = enter_lightly(notes, tune)
             if req.expression and self.expression is not None:
                 notes = self.expression.render(notes, seed=(seed or 0) + row)  # its own draw per candidate
             if details:

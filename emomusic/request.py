@@ -61,7 +61,7 @@ TOP_P_RANGE = (0.01, 1.0)
 SEED_RANGE = (0, 2**31 - 1)
 PROVENANCE_FIELDS = ("emotion", "valence", "arousal", "intensity", "genre", "tempo", "time_signature", "prompts",
                      "bars", "candidates", "seed", "temperature", "top_p", "top_k", "method", "guidance",
-                     "select_weights", "expression", "ending", "form", "trajectory", "loop", "arrangement",
+                     "select_weights", "expression", "ending", "entry", "form", "trajectory", "loop", "arrangement",
                      "instruments", "progression")
 """What a written file records of the request that made it (`GenerationRequest.provenance`)."""
 _QUADRANT_CODE = re.compile(r"^\s*[qQ][1-4]\s*$")
@@ -93,7 +93,9 @@ class GenerationRequest:
         order), select_weights (overrides of the selector's ranking weights), expression (render
         velocities and pedal with the learned performance layer, where the checkpoints have one),
         ending (approach the last bar from the dominant and close on a held tonic chord,
-        `music.form.close_on_tonic`),
+        `music.form.close_on_tonic`), entry (the tune enters in the second bar over a bar of its
+        accompaniment, `music.form.enter_lightly`, where the checkpoints have a melody model; not after a
+        primer nor in a loop),
         form (section letters such as "AABA" or a name in `music.form.FORMS`; a repeated letter returns;
         None: `music.form.default_form` by length, "through" for none), trajectory (sections that each
         carry an emotion, "calm:8,tense:8,calm:8" (`vocab.emotions.parse_trajectory`): it sets the
@@ -130,6 +132,7 @@ class GenerationRequest:
     select_weights: dict[str, float] | None = None
     expression: bool = True
     ending: bool = True
+    entry: bool = True
     form: str | None = None
     trajectory: str | None = None
     loop: bool = False
@@ -255,6 +258,7 @@ class GenerationRequest:
         if unknown:
             raise InvalidInputError(f"the recorded request has fields this version does not know: {', '.join(unknown)}")
         fields = dict(data)
+        fields.setdefault("entry", False)  # recorded before the light entry existed: the piece opened at full texture
         prompts = {}
         for kind, value in (fields.pop("prompts", None) or {}).items():
             if isinstance(value, dict):

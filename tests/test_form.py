@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emomusic.music.form import STALL_SPAN, close_on_tonic, stall_flags
+from emomusic.music.form import STALL_SPAN, close_on_tonic, enter_lightly, stall_flags
 from emomusic.music.notes import Notes
 
 
@@ -90,6 +90,39 @@ def test_generated_pieces_end_on_their_tonic_unless_asked_not_to() -> None:
     assert not np.array_equal(open_end.pitch, closed.pitch)
 
 
+def test_the_tune_enters_in_the_second_bar_over_its_accompaniment() -> None:
+    piece = _piece()
+    tune = np.isin(piece.pitch, [62, 65, 69, 64, 67, 81, 74, 77])  # the melody above the bass notes
+    out = enter_lightly(piece, tune)
+    first = out.start < 4 - 1e-9
+    assert out.pitch[first].tolist() == [38]  # the first bar: its bass alone
+    later = piece.start >= 4 - 1e-9
+    assert np.array_equal(out.pitch[~first], piece.pitch[later])  # every later bar as it was
+    # a first bar of tune alone stays (no silent opening), and so does a one-bar piece
+    assert enter_lightly(piece, np.ones(len(piece), dtype=bool)) is piece
+    one_bar = piece.select(piece.start < 4)
+    assert enter_lightly(one_bar, tune[: len(one_bar)]) is one_bar
+
+
+def test_generated_pieces_enter_lightly_unless_asked_not_to_or_after_a_primer_or_in_a_loop() -> None:
+    from emomusic.pipeline import EmoMusic
+
+    em = EmoMusic.from_pretrained("debug")
+    kw = dict(emotion="happy", bars=4, seed=11, expression=False)
+    light, full = (em.generate(**kw, entry=e)[0].notes for e in (True, False))
+    bar = full.beats_per_bar
+
+    def notes_of(n: Notes, first: bool) -> list:
+        m = (n.start < bar - 1e-9) == first
+        return sorted(zip(n.start[m].round(4).tolist(), n.pitch[m].tolist(), strict=True))
+
+    assert notes_of(light, False) == notes_of(full, False)  # only the first bar changes
+    assert set(notes_of(light, True)) < set(notes_of(full, True)) and notes_of(light, True)  # lighter, not empty
+    for more in ({"loop": True}, {"primer": full.select(full.start < bar)}):
+        a, b = (em.generate(**kw, **more, entry=e)[0].notes for e in (True, False))
+        assert np.array_equal(a.pitch, b.pitch) and np.array_equal(a.start, b.start)
+
+
 # ---------------------------------------------------------------------------------------------- form plans
 def test_the_default_plan_by_length_is_phrases_that_return() -> None:
     from emomusic.music.form import default_form, plan_form
@@ -151,7 +184,7 @@ def test_a_return_restates_its_sections_opening_and_every_section_gets_its_bars(
     from emomusic.pipeline import EmoMusic
 
     em = EmoMusic.from_pretrained("debug")
-    cand = em.generate(emotion="happy", bars=8, seed=5, form="ABAB", expression=False, ending=False)[0]
+    cand = em.generate(emotion="happy", bars=8, seed=5, form="ABAB", expression=False, ending=False, entry=False)[0]
     assert [(s["label"], s["first_bar"], s["bars"], s["returns_to"]) for s in cand.sections] == [
         ("A", 1, 2, None), ("B", 3, 2, None), ("A", 5, 2, 1), ("B", 7, 2, 3)]
     tk = em.tokenizer

@@ -25,6 +25,13 @@ def test_the_request_round_trips_through_its_record() -> None:
     assert back.provenance() == data
 
 
+def test_a_record_from_before_the_light_entry_regenerates_without_one() -> None:
+    data = GenerationRequest(emotion="calm").provenance()
+    assert data["entry"] is True and GenerationRequest.from_provenance(data).entry
+    del data["entry"]  # files written before the entry existed opened at full texture
+    assert GenerationRequest.from_provenance(data).entry is False
+
+
 def test_a_trajectory_records_no_point_and_a_primer_cannot_be_regenerated() -> None:
     from emomusic.music.notes import Notes
 

@@ -54,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "pedal (default: the learned performance layer renders velocities and sustain pedal)")
     g.add_argument("--no-ending", action="store_true", help="stop where the last bar runs out (default: the bar "
                    "before leans to the dominant and the last closes on a held tonic chord, the tonic in the bass)")
+    g.add_argument("--no-entry", action="store_true", help="open at full texture (default: the tune enters in the "
+                   "second bar, over a first bar of its accompaniment)")
     g.add_argument("--form", help="section letters, e.g. AABA or ABAC (a repeated letter brings its section back, "
                    f"opening as before), or a name: {', '.join(FORMS)} (default: by length; 'through' for none)")
     g.add_argument("--trajectory", metavar="EMOTION:BARS,…",
@@ -107,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, expression=not args.no_expression, ending=not args.no_ending,
-        form=args.form, trajectory=args.trajectory, loop=args.loop, progression=args.progression,
-        arrangement=args.arrangement,
+        entry=not args.no_entry, form=args.form, trajectory=args.trajectory, loop=args.loop,
+        progression=args.progression, arrangement=args.arrangement,
         instruments=args.instruments, select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
     for line in plan.notices:

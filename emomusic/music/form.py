@@ -24,8 +24,8 @@ from emomusic.music.notes import Notes
 from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP
 
 __all__ = ["FORMS", "MIN_SECTION_BARS", "RESTATED", "STALL_CLASSES", "STALL_SPAN", "Section", "check_form",
-           "close_on_tonic", "closing_key", "default_form", "dynamic_ramps", "plan_form", "release_at", "restated_bars",
-           "stall_flags", "tempo_ramps"]
+           "close_on_tonic", "closing_key", "default_form", "dynamic_ramps", "enter_lightly", "plan_form",
+           "release_at", "restated_bars", "stall_flags", "tempo_ramps"]
 
 STALL_CLASSES = 3  # pitch classes a phrase that moves uses more of
 STALL_SPAN = 4  # bars in that phrase
@@ -209,6 +209,32 @@ def release_at(notes: Notes, beats: Sequence[float]) -> Notes:
         end = np.where(across, t, end)
         keep &= ~(across & (t - notes.start < MIN_BEATS))
     return replace(notes, duration=end - notes.start).select(keep)
+
+
+def enter_lightly(notes: Notes, melody: np.ndarray) -> Notes:
+    """The piece with its tune entering in the second bar, over a first bar of accompaniment alone.
+
+    Why: real music enters lightly. POP909's tune is silent in the first bar of 98% of its songs (200
+    train songs; their first bars hold 0.45 of the next bars' notes, ASAP scores' 0.74), while the
+    generator opens at full texture (its first bar 0.93 of the next bars', 160 pieces at seeds
+    3,100,000+). Without the tune, that bar held 0.78 of them: the accompaniment sets the metre, key and
+    figure, and the tune comes in over it. The bar is written before anything restates it, so a return
+    to the opening brings back the whole bar, tune and all.
+
+    Args:
+        notes: the piece (bar lines every `notes.beats_per_bar` beats from 0).
+        melody: one flag per note, the tune's notes (`arrangement.melody.MelodyModel.mask`).
+
+    Returns:
+        The piece without the tune's notes that start in its first bar; unchanged where that would
+        leave the bar empty (a tune alone) or the piece is one bar long.
+    """
+    bar = float(notes.beats_per_bar)
+    first = notes.start < bar - 1e-9
+    drop = first & np.asarray(melody, dtype=bool)
+    if not drop.any() or not (first & ~drop).any() or not (notes.start >= bar - 1e-9).any():
+        return notes
+    return notes.select(~drop)
 
 
 def tempo_ramps(marks: Sequence[tuple[float, float]], bar: float, steps: int = 4) -> np.ndarray:
