@@ -135,6 +135,41 @@ def test_feedback_leaves_the_prefix_out_of_its_counts(tk, tables):
         assert tilt[0] < 0.1 < 1.0 < tilt[1], proc.__name__  # counting the prefix: a large tilt
 
 
+def test_density_counts_the_last_bars_of_a_long_piece_not_its_whole_past(tk, tables):
+    """Past HORIZON_BARS bars, a dense opening no longer holds a row back (it had held a long piece's second
+    half to silence); within them, the count is the whole draw's as before."""
+    from emomusic.generation.processors.feedback import HORIZON_BARS
+
+    guides = [Guidance(density=2.0, density_gain=2.5, time_signature=None)]
+    pitches = tk.ids_of_type(PITCH)
+
+    def walk(bars: int) -> tuple[RemiState, DensityFeedback]:
+        """A row through `bars` 4/4 bars: the first 4 at 8 notes a beat, the rest on target."""
+        proc = DensityFeedback(tk, tables, guides)
+        st = RemiState.start(1, BOS)
+        for bar in range(1, bars + 1):
+            st.pos[:], st.bars[:], st.beats_before[:] = -1, bar, 4.0 * (bar - 1)
+            proc(st, np.zeros((1, len(tk)), dtype=np.float32))
+            st.n_notes[:] += 32 if bar <= 4 else 8
+        st.pos[:], st.beats_before[:] = 0, 4.0 * bars  # the next bar's first onset, a note just written
+        st.bars[:], st.prev_type[:] = bars + 1, tk.types[tk.ids_of_type(DURATION)[0]]
+        return st, proc
+
+    for bars, far in ((HORIZON_BARS + 4, True), (HORIZON_BARS - 1, False)):
+        st, proc = walk(bars)
+        tilts = []
+        for p in (proc, DensityFeedback(tk, tables, guides)):  # the second knows no bar: counts the whole draw
+            x, spec = np.zeros((2, 1, len(tk)), dtype=np.float32)
+            p(st, x)
+            p.spec(st, spec)
+            np.testing.assert_allclose(x, spec, atol=1e-5)
+            tilts.append(float(np.abs(x[0, pitches]).max()))
+        if far:
+            assert tilts[0] < 0.3 < 0.6 < tilts[1]
+        else:
+            assert tilts[0] == pytest.approx(tilts[1])
+
+
 def test_density_feedback_treats_the_bar_line_as_the_rest_of_the_bar(tk, tables):
     """Behind its count, a row finds the next bar line as costly as a Position at the bar's end (it skips
     the same beats), so it does not leave the rest of the bar empty; ahead of it, as welcome."""

@@ -35,7 +35,15 @@ import numpy as np
 from emomusic import settings
 from emomusic.generation.engines import Engine, resolve_engine, select_engine
 from emomusic.generation.guidance import Guidance
-from emomusic.generation.processors import TOP_P, RemiState, RemiTables, TopKTopP, build_processors, grammar_table
+from emomusic.generation.processors import (
+    TOP_P,
+    LogitsProcessor,
+    RemiState,
+    RemiTables,
+    TopKTopP,
+    build_processors,
+    grammar_table,
+)
 from emomusic.music.form import STALL_SPAN, stall_flags
 from emomusic.music.tokenizer import BOS, CTL, EMOTION, GENRE, PITCH, TEMPO, TIMESIG, MusicTokenizer
 from emomusic.numerics import one_blas_thread
@@ -527,6 +535,14 @@ class _Rows:
         for column in ids.T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
             self.state.update(tables, column)
         self.processors = build_processors(tk, tables, guides, n_bars, None if count_prefix else self.state)
+        watchers = [p for p in self.processors if type(p).see is not LogitsProcessor.see]
+        if count_prefix and watchers and (ids == tk.bar_id).any():  # the prefix's bars, for counts from one
+            seen = RemiState.start(self.rows, BOS)
+            for column in ids.T:
+                seen.update(tables, column)
+                if (column == tk.bar_id).any():
+                    for processor in watchers:
+                        processor.see(seen)
         self.engine = select_engine(model, self.rows, ids.shape[1] + max_tokens, prefer=engine)
         self.first = self.engine.prefill(ids)
         self.ids = ids

@@ -7,7 +7,7 @@ of `build_processors` on them in order, then draws (`draw.TopKTopP`):
 |---|---|---|
 | `PitchBias` | bias | key / tonic-triad bias and register window (static) |
 | `ChordPlan` | chords | each bar toward its planned chord (instead of the tonic triad) |
-| `DensityFeedback` | feedback | notes per beat toward a target (closed loop) |
+| `DensityFeedback` | feedback | notes per beat over the last 16 bars toward a target (closed loop) |
 | `RegisterFeedback` | feedback | mean pitch toward a target (closed loop) |
 | `TriadHold` | feedback | tonic-triad notes held longer |
 | `VocabularyLimits` | limits | velocity window, one tempo, time signature (hard) |

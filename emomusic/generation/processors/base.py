@@ -37,3 +37,7 @@ class LogitsProcessor:
     def __call__(self, state: RemiState, logits: np.ndarray) -> None:
         """Apply the rule in place (the spec, unless a subclass runs a compiled twin)."""
         self.spec(state, logits)
+
+    def see(self, state: RemiState) -> None:
+        """Note a state of the prefix, token by token, before sampling begins (for rules that count from
+        some bar of it; the others ignore it)."""

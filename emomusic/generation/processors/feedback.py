@@ -21,6 +21,68 @@ from emomusic.generation.processors.state import STATE_TYPE, TABLES_TYPE, RemiSt
 from emomusic.music.attributes import tonic_triad
 from emomusic.music.tokenizer import DURATION, PITCH, POSITION, MusicTokenizer
 
+# Bars the density count looks back (`DensityFeedback`). Counted from the start of a draw,
+# the surplus of a long piece's dense first half held its second half to silence: a through-composed sad
+# piece of 64 bars (seed 1,300,003) wrote bars 34-42 empty, past the stall guard's retries, then one G3 a
+# bar to the end. 16: a draw of up to 16 bars still counts from its start, so pieces of up to 16 bars, and
+# the default form plans at 32 and 64 bars (8-bar sections), are written as before, note for note.
+HORIZON_BARS = 16
+
+
+class _Horizon:
+    """Each row's counts (notes, beats) at the start of each bar it writes, so that the density count can
+    start `HORIZON_BARS` bars back instead of at the draw's start.
+
+    Recorded when a row stands at a bar's start (after its Bar token; the prefix's bars too, when it
+    counts: `see`) and read when a row's bar count changes; a bar written again after the stall guard's
+    roll back is recorded again before it is read.
+    """
+
+    def __init__(self, rows: int, base: tuple[np.ndarray, np.ndarray]) -> None:
+        self.base = base  # the counts at the draw's start (what is left out of them)
+        self.now = tuple(b.copy() for b in base)  # the counts left out at this step
+        self.snap = np.zeros((2, rows, 4 * HORIZON_BARS + 1))
+        self.recorded = np.zeros((rows, 4 * HORIZON_BARS + 1), dtype=bool)
+        self.bars = np.full(rows, -1, dtype=np.int64)
+
+    def record(self, s: RemiState) -> None:
+        """Note the counts of the rows that stand at a bar's start.
+
+        Args:
+            s: the rows' state.
+        """
+        at = s.pos < 0
+        if at.any():  # (most steps: none; each numpy call here is a share of the step's time)
+            at = np.flatnonzero(at)
+            k = s.bars[at]
+            if k.max() >= self.recorded.shape[1]:
+                more = int(k.max()) + 4 * HORIZON_BARS - self.recorded.shape[1]
+                self.snap = np.pad(self.snap, ((0, 0), (0, 0), (0, more)))
+                self.recorded = np.pad(self.recorded, ((0, 0), (0, more)))
+            self.snap[:, at, k] = s.n_notes[at], s.beats_before[at]
+            self.recorded[at, k] = True
+
+    def update(self, s: RemiState) -> tuple[np.ndarray, np.ndarray]:
+        """The counts to leave out at this step: the draw's start, or the start of `HORIZON_BARS` bars ago.
+
+        Args:
+            s: the rows' state before this step's token.
+
+        Returns:
+            (notes, beats) per row.
+        """
+        self.record(s)
+        moved = s.bars != self.bars
+        if moved.any():
+            moved = np.flatnonzero(moved)
+            self.bars[moved] = s.bars[moved]
+            back = s.bars[moved] - HORIZON_BARS + 1  # the first bar of the last HORIZON_BARS
+            inside = np.clip(back, 0, self.recorded.shape[1] - 1)
+            use = (back > 1) & self.recorded[moved, inside]
+            for now, base, snap in zip(self.now, self.base, self.snap, strict=True):
+                now[moved] = np.where(use, snap[moved, inside], base[moved])
+        return self.now
+
 
 def _before(tables: RemiTables, rows: int, start: RemiState | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(notes, beats, pitch sum) each row had written before the draw began (zeros without a `start`)."""
@@ -41,6 +103,7 @@ class DensityFeedback(LogitsProcessor):
     Beats so far count at least 1. With a `start`
     (the state after a prefix written to other targets: a trajectory's earlier sections) only what this
     draw writes counts: counting a tense section's surplus held the sad section after it to sparse chords.
+    Notes and beats count from `HORIZON_BARS` bars back at most.
     """
 
     compiled = True
@@ -48,7 +111,8 @@ class DensityFeedback(LogitsProcessor):
     def __init__(self, tk: MusicTokenizer, tables: RemiTables, guides: list[Guidance],
                  start: RemiState | None = None) -> None:
         self.tables, self.table_args = tables, tuple(tables)  # the compiled twin takes plain tuples (see state)
-        self.notes0, self.beats0, _ = _before(tables, len(guides), start)
+        self.horizon = _Horizon(len(guides), _before(tables, len(guides), start)[:2])
+        self.counts_prefix = start is None
         has = np.array([bool(g.density) for g in guides])
         self.target = np.array([g.density if g.density else 1.0 for g in guides], dtype=np.float64)
         self.gain = np.where(has, [g.density_gain for g in guides], 0.0).astype(np.float64)
@@ -56,11 +120,16 @@ class DensityFeedback(LogitsProcessor):
         self.pitches, self.positions = type_span(tk, PITCH), type_span(tk, POSITION)
         self.beats = tk.values[tk.ids_of_type(POSITION)].astype(np.float64)  # Position tokens' beats in the bar
 
+    def see(self, state: RemiState) -> None:
+        if self.counts_prefix:
+            self.horizon.record(state)
+
     def spec(self, state: RemiState, logits: np.ndarray) -> None:
         t, s = self.tables, state
+        notes0, beats0 = self.horizon.update(s)
         cur = np.maximum(s.pos, 0) / t.positions_per_beat
-        beats = np.maximum(s.beats_before + cur - self.beats0, 1.0)
-        lr = np.clip(np.log((s.n_notes - self.notes0 + 1) / (self.target * beats + 1)), -2, 2) * self.gain
+        beats = np.maximum(s.beats_before + cur - beats0, 1.0)
+        lr = np.clip(np.log((s.n_notes - notes0 + 1) / (self.target * beats + 1)), -2, 2) * self.gain
         chord = s.prev_type == t.duration_type  # another Pitch here = one more note at this onset
         if chord.any():
             logits[chord, self.pitches] -= lr[chord, None]
@@ -72,7 +141,8 @@ class DensityFeedback(LogitsProcessor):
             logits[advance, t.bar_id] += lr[advance] * rest
 
     def __call__(self, state: RemiState, logits: np.ndarray) -> None:
-        _density(logits, self.target, self.gain, self.notes0, self.beats0, self.pitches.start,
+        notes0, beats0 = self.horizon.update(state)
+        _density(logits, self.target, self.gain, notes0, beats0, self.pitches.start,
                  self.pitches.stop - self.pitches.start, self.positions.start, self.beats, self.table_args,
                  tuple(state))
 
@@ -80,7 +150,9 @@ class DensityFeedback(LogitsProcessor):
 class RegisterFeedback(LogitsProcessor):
     """Steer each row's mean pitch to its `pitch_mean`: pitch p gets λ·(p - target)/12 with
     λ = clip(gain/4 · (target - running mean), ±3), the running mean starting from 8 notes at the target
-    and, with a `start`, counting only what this draw writes (as `DensityFeedback`)."""
+    and, with a `start`, counting only what this draw writes (as `DensityFeedback`). Unlike the density,
+    from the draw's start: counted over `HORIZON_BARS` bars too, a sad piece of 64 bars (seed 1,300,008)
+    fell silent for the 8 bars before its final chord."""
 
     compiled = True
 
