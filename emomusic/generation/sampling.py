@@ -536,7 +536,7 @@ class _Rows:
             self.state.update(tables, column)
         self.processors = build_processors(tk, tables, guides, n_bars, None if count_prefix else self.state)
         watchers = [p for p in self.processors if type(p).see is not LogitsProcessor.see]
-        if count_prefix and watchers and (ids == tk.bar_id).any():  # the prefix's bars, for counts from one
+        if count_prefix and watchers and (ids == tk.bar_id).any():  # the prefix counts: its bars count too
             seen = RemiState.start(self.rows, BOS)
             for column in ids.T:
                 seen.update(tables, column)
