@@ -1150,8 +1150,8 @@ class EmoMusic:
             # a phrase ends on a cadence: the tonic, or the dominant (a half cadence); the piece on the tonic
             end = tonic if closes else [c for c in (tonic, model.dominant()) if c >= 0]
             src = sec.returns_to
-            same_key = i > 0 and drawn[i - 1] is not None and (guides[i - 1].tonic, guides[i - 1].mode) == (g.tonic,
-                                                                                                              g.mode)
+            before = guides[i - 1] if i > 0 and drawn[i - 1] is not None else None
+            same_key = before is not None and (before.tonic, before.mode) == (g.tonic, g.mode)
             if src is not None and drawn[src] is not None and guides[src].mode == g.mode:
                 idx = drawn[src][: sec.bars]
                 if len(idx) < sec.bars:

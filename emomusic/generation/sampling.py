@@ -532,17 +532,17 @@ class _Rows:
         self.tk, self.tables, self.n_bars, self.max_tokens = tk, tables, n_bars, max_tokens
         self.rows = len(guides)
         self.state = RemiState.start(self.rows, BOS)
+        # where the prefix counts, the rules are built first and see its bars as the state passes them;
+        # where it does not, they are built on the state after it (what they leave out of their counts)
+        self.processors = build_processors(tk, tables, guides, n_bars) if count_prefix else []
+        watchers = [p for p in self.processors if type(p).see is not LogitsProcessor.see]
         for column in ids.T:  # a prefix may end in music (a primer melody): count its bars, notes, tempo
             self.state.update(tables, column)
-        self.processors = build_processors(tk, tables, guides, n_bars, None if count_prefix else self.state)
-        watchers = [p for p in self.processors if type(p).see is not LogitsProcessor.see]
-        if count_prefix and watchers and (ids == tk.bar_id).any():  # the prefix counts: its bars count too
-            seen = RemiState.start(self.rows, BOS)
-            for column in ids.T:
-                seen.update(tables, column)
-                if (column == tk.bar_id).any():
-                    for processor in watchers:
-                        processor.see(seen)
+            if watchers and (column == tk.bar_id).any():
+                for processor in watchers:
+                    processor.see(self.state)
+        if not count_prefix:
+            self.processors = build_processors(tk, tables, guides, n_bars, self.state)
         self.engine = select_engine(model, self.rows, ids.shape[1] + max_tokens, prefer=engine)
         self.first = self.engine.prefill(ids)
         self.ids = ids
