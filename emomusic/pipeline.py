@@ -22,6 +22,7 @@ from emomusic.generation.checkpoint import GeneratorCheckpoint, backbone_dir, lo
 from emomusic.generation.sampling import TOP_P, Part
 from emomusic.music.attributes import CONTROLS, compute_controls, estimate_key, relative_tonic, signature_key
 from emomusic.music.form import (
+    FINAL_BUILD,
     Section,
     close_on_tonic,
     closing_key,
@@ -420,7 +421,8 @@ class EmoMusic:
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
-        entry: bool = True, form: str | None = None, trajectory: str | None = None, loop: bool = False,
+        entry: bool = True, build: bool = True, form: str | None = None, trajectory: str | None = None,
+        loop: bool = False,
         progression: bool = False, arrangement: str | None = None, instruments: str | None = None, **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
@@ -452,6 +454,9 @@ class EmoMusic:
                 (`music.form.enter_lightly`; the tune found by the checkpoints' melody model, where they
                 have one), as real openings do; False opens at full texture. Not after a primer, nor in
                 a loop.
+            build: a piece in sections builds toward its end, as real music does: the last section's
+                new bars aim at `music.form.FINAL_BUILD` times the asked notes a beat (its restated bars
+                come back as they were); False keeps the asked density. Not in a loop nor a trajectory.
             form: section letters ("AABA": a repeated letter returns, restating the opening of its
                 first statement) or a name in `music.form.FORMS` ("verse-chorus"); None: the default
                 plan for the length (`music.form.default_form`), "through" for none.
@@ -486,8 +491,8 @@ class EmoMusic:
                                      temperature=temperature, top_p=top_p, top_k=top_k, method=method,
                                      guidance=guidance, rank=rank, select_weights=select_weights,
                                      time_signature=time_signature, expression=expression, ending=ending,
-                                     entry=entry, form=form, trajectory=trajectory, loop=loop, progression=progression,
-                                     arrangement=arrangement, instruments=instruments)
+                                     entry=entry, build=build, form=form, trajectory=trajectory, loop=loop,
+                                     progression=progression, arrangement=arrangement, instruments=instruments)
         if request is None:
             request = settings
         elif not isinstance(request, (GenerationRequest, ResolvedRequest)):
@@ -1049,6 +1054,9 @@ class EmoMusic:
             cond, g = letters[sec.label]
             own = all(letters[s.label][1] is g for s in sections[:i])  # all before written to these targets
             parts.append(Part(sec.bars, cond, g, sec.returns_to, restated_bars(sections, i), counts_before=own))
+        last = parts[-1].guidance
+        if req.build and not req.loop and len(parts) > 1 and last is not None and last.density is not None:
+            parts[-1] = replace(parts[-1], guidance=replace(last, density=last.density * FINAL_BUILD))
         return parts
 
     def _trajectory(self, plan: ResolvedRequest, attrs: Attributes, conditions: list[int], guide,

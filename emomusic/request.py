@@ -61,8 +61,8 @@ TOP_P_RANGE = (0.01, 1.0)
 SEED_RANGE = (0, 2**31 - 1)
 PROVENANCE_FIELDS = ("emotion", "valence", "arousal", "intensity", "genre", "tempo", "time_signature", "prompts",
                      "bars", "candidates", "seed", "temperature", "top_p", "top_k", "method", "guidance",
-                     "select_weights", "expression", "ending", "entry", "form", "trajectory", "loop", "arrangement",
-                     "instruments", "progression")
+                     "select_weights", "expression", "ending", "entry", "build", "form", "trajectory", "loop",
+                     "arrangement", "instruments", "progression")
 """What a written file records of the request that made it (`GenerationRequest.provenance`)."""
 _QUADRANT_CODE = re.compile(r"^\s*[qQ][1-4]\s*$")
 
@@ -95,7 +95,8 @@ class GenerationRequest:
         ending (approach the last bar from the dominant and close on a held tonic chord,
         `music.form.close_on_tonic`), entry (the tune enters in the second bar over a bar of its
         accompaniment, `music.form.enter_lightly`, where the checkpoints have a melody model; not after a
-        primer nor in a loop),
+        primer nor in a loop), build (a piece in sections builds toward its end: the last section's new
+        bars aim at `music.form.FINAL_BUILD` times the asked notes a beat; not in a loop nor a trajectory),
         form (section letters such as "AABA" or a name in `music.form.FORMS`; a repeated letter returns;
         None: `music.form.default_form` by length, "through" for none), trajectory (sections that each
         carry an emotion, "calm:8,tense:8,calm:8" (`vocab.emotions.parse_trajectory`): it sets the
@@ -133,6 +134,7 @@ class GenerationRequest:
     expression: bool = True
     ending: bool = True
     entry: bool = True
+    build: bool = True
     form: str | None = None
     trajectory: str | None = None
     loop: bool = False
@@ -259,6 +261,7 @@ class GenerationRequest:
             raise InvalidInputError(f"the recorded request has fields this version does not know: {', '.join(unknown)}")
         fields = dict(data)
         fields.setdefault("entry", False)  # recorded before the light entry existed: the piece opened at full texture
+        fields.setdefault("build", False)  # recorded before the last section built: it kept the asked density
         prompts = {}
         for kind, value in (fields.pop("prompts", None) or {}).items():
             if isinstance(value, dict):

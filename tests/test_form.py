@@ -123,6 +123,23 @@ def test_generated_pieces_enter_lightly_unless_asked_not_to_or_after_a_primer_or
         assert np.array_equal(a.pitch, b.pitch) and np.array_equal(a.start, b.start)
 
 
+def test_the_last_section_builds_unless_asked_not_to_or_in_a_loop() -> None:
+    from emomusic.pipeline import EmoMusic
+
+    em = EmoMusic.from_pretrained("debug")
+    # 2-bar sections: the last A restates bar 1 as bar 7, then samples bar 8
+    kw = dict(emotion="calm", bars=8, form="AABA", expression=False, ending=False, entry=False, candidates=1)
+    more = []
+    for seed in range(4):
+        built, kept = (em.generate(**kw, seed=seed, build=b)[0].notes for b in (True, False))
+        before = (built.start < 28 - 1e-9), (kept.start < 28 - 1e-9)
+        assert np.array_equal(built.pitch[before[0]], kept.pitch[before[1]])  # all before bar 8 as it was
+        more.append(int((~before[0]).sum()) - int((~before[1]).sum()))
+    assert sum(more) > 0, more  # the last section's new bar aims at more notes a beat
+    a, b = (em.generate(**kw, seed=0, loop=True, build=x)[0].notes for x in (True, False))
+    assert np.array_equal(a.pitch, b.pitch) and np.array_equal(a.start, b.start)  # a loop does not build
+
+
 # ---------------------------------------------------------------------------------------------- form plans
 def test_the_default_plan_by_length_is_phrases_that_return() -> None:
     from emomusic.music.form import default_form, plan_form

@@ -30,6 +30,9 @@ def test_a_record_from_before_the_light_entry_regenerates_without_one() -> None:
     assert data["entry"] is True and GenerationRequest.from_provenance(data).entry
     del data["entry"]  # files written before the entry existed opened at full texture
     assert GenerationRequest.from_provenance(data).entry is False
+    assert data["build"] is True
+    del data["build"]  # nor did their last section build
+    assert GenerationRequest.from_provenance(data).build is False
 
 
 def test_a_trajectory_records_no_point_and_a_primer_cannot_be_regenerated() -> None:

@@ -56,6 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "before leans to the dominant and the last closes on a held tonic chord, the tonic in the bass)")
     g.add_argument("--no-entry", action="store_true", help="open at full texture (default: the tune enters in the "
                    "second bar, over a first bar of its accompaniment)")
+    g.add_argument("--no-build", action="store_true", help="keep the asked density to the end (default: a piece in "
+                   "sections builds, its last section's new bars fuller)")
     g.add_argument("--form", help="section letters, e.g. AABA or ABAC (a repeated letter brings its section back, "
                    f"opening as before), or a name: {', '.join(FORMS)} (default: by length; 'through' for none)")
     g.add_argument("--trajectory", metavar="EMOTION:BARS,…",
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates, seed=args.seed,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, method=args.method,
         guidance=not args.no_guidance, expression=not args.no_expression, ending=not args.no_ending,
-        entry=not args.no_entry, form=args.form, trajectory=args.trajectory, loop=args.loop,
+        entry=not args.no_entry, build=not args.no_build, form=args.form, trajectory=args.trajectory, loop=args.loop,
         progression=args.progression, arrangement=args.arrangement,
         instruments=args.instruments, select_weights=_select_weights(args.select_weights))
     plan = request.resolve()
