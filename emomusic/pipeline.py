@@ -1043,6 +1043,9 @@ class EmoMusic:
         910,000+), 10 of 320 sections asked by quadrant and 12 asked by word had a mean pitch above C6, a
         top note from E7 or under one note a beat (mostly sad Bs around D#6-F6 and the returns after
         them); with their own counts 0 and 3 (docs/BENCHMARKS.md).
+
+        The last section aims at `music.form.FINAL_BUILD` times its density (`build`; not in a loop, whose
+        end leads back to its start): the piece builds toward its end, as real music does.
         """
         req = plan.request
         letters: dict[str, tuple[tuple[int, ...], object]] = {}
