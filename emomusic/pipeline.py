@@ -157,7 +157,7 @@ class EmoMusic:
         """The chord-plan model (`conditioning.progressions`), loaded on first use; None without a checkpoint
         (each bar then leans to the tonic triad)."""
         if self._progressions is False:
-            path = checkpoints_root(self._parts_root) / "progressions"
+            path = self._model_dir("progressions")
             if path.is_dir():
                 from emomusic.conditioning.progressions import load_progressions
 
@@ -177,7 +177,7 @@ class EmoMusic:
             InvalidInputError: the checkpoint folder has no such model.
         """
         if kind not in self._arrangers:
-            path = checkpoints_root(self._parts_root) / kind
+            path = self._model_dir(kind)
             if not path.is_dir():
                 raise InvalidInputError(f"arranging needs the {kind} model, and {path} does not exist")
             if kind == "melody":
@@ -190,9 +190,13 @@ class EmoMusic:
                 self._arrangers[kind] = load_drums(path)
         return self._arrangers[kind]
 
+    def _model_dir(self, kind: str) -> Path:
+        """The folder an optional model ("progressions", "melody", "drums") is read from; it may not exist."""
+        return checkpoints_root(self._parts_root) / kind
+
     def _tune_finder(self):
         """The melody extractor's note mask, or None where the checkpoints have no melody model."""
-        if "melody" not in self._arrangers and not (checkpoints_root(self._parts_root) / "melody").is_dir():
+        if "melody" not in self._arrangers and not self._model_dir("melody").is_dir():
             return None
         return self.arranger("melody").mask
 
@@ -422,8 +426,8 @@ class EmoMusic:
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
         entry: bool = True, build: bool = True, form: str | None = None, trajectory: str | None = None,
-        loop: bool = False,
-        progression: bool = False, arrangement: str | None = None, instruments: str | None = None, **prompts: Any,
+        loop: bool = False, progression: bool = False, arrangement: str | None = None, instruments: str | None = None,
+        **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
 
