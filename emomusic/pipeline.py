@@ -34,7 +34,7 @@ from emomusic.music.form import (
     tempo_ramps,
 )
 from emomusic.music.notes import Notes
-from emomusic.music.tokenizer import BAR, ControlBins, MusicTokenizer
+from emomusic.music.tokenizer import BAR, HARMONY, ControlBins, MusicTokenizer
 from emomusic.music.tracks import Arrangement, Track
 from emomusic.request import GenerationRequest, ResolvedRequest
 from emomusic.settings import checkpoints_root
@@ -471,7 +471,7 @@ class EmoMusic:
                 several sampled after which the model finds the first bar most likely; no final chord.
             progression: each bar leans to a chord of a plan drawn from progressions learned per
                 quadrant (`conditioning.progressions`; each section's chords in `sections`) instead of
-                every bar to the tonic triad.
+                every bar to the tonic triad; a generator with bar chords gets each as its Harmony token.
             arrangement: write the piece for instruments: "band", "strings", "chamber", "chiptune"
                 (`arrangement.arrange.PRESETS`); each candidate's `arrangement` then holds the tracks and
                 `save` writes them. None or "piano": the piano piece as generated.
@@ -1312,7 +1312,8 @@ def _user_generator_backbone(gen_dir: Path, tokenizer: MusicTokenizer, root: Pat
         if shipped.resolve() == gen_dir.resolve():
             return None, []
         state = json.loads((shipped / "config.json").read_text())["tokenizer"]
-        same = MusicTokenizer.from_dict(state).vocab == tokenizer.vocab
+        music = {k: v for k, v in tokenizer.vocab.items() if tokenizer.types[v] != HARMONY}  # embeddings drop them
+        same = MusicTokenizer.from_dict(state).vocab == music
     except (OSError, ValueError, KeyError, TypeError):
         same = False
     if same:

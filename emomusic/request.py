@@ -103,7 +103,8 @@ class GenerationRequest:
         length and the mood, and a section whose emotion came before returns to it), loop (the end
         leads back to the start; no final chord), progression (each bar leans to a chord of a plan drawn
         from progressions learned per quadrant, `conditioning.progressions`, instead of every bar to the
-        tonic triad; off by default: docs/BENCHMARKS.md, "Chord plans").
+        tonic triad, or, for a generator with bar chords, as each bar's Harmony token; off by default:
+        docs/BENCHMARKS.md, "Chord plans" and "Bar chords the model reads").
     Arrangement:
         arrangement: a preset in `arrangement.arrange.PRESETS` ("band", "strings", "chamber",
             "chiptune"; None or "piano": the piano piece as generated); instruments: names replacing the

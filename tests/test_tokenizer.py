@@ -86,7 +86,7 @@ def test_every_condition_token_is_in_the_vocabulary(tk: MusicTokenizer) -> None:
             assert tk.types[tk.token_id(f"Ctl-{name.replace('_', '-')}_{b}")] == CTL
     assert tk.types[tk.pad_id] == PAD and tk.types[tk.bos_id] == BOS and tk.types[tk.eos_id] == EOS
     assert tk.types[tk.bar_id] == BAR
-    assert len(TYPE_NAMES) == 13
+    assert len(TYPE_NAMES) == 14 and not (tk.types == len(TYPE_NAMES) - 1).any()  # no Harmony tokens unless asked
 
 
 def test_type_table_values(tk: MusicTokenizer) -> None:

@@ -68,7 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "loops (no final chord; the last bar is chosen to flow into the first)")
     g.add_argument("--progression", action="store_true", help="harmony that moves: each bar leans to a chord of a "
                    "progression learned from real music of the emotion (listed per section in --json), instead of "
-                   "every bar to the tonic chord")
+                   "every bar to the tonic chord; a generator trained with bar chords (`train generator --harmony`) is "
+                   "handed each bar's chord as a token")
     g.add_argument("--variations", action="store_true", help="write the same theme in all four quadrants, one file "
                    "each (OUT-Q1-happy.mid … OUT-Q4-calm.mid), for adaptive game music")
     g.add_argument("--arrangement", help="write the piece for instruments: band (lead, keys, bass, drums), strings "

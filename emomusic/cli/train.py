@@ -62,6 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--from", dest="init_from", metavar="CHECKPOINT",
                    help="fine-tune: start from this generator checkpoint's weights, architecture and tokenizer "
                         "(e.g. checkpoints/generator; use a lower --lr)")
+    g.add_argument("--harmony", action="store_true",
+                   help="with --from: add a chord token a bar to its vocabulary first (Harmony tokens, labelled from "
+                        "each bar's notes; the grown checkpoint is written to OUT/base-harmony), so the fine-tuned "
+                        "model writes each bar to the chord it is given (`--progression`)")
     g.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
                    help="condition tokens as a prefix (shipped) or EmoGen's summed embedding")
     g.add_argument("--data-dir", metavar="FOLDER",
@@ -184,9 +188,15 @@ def generator(args: argparse.Namespace) -> int:
         return _finetune(args)
     if args.init_from and (args.resume or args.tokenizer_from):
         raise InvalidInputError("--from starts a new run from a checkpoint: not with --resume or --tokenizer-from")
+    if args.harmony and not args.init_from:
+        raise InvalidInputError("--harmony grows a trained generator: give it with --from (e.g. checkpoints/generator)")
     from emomusic.training.train import PRESETS as TRAIN_PRESETS
     from emomusic.training.train import TrainConfig, train_generator
 
+    if args.harmony:
+        from emomusic.training.harmony import with_harmony_tokens
+
+        args.init_from = with_harmony_tokens(args.init_from, Path(args.out) / "base-harmony")
     preset = TRAIN_PRESETS[args.preset]
     cfg = TrainConfig(**preset.get("train", {}))
     if args.steps:
@@ -204,9 +214,9 @@ def generator(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     """`--data-dir`: fine-tune a generator checkpoint on the user's folder (`training.finetune`)."""
-    if args.tokenizer_from or args.conditioning != "prefix":
+    if args.tokenizer_from or args.conditioning != "prefix" or args.harmony:
         raise InvalidInputError("--data-dir keeps the --from checkpoint's tokenizer and conditioning: leave out "
-                                "--tokenizer-from and --conditioning")
+                                "--tokenizer-from, --conditioning and --harmony")
     from emomusic.settings import checkpoints_root
     from emomusic.training.finetune import finetune_config, finetune_generator
     from emomusic.training.train import PRESETS as TRAIN_PRESETS

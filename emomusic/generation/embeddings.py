@@ -57,7 +57,7 @@ def piece_embeddings(generator, tokenizer: MusicTokenizer, pieces: Sequence[np.n
     pad = tokenizer.token_id("PAD_None")
     rows: list[tuple[int, np.ndarray]] = []
     for i, ids in enumerate(pieces):
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = tokenizer.without_harmony(np.asarray(ids, dtype=np.int64))  # bar chords: not in a backbone's vocabulary
         for w in _windows(ids, length - 1, max_windows):
             rows.append((i, np.concatenate([[bos], w])))
     numpy = isinstance(generator, DecoderWeights)

@@ -7,6 +7,9 @@ conditions are our own prefix tokens instead:
 
     BOS  Genre_<g>  Ctl-<attribute>_<bin> ... | Emotion_<Q>   Bar Position Pitch Velocity Duration ...
 
+A tokenizer built with `harmony=True` also names each bar's triad right after its Bar (and TimeSig):
+`Bar TimeSig_4/4 Harmony_9-minor Position ...` (`training.harmony` grows a trained generator to read it).
+
 Control attributes (see `emomusic.music.attributes.CONTROLS`) are binned at quantile edges fitted
 on the training corpus; the edges and each bin's typical value are saved with the tokenizer.
 """
@@ -25,16 +28,17 @@ from emomusic.music._miditok import REMI, TokenizerConfig
 from emomusic.music.attributes import CATEGORICAL_CONTROLS, CONTROLS
 from emomusic.music.midi import notes_to_score
 from emomusic.music.notes import Notes
-from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP, TIME_SIGNATURES
+from emomusic.vocab.constants import PIANO_BOTTOM, PIANO_TOP, TIME_SIGNATURES, TRIADS
 
 GENRES = ("pop", "game", "classical", "folk", "early")
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 POSITIONS_PER_BEAT = 8
 
 # Token type codes used by the grammar mask and the fast decoder.
-PAD, BOS, EOS, GENRE, EMOTION, CTL, BAR, TIMESIG, POSITION, TEMPO, PITCH, VELOCITY, DURATION = range(13)
+PAD, BOS, EOS, GENRE, EMOTION, CTL, BAR, TIMESIG, POSITION, TEMPO, PITCH, VELOCITY, DURATION, HARMONY = range(14)
 TYPE_NAMES = ("PAD", "BOS", "EOS", "Genre", "Emotion", "Ctl", "Bar", "TimeSig", "Position", "Tempo",
-              "Pitch", "Velocity", "Duration")
+              "Pitch", "Velocity", "Duration", "Harmony")
+NO_HARMONY = "Harmony_none"  # a bar without a chord to name (empty, or no triad matches)
 
 
 def _remi_config(special_tokens: list[str]) -> TokenizerConfig:
@@ -65,6 +69,15 @@ def condition_token_names() -> list[str]:
     for name, n_bins in CONTROLS.items():
         names += [f"Ctl-{name.replace('_', '-')}_{b}" for b in range(n_bins)]
     return names
+
+
+def harmony_token_names() -> list[str]:
+    """Names of the bar-chord tokens: "Harmony_none", then "Harmony_<root>-<quality>" over the triads.
+
+    Roots are absolute pitch classes (0 = C), so a transposed window keeps its labels right by moving them
+    with its pitches; qualities are `vocab.constants.TRIADS` (maj, min, dim, aug), as in `music.harmony`.
+    """
+    return [NO_HARMONY] + [f"Harmony_{root}-{q}" for q in TRIADS for root in range(12)]
 
 
 @dataclass
@@ -107,11 +120,22 @@ class ControlBins:
 
 
 class MusicTokenizer:
-    """REMI tokens for one piano part, condition tokens, and fast array views of the vocabulary."""
+    """REMI tokens for one piano part, condition tokens, and fast array views of the vocabulary.
 
-    def __init__(self, control_bins: ControlBins | None = None, remi: REMI | None = None) -> None:
+    With `harmony`, every bar also names its chord: a Harmony token right after the bar's Bar (and its
+    TimeSig, when it has one), appended to the vocabulary after REMI's own tokens so that a model trained
+    without them keeps its ids (its embedding grows by rows at the end).
+    """
+
+    def __init__(self, control_bins: ControlBins | None = None, remi: REMI | None = None,
+                 harmony: bool = False) -> None:
         self.remi = remi or REMI(_remi_config(condition_token_names()))
         self.control_bins = control_bins
+        self.harmony = bool(harmony)
+        if self.harmony:
+            for name in harmony_token_names():
+                if name not in self.remi.vocab:
+                    self.remi.add_to_vocab(name)
         self.vocab: dict[str, int] = dict(self.remi.vocab)
         self.itos = {i: s for s, i in self.vocab.items()}
         self._build_tables()
@@ -124,7 +148,7 @@ class MusicTokenizer:
         self.timesig: dict[int, tuple[int, int]] = {}
         kinds = {"PAD": PAD, "BOS": BOS, "EOS": EOS, "Genre": GENRE, "Emotion": EMOTION, "Bar": BAR,
                  "TimeSig": TIMESIG, "Position": POSITION, "Tempo": TEMPO, "Pitch": PITCH,
-                 "Velocity": VELOCITY, "Duration": DURATION}
+                 "Velocity": VELOCITY, "Duration": DURATION, "Harmony": HARMONY}
         for tok, i in self.vocab.items():
             head, _, val = tok.partition("_")
             kind = CTL if head.startswith("Ctl-") else kinds.get(head, PAD)  # unused kinds: never sampled
@@ -139,6 +163,12 @@ class MusicTokenizer:
             elif kind == TIMESIG:
                 num, den = (int(x) for x in val.split("/"))
                 self.timesig[i] = (num, den)
+            elif kind == HARMONY:  # quality index * 12 + root; -1 for no chord
+                root, _, quality = val.partition("-")
+                self.values[i] = -1 if val == "none" else list(TRIADS).index(quality) * 12 + int(root)
+        self.harmony_ids = np.full(len(TRIADS) * 12 + 1, -1, dtype=np.int64)  # code + 1 -> id (0: none)
+        for i in np.flatnonzero(self.types == HARMONY):
+            self.harmony_ids[int(self.values[i]) + 1] = i
         self.pad_id, self.bos_id, self.eos_id = (self.vocab[t] for t in ("PAD_None", "BOS_None", "EOS_None"))
         self.bar_id = self.vocab["Bar_None"]
 
@@ -172,12 +202,91 @@ class MusicTokenizer:
 
     # ---------------------------------------------------------------- encode / decode
     def encode(self, notes: Notes) -> np.ndarray:
-        """Music tokens (no BOS/conditions) of a piano part."""
+        """Music tokens (no BOS/conditions) of a piano part, each bar's chord named when `harmony`."""
         if len(notes) == 0:
             return np.zeros(0, dtype=np.int64)
         seq = self.remi.encode(notes_to_score(notes))
         seq = seq[0] if isinstance(seq, list) else seq
-        return np.asarray(seq.ids, dtype=np.int64)
+        ids = np.asarray(seq.ids, dtype=np.int64)
+        return self.with_harmony(ids) if self.harmony else ids
+
+    # ---------------------------------------------------------------- bar chords
+    def harmony_id(self, root: int | None, quality: int | None = None) -> int:
+        """The Harmony token of a triad (absolute root 0..11, index in `TRIADS`), or of no chord (None).
+
+        Raises:
+            InvalidInputError: the tokenizer has no Harmony tokens.
+        """
+        if not self.harmony:
+            raise InvalidInputError("this tokenizer has no Harmony tokens (a generator trained without bar chords)")
+        code = -1 if root is None or quality is None or root < 0 else int(quality) * 12 + int(root) % 12
+        return int(self.harmony_ids[code + 1])
+
+    def without_harmony(self, ids) -> np.ndarray:
+        """`ids` without Harmony tokens: what a model trained without them (the backbone) reads."""
+        arr = self._checked_ids(ids)
+        return arr[self.types[arr] != HARMONY] if self.harmony else arr
+
+    def bar_harmony(self, ids) -> np.ndarray:
+        """(n_bars, 2) int64: each bar's triad (absolute root, index in `TRIADS`), -1 -1 for no chord.
+
+        Bars are the Bar tokens of `ids`, in order; a bar's pitch classes are weighted by how long they
+        sound inside it (a note held over the bar line counts in both bars), then matched against the
+        triads as `music.harmony.chord_sequence` does (too few pitch classes, or no good match: no chord).
+        """
+        from emomusic.music.harmony import chord_sequence
+
+        types, values = self.types, self.values
+        starts: list[float] = []
+        bar_len, ts, pos, pitch = 4.0, (4, 4), 0.0, None
+        notes: list[tuple[float, float, int]] = []
+        for i in self._checked_ids(ids).tolist():
+            t = types[i]
+            if t == BAR:
+                starts.append(starts[-1] + bar_len if starts else 0.0)
+                bar_len, pos, pitch = ts[0] * 4.0 / ts[1], 0.0, None
+            elif t == TIMESIG:
+                ts = self.timesig[i]
+                bar_len = ts[0] * 4.0 / ts[1]
+            elif t == POSITION:
+                pos, pitch = values[i] * 4.0 / ts[1], None
+            elif t == PITCH:
+                pitch = int(values[i])
+            elif t == DURATION and pitch is not None and starts:
+                notes.append((starts[-1] + pos, values[i] * 4.0 / ts[1], pitch))
+                pitch = None
+            elif t == EOS:
+                break
+        if not starts:
+            return np.zeros((0, 2), dtype=np.int64)
+        edges = np.append(starts, starts[-1] + bar_len)
+        chroma = np.zeros((len(starts), 12))
+        for start, dur, p in notes:
+            end = start + max(dur, 1e-3)
+            first = int(np.searchsorted(edges, start, side="right")) - 1
+            for b in range(max(first, 0), len(starts)):
+                if edges[b] >= end:
+                    break
+                chroma[b, p % 12] += min(end, edges[b + 1]) - max(start, edges[b])
+        roots, qualities = chord_sequence(chroma, qualities=len(TRIADS))
+        return np.stack([roots, qualities], axis=1)
+
+    def with_harmony(self, ids) -> np.ndarray:
+        """`ids` with each bar's chord (`bar_harmony`) named right after its Bar (and TimeSig) token.
+
+        Harmony tokens already in `ids` are dropped first, so a transposed window is labelled afresh.
+        """
+        arr = self.without_harmony(ids)
+        if not self.harmony:
+            return arr
+        chords = self.bar_harmony(arr)
+        bars = np.flatnonzero(self.types[arr] == BAR)
+        at = bars + 1
+        if len(arr):
+            nxt = np.minimum(at, len(arr) - 1)
+            at = np.where((at < len(arr)) & (self.types[arr[nxt]] == TIMESIG), at + 1, at)
+        labels = [self.harmony_id(int(r), int(q)) for r, q in chords]
+        return np.insert(arr, at, labels).astype(np.int64)
 
     def decode(self, ids) -> Notes:
         """Notes from a (possibly partial) token sequence; malformed groups are skipped.
@@ -245,6 +354,7 @@ class MusicTokenizer:
             "class": "emomusic.music.tokenizer.MusicTokenizer",
             "miditok": self._miditok_params(),
             "vocab_size": len(self),
+            "harmony": self.harmony,
             "control_bins": None if self.control_bins is None else
             {"edges": self.control_bins.edges, "values": self.control_bins.values},
         }
@@ -264,7 +374,7 @@ class MusicTokenizer:
             params.write_text(json.dumps(state["miditok"]))
             remi = REMI(params=params)
         cb = state.get("control_bins")
-        tok = cls(ControlBins(**cb) if cb else None, remi)
+        tok = cls(ControlBins(**cb) if cb else None, remi, harmony=state.get("harmony", False))
         if len(tok) != state["vocab_size"]:
             raise InvalidInputError(
                 f"tokenizer vocabulary size {len(tok)} differs from the saved {state['vocab_size']}; "

@@ -86,6 +86,8 @@ class WindowSampler:
         ends = start + len(body) == len(piece) and len(body) < self.seq_len - prefix_len
         if self.augment:
             body = self._augment(body, rng)
+        if tk.harmony:  # labelled after transposing, so every bar names the chord it now holds
+            body = tk.with_harmony(body)
         notes = tk.decode(body)
         if use_emotion:
             prefix = tk.condition_ids(rec.genre, emotion=rec.quadrant)

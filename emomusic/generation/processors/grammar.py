@@ -22,10 +22,12 @@ from emomusic.music.tokenizer import (
     EMOTION,
     EOS,
     GENRE,
+    HARMONY,
     PITCH,
     POSITION,
     TEMPO,
     TIMESIG,
+    TYPE_NAMES,
     VELOCITY,
     MusicTokenizer,
 )
@@ -37,14 +39,18 @@ FOLLOW = {
     BAR: (TIMESIG, POSITION, BAR, EOS), TIMESIG: (POSITION, BAR),
     POSITION: (TEMPO, PITCH), TEMPO: (POSITION, PITCH),
     PITCH: (VELOCITY,), VELOCITY: (DURATION,), DURATION: (PITCH, POSITION, BAR, EOS),
+    HARMONY: (POSITION, BAR, EOS),
 }
+# a tokenizer with bar chords (`MusicTokenizer.harmony`): every bar names its chord, after its metre if any
+FOLLOW_HARMONY = {**FOLLOW, BAR: (TIMESIG, HARMONY), TIMESIG: (HARMONY,)}
 
 
 def grammar_table(tk: MusicTokenizer) -> np.ndarray:
-    """(n_types, vocab) bool: which tokens may follow a token of each type (`FOLLOW` over the vocabulary)."""
+    """(n_types, vocab) bool: which tokens may follow a token of each type (`FOLLOW`, or `FOLLOW_HARMONY`
+    for a tokenizer with bar chords, over the vocabulary)."""
     types = tk.types
-    table = np.zeros((int(types.max()) + 1, len(types)), dtype=bool)
-    for prev, nxt in FOLLOW.items():
+    table = np.zeros((len(TYPE_NAMES), len(types)), dtype=bool)
+    for prev, nxt in (FOLLOW_HARMONY if tk.harmony else FOLLOW).items():
         table[prev] = np.isin(types, nxt)
     table[EOS, tk.eos_id] = True  # finished sequences keep emitting EOS (they are masked out later)
     table[:, (types == PITCH) & (tk.values > PIANO_TOP)] = False

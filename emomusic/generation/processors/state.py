@@ -20,11 +20,13 @@ from emomusic.music.tokenizer import (
     BAR,
     DURATION,
     EOS,
+    HARMONY,
     PITCH,
     POSITION,
     POSITIONS_PER_BEAT,
     TEMPO,
     TIMESIG,
+    TYPE_NAMES,
     VELOCITY,
     MusicTokenizer,
 )
@@ -64,8 +66,8 @@ class RemiTables(NamedTuple):
         ts_num = np.full(len(tk), 4, dtype=np.int64)
         for i, (num, _den) in tk.timesig.items():
             ts_num[i] = num
-        advances = np.zeros(int(tk.types.max()) + 1, dtype=bool)
-        advances[[DURATION, BAR, TIMESIG, TEMPO]] = True
+        advances = np.zeros(len(TYPE_NAMES), dtype=bool)
+        advances[[DURATION, BAR, TIMESIG, TEMPO, HARMONY]] = True
         return cls(types=tk.types.astype(np.int64), values=tk.values.astype(np.float64), pos_ids=pos_ids,
                    pos_vals=pos_vals, pos_units=pos_units, ts_num=ts_num, advances=advances,
                    is_tempo=tk.types == TEMPO, is_timesig=tk.types == TIMESIG, eos_id=int(tk.eos_id),
