@@ -48,8 +48,9 @@ def with_harmony_tokens(base: str | os.PathLike, out: str | os.PathLike) -> Path
     old = MusicTokenizer.from_dict(ck.tokenizer)
     if old.harmony:
         raise InvalidInputError(f"{base}: already has Harmony tokens")
-    tk = MusicTokenizer(old.control_bins, MusicTokenizer.from_dict(ck.tokenizer).remi, harmony=True)
-    n_old, n_new = len(old), len(tk)
+    n_old = len(old)
+    tk = MusicTokenizer(old.control_bins, old.remi, harmony=True)  # grows `old.remi`'s vocabulary in place
+    n_new = len(tk)
     state = {k: v.float().clone() for k, v in ck.state_dict.items()}
     emb, head = state["net.token_emb.emb.weight"], state["net.to_logits.weight"]
     pitch_ids = np.flatnonzero(tk.types == PITCH)
