@@ -10,6 +10,9 @@ count as the same answer, as they do on a stave. Estimators:
   estimate_key     Krumhansl-Schmuckler on durations (the attributes' key; exported files declared it
                    before 2026-12-05);
   aarden_essen     Aarden-Essen profiles on durations (the musicality benchmark's independent judge).
+Also, for the musicality benchmark's `key_signature_right`: how often the true signature serves a reader
+as well as the judge's (no more accidentals in the notes), and how often a wrong one does (one step round
+the circle of fifths either way).
 TKP on counts was chosen among 5 music21 profile sets x 4 weightings and 2 ensembles on POP909 (so
 POP909's figure is a tuning figure); ASAP's scores were not looked at before and are the check.
 
@@ -31,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere, without installing the package
     sys.path.insert(0, str(ROOT))
 
-from emomusic.evaluation.musicality import fifths, judged_signature  # noqa: E402
+from emomusic.evaluation.musicality import fifths, judged_signature, signature_right  # noqa: E402
 from emomusic.music.attributes import estimate_key, signature_key  # noqa: E402
 from emomusic.music.midi import load_notes  # noqa: E402
 from emomusic.vocab.constants import PITCH_NAMES  # noqa: E402
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"pieces": {}}
     for name, pairs in (("pop909", _pop909(root)), ("asap_scores", _asap(root))):
         right = {e: [] for e in ESTIMATORS}
+        reader: dict[str, list[bool]] = {"true_signature_serves": [], "one_step_off_serves": []}
         for path, truth in pairs:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -90,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for e, f in ESTIMATORS.items():
                 right[e].append(f(notes) == truth)
-        result[name] = {e: float(np.mean(v)) if v else None for e, v in right.items()}
+            judged = judged_signature(notes)
+            reader["true_signature_serves"].append(signature_right(notes.pitch, truth, judged))
+            reader["one_step_off_serves"] += [signature_right(notes.pitch, truth + d, judged) for d in (-1, 1)]
+        result[name] = {e: float(np.mean(v)) if v else None for e, v in (right | reader).items()}
         result["pieces"][name] = len(right["signature_key"])
         print(f"{name}: {result['pieces'][name]} openings of {args.bars} bars; signature right: "
               + ", ".join(f"{e} {v:.3f}" for e, v in result[name].items() if v is not None))

@@ -5,9 +5,17 @@ from __future__ import annotations
 import math
 
 import mido
+import numpy as np
 import pytest
 
-from emomusic.evaluation.musicality import Range, compare, musicality, real_range
+from emomusic.evaluation.musicality import (
+    Range,
+    accidental_share,
+    compare,
+    musicality,
+    real_range,
+    signature_right,
+)
 from emomusic.music.notes import Notes
 
 TPQ = 480
@@ -59,6 +67,7 @@ def test_a_plain_piece_measures_what_was_written(tmp_path):
     assert (m["highest_pitch"], m["lowest_pitch"]) == (78, 48)
     assert m["above_c5"] == 1
     assert m["key_signature_agrees"] == 1
+    assert m["key_signature_right"] == 1
     assert m["tonic_triad_share"] == pytest.approx(14 / 16)  # a bar: 12 chord notes, melody C D E F#
     assert m["duplicate_notes"] == 0
     assert m["returning_bars"] == pytest.approx(1.0)  # bars 2-4 repeat bar 1
@@ -74,6 +83,7 @@ def test_dissonance_pedal_duplicates_wrong_key_and_cut_off_ending(tmp_path):
     assert m["pedal"] == 1
     assert m["duplicate_notes"] == 1
     assert m["key_signature_agrees"] == 0  # F# major written; the notes say otherwise
+    assert m["key_signature_right"] == 0  # and it writes 4 of the 6 notes with an accidental
     assert m["cut_off_at_end"] == 1
     assert m["returning_bars"] == 0
 
@@ -84,6 +94,17 @@ def test_minor_key_signatures_and_a_missing_one(tmp_path):
     assert written["key_signature_agrees"] == 1
     assert written["ends_on_tonic"] == 1  # the last onset's lowest note is A
     assert math.isnan(musicality(write(tmp_path / "none.mid", a_minor), beats=4)["key_signature_agrees"])
+
+
+def test_a_signature_is_right_where_the_notes_cannot_tell_it_from_the_judges():
+    no_b = np.array([60, 64, 65, 67, 69, 72, 65, 60])  # C E F G A: C major and F major write them alike
+    assert accidental_share(no_b, 0) == accidental_share(no_b, -1) == 0
+    assert signature_right(no_b, written=0, judged=-1)  # either stave reads the same
+    with_b = np.append(no_b, [71, 71])  # B natural: F major's stave needs a natural on it
+    assert accidental_share(with_b, -1) == pytest.approx(0.2)
+    assert signature_right(with_b, written=0, judged=-1)  # the judge's key would write more accidentals
+    assert not signature_right(with_b, written=-1, judged=0)
+    assert signature_right(with_b, written=-1, judged=-1)  # agreeing with the judge counts, whatever the notes
 
 
 def test_the_ending_is_judged_by_the_bass_sounding_at_the_last_onset(tmp_path):
