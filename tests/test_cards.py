@@ -159,6 +159,7 @@ def test_cards_carry_their_key_lines(cards: dict[str, str]) -> None:
     assert "| emopia | 1.843 | 6.31 |" in g and "(3,000,001+)" in g and "| pitch_class_entropy | 2.900 |" in g
     assert "## Conditioning" in g and "at least as well as the summed embedding" in g
     assert "## Controllability" not in cards["generator_bare"] and cards["generator_bare"].endswith("| 2.00 |\n")
+    assert "bar chords" not in g  # a generator without Harmony tokens says nothing of them
     assert "Weights held: {'quality': 0.25, 'emotion': 0.25, 'genre': 0.0, 'control': 1.0}." in cards["selector"]
     assert "87 shuffled bars" in cards["selector"] and "+4.5 points of 4Q accuracy" in cards["selector"]
     rec = cards["recognizer"]
@@ -196,3 +197,13 @@ if __name__ == "__main__":  # regenerate the expected cards after an intended te
     for card_name, text in rendered().items():
         (EXPECTED / f"{card_name}.md").write_text(text, encoding="utf-8")
         print(EXPECTED / f"{card_name}.md")
+
+
+def test_a_generator_with_bar_chords_says_so_on_its_card() -> None:
+    from emomusic.training import ship
+
+    inputs = generator_inputs(report=False, comparison=False)
+    inputs["ck"].tokenizer = {"harmony": True}
+    card = ship.model_card(inputs["ck"], None, None)
+    assert "- bar chords: a Harmony token after every Bar" in card
+    assert "49 tokens" in card

@@ -31,6 +31,14 @@ DATASET_LICENCE = {"emopia": "emopia", "vgmidi": "vgmidi", "vgmidi_v1": "vgmidi"
                    "pop909": "pop909", "asap": "asap", "nottingham": "nottingham", "music21": "music21"}
 
 
+# the card's line for a generator with bar chords (`MusicTokenizer.harmony`, `training.harmony`)
+HARMONY_LINE = ("\n- bar chords: a Harmony token after every Bar names the bar's triad (12 roots × major, minor, "
+                "diminished, augmented, or none; 49 tokens), labelled in training from the bar's own duration-weighted "
+                "pitch classes after transposition; at generation the chord plan hands each bar its chord "
+                "(`--progression`, the default). The validation loss below counts those tokens too, so it does not "
+                "compare with a generator's without them")
+
+
 def comparison_section(comparison: dict) -> str:
     """The card section for benchmarks/conditioning.py's JSON: prefix vs. summed-embedding conditioning.
 
@@ -128,6 +136,7 @@ def model_card(ck, report: dict | None, comparison: dict | None = None) -> str:
         seq_len=cfg["train"]["seq_len"], lr=cfg["train"]["lr"], schedule=_schedule_text(m.get("lr_segments", [])),
         tokens_m=tokens.get("all", 0) / 1e6,
         trained_on=f"; trained on {m['trained_on']}" if m.get("trained_on") else "",
+        harmony=HARMONY_LINE if (getattr(ck, "tokenizer", None) or {}).get("harmony") else "",
         data_rows="\n".join(f"| {d} | {tokens[d] / 1e6:.2f} | {LICENCES[DATASET_LICENCE.get(d, d)]} |"
                             for d in datasets),
         validation_rows="\n".join(f"| {d} | {v:.3f} | {math.exp(v):.2f} |"
