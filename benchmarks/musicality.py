@@ -36,7 +36,7 @@ EXPRESSIVE = ("distinct_velocities", "pedal", "top_voice_excess")
 
 
 def _generate(em, per_quadrant: int, bars: int, seed_offset: int, folder: Path,
-              progression: bool = False) -> dict[str, list[Path]]:
+              progression: bool = True) -> dict[str, list[Path]]:
     files: dict[str, list[Path]] = {q: [] for q in QUADRANTS}
     for q in QUADRANTS:
         word = QUADRANT_NAMES[q]
@@ -67,7 +67,7 @@ def _notes_per_second(path: Path, beats: float) -> float:
     return float(inside.sum() / length) if length > 0 else 0.0
 
 
-def _distinct_pieces(em, seed: int, bars: int, progression: bool = False) -> tuple[int, int]:
+def _distinct_pieces(em, seed: int, bars: int, progression: bool = True) -> tuple[int, int]:
     """(distinct token sequences, words) over every vocabulary word at one seed."""
     seen = set()
     for word in WORDS:
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", help="datasets folder (default: $EMOMUSIC_DATA or ../shared/data)")
     ap.add_argument("--checkpoints", help="checkpoint folder (default: the shipped checkpoints/)")
     ap.add_argument("--keep", help="also keep the generated MIDI files in this folder")
-    ap.add_argument("--progression", action="store_true", help="generate with chord plans (generate --progression)")
+    ap.add_argument("--progression", action=argparse.BooleanOptionalAction, default=True,
+                    help="generate with chord plans, as `generate` does by default (--no-progression: the tonic triad)")
     args = ap.parse_args(argv)
 
     from emomusic.pipeline import EmoMusic

@@ -420,13 +420,13 @@ class EmoMusic:
     def generate(
         self, request: GenerationRequest | ResolvedRequest | None = None, /, *, emotion: str | None = None,
         valence: float | None = None, arousal: float | None = None, genre: str | None = None,
-        tempo: float | None = None, intensity: float | None = None, bars: int = 16, candidates: int = 1,
+        tempo: float | None = None, intensity: float | None = None, bars: int = 16, candidates: int = 2,
         seed: int = 0, temperature: float = 1.0,
         top_p: float | None = None, top_k: int = 0, method: str = "attributes", guidance: bool = True,
         rank: bool = True, select_weights: dict[str, float] | None = None, primer: Notes | None = None,
         time_signature: str | tuple[int, int] | None = None, expression: bool = True, ending: bool = True,
         entry: bool = True, build: bool = True, form: str | None = None, trajectory: str | None = None,
-        loop: bool = False, progression: bool = False, arrangement: str | None = None, instruments: str | None = None,
+        loop: bool = False, progression: bool = True, arrangement: str | None = None, instruments: str | None = None,
         **prompts: Any,
     ) -> list[Candidate]:
         """Generate `candidates` pieces in one batch; best first (by the selector, see `select`).
@@ -472,6 +472,7 @@ class EmoMusic:
             progression: each bar leans to a chord of a plan drawn from progressions learned per
                 quadrant (`conditioning.progressions`; each section's chords in `sections`) instead of
                 every bar to the tonic triad; a generator with bar chords gets each as its Harmony token.
+                On by default; False: the tonic triad in every bar.
             arrangement: write the piece for instruments: "band", "strings", "chamber", "chiptune"
                 (`arrangement.arrange.PRESETS`); each candidate's `arrangement` then holds the tracks and
                 `save` writes them. None or "piano": the piano piece as generated.

@@ -70,7 +70,9 @@ def test_generated_sections_follow_their_plans_and_a_return_keeps_its_first_stat
 
     em = EmoMusic.from_pretrained("debug")
     em.progressions = _model()
-    assert all("chords" not in s for s in em.generate(emotion="happy", bars=8, seed=5, expression=False)[0].sections)
+    off = em.generate(emotion="happy", bars=8, seed=5, expression=False, progression=False)[0]
+    assert all("chords" not in s for s in off.sections)
+    assert all("chords" in s for s in em.generate(emotion="happy", bars=8, seed=5, expression=False)[0].sections)
     cand = em.generate(emotion="happy", bars=8, seed=5, form="ABA", expression=False, progression=True)[0]
     plans = [s["chords"] for s in cand.sections]
     assert [len(p) for p in plans] == [s["bars"] for s in cand.sections]
@@ -121,9 +123,12 @@ def test_training_counts_consecutive_named_bars_and_mixes_in_the_prior() -> None
     assert np.allclose(tables[1, 0], 0.25)  # a quadrant without counts is the prior alone
 
 
-def test_a_chord_plan_without_guided_decoding_says_it_is_not_used() -> None:
+def test_plans_are_the_default_and_a_file_recorded_before_them_regenerates_without() -> None:
     from emomusic.request import GenerationRequest
 
-    plan = GenerationRequest(emotion="sad", progression=True, method="token").resolve()
-    assert any("progression" in n and "not used" in n for n in plan.notices)
-    assert not GenerationRequest(emotion="sad", progression=True).resolve().notices
+    now = GenerationRequest(emotion="sad", seed=3)
+    assert now.progression and GenerationRequest.from_provenance(now.provenance()).progression
+    old = {k: v for k, v in now.provenance().items() if k != "progression"}  # a record from before the field
+    assert GenerationRequest.from_provenance(old).progression is False
+    # the token baseline draws no plan, and the default is not worth a notice
+    assert not GenerationRequest(emotion="sad", method="token").resolve().notices

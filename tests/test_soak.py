@@ -162,8 +162,9 @@ def test_debug_model_survives_save_and_load(tmp_path: Path) -> None:
                     state_dict=em.generator.state_dict(), tokenizer=em.tokenizer.to_dict())
     em.clusterer.save(tmp_path / "ck" / "clusterer")
     again = EmoMusic.from_pretrained(tmp_path / "ck")
-    # one candidate: no selector involved; no entry: the saved folder has no melody model to find the tune with
-    kwargs = {"emotion": "calm", "bars": 2, "seed": 5, "candidates": 1, "entry": False}
+    # one candidate: no selector involved; no entry nor chord plan: the saved folder has no melody model to find
+    # the tune with, nor progressions to draw a plan from
+    kwargs = {"emotion": "calm", "bars": 2, "seed": 5, "candidates": 1, "entry": False, "progression": False}
     a, b = em.generate(**kwargs)[0], again.generate(**kwargs)[0]
     assert a.provenance["model"] == "debug" and len(b.provenance["model"]) == 12  # the record names each model
     a.provenance = b.provenance = {}

@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--candidates", type=int, default=8, help="candidates per piece for the selector method")
     ev.add_argument("--seed-offset", type=int, default=0,
                     help="add this to every seed: check a choice made on the default seeds on unseen pieces")
-    ev.add_argument("--progression", action="store_true", help="generate with chord plans (generate --progression)")
+    ev.add_argument("--progression", action=argparse.BooleanOptionalAction, default=True,
+                    help="generate with chord plans, as `generate` does by default (--no-progression: the tonic triad)")
     ev.set_defaults(handler=run)
 
 

@@ -40,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_prompt_flags(g)
     add_json(g)
     g.add_argument("--bars", type=int, default=16, help="length of the piece in bars (a hummed melody included)")
-    g.add_argument("--candidates", type=int, default=1, help="generate N in one batch and keep the best")
+    g.add_argument("--candidates", type=int, default=2,
+                   help="generate N in one batch and keep the best (by the selector; 1: no choice, faster)")
     g.add_argument("--seed", type=int, default=0, help="random seed: the same seed and settings give the same file")
     g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (higher: more surprising)")
     g.add_argument("--top-p", type=float, default=None,
@@ -66,10 +67,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "move between sections, and an emotion that comes back brings its section back")
     g.add_argument("--loop", action="store_true", help="make the end lead back to the start, for games and DAW "
                    "loops (no final chord; the last bar is chosen to flow into the first)")
-    g.add_argument("--progression", action="store_true", help="harmony that moves: each bar leans to a chord of a "
-                   "progression learned from real music of the emotion (listed per section in --json), instead of "
-                   "every bar to the tonic chord; a generator trained with bar chords (`train generator --harmony`) is "
-                   "handed each bar's chord as a token")
+    g.add_argument("--progression", action=argparse.BooleanOptionalAction, default=True,
+                   help="harmony that moves (the default): each bar's chord comes from a progression learned from "
+                   "real music of the emotion (listed per section in --json) and is handed to the generator as a "
+                   "token (a generator without bar chords leans to its tones); --no-progression leans every bar to "
+                   "the tonic chord")
     g.add_argument("--variations", action="store_true", help="write the same theme in all four quadrants, one file "
                    "each (OUT-Q1-happy.mid … OUT-Q4-calm.mid), for adaptive game music")
     g.add_argument("--arrangement", help="write the piece for instruments: band (lead, keys, bass, drums), strings "

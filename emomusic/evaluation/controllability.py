@@ -73,7 +73,7 @@ def _selection_gain(paired: dict, true: list[str], pred: list[str], n: int) -> d
 
 def evaluate(em, per_emotion: int = 25, methods: tuple[str, ...] | None = None, bars: int = 16,
              batch: int = 25, out: str | Path | None = None, judge: FeatureJudge | None = None,
-             select_n: int = 8, seed_offset: int = 0, progression: bool = False) -> dict:
+             select_n: int = 8, seed_offset: int = 0, progression: bool = True) -> dict:
     """Run the protocol and return (and optionally write) the report as a dict.
 
     `seed_offset` moves every seed: a model or setting chosen on the default seeds can be checked on
