@@ -125,7 +125,7 @@ class GenerationRequest:
     bars: int = 16
     # 2, not 1: with chord plans the recognizer heard tense pieces as asked in 0.70 / 0.78 of one candidate
     # each (two seed sets), and in 0.95 / 0.93 when the selector kept the better of two (docs/BENCHMARKS.md,
-    # "Chord plans by default")
+    # "Chord plans and best of two by default")
     candidates: int = 2
     seed: int = 0
     temperature: float = 1.0
