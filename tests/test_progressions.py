@@ -132,3 +132,15 @@ def test_plans_are_the_default_and_a_file_recorded_before_them_regenerates_witho
     assert GenerationRequest.from_provenance(old).progression is False
     # the token baseline draws no plan, and the default is not worth a notice
     assert not GenerationRequest(emotion="sad", method="token").resolve().notices
+
+
+def test_a_plan_moves_off_the_tonic_after_one_bar():
+    chords = np.array([[0, 0], [5, 0], [7, 0]])  # I, IV, V in major
+    stay = np.array([[0.9, 0.05, 0.05], [0.5, 0.4, 0.1], [0.5, 0.1, 0.4]])  # a chain that loves the tonic
+    model = ProgressionModel(chords, np.broadcast_to(stay, (len(QUADRANTS), len(MODES), 3, 3)).copy())
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        plan = model.plan("Q1", "major", 8, rng, first=0)
+        assert not ((plan[1:] == 0) & (plan[:-1] == 0)).any()  # never I, I
+        runs = np.diff(np.flatnonzero(np.diff(np.r_[-1, plan, -1]) != 0))
+        assert runs.max() <= 2  # and nothing else longer than two bars
