@@ -110,7 +110,9 @@ def controllability_section(report: dict) -> str:
             "|---|---|---|---|---|",
             *(f"| {k} | {x['generated_mean']:.3f} | {x['real_mean']:.3f} | {x['overlap']:.3f} | "
               f"{x.get('value_overlap', float('nan')):.3f} |" for k, x in q.items())])
+    select_n = report["methods"].get("selector", {}).get("selection", {}).get("candidates", 8)
     return render_card("generator_controllability", per_emotion=report["per_emotion"], bars=report["bars"],
+                       select_n=select_n,
                        tuning_seed=TUNE_SEED, summary_table="\n".join(summary_table(report)),
                        quality_table=quality).rstrip("\n")
 
