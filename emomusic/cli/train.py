@@ -63,9 +63,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fine-tune: start from this generator checkpoint's weights, architecture and tokenizer "
                         "(e.g. checkpoints/generator; use a lower --lr)")
     g.add_argument("--harmony", action="store_true",
-                   help="with --from: add a chord token a bar to its vocabulary first (Harmony tokens, labelled from "
-                        "each bar's notes; the grown checkpoint is written to OUT/base-harmony), so the fine-tuned "
-                        "model writes each bar to the chord it is given (`--progression`)")
+                   help="with --from a generator trained without bar chords (the shipped one has them): add a "
+                        "chord token a bar to its vocabulary first (Harmony tokens, labelled from each bar's notes; "
+                        "the grown checkpoint is written to OUT/base-harmony), so the fine-tuned model writes each "
+                        "bar to the chord its plan gives it")
     g.add_argument("--conditioning", choices=("prefix", "sum"), default="prefix",
                    help="condition tokens as a prefix (shipped) or EmoGen's summed embedding")
     g.add_argument("--data-dir", metavar="FOLDER",

@@ -77,10 +77,9 @@ class ProgressionModel:
         """A chord a bar, drawn from the chain with the first and last bars fixed where asked.
 
         No chord lasts more than `MAX_RUN` bars, the tonic no more than `TONIC_RUN` (unless a fixed last
-        chord leaves no other way). Fixing
-        the last chord (or a set of them) draws each bar from P(chord | previous, one of them reached in
-        the bars left) (the chain's matrix powers), so the plan arrives there the way real progressions
-        do rather than jumping to it.
+        chord leaves no other way). Fixing the last chord (or a set of them) draws each bar from
+        P(chord | previous, one of them reached in the bars left) (the chain's matrix powers), so the plan
+        arrives there the way real progressions do rather than jumping to it.
 
         Args:
             quadrant: the emotion's quadrant ("Q1".."Q4").
